@@ -1,0 +1,86 @@
+//! What Warden needs to know to reach one upstream server.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use warden_protocol::Limits;
+
+/// How to reach a server.
+#[derive(Debug, Clone)]
+pub enum TransportSpec {
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio {
+        /// Program to run.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// The complete environment of the child: nothing else is inherited.
+        env: BTreeMap<String, String>,
+        /// Working directory, if not the gateway's.
+        cwd: Option<PathBuf>,
+    },
+    /// A Streamable HTTP endpoint.
+    Http {
+        /// The MCP endpoint URL.
+        url: String,
+        /// Extra headers sent with every request (for example an injected credential).
+        headers: Vec<(String, String)>,
+    },
+}
+
+/// Which protocol era to speak to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EraPreference {
+    /// Probe for the modern era and fall back to `initialize`.
+    #[default]
+    Auto,
+    /// Always `initialize` (2025-11-25 and earlier).
+    Legacy,
+    /// Always stateless 2026-07-28.
+    Modern,
+}
+
+/// Everything needed to connect to one server.
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    /// The server's name in the gateway's configuration.
+    pub name: String,
+    /// How to reach it.
+    pub transport: TransportSpec,
+    /// Which era to speak.
+    pub era: EraPreference,
+    /// Time allowed to start and complete the handshake.
+    pub connect_timeout: Duration,
+    /// Time allowed for each request, unless the caller sets its own.
+    pub request_timeout: Duration,
+    /// Frame limits for what the server sends.
+    pub limits: Limits,
+    /// The capabilities Warden declares to the server as its client.
+    pub client_capabilities: Value,
+    /// The `clientInfo` Warden presents.
+    pub client_info: Value,
+    /// Grace period on shutdown before the child is killed.
+    pub shutdown_grace: Duration,
+}
+
+impl UpstreamSpec {
+    /// A spec with Warden's defaults for everything but name and transport.
+    pub fn new(name: impl Into<String>, transport: TransportSpec) -> Self {
+        UpstreamSpec {
+            name: name.into(),
+            transport,
+            era: EraPreference::Auto,
+            connect_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            limits: Limits::default(),
+            client_capabilities: serde_json::json!({
+                "roots": { "listChanged": true },
+                "sampling": {},
+                "elicitation": { "form": {}, "url": {} }
+            }),
+            client_info: serde_json::json!({ "name": "warden", "version": env!("CARGO_PKG_VERSION") }),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
