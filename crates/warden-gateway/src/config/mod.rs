@@ -1,0 +1,439 @@
+//! `warden.toml`: the gateway's one configuration file.
+//!
+//! Every section refuses unknown keys, and every error names the file, the line and the key, so a
+//! typo fails at start-up instead of silently disabling a control. The JSON Schema shipped in
+//! `docs/warden.schema.json` is generated from these types (`warden config schema`).
+
+mod duration;
+mod import;
+mod locate;
+
+pub use duration::ConfigDuration;
+pub use import::import_mcp_servers;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Settings of the gateway itself.
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    /// The MCP servers behind the gateway, by name. Only these are reachable.
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerSection>,
+    /// Per-tool settings, keyed `"server/tool"`.
+    #[serde(default)]
+    pub tools: BTreeMap<String, ToolSection>,
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Address of the MCP listener. Loopback by default; binding other interfaces is a deliberate choice.
+    pub listen: String,
+    /// Path of the MCP endpoint.
+    pub path: String,
+    /// This gateway's canonical URI: the audience tokens must be issued for.
+    pub resource: Option<String>,
+    /// Separator between server and item names in exposed names (`files__read_file`).
+    pub separator: String,
+    /// Origins allowed to call the endpoint from a browser. Requests from other origins get 403.
+    /// When empty, only loopback origins on the listen port are allowed.
+    pub allowed_origins: Vec<String>,
+    /// `Host` header values accepted (DNS-rebinding protection). When empty and listening on a
+    /// loopback address, only loopback host names on the listen port are accepted.
+    pub allowed_hosts: Vec<String>,
+    /// Largest JSON-RPC frame accepted from clients and servers, in bytes.
+    pub max_frame_bytes: u64,
+    /// Deepest JSON nesting accepted.
+    pub max_json_depth: u32,
+    /// A legacy session unused this long is ended.
+    pub session_idle_timeout: ConfigDuration,
+    /// Most legacy sessions held at once; new sessions are refused past this.
+    pub max_sessions: u32,
+    /// Items per page in merged lists; 0 sends each list whole.
+    pub list_page_size: u32,
+    /// Freshness hint (`ttlMs`) on list results sent to 2026-07-28 clients.
+    pub list_ttl: ConfigDuration,
+    /// How long a call bridged to a 2026-07-28 client waits for the client's `input_required` retry.
+    pub input_required_ttl: ConfigDuration,
+    /// Instructions the gateway gives clients, before the servers' own.
+    pub instructions: Option<String>,
+    /// The principal used for unauthenticated local use (`warden run`, and HTTP until
+    /// authentication is configured).
+    pub local_principal: LocalPrincipal,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            listen: "127.0.0.1:8787".into(),
+            path: "/mcp".into(),
+            resource: None,
+            separator: "__".into(),
+            allowed_origins: vec![],
+            allowed_hosts: vec![],
+            max_frame_bytes: 4 * 1024 * 1024,
+            max_json_depth: 64,
+            session_idle_timeout: ConfigDuration(Duration::from_secs(30 * 60)),
+            max_sessions: 10_000,
+            list_page_size: 0,
+            list_ttl: ConfigDuration(Duration::from_secs(30)),
+            input_required_ttl: ConfigDuration(Duration::from_secs(300)),
+            instructions: None,
+            local_principal: LocalPrincipal::default(),
+        }
+    }
+}
+
+/// `[gateway.local_principal]`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalPrincipal {
+    /// Subject of the local principal.
+    pub subject: String,
+    /// Tenant of the local principal.
+    pub tenant: Option<String>,
+}
+
+impl Default for LocalPrincipal {
+    fn default() -> Self {
+        LocalPrincipal { subject: "local".into(), tenant: None }
+    }
+}
+
+/// Which protocol era Warden speaks to a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolChoice {
+    /// Speak each client's own era where the server supports it, and bridge otherwise.
+    #[default]
+    Auto,
+    /// Always `initialize` (2025-11-25 and earlier).
+    Legacy,
+    /// Always stateless 2026-07-28.
+    Modern,
+}
+
+/// How clients share a server's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// One connection (one process) for all clients. Server-initiated messages that belong to no
+    /// request are never shown to other clients.
+    #[default]
+    Shared,
+    /// One connection per legacy session (and per principal for 2026-07-28 clients): roots,
+    /// subscriptions, log levels and unsolicited messages stay with their client.
+    Session,
+}
+
+/// `[servers.NAME]`: one MCP server, either a command (stdio) or a URL (Streamable HTTP).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Program to run (stdio server).
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables set for the program. Nothing else is passed unless named in `env_inherit`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Names of the gateway's environment variables the program may inherit (for example `PATH`).
+    #[serde(default)]
+    pub env_inherit: Vec<String>,
+    /// Working directory of the program.
+    pub cwd: Option<PathBuf>,
+    /// MCP endpoint URL (Streamable HTTP server).
+    pub url: Option<String>,
+    /// Headers sent with every request to the URL.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Protocol era to speak.
+    #[serde(default)]
+    pub protocol: ProtocolChoice,
+    /// Time allowed per request.
+    pub timeout: Option<ConfigDuration>,
+    /// Time allowed to start the server and complete the handshake.
+    pub connect_timeout: Option<ConfigDuration>,
+    /// How clients share the server's connection.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// Prefix of exposed names; defaults to the server's name. `""` exposes names unprefixed.
+    pub namespace: Option<String>,
+    /// Roots answered to the server's `roots/list` when no single client can answer it.
+    #[serde(default)]
+    pub roots: Vec<String>,
+}
+
+/// The class of a tool: how much harm a call can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolClass {
+    /// Reads only.
+    Read,
+    /// Changes state.
+    Write,
+    /// Changes state in a way that cannot be undone.
+    Irreversible,
+}
+
+/// `[tools."server/tool"]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSection {
+    /// The tool's class.
+    pub class: Option<ToolClass>,
+}
+
+/// A configuration error, located in its file.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}:{line}:{column}: {key}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column (0 when unknown).
+    pub column: usize,
+    /// Dotted key path, or `(file)` for the whole file.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            key: "(file)".into(),
+            message: format!("cannot be read: {e}"),
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let config: Config = locate::deserialize(text, file)?;
+        config.validate().map_err(|(path, message)| locate::error_at(text, file, &path, message))?;
+        Ok(config)
+    }
+
+    /// The JSON Schema of the configuration file.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default()
+    }
+
+    /// The listen address.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.gateway.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787)))
+    }
+
+    fn validate(&self) -> Result<(), (Vec<String>, String)> {
+        let g = &self.gateway;
+        let at = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+        if g.listen.parse::<SocketAddr>().is_err() {
+            return Err((
+                at(&["gateway", "listen"]),
+                format!("{:?} is not an address such as \"127.0.0.1:8787\"", g.listen),
+            ));
+        }
+        if !g.path.starts_with('/') {
+            return Err((at(&["gateway", "path"]), "must start with '/'".into()));
+        }
+        if g.separator.is_empty() || g.separator.len() > 8 || g.separator.chars().any(|c| c.is_whitespace() || c == '/')
+        {
+            return Err((
+                at(&["gateway", "separator"]),
+                "must be 1 to 8 characters, without white space or '/'".into(),
+            ));
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&g.max_frame_bytes) {
+            return Err((at(&["gateway", "max_frame_bytes"]), "must be between 1024 and 268435456".into()));
+        }
+        if !(4..=256).contains(&g.max_json_depth) {
+            return Err((at(&["gateway", "max_json_depth"]), "must be between 4 and 256".into()));
+        }
+        for origin in &g.allowed_origins {
+            let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+            });
+            if !ok {
+                return Err((
+                    at(&["gateway", "allowed_origins"]),
+                    format!("{origin:?} is not an origin such as \"https://app.example.com\""),
+                ));
+            }
+        }
+        if let Some(r) = &g.resource {
+            if !(r.starts_with("https://") || r.starts_with("http://")) || r.contains('#') {
+                return Err((
+                    at(&["gateway", "resource"]),
+                    "must be an absolute http(s) URI without a fragment".into(),
+                ));
+            }
+        }
+        let mut namespaces: BTreeMap<String, &str> = BTreeMap::new();
+        for (name, s) in &self.servers {
+            let key = |k: &str| vec!["servers".to_owned(), name.clone(), k.to_owned()];
+            let here = vec!["servers".to_owned(), name.clone()];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err((here, "server names may use only letters, digits, '-' and '_'".into()));
+            }
+            if name.contains(g.separator.as_str()) {
+                return Err((here, format!("server names must not contain the separator {:?}", g.separator)));
+            }
+            match (&s.command, &s.url) {
+                (Some(_), Some(_)) => return Err((here, "set either command (stdio) or url (HTTP), not both".into())),
+                (None, None) => return Err((here, "set command (stdio) or url (HTTP)".into())),
+                (Some(c), None) => {
+                    if c.trim().is_empty() {
+                        return Err((key("command"), "must not be empty".into()));
+                    }
+                    if !s.headers.is_empty() {
+                        return Err((key("headers"), "headers apply only to url servers".into()));
+                    }
+                }
+                (None, Some(u)) => {
+                    let ok = (u.starts_with("http://") || u.starts_with("https://")) && u.len() > "https://".len();
+                    if !ok {
+                        return Err((key("url"), format!("{u:?} is not an http(s) URL")));
+                    }
+                    for (k, what) in [
+                        ("args", s.args.is_empty()),
+                        ("env", s.env.is_empty()),
+                        ("env_inherit", s.env_inherit.is_empty()),
+                    ] {
+                        if !what {
+                            return Err((key(k), format!("{k} applies only to command servers")));
+                        }
+                    }
+                    if s.cwd.is_some() {
+                        return Err((key("cwd"), "cwd applies only to command servers".into()));
+                    }
+                }
+            }
+            for var in s.env.keys().chain(&s.env_inherit) {
+                if var.is_empty() || var.contains('=') || var.contains('\0') {
+                    return Err((key("env"), format!("{var:?} is not a valid environment variable name")));
+                }
+            }
+            let ns = s.namespace.clone().unwrap_or_else(|| name.clone());
+            if !ns.is_empty() {
+                if !ns.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    || ns.contains(g.separator.as_str())
+                {
+                    return Err((
+                        key("namespace"),
+                        "may use only letters, digits, '-' and '_', and not the separator".into(),
+                    ));
+                }
+                if let Some(other) = namespaces.insert(ns.clone(), name) {
+                    return Err((key("namespace"), format!("namespace {ns:?} is already used by server {other:?}")));
+                }
+            }
+        }
+        for tool in self.tools.keys() {
+            let here = vec!["tools".to_owned(), tool.clone()];
+            let Some((server, name)) = tool.split_once('/') else {
+                return Err((here, "tools are named \"server/tool\"".into()));
+            };
+            if name.is_empty() || !self.servers.contains_key(server) {
+                return Err((here, format!("no server named {server:?} is configured")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sketch_from_the_design_parses() {
+        let text = r#"
+[gateway]
+listen = "127.0.0.1:8787"
+resource = "https://mcp.example.com/mcp"
+
+[servers.files]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv/data"]
+env = { }
+
+[servers.tickets]
+url = "https://tickets.internal.example/mcp"
+
+[tools."files/write_file"]
+class = "write"
+"#;
+        let c = Config::parse(text, "warden.toml").unwrap();
+        assert_eq!(c.servers.len(), 2);
+        assert_eq!(c.tools["files/write_file"].class, Some(ToolClass::Write));
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let text = "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[servers.files]\ncomand = \"npx\"\n";
+        let e = Config::parse(text, "w.toml").unwrap_err();
+        assert_eq!(e.file, "w.toml");
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.key.contains("servers.files"), "{e}");
+        assert!(e.message.contains("comand"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_are_located() {
+        let text = "[servers.a]\ncommand = \"x\"\n\n[servers.b]\ncommand = \"y\"\nurl = \"http://h/mcp\"\n";
+        let e = Config::parse(text, "w.toml").unwrap_err();
+        assert_eq!(e.key, "servers.b");
+        assert_eq!(e.line, 4, "{e}");
+        let e = Config::parse("[tools.\"nope/x\"]\nclass = \"read\"\n", "w.toml").unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = Config::parse("[gateway]\nseparator = \"\"\n", "w.toml").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("gateway.separator", 2));
+        let e = Config::parse("[servers.a__b]\ncommand = \"x\"\n", "w.toml").unwrap_err();
+        assert!(e.message.contains("separator"));
+    }
+
+    #[test]
+    fn type_errors_are_located() {
+        let e = Config::parse("[gateway]\n\nmax_frame_bytes = \"big\"\n", "w.toml").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert_eq!(e.key, "gateway.max_frame_bytes");
+        let e = Config::parse("[gateway]\nsession_idle_timeout = \"30\"\n", "w.toml").unwrap_err();
+        assert!(e.message.contains("unit"), "{e}");
+        let e = Config::parse("[gateway\n", "w.toml").unwrap_err();
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn duplicate_namespaces_are_refused() {
+        let text = "[servers.a]\ncommand = \"x\"\nnamespace = \"n\"\n[servers.b]\ncommand = \"y\"\nnamespace = \"n\"\n";
+        assert!(Config::parse(text, "w").unwrap_err().message.contains("already used"));
+        let text = "[servers.a]\ncommand = \"x\"\nnamespace = \"\"\n[servers.b]\ncommand = \"y\"\nnamespace = \"\"\n";
+        assert!(
+            Config::parse(text, "w").is_ok(),
+            "several unprefixed servers are allowed; clashes are refused at call time"
+        );
+    }
+
+    #[test]
+    fn schema_is_generated() {
+        let s = Config::json_schema();
+        assert!(s.to_string().contains("allowed_origins"));
+    }
+}

@@ -1,0 +1,67 @@
+//! The principal: the authenticated caller behind a request.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of caller. Admin rights come only from this class, never from a role or flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalClass {
+    /// A person using an MCP client.
+    #[default]
+    User,
+    /// A service account.
+    Service,
+    /// An operator of the gateway.
+    Admin,
+}
+
+/// The caller behind a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Principal {
+    /// Stable subject identifier (the token's `sub`, the API key's name, or the local principal).
+    pub subject: String,
+    /// The tenant the caller belongs to, if any.
+    pub tenant: Option<String>,
+    /// The OAuth client the caller used, if known.
+    pub client_id: Option<String>,
+    /// Roles and groups.
+    pub roles: Vec<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The kind of caller.
+    pub class: PrincipalClass,
+}
+
+impl Principal {
+    /// A principal with only a subject and a class.
+    pub fn new(subject: impl Into<String>, class: PrincipalClass) -> Self {
+        Principal { subject: subject.into(), tenant: None, client_id: None, roles: vec![], scopes: vec![], class }
+    }
+
+    /// Whether `other` is the same caller, for binding sessions and approvals: same subject, tenant,
+    /// class and client.
+    pub fn same_caller(&self, other: &Principal) -> bool {
+        self.subject == other.subject
+            && self.tenant == other.tenant
+            && self.class == other.class
+            && self.client_id == other.client_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_caller_compares_identity_not_roles() {
+        let a = Principal::new("alice", PrincipalClass::User);
+        let mut a2 = a.clone();
+        a2.roles.push("extra".into());
+        assert!(a.same_caller(&a2));
+        let mut other_tenant = a.clone();
+        other_tenant.tenant = Some("t2".into());
+        assert!(!a.same_caller(&other_tenant));
+        assert!(!a.same_caller(&Principal::new("alice", PrincipalClass::Admin)));
+        assert!(!a.same_caller(&Principal::new("bob", PrincipalClass::User)));
+    }
+}
