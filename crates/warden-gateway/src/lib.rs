@@ -1,4 +1,24 @@
 //! The gateway: fronts that speak MCP to clients, the request path every message takes, and the
-//! upstream connections behind it.
+//! connections to the servers behind it.
+//!
+//! Read [`dispatch`] for the request path, [`forward`] for how calls reach servers and how the two
+//! protocol eras meet, and [`upstreams`] for how connections are shared between clients.
 
+pub mod client;
+pub mod clock;
 pub mod config;
+pub mod dispatch;
+pub mod forward;
+pub mod front;
+pub mod gateway;
+pub mod hub;
+pub mod inventory;
+pub mod levels;
+pub mod lists;
+pub mod names;
+pub mod parked;
+pub mod routing;
+pub mod session;
+pub mod upstreams;
+
+pub use gateway::Gateway;

@@ -125,13 +125,7 @@ impl Connection {
             EraPreference::Legacy => conn.initialize().await?,
             EraPreference::Modern => match conn.discover().await? {
                 Some(h) => h,
-                None => {
-                    return Err(UpstreamError::Unavailable {
-                        server: spec.name.clone(),
-                        reason: "the server does not speak protocol 2026-07-28".into(),
-                        retry_after: None,
-                    });
-                }
+                None => return Err(UpstreamError::EraUnsupported { server: spec.name.clone(), era: Era::Modern }),
             },
             EraPreference::Auto => match conn.discover().await? {
                 Some(h) => h,
@@ -251,11 +245,8 @@ impl Connection {
         let reply = self.send_raw(Call::new("initialize", Some(params))).await?;
         let protocol = |reason: String| UpstreamError::Protocol { server: self.spec.name.clone(), reason };
         if let Some(e) = reply.rpc_error() {
-            return Err(UpstreamError::Unavailable {
-                server: self.spec.name.clone(),
-                reason: format!("initialize was refused: {}", e.message.chars().take(200).collect::<String>()),
-                retry_after: None,
-            });
+            tracing::info!(server = %self.spec.name, "initialize was refused: {}", e.message.chars().take(200).collect::<String>());
+            return Err(UpstreamError::EraUnsupported { server: self.spec.name.clone(), era: Era::Legacy });
         }
         let result = reply.result().cloned().unwrap_or(Value::Null);
         let version_str = result

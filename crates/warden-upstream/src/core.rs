@@ -201,6 +201,9 @@ impl Core {
             Some(p) => {
                 let _ = p.reply.send(Ok(msg));
             }
+            None if msg.id().is_some_and(|id| id.raw().starts_with("\"warden-listen-")) => {
+                tracing::debug!(server = %self.server, "a change-notification stream ended: {}", msg.to_json().chars().take(300).collect::<String>());
+            }
             None => self.note_dropped("a response to a request id that is not in flight"),
         }
     }

@@ -56,6 +56,14 @@ pub enum UpstreamError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The server does not speak the era Warden asked for.
+    #[error("server '{server}' does not speak the {era} protocol era")]
+    EraUnsupported {
+        /// Server name.
+        server: String,
+        /// The era that was refused.
+        era: warden_protocol::Era,
+    },
     /// The legacy HTTP session was dropped by the server; the request was not processed.
     #[error("server '{server}' ended the session")]
     SessionExpired {
@@ -68,7 +76,9 @@ impl UpstreamError {
     /// The JSON-RPC error a client receives for this failure.
     pub fn to_rpc(&self) -> RpcError {
         let code = match self {
-            UpstreamError::Unavailable { .. } | UpstreamError::SessionExpired { .. } => UPSTREAM_UNAVAILABLE,
+            UpstreamError::Unavailable { .. }
+            | UpstreamError::SessionExpired { .. }
+            | UpstreamError::EraUnsupported { .. } => UPSTREAM_UNAVAILABLE,
             UpstreamError::Closed { .. } | UpstreamError::Cancelled => UPSTREAM_CLOSED,
             UpstreamError::Timeout { .. } => REQUEST_TIMEOUT,
             UpstreamError::Protocol { .. } => UPSTREAM_INVALID_RESPONSE,

@@ -93,6 +93,13 @@ impl Upstream {
                 st.generation += 1;
                 Ok((c, st.generation))
             }
+            Err(e @ UpstreamError::EraUnsupported { .. }) => {
+                // Not a failure of the server: retrying will not help and must not back off others.
+                if let Some(c) = st.conn.take() {
+                    c.shutdown().await;
+                }
+                Err(e)
+            }
             Err(e) => {
                 st.failures += 1;
                 st.not_before = Some(Instant::now() + backoff(st.failures));

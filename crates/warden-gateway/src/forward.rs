@@ -1,0 +1,325 @@
+//! Forwarding a call (`tools/call`, `prompts/get`, `resources/read`) to its server, and everything
+//! the server says while serving it.
+//!
+//! Progress and log messages go back to the client on the call's own stream. Requests the server
+//! makes of the client are where the eras meet:
+//!
+//! | client | server | what Warden does |
+//! |---|---|---|
+//! | legacy | legacy | sends the server's request to the client and relays the answer |
+//! | modern | modern | passes `input_required` and the client's retry through |
+//! | modern | legacy | answers the client with `input_required` and parks the server's request until the retry |
+//! | legacy | modern | asks the client each input request itself and retries the call with the answers |
+
+use crate::client::{ClientContext, Outbound, capability_for};
+use crate::gateway::Gateway;
+use crate::levels;
+use crate::parked::{PARKED_PREFIX, ParkedCall};
+use crate::routing::Target;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use warden_protocol::{Era, Kind, Message, RpcError, error};
+use warden_upstream::{Call, Connection, EXCHANGE_CAPACITY, Exchange, ServerRequest, UpstreamError};
+
+/// Most `input_required` rounds Warden drives for one legacy client's call.
+const MAX_ROUNDS: usize = 10;
+
+/// An upstream call in progress.
+pub struct InFlight {
+    answer: JoinHandle<Result<Message, UpstreamError>>,
+    exchange: mpsc::Receiver<Exchange>,
+    exchange_open: bool,
+    cancel: CancellationToken,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // Nobody will read the answer: let the server know.
+        self.cancel.cancel();
+    }
+}
+
+enum Driven {
+    /// The call finished with this result.
+    Done(Value),
+    /// The call is parked; this `input_required` result goes to the client.
+    Parked(Value),
+}
+
+/// What a request to forward looks like once resolved.
+pub struct Forwarding<'a> {
+    /// The client.
+    pub ctx: &'a ClientContext,
+    /// The way back to it.
+    pub out: &'a Outbound,
+    /// Fired when the client gives up.
+    pub cancel: &'a CancellationToken,
+    /// The method.
+    pub method: &'a str,
+    /// The exposed name or URI the client used.
+    pub exposed: &'a str,
+}
+
+impl Gateway {
+    /// Forwards a call and returns its result (or the `input_required` result for the client).
+    pub async fn forward(&self, f: &Forwarding<'_>, target: Target, mut params: Value) -> Result<Value, RpcError> {
+        if let Some(state) = params.get("requestState").and_then(Value::as_str).filter(|s| s.starts_with(PARKED_PREFIX))
+        {
+            let parked = self.parked.take(state, &f.ctx.principal, f.method, f.exposed)?;
+            let responses = params.get("inputResponses").cloned().unwrap_or(Value::Null);
+            return self.resume(f, parked, &responses).await;
+        }
+        if let Some(obj) = params.as_object_mut() {
+            if obj.contains_key("name") && f.method != "resources/read" {
+                obj.insert("name".into(), Value::String(target.upstream_name.clone()));
+            }
+        }
+        let header_params = match (&target.definition, f.method) {
+            (Some(def), "tools/call") if target.conn.hello().era() == Era::Modern => {
+                crate::inventory::param_headers(def, params.get("arguments").unwrap_or(&Value::Null))
+            }
+            _ => vec![],
+        };
+        for _round in 0..MAX_ROUNDS {
+            let inflight = self.start_call(f.ctx, &target.conn, f.method, params.clone(), header_params.clone());
+            match self.drive(f, inflight).await? {
+                Driven::Parked(result) => return Ok(result),
+                Driven::Done(result) => {
+                    if !is_input_required(&result) || f.ctx.era() == Era::Modern {
+                        return Ok(result);
+                    }
+                    // A legacy client cannot read input_required: ask it ourselves and retry.
+                    let responses = self.fulfil(f, &result).await?;
+                    if let Some(obj) = params.as_object_mut() {
+                        obj.insert("inputResponses".into(), responses);
+                        match result.get("requestState") {
+                            Some(state) => obj.insert("requestState".into(), state.clone()),
+                            None => obj.remove("requestState"),
+                        };
+                    }
+                }
+            }
+        }
+        Err(RpcError::internal(format!(
+            "server '{}' asked for input more than {MAX_ROUNDS} times",
+            target.server.info.name
+        )))
+    }
+
+    fn start_call(
+        &self,
+        ctx: &ClientContext,
+        conn: &Arc<Connection>,
+        method: &str,
+        params: Value,
+        header_params: Vec<(String, String)>,
+    ) -> InFlight {
+        let (tx, rx) = mpsc::channel(EXCHANGE_CAPACITY);
+        let cancel = CancellationToken::new();
+        let call = Call {
+            method: method.to_owned(),
+            params: Some(params),
+            exchange: Some(tx),
+            cancel: Some(cancel.clone()),
+            timeout: None,
+            client_capabilities: Some(ctx.capabilities.clone()),
+            header_params,
+        };
+        let conn = conn.clone();
+        let answer = tokio::spawn(async move { conn.call(call).await });
+        InFlight { answer, exchange: rx, exchange_open: true, cancel }
+    }
+
+    async fn drive(&self, f: &Forwarding<'_>, mut inflight: InFlight) -> Result<Driven, RpcError> {
+        loop {
+            tokio::select! {
+                biased;
+                () = f.cancel.cancelled() => {
+                    return Err(RpcError::new(error::UPSTREAM_CLOSED, "request cancelled"));
+                }
+                event = inflight.exchange.recv(), if inflight.exchange_open => match event {
+                    Some(Exchange::Notification(n)) => relay_notification(f.ctx, f.out, n),
+                    Some(Exchange::Request(request)) => {
+                        if f.ctx.era() == Era::Legacy {
+                            let out = f.out.clone();
+                            let capabilities = f.ctx.capabilities.clone();
+                            let timeout = self.settings.input_required_ttl;
+                            tokio::spawn(relay_request(request, out, capabilities, timeout));
+                        } else if let Some(request) = refuse_unless_capable(f.ctx, request) {
+                            return self.park(f, inflight, vec![request]);
+                        }
+                    }
+                    None => inflight.exchange_open = false,
+                },
+                answer = &mut inflight.answer => {
+                    let answer = answer.map_err(|_| RpcError::internal("the upstream call failed"))?;
+                    return match answer {
+                        Err(e) => Err(e.to_rpc()),
+                        Ok(m) if m.kind() == Kind::Response => Ok(Driven::Done(m.result().cloned().unwrap_or_else(|| json!({})))),
+                        Ok(m) => Err(self.translate_error(f, m.rpc_error().unwrap_or_else(|| RpcError::internal("error")))),
+                    };
+                }
+            }
+        }
+    }
+
+    fn park(
+        &self,
+        f: &Forwarding<'_>,
+        mut inflight: InFlight,
+        mut first: Vec<ServerRequest>,
+    ) -> Result<Driven, RpcError> {
+        // Bundle any further requests the server has already made.
+        while let Ok(Exchange::Request(r)) = inflight.exchange.try_recv() {
+            if let Some(r) = refuse_unless_capable(f.ctx, r) {
+                first.push(r);
+            }
+        }
+        let mut call = ParkedCall::new(f.ctx.principal.clone(), f.method.to_owned(), f.exposed.to_owned(), inflight);
+        for r in first {
+            call.issued += 1;
+            let key = format!(
+                "{}-{}",
+                r.method().rsplit('/').next().unwrap_or("input").replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+                call.issued
+            );
+            call.waiting.push((key, r));
+        }
+        self.park_and_ask(call)
+    }
+
+    fn park_and_ask(&self, call: ParkedCall) -> Result<Driven, RpcError> {
+        let mut requests = Map::new();
+        for (key, r) in &call.waiting {
+            let mut entry = json!({ "method": r.method() });
+            if let Some(p) = r.message().params() {
+                entry["params"] = p.clone();
+            }
+            requests.insert(key.clone(), entry);
+        }
+        let state = self.parked.park(call)?;
+        Ok(Driven::Parked(json!({
+            "resultType": "input_required",
+            "inputRequests": requests,
+            "requestState": state,
+        })))
+    }
+
+    async fn resume(&self, f: &Forwarding<'_>, mut call: ParkedCall, responses: &Value) -> Result<Value, RpcError> {
+        let mut still_waiting = Vec::new();
+        for (key, request) in call.waiting.drain(..) {
+            match responses.get(&key) {
+                Some(answer) if !answer.is_null() => request.respond(Ok(answer.clone())),
+                _ => still_waiting.push((key, request)),
+            }
+        }
+        if !still_waiting.is_empty() {
+            call.waiting = still_waiting;
+            return match self.park_and_ask(call)? {
+                Driven::Parked(v) | Driven::Done(v) => Ok(v),
+            };
+        }
+        let ParkedCall { inflight, .. } = call;
+        match self.drive(f, inflight).await? {
+            Driven::Done(v) | Driven::Parked(v) => Ok(v),
+        }
+    }
+
+    /// Asks a legacy client each input request of a modern server's `input_required` result.
+    async fn fulfil(&self, f: &Forwarding<'_>, result: &Value) -> Result<Value, RpcError> {
+        let requests = result.get("inputRequests").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut asks = Vec::new();
+        for (key, request) in requests {
+            let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if let Some(cap) = capability_for(&method) {
+                if !f.ctx.has_capability(cap) {
+                    return Err(RpcError::new(
+                        error::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                        format!(
+                            "the server needs {method}, which needs the {cap} capability this client did not declare"
+                        ),
+                    )
+                    .with_data(json!({ "requiredCapabilities": { cap: {} } })));
+                }
+            } else {
+                return Err(RpcError::new(
+                    error::UPSTREAM_INVALID_RESPONSE,
+                    "the server asked for an input the protocol does not define",
+                ));
+            }
+            let params = request.get("params").cloned();
+            let out = f.out.clone();
+            let timeout = self.settings.input_required_ttl;
+            asks.push(async move { out.request(&method, params, timeout).await.map(|v| (key, v)) });
+        }
+        let answers = futures::future::try_join_all(asks).await?;
+        Ok(Value::Object(answers.into_iter().collect()))
+    }
+
+    fn translate_error(&self, f: &Forwarding<'_>, mut e: RpcError) -> RpcError {
+        if f.method == "resources/read" && f.ctx.era() == Era::Modern && e.code == error::RESOURCE_NOT_FOUND_LEGACY {
+            e.code = error::INVALID_PARAMS;
+            if e.data.is_none() {
+                e.data = Some(json!({ "uri": f.exposed }));
+            }
+        }
+        e
+    }
+}
+
+fn is_input_required(result: &Value) -> bool {
+    result.get("resultType").and_then(Value::as_str) == Some("input_required")
+}
+
+/// A server request a modern client cannot answer (capability not declared) is refused to the
+/// server at once; otherwise it is kept for `input_required`.
+fn refuse_unless_capable(ctx: &ClientContext, request: ServerRequest) -> Option<ServerRequest> {
+    match capability_for(request.method()) {
+        Some(cap) if ctx.has_capability(cap) => Some(request),
+        Some(cap) => {
+            let msg = format!("the client did not declare the {cap} capability");
+            request.respond(Err(RpcError::new(error::METHOD_NOT_FOUND, msg)));
+            None
+        }
+        None => {
+            let msg = format!("{} cannot be relayed to this client", request.method());
+            request.respond(Err(RpcError::new(error::METHOD_NOT_FOUND, msg)));
+            None
+        }
+    }
+}
+
+fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
+    match n.method() {
+        Some("notifications/progress") => out.notify(n),
+        Some("notifications/message") => {
+            let level = ctx.effective_log_level();
+            // A modern client that named no level gets no log messages.
+            let wanted = ctx.era() == Era::Legacy || level.is_some();
+            if wanted && levels::permits(level.as_deref(), n.params()) {
+                out.notify(n);
+            }
+        }
+        _ => tracing::debug!(method = ?n.method(), "dropped a request-scoped notification"),
+    }
+}
+
+async fn relay_request(request: ServerRequest, out: Outbound, capabilities: Value, timeout: Duration) {
+    let method = request.method().to_owned();
+    if let Some(cap) = capability_for(&method) {
+        if capabilities.get(cap).is_none_or(Value::is_null) {
+            request.respond(Err(RpcError::new(
+                error::METHOD_NOT_FOUND,
+                format!("the client did not declare the {cap} capability"),
+            )));
+            return;
+        }
+    }
+    let params = request.message().params().cloned();
+    let answer = out.request(&method, params, timeout).await;
+    request.respond(answer);
+}

@@ -1,0 +1,427 @@
+//! The Streamable HTTP front at the MCP endpoint, serving both protocol eras.
+//!
+//! A request is modern when its `MCP-Protocol-Version` header names 2026-07-28 or later (or names a
+//! version Warden does not know and carries no session); it is then validated header against body
+//! and served statelessly. Otherwise it is legacy: `initialize` opens a session, every other
+//! message must present the session id, GET opens the session's stream and DELETE ends it.
+//!
+//! Every answer is JSON unless the call produces messages before its result, in which case it
+//! becomes an SSE stream of those messages and then the result.
+
+use super::guard::OriginGuard;
+use super::sse_body::{CancelOnDrop, event_stream};
+use crate::client::{ClientContext, Outbound};
+use crate::gateway::{Gateway, unsupported_version};
+use crate::session::{Session, SessionError};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use warden_policy::Principal;
+use warden_protocol::{Era, Id, Kind, Message, ProtocolVersion, RpcError, error, header_value, meta, methods};
+
+/// Shared state of the HTTP front.
+pub struct HttpFront {
+    gateway: Arc<Gateway>,
+    guard: OriginGuard,
+}
+
+/// The MCP router: the endpoint at `path`, and 404 elsewhere.
+pub fn router(gateway: Arc<Gateway>, path: &str, guard: OriginGuard) -> Router {
+    let front = Arc::new(HttpFront { gateway, guard });
+    Router::new().route(path, axum::routing::any(endpoint)).with_state(front)
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+async fn endpoint(State(front): State<Arc<HttpFront>>, request: Request) -> Response {
+    if let Err(why) = front.guard.check(request.headers()) {
+        return rpc_error(StatusCode::FORBIDDEN, None, &RpcError::invalid_request(why));
+    }
+    // Authentication attaches the caller here; until it is configured, HTTP callers are the
+    // configured local principal.
+    let principal = front.gateway.local_principal.clone();
+    match *request.method() {
+        Method::POST => post(&front, principal, request).await,
+        Method::GET => get(&front, principal, request.headers()).await,
+        Method::DELETE => delete(&front, principal, request.headers()).await,
+        _ => method_not_allowed(),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// What the client can read back.
+#[derive(Debug, Clone, Copy)]
+struct Accepts {
+    json: bool,
+    sse: bool,
+}
+
+fn accepts(headers: &HeaderMap) -> Accepts {
+    let Some(accept) = header_str(headers, "accept") else { return Accepts { json: true, sse: true } };
+    let a = accept.to_ascii_lowercase();
+    let any = a.contains("*/*");
+    Accepts { json: any || a.contains("application/json"), sse: any || a.contains("text/event-stream") }
+}
+
+async fn post(front: &Arc<HttpFront>, principal: Arc<Principal>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let is_json = header_str(&headers, "content-type")
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/json"));
+    if !is_json {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            &RpcError::invalid_request("Content-Type must be application/json"),
+        );
+    }
+    let limits = front.gateway.settings.limits;
+    let bytes = match axum::body::to_bytes(body, limits.max_frame_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = RpcError::new(
+                error::TOO_LARGE,
+                format!("request body exceeds the limit of {} bytes", limits.max_frame_bytes),
+            );
+            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, &e);
+        }
+    };
+    let msg = match Message::parse(&bytes, &limits) {
+        Ok(m) => m,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, e.id.as_ref(), &e.error),
+    };
+    if is_modern(&headers, &msg) {
+        modern(front, principal, &headers, msg).await
+    } else {
+        legacy(front, principal, &headers, msg).await
+    }
+}
+
+fn is_modern(headers: &HeaderMap, msg: &Message) -> bool {
+    match header_str(headers, VERSION_HEADER) {
+        Some(v) => match ProtocolVersion::parse(v) {
+            Some(known) => known.era() == Era::Modern,
+            None => headers.get(SESSION_HEADER).is_none() && msg.method() != Some("initialize"),
+        },
+        None => {
+            headers.get(SESSION_HEADER).is_none() && msg.meta().is_some_and(|m| m.contains_key(meta::PROTOCOL_VERSION))
+        }
+    }
+}
+
+async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &HeaderMap, msg: Message) -> Response {
+    let gw = &front.gateway;
+    let session_id = header_str(headers, SESSION_HEADER);
+    if msg.method() == Some("initialize") {
+        if session_id.is_some() {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                msg.id(),
+                &RpcError::invalid_request("Bad Request: initialize must not carry a session id"),
+            );
+        }
+        let Some(id) = msg.id().cloned() else {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &RpcError::invalid_request("initialize must be a request"),
+            );
+        };
+        let (version, capabilities, client_info) = match Gateway::negotiate(msg.params()) {
+            Ok(x) => x,
+            Err(e) => return rpc_error(StatusCode::BAD_REQUEST, Some(&id), &e),
+        };
+        if version < ProtocolVersion::V2025_03_26 {
+            let e = unsupported_version(version.as_str());
+            return rpc_error(StatusCode::BAD_REQUEST, Some(&id), &e);
+        }
+        let session = match gw.hub.sessions.create(principal, version, capabilities, client_info) {
+            Ok(s) => s,
+            Err(_) => {
+                let e = RpcError::new(error::UPSTREAM_UNAVAILABLE, "too many sessions; try again later");
+                return rpc_error(StatusCode::SERVICE_UNAVAILABLE, Some(&id), &e);
+            }
+        };
+        tracing::info!(session = %&session.id[..8], version = %version, "session started");
+        let reply = Message::response(id, gw.initialize_result(version));
+        let mut resp = json_response(StatusCode::OK, &reply);
+        if let Ok(v) = HeaderValue::from_str(&session.id) {
+            resp.headers_mut().insert(SESSION_HEADER, v);
+        }
+        return resp;
+    }
+    let Some(session_id) = session_id else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            msg.id(),
+            &RpcError::invalid_request("Bad Request: Mcp-Session-Id header is required"),
+        );
+    };
+    let session = match gw.hub.sessions.get(session_id, &principal) {
+        Ok(s) => s,
+        Err(SessionError::NotFound | SessionError::Full) => return session_not_found(msg.id()),
+    };
+    if let Some(v) = header_str(headers, VERSION_HEADER) {
+        if v != session.version.as_str() {
+            let e = RpcError::invalid_request(format!(
+                "Bad Request: MCP-Protocol-Version {} does not match the session's",
+                shown_header(v)
+            ));
+            return rpc_error(StatusCode::BAD_REQUEST, msg.id(), &e);
+        }
+    }
+    let ctx = Gateway::session_context(&session);
+    match msg.kind() {
+        Kind::Notification => {
+            gw.client_notification(&ctx, &msg).await;
+            accepted()
+        }
+        Kind::Response | Kind::Error => {
+            if !session.peer.answer(msg) {
+                tracing::debug!(session = %&session.id[..8], "dropped an answer to a request that is not pending");
+            }
+            accepted()
+        }
+        Kind::Request => {
+            let Some(id) = msg.id().cloned() else { return accepted() };
+            let Some(cancel) = session.begin(id.key()) else {
+                let e = RpcError::invalid_request("a request with this id is already in flight");
+                return rpc_error(StatusCode::BAD_REQUEST, Some(&id), &e);
+            };
+            respond(front.clone(), ctx, msg, accepts(headers), cancel, Some(session)).await
+        }
+    }
+}
+
+async fn modern(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &HeaderMap, msg: Message) -> Response {
+    let gw = &front.gateway;
+    let id = msg.id().cloned();
+    let mismatch = |why: String| {
+        rpc_error(
+            StatusCode::BAD_REQUEST,
+            id.as_ref(),
+            &RpcError::new(error::HEADER_MISMATCH, format!("Header mismatch: {why}")),
+        )
+    };
+    let Some(header_version) = header_str(headers, VERSION_HEADER) else {
+        return mismatch("the MCP-Protocol-Version header is missing".into());
+    };
+    let body_version = msg.meta().and_then(|m| m.get(meta::PROTOCOL_VERSION)).and_then(Value::as_str);
+    if let Some(b) = body_version {
+        if b != header_version {
+            return mismatch(format!(
+                "MCP-Protocol-Version {} does not match the body's {}",
+                shown_header(header_version),
+                shown_header(b)
+            ));
+        }
+    }
+    match msg.kind() {
+        Kind::Response | Kind::Error => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &RpcError::invalid_request("responses are not accepted in protocol 2026-07-28"),
+            );
+        }
+        Kind::Notification => return accepted(),
+        Kind::Request => {}
+    }
+    let method = msg.method().unwrap_or_default();
+    match header_str(headers, "mcp-method") {
+        None => return mismatch("the Mcp-Method header is missing".into()),
+        Some(m) if m != method => {
+            return mismatch(format!("Mcp-Method {} does not match the body's method", shown_header(m)));
+        }
+        Some(_) => {}
+    }
+    if let Some(param) = methods::lookup(method).and_then(|m| m.name_param) {
+        let body_name = msg.param_str(param);
+        let header_name = match headers.get("mcp-name").map(|v| header_value::decode(v.as_bytes())) {
+            None => return mismatch("the Mcp-Name header is missing".into()),
+            Some(Err(e)) => return mismatch(format!("Mcp-Name: {e}")),
+            Some(Ok(v)) => v,
+        };
+        if body_name != Some(header_name.as_str()) {
+            return mismatch(format!("Mcp-Name does not match params.{param}"));
+        }
+    }
+    let mut ctx = match gw.modern_context(principal, &msg) {
+        Ok(c) => c,
+        Err(e) => return rpc_error(StatusCode::BAD_REQUEST, id.as_ref(), &e),
+    };
+    let mut params = Vec::new();
+    for (name, value) in headers {
+        if let Some(rest) = name.as_str().strip_prefix("mcp-param-") {
+            match header_value::decode(value.as_bytes()) {
+                Ok(v) => params.push((format!("mcp-param-{rest}"), v)),
+                Err(e) => return mismatch(format!("{name}: {e}")),
+            }
+        }
+    }
+    ctx.header_params = Some(params);
+    if method == "subscriptions/listen" {
+        return listen(front.clone(), ctx, msg).await;
+    }
+    respond(front.clone(), ctx, msg, accepts(headers), CancellationToken::new(), None).await
+}
+
+/// Serves a request: JSON when the result comes first, SSE when messages come before it.
+async fn respond(
+    front: Arc<HttpFront>,
+    ctx: ClientContext,
+    msg: Message,
+    accepts: Accepts,
+    cancel: CancellationToken,
+    session: Option<Arc<Session>>,
+) -> Response {
+    let (tx, mut rx) = mpsc::channel::<Message>(64);
+    let peer = session.as_ref().map(|s| s.peer.clone());
+    let request_id = msg.id().map(Id::key);
+    let guard = CancelOnDrop::new(cancel.clone());
+    let gw = front.gateway.clone();
+    let era = ctx.era();
+    let task = tokio::spawn(async move {
+        let out = Outbound::new(Some(tx), peer);
+        let reply = gw.handle(&ctx, &msg, &out, &cancel).await;
+        if let (Some(s), Some(id)) = (&ctx.session, &request_id) {
+            s.end(id);
+        }
+        reply
+    });
+    let mut task = task;
+    // The first thing the call produces decides the response type.
+    let first = tokio::select! {
+        biased;
+        Some(m) = rx.recv(), if accepts.sse => m,
+        r = &mut task => {
+            let reply = r.unwrap_or_else(|_| Message::error_response(None, &RpcError::internal("the request failed")));
+            guard.disarm();
+            return if accepts.json || !accepts.sse {
+                json_response(status_for(era, &reply), &reply)
+            } else {
+                sse_response(event_stream(Vec::new(), None, Some(reply), None))
+            };
+        }
+    };
+    sse_response(event_stream(vec![first], Some(rx), None, Some((task, guard))))
+}
+
+async fn listen(front: Arc<HttpFront>, ctx: ClientContext, msg: Message) -> Response {
+    let (tx, rx) = mpsc::channel::<Message>(256);
+    let gw = front.gateway.clone();
+    let (listener, ack) = match gw.open_listener(&ctx, &msg, tx).await {
+        Ok(x) => x,
+        Err(e) => return rpc_error(StatusCode::OK, msg.id(), &e),
+    };
+    let on_close = async move { gw.close_listener(&listener).await };
+    sse_response(super::sse_body::listen_stream(ack, rx, Box::pin(on_close)))
+}
+
+async fn get(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &HeaderMap) -> Response {
+    let Some(session_id) = header_str(headers, SESSION_HEADER) else {
+        return method_not_allowed();
+    };
+    if !accepts(headers).sse {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            &RpcError::invalid_request("Not Acceptable: GET needs Accept: text/event-stream"),
+        );
+    }
+    let session = match front.gateway.hub.sessions.get(session_id, &principal) {
+        Ok(s) => s,
+        Err(_) => return session_not_found(None),
+    };
+    let (tx, rx) = mpsc::channel::<Message>(256);
+    if !session.attach_stream(tx) {
+        return rpc_error(
+            StatusCode::CONFLICT,
+            None,
+            &RpcError::invalid_request("Conflict: this session already has an open stream"),
+        );
+    }
+    sse_response(super::sse_body::session_stream(rx, session.closed.clone()))
+}
+
+async fn delete(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &HeaderMap) -> Response {
+    let Some(session_id) = header_str(headers, SESSION_HEADER) else {
+        return method_not_allowed();
+    };
+    let gw = &front.gateway;
+    if gw.hub.sessions.get(session_id, &principal).is_err() {
+        return session_not_found(None);
+    }
+    if let Some(s) = gw.hub.sessions.remove(session_id) {
+        tracing::info!(session = %&s.id[..8], "session ended by the client");
+        gw.end_session(&s).await;
+    }
+    Response::builder().status(StatusCode::OK).body(Body::empty()).unwrap_or_default()
+}
+
+/// HTTP status for an error answer: the 2026-07-28 transport gives some errors their own status.
+fn status_for(era: Era, reply: &Message) -> StatusCode {
+    if era != Era::Modern {
+        return StatusCode::OK;
+    }
+    match reply.rpc_error().map(|e| e.code) {
+        Some(error::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+        Some(
+            error::HEADER_MISMATCH | error::MISSING_REQUIRED_CLIENT_CAPABILITY | error::UNSUPPORTED_PROTOCOL_VERSION,
+        ) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    }
+}
+
+fn shown_header(v: &str) -> String {
+    crate::routing::shown(v)
+}
+
+fn json_response(status: StatusCode, msg: &Message) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(msg.to_vec()))
+        .unwrap_or_default()
+}
+
+fn rpc_error(status: StatusCode, id: Option<&Id>, e: &RpcError) -> Response {
+    json_response(status, &Message::error_response(id.cloned(), e))
+}
+
+fn accepted() -> Response {
+    Response::builder().status(StatusCode::ACCEPTED).body(Body::empty()).unwrap_or_default()
+}
+
+fn session_not_found(id: Option<&Id>) -> Response {
+    rpc_error(StatusCode::NOT_FOUND, id, &RpcError::new(error::UPSTREAM_CLOSED, "Session not found"))
+}
+
+fn method_not_allowed() -> Response {
+    let mut r = rpc_error(StatusCode::METHOD_NOT_ALLOWED, None, &RpcError::invalid_request("Method not allowed"));
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, GET, DELETE"));
+    r
+}
+
+fn sse_response(
+    stream: impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache, no-transform")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(stream))
+        .unwrap_or_default()
+}

@@ -1,0 +1,9 @@
+//! The fronts: how clients reach the gateway.
+//!
+//! [`http`] serves Streamable HTTP at the MCP endpoint; [`stdio`] serves one client on
+//! stdin/stdout, so a desktop client can launch Warden in place of a server.
+
+pub mod guard;
+pub mod http;
+mod sse_body;
+pub mod stdio;

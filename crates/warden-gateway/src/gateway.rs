@@ -1,0 +1,344 @@
+//! The gateway itself: its servers, its clients, and what it says about itself.
+
+use crate::client::ClientContext;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Isolation, ServerSection};
+use crate::hub::{Hub, Subscriber};
+use crate::parked::Parked;
+use crate::session::{Session, SessionStore};
+use crate::upstreams::{Server, ServerInfo};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use warden_policy::{Principal, PrincipalClass};
+use warden_protocol::{Era, Limits, Message, ProtocolVersion, RpcError, error, meta};
+use warden_upstream::{EraPreference, TransportSpec, UpstreamSpec};
+
+/// Settings the request path reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Separator in exposed names.
+    pub separator: String,
+    /// Frame limits for client frames.
+    pub limits: Limits,
+    /// Items per page in merged lists (0: whole lists).
+    pub list_page_size: usize,
+    /// `ttlMs` on lists sent to modern clients.
+    pub list_ttl: Duration,
+    /// How long a call waits for a client's answer or retry.
+    pub input_required_ttl: Duration,
+    /// Instructions the gateway gives clients.
+    pub instructions: Option<String>,
+}
+
+/// The gateway.
+pub struct Gateway {
+    /// Settings.
+    pub settings: Settings,
+    /// The configured servers, in name order.
+    pub servers: Vec<Arc<Server>>,
+    /// Sessions and listeners.
+    pub hub: Arc<Hub>,
+    /// Calls waiting for modern clients.
+    pub parked: Parked,
+    /// The principal of unauthenticated local use.
+    pub local_principal: Arc<Principal>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Capabilities the gateway offers every client: it aggregates servers that may offer any of these.
+fn capabilities() -> Value {
+    json!({
+        "tools": { "listChanged": true },
+        "prompts": { "listChanged": true },
+        "resources": { "subscribe": true, "listChanged": true },
+        "completions": {},
+        "logging": {},
+    })
+}
+
+impl Gateway {
+    /// Builds the gateway from a validated configuration. Nothing is started yet.
+    pub fn from_config(config: &Config) -> Arc<Gateway> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Builds the gateway with an injected clock.
+    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Arc<Gateway> {
+        let g = &config.gateway;
+        let limits = Limits { max_frame_bytes: g.max_frame_bytes as usize, max_depth: g.max_json_depth as usize };
+        let sessions = SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock.clone());
+        let hub = Arc::new(Hub::new(sessions));
+        let servers = config
+            .servers
+            .iter()
+            .map(|(name, s)| Server::new(server_info(name, s, limits, g.input_required_ttl.0), hub.clone()))
+            .collect();
+        let mut local = Principal::new(g.local_principal.subject.clone(), PrincipalClass::User);
+        local.tenant = g.local_principal.tenant.clone();
+        Arc::new(Gateway {
+            settings: Settings {
+                separator: g.separator.clone(),
+                limits,
+                list_page_size: g.list_page_size as usize,
+                list_ttl: g.list_ttl.0,
+                input_required_ttl: g.input_required_ttl.0,
+                instructions: g.instructions.clone(),
+            },
+            servers,
+            hub,
+            parked: Parked::new(g.input_required_ttl.0, clock.clone()),
+            local_principal: Arc::new(local),
+            clock,
+        })
+    }
+
+    /// Starts background work: connecting shared servers early, and expiring idle sessions,
+    /// per-principal connections and parked calls.
+    pub fn start(self: &Arc<Self>) {
+        for server in &self.servers {
+            if server.info.isolation == Isolation::Shared {
+                let slot = server.slot_for(crate::hub::Audience::All);
+                let name = server.info.name.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = slot.lane(Era::Modern).await {
+                        tracing::warn!(server = %name, "not reachable yet: {}", e.message);
+                    }
+                });
+            }
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(gw) = weak.upgrade() else { break };
+                for s in gw.hub.sessions.reap() {
+                    tracing::info!(session = %&s.id[..8], "session expired");
+                    gw.end_session(&s).await;
+                }
+                gw.parked.reap();
+                for server in &gw.servers {
+                    server.reap(Duration::from_secs(30 * 60)).await;
+                }
+            }
+        });
+    }
+
+    /// Stops every server.
+    pub async fn shutdown(&self) {
+        for s in self.hub.sessions.all() {
+            self.hub.sessions.remove(&s.id);
+        }
+        futures::future::join_all(self.servers.iter().map(|s| s.shutdown())).await;
+    }
+
+    /// Releases what a legacy session held: its connections (with session isolation) and its
+    /// resource subscriptions.
+    pub async fn end_session(&self, session: &Session) {
+        let who = Subscriber::Session(session.id.clone());
+        for server in &self.servers {
+            if server.info.isolation == Isolation::Session {
+                server.close_slot(&crate::hub::Audience::Session(session.id.clone())).await;
+            }
+            for slot in server.slots() {
+                for lane in slot.lanes() {
+                    lane.drop_subscriber(&who).await;
+                }
+            }
+        }
+    }
+
+    /// What the gateway calls itself.
+    pub fn server_info() -> Value {
+        json!({ "name": "warden", "title": "Warden MCP gateway", "version": env!("CARGO_PKG_VERSION") })
+    }
+
+    fn instructions(&self, era: Era) -> Option<String> {
+        let mut parts: Vec<String> = self.settings.instructions.iter().cloned().collect();
+        for server in &self.servers {
+            let Some(slot) = server.slots().into_iter().find(|s| s.audience == crate::hub::Audience::All) else {
+                continue;
+            };
+            if let Some((_, conn)) = slot.connected_lane(era) {
+                if let Some(text) = &conn.hello().instructions {
+                    parts.push(format!("Server \"{}\":\n{}", server.info.name, text));
+                }
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+
+    /// Reads an `initialize` request: the version to speak, and the client's capabilities and info.
+    pub fn negotiate(params: Option<&Value>) -> Result<(ProtocolVersion, Value, Value), RpcError> {
+        let params =
+            params.and_then(Value::as_object).ok_or_else(|| RpcError::invalid_params("initialize needs params"))?;
+        let requested = params
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::invalid_params("initialize needs a protocolVersion"))?;
+        let version = ProtocolVersion::parse(requested)
+            .filter(|v| v.era() == Era::Legacy)
+            .unwrap_or(ProtocolVersion::LATEST_LEGACY);
+        let capabilities = params.get("capabilities").filter(|c| c.is_object()).cloned().unwrap_or_else(|| json!({}));
+        let client_info = params.get("clientInfo").cloned().unwrap_or_else(|| json!({}));
+        Ok((version, capabilities, client_info))
+    }
+
+    /// The `initialize` result for a legacy client.
+    pub fn initialize_result(&self, version: ProtocolVersion) -> Value {
+        let mut r = json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": capabilities(),
+            "serverInfo": Self::server_info(),
+        });
+        if let Some(i) = self.instructions(Era::Legacy) {
+            r["instructions"] = Value::String(i);
+        }
+        r
+    }
+
+    /// The `server/discover` result.
+    pub fn discover_result(&self) -> Value {
+        let mut r = json!({
+            "supportedVersions": ProtocolVersion::ALL.iter().filter(|v| **v != ProtocolVersion::V2024_11_05).map(|v| v.as_str()).collect::<Vec<_>>(),
+            "capabilities": capabilities(),
+        });
+        if let Some(i) = self.instructions(Era::Modern) {
+            r["instructions"] = Value::String(i);
+        }
+        r
+    }
+
+    /// The versions listed in an unsupported-version error.
+    pub fn supported_versions() -> Vec<&'static str> {
+        ProtocolVersion::ALL.iter().filter(|v| **v != ProtocolVersion::V2024_11_05).map(|v| v.as_str()).collect()
+    }
+
+    /// Reads the per-request envelope of a modern request into a client context.
+    pub fn modern_context(&self, principal: Arc<Principal>, msg: &Message) -> Result<ClientContext, RpcError> {
+        let envelope_error = |problem: Value| {
+            RpcError::invalid_params("the request is missing the required _meta envelope")
+                .with_data(json!({ "envelope": problem }))
+        };
+        let Some(m) = msg.meta() else {
+            return Err(envelope_error(json!({ "missing": ["_meta"] })));
+        };
+        let Some(requested) = m.get(meta::PROTOCOL_VERSION).and_then(Value::as_str) else {
+            return Err(envelope_error(json!({ "key": meta::PROTOCOL_VERSION, "problem": "missing" })));
+        };
+        let capabilities = match m.get(meta::CLIENT_CAPABILITIES) {
+            Some(c) if c.is_object() => c.clone(),
+            Some(_) => {
+                return Err(envelope_error(json!({ "key": meta::CLIENT_CAPABILITIES, "problem": "not an object" })));
+            }
+            None => return Err(envelope_error(json!({ "key": meta::CLIENT_CAPABILITIES, "problem": "missing" }))),
+        };
+        let version = ProtocolVersion::parse(requested)
+            .filter(|v| v.era() == Era::Modern)
+            .ok_or_else(|| unsupported_version(requested))?;
+        Ok(ClientContext {
+            principal,
+            version,
+            capabilities,
+            client_info: m.get(meta::CLIENT_INFO).cloned().unwrap_or_else(|| json!({})),
+            session: None,
+            log_level: m.get(meta::LOG_LEVEL).and_then(Value::as_str).map(str::to_owned),
+            header_params: None,
+        })
+    }
+
+    /// A context for a legacy session's request.
+    pub fn session_context(session: &Arc<Session>) -> ClientContext {
+        ClientContext {
+            principal: session.principal.clone(),
+            version: session.version,
+            capabilities: session.capabilities.clone(),
+            client_info: session.client_info.clone(),
+            session: Some(session.clone()),
+            log_level: None,
+            header_params: None,
+        }
+    }
+
+    /// Shapes a result for the client's era: modern clients get `resultType`, cache hints on
+    /// cacheable results, and the gateway's identity in `_meta`.
+    pub fn shape_result(&self, ctx: &ClientContext, method: &str, mut result: Value) -> Value {
+        if ctx.era() != Era::Modern {
+            return result;
+        }
+        let Some(obj) = result.as_object_mut() else { return result };
+        let input_required = obj.get("resultType").and_then(Value::as_str) == Some("input_required");
+        obj.entry("resultType").or_insert_with(|| json!("complete"));
+        let cacheable = matches!(
+            method,
+            "tools/list"
+                | "prompts/list"
+                | "resources/list"
+                | "resources/templates/list"
+                | "resources/read"
+                | "server/discover"
+        );
+        if cacheable && !input_required {
+            let ttl = if method == "resources/read" { 0 } else { self.settings.list_ttl.as_millis() as u64 };
+            obj.entry("ttlMs").or_insert_with(|| json!(ttl));
+            obj.entry("cacheScope").or_insert_with(|| json!("private"));
+        }
+        let meta = obj.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(m) = meta.as_object_mut() {
+            m.insert(meta::SERVER_INFO.into(), Self::server_info());
+        }
+        result
+    }
+}
+
+/// `-32022`: the version is not one Warden serves.
+pub fn unsupported_version(requested: &str) -> RpcError {
+    let shown: String = requested.chars().take(40).collect();
+    RpcError::new(error::UNSUPPORTED_PROTOCOL_VERSION, format!("Unsupported protocol version: {shown}"))
+        .with_data(json!({ "supported": Gateway::supported_versions(), "requested": requested }))
+}
+
+fn server_info(name: &str, s: &ServerSection, limits: Limits, answer_timeout: Duration) -> ServerInfo {
+    let transport = match (&s.command, &s.url) {
+        (Some(command), _) => {
+            let mut env: BTreeMap<String, String> = BTreeMap::new();
+            for var in &s.env_inherit {
+                if let Ok(v) = std::env::var(var) {
+                    env.insert(var.clone(), v);
+                }
+            }
+            env.extend(s.env.clone());
+            TransportSpec::Stdio { command: command.clone(), args: s.args.clone(), env, cwd: s.cwd.clone() }
+        }
+        (None, Some(url)) => TransportSpec::Http { url: url.clone(), headers: s.headers.clone().into_iter().collect() },
+        (None, None) => unreachable!("validated: every server has a command or a url"),
+    };
+    let mut spec = UpstreamSpec::new(name, transport);
+    spec.era = EraPreference::Auto;
+    spec.limits = limits;
+    if let Some(t) = s.timeout {
+        spec.request_timeout = t.0;
+    }
+    if let Some(t) = s.connect_timeout {
+        spec.connect_timeout = t.0;
+    }
+    // Roots are declared only where the gateway can answer them: a connection owned by one
+    // session (whose client answers), or configured roots.
+    let mut caps = json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} } });
+    if s.isolation == Isolation::Session || !s.roots.is_empty() {
+        caps["roots"] = json!({ "listChanged": true });
+    }
+    spec.client_capabilities = caps;
+    ServerInfo {
+        name: name.to_owned(),
+        namespace: s.namespace.clone().unwrap_or_else(|| name.to_owned()),
+        isolation: s.isolation,
+        protocol: s.protocol,
+        roots: s.roots.clone(),
+        spec,
+        client_answer_timeout: answer_timeout,
+    }
+}

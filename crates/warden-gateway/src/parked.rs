@@ -1,0 +1,106 @@
+//! Calls waiting for a modern client's `input_required` retry.
+//!
+//! When a legacy server asks the client something in the middle of a call (sampling, elicitation,
+//! roots) and the client speaks 2026-07-28, Warden answers the client with `input_required` and
+//! keeps the upstream call waiting here. The `requestState` it hands out names the waiting call by
+//! a 128-bit random handle; the retry must come from the same principal, for the same method and
+//! name, before the call expires, and a handle works once.
+
+use crate::clock::Clock;
+use crate::forward::InFlight;
+use rand::TryRngCore;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use warden_policy::Principal;
+use warden_protocol::RpcError;
+use warden_upstream::ServerRequest;
+
+/// Prefix of the `requestState` values Warden mints for parked calls.
+pub const PARKED_PREFIX: &str = "warden-parked:";
+
+/// A call waiting for the client.
+pub struct ParkedCall {
+    /// Who made the call.
+    pub principal: Arc<Principal>,
+    /// The method (`tools/call`, `prompts/get`, `resources/read`).
+    pub method: String,
+    /// The exposed name or URI the call addressed.
+    pub name: String,
+    /// The upstream call, still running.
+    pub inflight: InFlight,
+    /// Server requests awaiting the client's answers, by input key.
+    pub waiting: Vec<(String, ServerRequest)>,
+    /// Input keys handed out so far, for numbering.
+    pub issued: usize,
+    expires: Instant,
+}
+
+impl ParkedCall {
+    /// A parked call; its expiry is set when parked.
+    pub fn new(principal: Arc<Principal>, method: String, name: String, inflight: InFlight) -> Self {
+        ParkedCall { principal, method, name, inflight, waiting: Vec::new(), issued: 0, expires: Instant::now() }
+    }
+}
+
+/// The calls waiting for clients.
+pub struct Parked {
+    calls: Mutex<HashMap<String, ParkedCall>>,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    max: usize,
+}
+
+impl Parked {
+    /// A store whose calls wait at most `ttl`.
+    pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        Parked { calls: Mutex::new(HashMap::new()), ttl, clock, max: 10_000 }
+    }
+
+    /// Parks a call, returning the `requestState` that resumes it.
+    pub fn park(&self, mut call: ParkedCall) -> Result<String, RpcError> {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|_| RpcError::internal("no randomness available"))?;
+        let handle: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        call.expires = self.clock.now() + self.ttl;
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        if calls.len() >= self.max {
+            return Err(RpcError::new(
+                warden_protocol::error::UPSTREAM_UNAVAILABLE,
+                "too many calls are waiting for client input",
+            ));
+        }
+        calls.insert(handle.clone(), call);
+        Ok(format!("{PARKED_PREFIX}{handle}"))
+    }
+
+    /// Takes the call a `requestState` names, if the retry may resume it.
+    pub fn take(&self, state: &str, principal: &Principal, method: &str, name: &str) -> Result<ParkedCall, RpcError> {
+        let invalid = || {
+            RpcError::invalid_params("invalid or expired requestState")
+                .with_data(serde_json::json!({ "reason": "invalid_request_state" }))
+        };
+        let handle = state.strip_prefix(PARKED_PREFIX).ok_or_else(invalid)?;
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let call = calls.get(handle).ok_or_else(invalid)?;
+        let matches = call.principal.same_caller(principal) && call.method == method && call.name == name;
+        if !matches {
+            tracing::warn!(presented_by = %principal.subject, "a requestState was presented for another caller or call");
+            return Err(invalid());
+        }
+        if call.expires <= self.clock.now() {
+            calls.remove(handle);
+            return Err(invalid());
+        }
+        calls.remove(handle).ok_or_else(invalid)
+    }
+
+    /// Drops expired calls, which cancels them upstream and answers their server requests with errors.
+    pub fn reap(&self) -> usize {
+        let now = self.clock.now();
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let before = calls.len();
+        calls.retain(|_, c| c.expires > now);
+        before - calls.len()
+    }
+}

@@ -1,0 +1,190 @@
+//! The one resolver: which server, connection and definition a name or URI from a client refers to.
+//!
+//! Calls resolve through the same inventory that listings show, so what a server did not list
+//! cannot be called through the gateway, and a name that could mean two servers is refused.
+
+use crate::client::ClientContext;
+use crate::gateway::Gateway;
+use crate::inventory::{ListKind, Snapshot};
+use crate::names;
+use crate::upstreams::{Lane, Server, Slot};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use warden_protocol::{Era, RpcError, error};
+use warden_upstream::Connection;
+
+/// Where a call goes.
+pub struct Target {
+    /// The server.
+    pub server: Arc<Server>,
+    /// The slot serving this client.
+    pub slot: Arc<Slot>,
+    /// The lane (era) chosen.
+    pub lane: Arc<Lane>,
+    /// The live connection.
+    pub conn: Arc<Connection>,
+    /// The server-side name (tools, prompts) or the URI (resources).
+    pub upstream_name: String,
+    /// The definition listed by the server, when there is one.
+    pub definition: Option<Value>,
+}
+
+impl Gateway {
+    async fn lane_of(
+        &self,
+        ctx: &ClientContext,
+        server: &Arc<Server>,
+    ) -> Result<(Arc<Slot>, Arc<Lane>, Arc<Connection>, u64), RpcError> {
+        let slot = server.slot(ctx);
+        let (lane, conn, generation) = slot.lane(ctx.era()).await?;
+        Ok((slot, lane, conn, generation))
+    }
+
+    async fn snapshot(
+        &self,
+        lane: &Lane,
+        conn: &Connection,
+        generation: u64,
+        kind: ListKind,
+    ) -> Result<Snapshot, RpcError> {
+        lane.inventory.get(conn, generation, kind, false).await
+    }
+
+    /// Resolves an exposed tool or prompt name.
+    pub async fn resolve_named(&self, ctx: &ClientContext, kind: ListKind, exposed: &str) -> Result<Target, RpcError> {
+        let what = if kind == ListKind::Tools { "tool" } else { "prompt" };
+        let unknown = || RpcError::invalid_params(format!("Unknown {what}: {}", shown(exposed)));
+        let candidates = names::candidates(
+            exposed,
+            &self.settings.separator,
+            self.servers.iter().map(|s| s.info.namespace.as_str()),
+        );
+        let single = candidates.len() == 1;
+        let mut found = Vec::new();
+        for (index, upstream_name) in candidates {
+            let server = &self.servers[index];
+            let (slot, lane, conn, generation) = match self.lane_of(ctx, server).await {
+                Ok(x) => x,
+                Err(e) if single => return Err(e),
+                Err(_) => continue,
+            };
+            let mut snap = self.snapshot(&lane, &conn, generation, kind).await?;
+            if snap.find(kind, upstream_name).is_none() && lane.inventory.may_refetch_on_miss() {
+                snap = lane.inventory.get(&conn, generation, kind, true).await?;
+            }
+            if let Some(def) = snap.find(kind, upstream_name) {
+                found.push(Target {
+                    server: server.clone(),
+                    slot,
+                    lane,
+                    conn,
+                    upstream_name: upstream_name.to_owned(),
+                    definition: Some(def.clone()),
+                });
+            }
+        }
+        match found.len() {
+            0 => Err(unknown()),
+            1 => Ok(found.remove(0)),
+            _ => {
+                let servers: Vec<&str> = found.iter().map(|t| t.server.info.name.as_str()).collect();
+                tracing::warn!(name = %shown(exposed), ?servers, "refused an ambiguous name");
+                Err(RpcError::invalid_params(format!(
+                    "{what} name {} is offered by several servers; refusing to guess",
+                    shown(exposed)
+                )))
+            }
+        }
+    }
+
+    /// Resolves a resource URI: a listed resource, else a matching template, else the only server
+    /// that offers resources. A URI two servers claim is refused.
+    pub async fn resolve_uri(&self, ctx: &ClientContext, uri: &str) -> Result<Target, RpcError> {
+        let mut exact = Vec::new();
+        let mut templated = Vec::new();
+        let mut capable = Vec::new();
+        for server in &self.servers {
+            let Ok((slot, lane, conn, generation)) = self.lane_of(ctx, server).await else { continue };
+            if !conn.hello().has_capability("resources") {
+                continue;
+            }
+            let resources = self.snapshot(&lane, &conn, generation, ListKind::Resources).await.ok();
+            let templates = self.snapshot(&lane, &conn, generation, ListKind::Templates).await.ok();
+            let make = |definition: Option<Value>| Target {
+                server: server.clone(),
+                slot: slot.clone(),
+                lane: lane.clone(),
+                conn: conn.clone(),
+                upstream_name: uri.to_owned(),
+                definition,
+            };
+            if let Some(def) = resources.as_ref().and_then(|s| s.find(ListKind::Resources, uri)) {
+                exact.push(make(Some(def.clone())));
+            } else if templates.as_ref().is_some_and(|t| t.templates.iter().flatten().any(|tpl| tpl.matches(uri))) {
+                templated.push(make(None));
+            } else {
+                capable.push(make(None));
+            }
+        }
+        for mut group in [exact, templated] {
+            match group.len() {
+                0 => {}
+                1 => return Ok(group.remove(0)),
+                _ => {
+                    let servers: Vec<&str> = group.iter().map(|t| t.server.info.name.as_str()).collect();
+                    tracing::warn!(uri = %shown(uri), ?servers, "refused an ambiguous resource URI");
+                    return Err(RpcError::invalid_params(format!(
+                        "resource {} is offered by several servers; refusing to guess",
+                        shown(uri)
+                    )));
+                }
+            }
+        }
+        if capable.len() == 1 {
+            return Ok(capable.remove(0));
+        }
+        Err(self.resource_not_found(ctx, uri))
+    }
+
+    /// Resolves the server of a resource template named in a completion reference.
+    pub async fn resolve_template(&self, ctx: &ClientContext, template: &str) -> Result<Target, RpcError> {
+        let mut found = Vec::new();
+        for server in &self.servers {
+            let Ok((slot, lane, conn, generation)) = self.lane_of(ctx, server).await else { continue };
+            let Ok(snap) = self.snapshot(&lane, &conn, generation, ListKind::Templates).await else { continue };
+            if let Some(def) = snap.find(ListKind::Templates, template) {
+                found.push(Target {
+                    server: server.clone(),
+                    slot,
+                    lane,
+                    conn,
+                    upstream_name: template.to_owned(),
+                    definition: Some(def.clone()),
+                });
+            }
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(RpcError::invalid_params(format!("Unknown resource template: {}", shown(template)))),
+            _ => Err(RpcError::invalid_params(format!(
+                "resource template {} is offered by several servers; refusing to guess",
+                shown(template)
+            ))),
+        }
+    }
+
+    /// The era-appropriate "resource not found" error.
+    pub fn resource_not_found(&self, ctx: &ClientContext, uri: &str) -> RpcError {
+        let code = if ctx.era() == Era::Modern { error::INVALID_PARAMS } else { error::RESOURCE_NOT_FOUND_LEGACY };
+        RpcError::new(code, format!("Resource not found: {}", shown(uri))).with_data(json!({ "uri": uri }))
+    }
+}
+
+/// A name or URI as it may appear in an error message: bounded and without control characters.
+pub fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}

@@ -1,0 +1,354 @@
+//! Legacy sessions: what a 2025-era client established with `initialize`.
+//!
+//! A session id is 256 bits from the operating system's CSPRNG, so it cannot be guessed, but it is
+//! still only a handle: it never authenticates. Every request presenting it must come from the
+//! principal that created it; any other principal is told the session does not exist.
+
+use crate::client::ClientPeer;
+use crate::clock::Clock;
+use rand::TryRngCore;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use warden_policy::Principal;
+use warden_protocol::{IdKey, Message, ProtocolVersion};
+
+/// One legacy session.
+#[derive(Debug)]
+pub struct Session {
+    /// The session id sent in `Mcp-Session-Id`.
+    pub id: String,
+    /// The caller that created it.
+    pub principal: Arc<Principal>,
+    /// The negotiated protocol version.
+    pub version: ProtocolVersion,
+    /// The client's declared capabilities.
+    pub capabilities: Value,
+    /// The client's self-reported identity.
+    pub client_info: Value,
+    /// Requests the gateway sends this client, awaiting answers.
+    pub peer: Arc<ClientPeer>,
+    /// Fired when the session ends.
+    pub closed: CancellationToken,
+    stream: Mutex<Option<mpsc::Sender<Message>>>,
+    last_seen: Mutex<Instant>,
+    log_level: Mutex<Option<String>>,
+    inflight: Mutex<HashMap<IdKey, CancellationToken>>,
+    subscriptions: Mutex<HashSet<String>>,
+    initialized: AtomicBool,
+}
+
+/// Why a session could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// Unknown, expired, ended, or belonging to another principal.
+    NotFound,
+    /// The store is full.
+    Full,
+}
+
+impl Session {
+    /// A session not kept in any store (stdio clients).
+    pub fn detached(
+        principal: Arc<Principal>,
+        version: ProtocolVersion,
+        capabilities: Value,
+        client_info: Value,
+    ) -> Arc<Session> {
+        Arc::new(Session::new(new_session_id(), principal, version, capabilities, client_info, Instant::now()))
+    }
+
+    fn new(
+        id: String,
+        principal: Arc<Principal>,
+        version: ProtocolVersion,
+        capabilities: Value,
+        client_info: Value,
+        now: Instant,
+    ) -> Self {
+        Session {
+            id,
+            principal,
+            version,
+            capabilities,
+            client_info,
+            peer: Arc::new(ClientPeer::default()),
+            closed: CancellationToken::new(),
+            stream: Mutex::new(None),
+            last_seen: Mutex::new(now),
+            log_level: Mutex::new(None),
+            inflight: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashSet::new()),
+            initialized: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends an unsolicited message on the session's stream, if one is open. Returns whether it was queued.
+    pub fn push(&self, msg: Message) -> bool {
+        let tx = self.stream.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        tx.is_some_and(|tx| tx.try_send(msg).is_ok())
+    }
+
+    /// The sender for the session's stream, if one is open.
+    pub fn stream(&self) -> Option<mpsc::Sender<Message>> {
+        self.stream.lock().unwrap_or_else(|p| p.into_inner()).clone().filter(|tx| !tx.is_closed())
+    }
+
+    /// Opens the session's stream. Fails if one is already open.
+    pub fn attach_stream(&self, tx: mpsc::Sender<Message>) -> bool {
+        let mut slot = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|t| !t.is_closed()) {
+            return false;
+        }
+        *slot = Some(tx);
+        true
+    }
+
+    /// Marks the session as used now.
+    pub fn touch(&self, now: Instant) {
+        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+
+    fn idle(&self, now: Instant) -> Duration {
+        let open_stream = self.stream().is_some();
+        let busy = !self.inflight.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+        if open_stream || busy {
+            return Duration::ZERO;
+        }
+        now.saturating_duration_since(*self.last_seen.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The log level the client set with `logging/setLevel`.
+    pub fn log_level(&self) -> Option<String> {
+        self.log_level.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records the client's log level.
+    pub fn set_log_level(&self, level: &str) {
+        *self.log_level.lock().unwrap_or_else(|p| p.into_inner()) = Some(level.to_owned());
+    }
+
+    /// Records a request in flight. `None` when a request with the same id is already in flight.
+    pub fn begin(&self, id: IdKey) -> Option<CancellationToken> {
+        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if map.contains_key(&id) {
+            return None;
+        }
+        let token = self.closed.child_token();
+        map.insert(id, token.clone());
+        Some(token)
+    }
+
+    /// Forgets a finished request.
+    pub fn end(&self, id: &IdKey) {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Cancels a request in flight (`notifications/cancelled` from the client).
+    pub fn cancel(&self, id: &IdKey) -> bool {
+        match self.inflight.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a resource subscription; false if already subscribed.
+    pub fn subscribe(&self, uri: &str) -> bool {
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).insert(uri.to_owned())
+    }
+
+    /// Removes a resource subscription; false if not subscribed.
+    pub fn unsubscribe(&self, uri: &str) -> bool {
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).remove(uri)
+    }
+
+    /// The resource subscriptions.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+    }
+
+    /// Marks `notifications/initialized` as received.
+    pub fn mark_initialized(&self) {
+        self.initialized.store(true, Ordering::Relaxed);
+    }
+
+    /// Ends the session: cancels everything in flight and closes its stream.
+    pub fn close(&self) {
+        self.closed.cancel();
+        self.stream.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// A 256-bit session id from the operating system's CSPRNG, hex encoded.
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.try_fill_bytes(&mut bytes).expect("the operating system's random number generator failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// All live legacy HTTP sessions.
+pub struct SessionStore {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    max: usize,
+    idle_timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl SessionStore {
+    /// A store holding at most `max` sessions, ending those idle for `idle_timeout`.
+    pub fn new(max: usize, idle_timeout: Duration, clock: Arc<dyn Clock>) -> Self {
+        SessionStore { sessions: Mutex::new(HashMap::new()), max, idle_timeout, clock }
+    }
+
+    /// Creates a session.
+    pub fn create(
+        &self,
+        principal: Arc<Principal>,
+        version: ProtocolVersion,
+        capabilities: Value,
+        client_info: Value,
+    ) -> Result<Arc<Session>, SessionError> {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.max {
+            return Err(SessionError::Full);
+        }
+        let s =
+            Arc::new(Session::new(new_session_id(), principal, version, capabilities, client_info, self.clock.now()));
+        map.insert(s.id.clone(), s.clone());
+        Ok(s)
+    }
+
+    /// Finds a session for `principal`. Another principal's session is reported as not found, so
+    /// that session ids cannot be probed.
+    pub fn get(&self, id: &str, principal: &Principal) -> Result<Arc<Session>, SessionError> {
+        let s =
+            self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().ok_or(SessionError::NotFound)?;
+        if !s.principal.same_caller(principal) {
+            tracing::warn!(session = %&id[..8.min(id.len())], presented_by = %principal.subject, "a session id was presented by a principal that does not own it");
+            return Err(SessionError::NotFound);
+        }
+        if s.closed.is_cancelled() || s.idle(self.clock.now()) > self.idle_timeout {
+            return Err(SessionError::NotFound);
+        }
+        s.touch(self.clock.now());
+        Ok(s)
+    }
+
+    /// Ends and removes a session.
+    pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        if let Some(s) = &s {
+            s.close();
+        }
+        s
+    }
+
+    /// Ends and removes idle sessions, returning them.
+    pub fn reap(&self) -> Vec<Arc<Session>> {
+        let now = self.clock.now();
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let expired: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.closed.is_cancelled() || s.idle(now) > self.idle_timeout)
+            .map(|(k, _)| k.clone())
+            .collect();
+        expired.into_iter().filter_map(|k| map.remove(&k)).inspect(|s| s.close()).collect()
+    }
+
+    /// Every live session.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether there are no sessions.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use serde_json::json;
+    use warden_policy::PrincipalClass;
+
+    fn store(clock: Arc<ManualClock>) -> SessionStore {
+        SessionStore::new(2, Duration::from_secs(60), clock)
+    }
+
+    fn alice() -> Arc<Principal> {
+        Arc::new(Principal::new("alice", PrincipalClass::User))
+    }
+
+    #[test]
+    fn ids_are_long_random_and_distinct() {
+        let a = new_session_id();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, new_session_id());
+    }
+
+    #[test]
+    fn a_session_is_refused_to_another_principal() {
+        let s = store(Arc::new(ManualClock::default()));
+        let sess = s.create(alice(), ProtocolVersion::V2025_11_25, json!({}), json!({})).unwrap();
+        assert!(s.get(&sess.id, &alice()).is_ok());
+        let mallory = Principal::new("mallory", PrincipalClass::User);
+        assert_eq!(s.get(&sess.id, &mallory).unwrap_err(), SessionError::NotFound);
+        let admin_alice = Principal::new("alice", PrincipalClass::Admin);
+        assert_eq!(s.get(&sess.id, &admin_alice).unwrap_err(), SessionError::NotFound);
+    }
+
+    #[test]
+    fn idle_sessions_expire_and_store_is_bounded() {
+        let clock = Arc::new(ManualClock::default());
+        let s = store(clock.clone());
+        let a = s.create(alice(), ProtocolVersion::V2025_11_25, json!({}), json!({})).unwrap();
+        s.create(alice(), ProtocolVersion::V2025_11_25, json!({}), json!({})).unwrap();
+        assert_eq!(
+            s.create(alice(), ProtocolVersion::V2025_11_25, json!({}), json!({})).unwrap_err(),
+            SessionError::Full
+        );
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(s.get(&a.id, &alice()).unwrap_err(), SessionError::NotFound);
+        assert_eq!(s.reap().len(), 2);
+        assert!(s.is_empty());
+        assert!(a.closed.is_cancelled());
+    }
+
+    #[test]
+    fn a_session_with_an_open_stream_or_a_call_in_flight_is_not_idle() {
+        let clock = Arc::new(ManualClock::default());
+        let s = store(clock.clone());
+        let a = s.create(alice(), ProtocolVersion::V2025_11_25, json!({}), json!({})).unwrap();
+        let (tx, _rx) = mpsc::channel(1);
+        assert!(a.attach_stream(tx.clone()));
+        assert!(!a.attach_stream(tx), "one stream at a time");
+        clock.advance(Duration::from_secs(600));
+        assert!(s.reap().is_empty());
+    }
+
+    #[test]
+    fn duplicate_ids_in_flight_are_refused() {
+        let sess = Session::detached(alice(), ProtocolVersion::V2025_11_25, json!({}), json!({}));
+        let t = sess.begin(IdKey::Num(1)).unwrap();
+        assert!(sess.begin(IdKey::Num(1)).is_none());
+        assert!(sess.cancel(&IdKey::Num(1)));
+        assert!(t.is_cancelled());
+        sess.end(&IdKey::Num(1));
+        assert!(sess.begin(IdKey::Num(1)).is_some());
+    }
+}

@@ -1,0 +1,508 @@
+//! The servers behind the gateway, and the connections kept to them.
+//!
+//! Each configured server has *slots*: one shared by every client, or (with `isolation =
+//! "session"`) one per legacy session and one per principal for modern clients. A slot has two
+//! *lanes*, one per protocol era. A client is served on the lane of its own era when the server
+//! speaks it, so a dual-era server sees each client exactly as a direct connection would; when the
+//! server speaks only the other era, the gateway bridges. What a lane learns about the server's
+//! eras is kept, so a refused era is not tried again.
+//!
+//! A lane also owns what arrives unsolicited on its connection: list changes (which invalidate
+//! its inventory and are passed to the slot's audience), resource updates (to subscribers only),
+//! and server requests outside any call (answered by the one client that owns the connection,
+//! from configured roots, or refused).
+
+use crate::client::{ClientContext, capability_for};
+use crate::config::{Isolation, ProtocolChoice};
+use crate::hub::{Audience, Hub, Subscriber};
+use crate::inventory::{Inventory, ListKind};
+use crate::levels;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use warden_protocol::{Era, Message, RpcError};
+use warden_upstream::{
+    Call, Connection, EraPreference, ServerEvent, ServerRequest, Upstream, UpstreamError, UpstreamSpec,
+};
+
+/// Gateway-side facts about one configured server.
+#[derive(Debug)]
+pub struct ServerInfo {
+    /// Configured name.
+    pub name: String,
+    /// Prefix of its exposed names ("" for none).
+    pub namespace: String,
+    /// How clients share its connections.
+    pub isolation: Isolation,
+    /// Which eras to speak.
+    pub protocol: ProtocolChoice,
+    /// Roots answered on the server's behalf when no client can answer.
+    pub roots: Vec<String>,
+    /// How to reach it.
+    pub spec: UpstreamSpec,
+    /// How long a client may take to answer a request relayed from the server.
+    pub client_answer_timeout: Duration,
+}
+
+/// One configured server and its slots.
+pub struct Server {
+    /// Its settings.
+    pub info: Arc<ServerInfo>,
+    hub: Arc<Hub>,
+    slots: Mutex<HashMap<Audience, Arc<Slot>>>,
+}
+
+impl Server {
+    /// A server with no connections yet.
+    pub fn new(info: ServerInfo, hub: Arc<Hub>) -> Arc<Server> {
+        Arc::new(Server { info: Arc::new(info), hub, slots: Mutex::new(HashMap::new()) })
+    }
+
+    /// The slot that serves `ctx`, created on first use.
+    pub fn slot(&self, ctx: &ClientContext) -> Arc<Slot> {
+        let key = match self.info.isolation {
+            Isolation::Shared => Audience::All,
+            Isolation::Session => match &ctx.session {
+                Some(s) => Audience::Session(s.id.clone()),
+                None => Audience::Principal(ctx.principal.subject.clone()),
+            },
+        };
+        self.slot_for(key)
+    }
+
+    /// The slot for an audience, created on first use.
+    pub fn slot_for(&self, key: Audience) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot =
+            slots.entry(key.clone()).or_insert_with(|| Slot::new(self.info.clone(), key, self.hub.clone())).clone();
+        slot.touch();
+        slot
+    }
+
+    /// Every slot in use.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Removes and stops a slot.
+    pub async fn close_slot(&self, key: &Audience) {
+        let slot = self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        if let Some(s) = slot {
+            s.shutdown().await;
+        }
+    }
+
+    /// Stops per-principal slots unused for `idle`.
+    pub async fn reap(&self, idle: Duration) {
+        let stale: Vec<Audience> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(k, s)| matches!(k, Audience::Principal(_)) && s.idle() > idle)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            self.close_slot(&k).await;
+        }
+    }
+
+    /// Stops every connection.
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Slot>> =
+            self.slots.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, s)| s).collect();
+        for s in all {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// The connections serving one audience of one server.
+pub struct Slot {
+    /// The server.
+    pub info: Arc<ServerInfo>,
+    /// Who the slot serves.
+    pub audience: Audience,
+    lanes: [Arc<Lane>; 2],
+    support: Mutex<[Option<bool>; 2]>,
+    last_used: Mutex<Instant>,
+}
+
+fn era_index(era: Era) -> usize {
+    match era {
+        Era::Legacy => 0,
+        Era::Modern => 1,
+    }
+}
+
+impl Slot {
+    fn new(info: Arc<ServerInfo>, audience: Audience, hub: Arc<Hub>) -> Arc<Slot> {
+        let lanes = [Era::Legacy, Era::Modern].map(|era| Lane::new(info.clone(), audience.clone(), era, hub.clone()));
+        Arc::new(Slot {
+            info,
+            audience,
+            lanes,
+            support: Mutex::new([None, None]),
+            last_used: Mutex::new(Instant::now()),
+        })
+    }
+
+    fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn idle(&self) -> Duration {
+        self.last_used.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+
+    /// The lane for a client of `era`, connected: the same era when the server speaks it, the
+    /// other one otherwise.
+    pub async fn lane(&self, era: Era) -> Result<(Arc<Lane>, Arc<Connection>, u64), RpcError> {
+        let other = match era {
+            Era::Legacy => Era::Modern,
+            Era::Modern => Era::Legacy,
+        };
+        let order: &[Era] = match self.info.protocol {
+            ProtocolChoice::Legacy => &[Era::Legacy],
+            ProtocolChoice::Modern => &[Era::Modern],
+            ProtocolChoice::Auto => &[era, other],
+        };
+        let mut refused = Vec::new();
+        for &e in order {
+            if self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] == Some(false) {
+                refused.push(e);
+                continue;
+            }
+            let lane = &self.lanes[era_index(e)];
+            match lane.connection().await {
+                Ok((conn, generation)) => {
+                    self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] = Some(true);
+                    return Ok((lane.clone(), conn, generation));
+                }
+                Err(UpstreamError::EraUnsupported { .. }) => {
+                    self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] = Some(false);
+                    refused.push(e);
+                }
+                Err(other) => return Err(other.to_rpc()),
+            }
+        }
+        Err(RpcError::new(
+            warden_protocol::error::UPSTREAM_UNAVAILABLE,
+            format!("server '{}' speaks no protocol era Warden can use (refused: {refused:?})", self.info.name),
+        ))
+    }
+
+    /// The lane that would serve `era` if it is already connected, without connecting.
+    pub fn connected_lane(&self, era: Era) -> Option<(Arc<Lane>, Arc<Connection>)> {
+        let support = *self.support.lock().unwrap_or_else(|p| p.into_inner());
+        let pick = |e: Era| {
+            let lane = &self.lanes[era_index(e)];
+            lane.upstream.current().map(|c| (lane.clone(), c))
+        };
+        match support[era_index(era)] {
+            Some(false) => None,
+            _ => pick(era),
+        }
+        .or_else(|| pick(if era == Era::Legacy { Era::Modern } else { Era::Legacy }))
+    }
+
+    /// Both lanes.
+    pub fn lanes(&self) -> &[Arc<Lane>; 2] {
+        &self.lanes
+    }
+
+    /// Stops both lanes.
+    pub async fn shutdown(&self) {
+        for l in &self.lanes {
+            l.upstream.shutdown().await;
+        }
+    }
+}
+
+/// One era's connection to a server, with what it knows about it.
+pub struct Lane {
+    /// The era this lane speaks.
+    pub era: Era,
+    /// The server.
+    pub info: Arc<ServerInfo>,
+    /// Who the lane serves.
+    pub audience: Audience,
+    /// The server's lists, as last fetched on this lane.
+    pub inventory: Inventory,
+    upstream: Upstream,
+    hub: Arc<Hub>,
+    subscribers: Mutex<HashMap<String, HashSet<Subscriber>>>,
+    seen_generation: AtomicU64,
+    log_level: Mutex<Option<String>>,
+}
+
+impl Lane {
+    fn new(info: Arc<ServerInfo>, audience: Audience, era: Era, hub: Arc<Hub>) -> Arc<Lane> {
+        let mut spec = info.spec.clone();
+        spec.era = match era {
+            Era::Legacy => EraPreference::Legacy,
+            Era::Modern => EraPreference::Modern,
+        };
+        let (tx, rx) = mpsc::channel(256);
+        let lane = Arc::new(Lane {
+            era,
+            info,
+            audience,
+            inventory: Inventory::default(),
+            upstream: Upstream::new(Arc::new(spec), tx),
+            hub,
+            subscribers: Mutex::new(HashMap::new()),
+            seen_generation: AtomicU64::new(0),
+            log_level: Mutex::new(None),
+        });
+        tokio::spawn(pump(Arc::downgrade(&lane), rx));
+        lane
+    }
+
+    /// The live connection, connecting or reconnecting if needed. A new connection starts with a
+    /// fresh inventory and gets this lane's subscriptions and log level again.
+    pub async fn connection(&self) -> Result<(Arc<Connection>, u64), UpstreamError> {
+        let (conn, generation) = self.upstream.connection().await?;
+        if self.seen_generation.swap(generation, Ordering::AcqRel) != generation {
+            self.inventory.invalidate_all();
+            self.restore(&conn).await;
+        }
+        Ok((conn, generation))
+    }
+
+    async fn restore(&self, conn: &Connection) {
+        match conn.hello().era() {
+            Era::Modern => {
+                if let Some(filter) = self.listen_filter(conn) {
+                    conn.listen(filter).await;
+                }
+            }
+            Era::Legacy => {
+                let uris: Vec<String> =
+                    self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+                for uri in uris {
+                    let _ = conn.call(Call::new("resources/subscribe", Some(json!({ "uri": uri })))).await;
+                }
+                let level = self.log_level.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let (Some(level), true) = (level, conn.hello().has_capability("logging")) {
+                    let _ = conn.call(Call::new("logging/setLevel", Some(json!({ "level": level })))).await;
+                }
+            }
+        }
+    }
+
+    /// What to ask a modern server's listen stream for; `None` when there is nothing to hear.
+    fn listen_filter(&self, conn: &Connection) -> Option<Value> {
+        let caps = &conn.hello().capabilities;
+        let flag =
+            |cap: &str, key: &str| caps.get(cap).and_then(|c| c.get(key)).and_then(Value::as_bool).unwrap_or(false);
+        let uris: Vec<String> = if flag("resources", "subscribe") {
+            self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        } else {
+            vec![]
+        };
+        let filter = json!({
+            "toolsListChanged": flag("tools", "listChanged"),
+            "promptsListChanged": flag("prompts", "listChanged"),
+            "resourcesListChanged": flag("resources", "listChanged"),
+            "resourceSubscriptions": uris,
+        });
+        let any = filter.as_object().is_some_and(|o| {
+            o.values().any(|v| v.as_bool() == Some(true) || v.as_array().is_some_and(|a| !a.is_empty()))
+        });
+        any.then_some(filter)
+    }
+
+    /// Subscribes `who` to a resource, subscribing upstream for the first subscriber.
+    pub async fn subscribe(&self, uri: &str, who: Subscriber) -> Result<(), RpcError> {
+        let first = {
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            let set = subs.entry(uri.to_owned()).or_default();
+            let first = set.is_empty();
+            set.insert(who.clone());
+            first
+        };
+        if !first {
+            return Ok(());
+        }
+        let outcome = self.sync_subscription(uri, true).await;
+        if outcome.is_err() {
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(set) = subs.get_mut(uri) {
+                set.remove(&who);
+                if set.is_empty() {
+                    subs.remove(uri);
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Unsubscribes `who`, unsubscribing upstream after the last subscriber.
+    pub async fn unsubscribe(&self, uri: &str, who: &Subscriber) -> Result<(), RpcError> {
+        let last = {
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            match subs.get_mut(uri) {
+                Some(set) => {
+                    set.remove(who);
+                    let last = set.is_empty();
+                    if last {
+                        subs.remove(uri);
+                    }
+                    last
+                }
+                None => false,
+            }
+        };
+        if last { self.sync_subscription(uri, false).await } else { Ok(()) }
+    }
+
+    /// Removes every subscription of `who` (its session or stream ended).
+    pub async fn drop_subscriber(&self, who: &Subscriber) {
+        let uris: Vec<String> = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, set)| set.contains(who))
+            .map(|(u, _)| u.clone())
+            .collect();
+        for uri in uris {
+            let _ = self.unsubscribe(&uri, who).await;
+        }
+    }
+
+    async fn sync_subscription(&self, uri: &str, subscribe: bool) -> Result<(), RpcError> {
+        let (conn, _) = self.connection().await.map_err(|e| e.to_rpc())?;
+        match conn.hello().era() {
+            Era::Legacy => {
+                let method = if subscribe { "resources/subscribe" } else { "resources/unsubscribe" };
+                let reply = conn.call(Call::new(method, Some(json!({ "uri": uri })))).await.map_err(|e| e.to_rpc())?;
+                match reply.rpc_error() {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            }
+            Era::Modern => {
+                if let Some(filter) = self.listen_filter(&conn) {
+                    conn.listen(filter).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Raises the server's log level to at least `level` (legacy servers; a shared connection logs
+    /// at the most verbose level any client asked for, and each client's copy is filtered).
+    pub async fn raise_log_level(&self, level: &str) {
+        {
+            let mut current = self.log_level.lock().unwrap_or_else(|p| p.into_inner());
+            if current.as_deref().is_some_and(|c| levels::rank(c) <= levels::rank(level)) {
+                return;
+            }
+            *current = Some(level.to_owned());
+        }
+        if let Ok((conn, _)) = self.connection().await {
+            if conn.hello().era() == Era::Legacy && conn.hello().has_capability("logging") {
+                let _ = conn.call(Call::new("logging/setLevel", Some(json!({ "level": level })))).await;
+            }
+        }
+    }
+
+    /// Forwards a notification to the server if it is connected (for example roots changes).
+    pub async fn notify_if_connected(&self, method: &str, params: Option<Value>) {
+        if let Some(conn) = self.upstream.current() {
+            let _ = conn.notify(method, params).await;
+        }
+    }
+
+    /// The current connection, if live, without connecting.
+    pub fn current(&self) -> Option<Arc<Connection>> {
+        self.upstream.current()
+    }
+
+    async fn on_event(self: Arc<Self>, event: ServerEvent) {
+        match event {
+            ServerEvent::Notification(m) => self.on_notification(m),
+            ServerEvent::Request(r) => {
+                // A client may take minutes to answer; do not hold up the rest of the lane's events.
+                tokio::spawn(async move { self.on_request(r).await });
+            }
+            ServerEvent::Closed(reason) => {
+                tracing::info!(server = %self.info.name, era = %self.era, "connection ended: {reason}");
+                self.inventory.invalidate_all();
+            }
+        }
+    }
+
+    fn on_notification(&self, m: Message) {
+        let method = m.method().unwrap_or_default();
+        let changed = ListKind::changed_by(method);
+        if let Some(first) = changed.first() {
+            for k in changed {
+                self.inventory.invalidate(*k);
+            }
+            self.hub.list_changed(*first, &self.audience);
+            return;
+        }
+        match method {
+            "notifications/resources/updated" => {
+                let Some(uri) = m.param_str("uri") else { return };
+                let subs =
+                    self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).get(uri).cloned().unwrap_or_default();
+                self.hub.resource_updated(uri, &subs);
+            }
+            "notifications/message" => {
+                if let Audience::Session(id) = &self.audience {
+                    if let Some(s) = self.hub.session(id) {
+                        if levels::permits(s.log_level().as_deref(), m.params()) {
+                            s.push(m);
+                        }
+                        return;
+                    }
+                }
+                // On a shared connection a log message outside any request belongs to no client.
+                let level = m.params().and_then(|p| p.get("level")).and_then(Value::as_str).unwrap_or("info");
+                let data = m.params().and_then(|p| p.get("data")).map(|d| d.to_string()).unwrap_or_default();
+                tracing::info!(server = %self.info.name, %level, "server log: {}", data.chars().take(2000).collect::<String>());
+            }
+            other => tracing::debug!(server = %self.info.name, method = %other, "ignored an unsolicited notification"),
+        }
+    }
+
+    async fn on_request(&self, request: ServerRequest) {
+        let method = request.method().to_owned();
+        if let Audience::Session(id) = &self.audience {
+            if let Some(s) = self.hub.session(id) {
+                let capable =
+                    capability_for(&method).is_none_or(|c| s.capabilities.get(c).is_some_and(|v| !v.is_null()));
+                if let (true, Some(tx)) = (capable, s.stream()) {
+                    let params = request.message().params().cloned();
+                    let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
+                    request.respond(answer);
+                    return;
+                }
+            }
+        }
+        if method == "roots/list" && !self.info.roots.is_empty() {
+            let roots: Vec<Value> = self.info.roots.iter().map(|u| json!({ "uri": u })).collect();
+            request.respond(Ok(json!({ "roots": roots })));
+            return;
+        }
+        tracing::info!(server = %self.info.name, %method, "refused a server request made outside any call: no single client owns this connection");
+        request.respond(Err(RpcError::new(
+            warden_protocol::error::METHOD_NOT_FOUND,
+            format!("{method} outside a request cannot be answered on this connection"),
+        )));
+    }
+}
+
+async fn pump(lane: Weak<Lane>, mut rx: mpsc::Receiver<ServerEvent>) {
+    while let Some(event) = rx.recv().await {
+        let Some(lane) = lane.upgrade() else { break };
+        lane.on_event(event).await;
+    }
+}

@@ -1,0 +1,148 @@
+//! The demo server on stdin/stdout.
+
+use super::{Demo, Peer, initialize_result, listen_ack, shape_modern};
+use futures::FutureExt;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use warden_protocol::{Id, IdKey, Kind, Limits, Message, RpcError, meta};
+use warden_upstream::{Line, LineReader};
+
+/// Serves the demo on stdin/stdout until stdin closes.
+pub async fn serve() -> anyhow::Result<()> {
+    let demo = Arc::new(Demo::default());
+    let (tx, mut rx) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(async move {
+        let mut out = tokio::io::stdout();
+        while let Some(m) = rx.recv().await {
+            let mut line = m.to_vec();
+            line.push(b'\n');
+            if out.write_all(&line).await.is_err() {
+                break;
+            }
+            let _ = out.flush().await;
+        }
+    });
+    let pending: Arc<Mutex<HashMap<IdKey, oneshot::Sender<Message>>>> = Arc::default();
+    let inflight: Arc<Mutex<HashMap<IdKey, CancellationToken>>> = Arc::default();
+    let next = Arc::new(AtomicU64::new(1));
+    // Who hears about changed notes: the legacy session, and modern listen streams by id.
+    let legacy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listens: Arc<Mutex<HashMap<IdKey, Value>>> = Arc::default();
+    {
+        let (mut changes, tx, legacy, listens) = (demo.changes(), tx.clone(), legacy.clone(), listens.clone());
+        tokio::spawn(async move {
+            while changes.recv().await.is_ok() {
+                if legacy.load(Ordering::Relaxed) {
+                    let _ = tx.send(Message::notification("notifications/resources/list_changed", None)).await;
+                }
+                let ids: Vec<Value> = listens.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+                for id in ids {
+                    let params = json!({ "_meta": { meta::SUBSCRIPTION_ID: id } });
+                    let _ = tx.send(Message::notification("notifications/resources/list_changed", Some(params))).await;
+                }
+            }
+        });
+    }
+    let limits = Limits::default();
+    let mut reader = LineReader::new(BufReader::new(tokio::io::stdin()), limits.max_frame_bytes);
+    while let Ok(line) = reader.next().await {
+        let bytes = match line {
+            Line::Frame(b) => b,
+            Line::Oversized(_) => continue,
+            Line::Eof => break,
+        };
+        let msg = match Message::parse(&bytes, &limits) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = tx.send(Message::error_response(e.id, &e.error)).await;
+                continue;
+            }
+        };
+        match msg.kind() {
+            Kind::Response | Kind::Error => {
+                if let Some(waiter) =
+                    msg.id().and_then(|id| pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.key()))
+                {
+                    let _ = waiter.send(msg);
+                }
+            }
+            Kind::Notification => {
+                if msg.method() == Some("notifications/cancelled") {
+                    let id = msg.params().and_then(|p| p.get("requestId")).and_then(Id::from_value);
+                    if let Some(id) = id {
+                        listens.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.key());
+                        if let Some(t) = inflight.lock().unwrap_or_else(|p| p.into_inner()).get(&id.key()).cloned() {
+                            t.cancel();
+                        }
+                    }
+                }
+            }
+            Kind::Request => {
+                let Some(id) = msg.id().cloned() else { continue };
+                let method = msg.method().unwrap_or_default().to_owned();
+                if method == "initialize" {
+                    legacy.store(true, Ordering::Relaxed);
+                    let _ = tx.send(Message::response(id, initialize_result(msg.params()))).await;
+                    continue;
+                }
+                if method == "subscriptions/listen" {
+                    let (ack, resources) = listen_ack(&msg);
+                    if resources {
+                        listens.lock().unwrap_or_else(|p| p.into_inner()).insert(id.key(), id.to_value());
+                    }
+                    let _ = tx.send(ack).await;
+                    continue;
+                }
+                let params = msg.params().cloned().unwrap_or_else(|| json!({}));
+                let modern = params.get("_meta").and_then(|m| m.get(meta::PROTOCOL_VERSION)).is_some();
+                let cancel = CancellationToken::new();
+                inflight.lock().unwrap_or_else(|p| p.into_inner()).insert(id.key(), cancel.clone());
+                let (demo, tx, pending, inflight, next) =
+                    (demo.clone(), tx.clone(), pending.clone(), inflight.clone(), next.clone());
+                tokio::spawn(async move {
+                    let notify_tx = tx.clone();
+                    let ask_tx = tx.clone();
+                    let ask = move |method: String, params: Value| {
+                        let (tx, pending) = (ask_tx.clone(), pending.clone());
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        async move {
+                            let id = Id::string(&format!("demo-{n}"));
+                            let (otx, orx) = oneshot::channel();
+                            pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id.key(), otx);
+                            tx.send(Message::request(id, method, Some(params)))
+                                .await
+                                .map_err(|_| RpcError::internal("closed"))?;
+                            let answer = orx.await.map_err(|_| RpcError::internal("closed"))?;
+                            answer
+                                .result()
+                                .cloned()
+                                .ok_or_else(|| answer.rpc_error().unwrap_or_else(|| RpcError::internal("error")))
+                        }
+                        .boxed()
+                    };
+                    let peer = Peer {
+                        notify: Box::new(move |m| {
+                            let _ = notify_tx.try_send(m);
+                        }),
+                        ask: (!modern).then(|| Box::new(ask) as _),
+                        cancel,
+                    };
+                    let reply = match demo.handle(&method, &params, modern, &peer).await {
+                        Ok(r) => Message::response(id.clone(), if modern { shape_modern(&method, r) } else { r }),
+                        Err(e) => Message::error_response(Some(id.clone()), &e),
+                    };
+                    inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.key());
+                    let _ = tx.send(reply).await;
+                });
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    Ok(())
+}

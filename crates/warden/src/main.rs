@@ -1,0 +1,153 @@
+//! `warden`: the command line of the Warden MCP gateway.
+
+mod bench;
+mod demo;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use warden_gateway::Gateway;
+use warden_gateway::config::{Config, import_mcp_servers};
+use warden_gateway::front::{guard::OriginGuard, http, stdio};
+
+/// Warden: a security gateway for the Model Context Protocol.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over Streamable HTTP.
+    Serve {
+        /// Configuration file.
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+    },
+    /// Serve one MCP client on stdin/stdout (configure Warden as the server command of a desktop client).
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file without starting anything.
+    Check {
+        /// Configuration file.
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Convert an `mcpServers` JSON file (as MCP clients use) to `[servers]` TOML.
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// Run the bundled demo MCP server.
+    DemoServer {
+        /// Serve Streamable HTTP on this address instead of stdio.
+        #[arg(long)]
+        http: Option<String>,
+    },
+    /// Measure the gateway's overhead on tools/call against a direct connection.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr: on `warden run`, stdout carries the protocol.
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    match cli.command {
+        Command::Check { config } => {
+            let c = load(&config)?;
+            println!("{}: ok ({} servers, {} tool settings)", config.display(), c.servers.len(), c.tools.len());
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Schema } => {
+            println!("{}", serde_json::to_string_pretty(&Config::json_schema())?);
+            Ok(())
+        }
+        Command::Import { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let toml = import_mcp_servers(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            print!("{toml}");
+            Ok(())
+        }
+        Command::Serve { config } => {
+            init_logging();
+            let c = load(&config)?;
+            runtime.block_on(serve(c))
+        }
+        Command::Run { config } => {
+            init_logging();
+            let c = load(&config)?;
+            runtime.block_on(async move {
+                let gw = Gateway::from_config(&c);
+                gw.start();
+                stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout()).await?;
+                gw.shutdown().await;
+                Ok(())
+            })
+        }
+        Command::DemoServer { http: None } => runtime.block_on(demo::stdio::serve()),
+        Command::DemoServer { http: Some(addr) } => {
+            init_logging();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+                eprintln!("demo server listening on http://{}/mcp", listener.local_addr()?);
+                axum::serve(listener, demo::http::router()).with_graceful_shutdown(shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+        Command::Bench(args) => {
+            let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            runtime.block_on(bench::run(args))
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.listen_addr();
+    let gw = Gateway::from_config(&config);
+    gw.start();
+    let guard = OriginGuard::new(addr, &config.gateway.allowed_hosts, &config.gateway.allowed_origins);
+    let app = http::router(gw.clone(), &config.gateway.path, guard);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    tracing::info!("Warden listening on http://{}{}", listener.local_addr()?, config.gateway.path);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shutting down");
+    gw.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+}
