@@ -242,6 +242,7 @@ pub struct Lane {
 impl Lane {
     fn new(info: Arc<ServerInfo>, audience: Audience, era: Era, hub: Arc<Hub>) -> Arc<Lane> {
         let mut spec = info.spec.clone();
+        spec.infer_log_association = audience != Audience::All;
         spec.era = match era {
             Era::Legacy => EraPreference::Legacy,
             Era::Modern => EraPreference::Modern,

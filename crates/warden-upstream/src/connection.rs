@@ -108,7 +108,7 @@ impl Connection {
         spec: Arc<UpstreamSpec>,
         events: mpsc::Sender<ServerEvent>,
     ) -> Result<Arc<Connection>, UpstreamError> {
-        let core = Arc::new(Core::new(spec.name.clone(), events.clone()));
+        let core = Arc::new(Core::new(spec.name.clone(), events.clone(), spec.infer_log_association));
         let placeholder = Hello {
             version: ProtocolVersion::LATEST_LEGACY,
             capabilities: json!({}),

@@ -111,6 +111,7 @@ pub(crate) struct Core {
     next_id: AtomicU64,
     events: mpsc::Sender<ServerEvent>,
     dropped: AtomicU64,
+    infer_logs: bool,
 }
 
 /// Where a message came from, as far as the transport knows.
@@ -125,13 +126,14 @@ pub(crate) enum Origin {
 }
 
 impl Core {
-    pub(crate) fn new(server: String, events: mpsc::Sender<ServerEvent>) -> Self {
+    pub(crate) fn new(server: String, events: mpsc::Sender<ServerEvent>, infer_logs: bool) -> Self {
         Core {
             server,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             events,
             dropped: AtomicU64::new(0),
+            infer_logs,
         }
     }
 
@@ -255,7 +257,13 @@ impl Core {
             }
             return;
         }
-        let request_scoped = matches!(method, "notifications/message" | "notifications/cancelled");
+        // A log message on a shared channel is tied to a request only when the transport says so,
+        // or when one client owns the connection: guessing could show one client another's logs.
+        let request_scoped = match method {
+            "notifications/cancelled" => true,
+            "notifications/message" => !matches!(origin, Origin::Shared) || self.infer_logs,
+            _ => false,
+        };
         if request_scoped {
             if let Some(tx) = self.exchange_for(origin) {
                 if tx.try_send(Exchange::Notification(msg)).is_err() {
@@ -314,7 +322,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         let collect = Arc::new(Collect(Mutex::new(vec![])));
         let sink: Arc<dyn ReplySink> = collect.clone();
-        (Core::new("s".into(), tx), rx, collect, sink)
+        (Core::new("s".into(), tx, false), rx, collect, sink)
     }
 
     #[tokio::test]

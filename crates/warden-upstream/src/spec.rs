@@ -62,6 +62,10 @@ pub struct UpstreamSpec {
     pub client_info: Value,
     /// Grace period on shutdown before the child is killed.
     pub shutdown_grace: Duration,
+    /// Whether, on a channel that cannot say which request a log message belongs to (stdio), a
+    /// log message is given to the only request in flight. Only safe when one client owns the
+    /// connection; on a shared connection such messages are treated as unsolicited.
+    pub infer_log_association: bool,
 }
 
 impl UpstreamSpec {
@@ -81,6 +85,7 @@ impl UpstreamSpec {
             }),
             client_info: serde_json::json!({ "name": "warden", "version": env!("CARGO_PKG_VERSION") }),
             shutdown_grace: Duration::from_secs(2),
+            infer_log_association: false,
         }
     }
 }

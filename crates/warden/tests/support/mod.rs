@@ -1,0 +1,378 @@
+//! End-to-end test support: the real `warden` binary, the real MCP peers installed under
+//! `tests/peers` (`scripts/install-peers.sh`), and a raw HTTP client for what SDKs will not send.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+/// The `warden` binary under test.
+pub fn warden_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_warden"))
+}
+
+fn require(path: &Path, what: &str) -> PathBuf {
+    assert!(path.exists(), "{what} is not installed ({} is missing): run scripts/install-peers.sh", path.display());
+    path.to_owned()
+}
+
+/// The installed npm peers.
+pub fn node_modules() -> PathBuf {
+    require(&repo().join("tests/peers/node/node_modules/@modelcontextprotocol"), "the npm test peers")
+}
+
+/// A file of an npm peer package.
+pub fn node_peer(package_path: &str) -> String {
+    require(&node_modules().join(package_path), package_path).display().to_string()
+}
+
+/// A program in the Python peers' virtualenv.
+pub fn venv_bin(name: &str) -> String {
+    require(&repo().join("tests/peers/.venv/bin").join(name), "the Python test peers").display().to_string()
+}
+
+/// A file under `tests/peers`.
+pub fn peer_file(rel: &str) -> String {
+    repo().join("tests/peers").join(rel).display().to_string()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh directory.
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "warden-e2e-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+
+    /// A path inside it.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn wait_port(port: u16, child: &mut Child, what: &str, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}) before listening:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{what} did not listen on {port}:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+fn terminate(child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A running `warden serve`.
+pub struct Warden {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+    /// Its scratch directory (config and log).
+    pub dir: TempDir,
+}
+
+impl Warden {
+    /// Starts `warden serve` with `[gateway]` settings `gateway` (listen is added) and the rest of
+    /// the configuration `rest`.
+    pub fn serve(gateway: &str, rest: &str) -> Warden {
+        let port = free_port();
+        let dir = TempDir::new("gw");
+        let config = format!("[gateway]\nlisten = \"127.0.0.1:{port}\"\n{gateway}\n\n{rest}\n");
+        std::fs::write(dir.path("warden.toml"), config).expect("config");
+        let log = dir.path("warden.log");
+        let mut child = Command::new(warden_bin())
+            .args(["serve", "--config"])
+            .arg(dir.path("warden.toml"))
+            .env("WARDEN_LOG", "debug")
+            .env("WARDEN_E2E_SECRET", "must-not-leak-7c1d")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn warden");
+        wait_port(port, &mut child, "warden", &log);
+        Warden { child, port, dir }
+    }
+
+    /// The MCP endpoint.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// The gateway's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("warden.log")).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Warden {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+        if std::thread::panicking() {
+            eprintln!("--- warden log ---\n{}", self.log());
+        }
+    }
+}
+
+/// A background process (an HTTP MCP server), killed on drop.
+pub struct Process {
+    child: Child,
+    /// Its port, if it listens.
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl Process {
+    /// Starts `program args` with `env`, and waits for it to listen on `port`.
+    pub fn listening(program: &str, args: &[&str], env: &[(&str, String)], port: u16) -> Process {
+        let dir = TempDir::new("proc");
+        let log = dir.path("out.log");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::create(dir.path("err.log")).expect("log"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {program}: {e}"));
+        wait_port(port, &mut child, program, &dir.path("err.log"));
+        Process { child, port, _dir: dir }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+fn run_json(mut cmd: Command, what: &str) -> Value {
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!("{what} printed no result ({e}):\nstdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+/// Runs the TypeScript SDK client (`tests/peers/node/client.mjs`) with a spec.
+pub fn node_client(spec: Value) -> Value {
+    node_modules();
+    let mut cmd = Command::new("node");
+    cmd.current_dir(repo().join("tests/peers/node")).arg("client.mjs").arg(spec.to_string());
+    run_json(cmd, "the TypeScript client")
+}
+
+/// Runs the Python SDK client (`tests/peers/python/client.py`) with a spec.
+pub fn python_client(spec: Value) -> Value {
+    let mut cmd = Command::new(venv_bin("python"));
+    cmd.arg(peer_file("python/client.py")).arg(spec.to_string());
+    run_json(cmd, "the Python client")
+}
+
+/// The result of op `i`, asserting it succeeded.
+pub fn ok<'a>(out: &'a Value, i: usize) -> &'a Value {
+    let o = &out["ops"][i];
+    assert_eq!(o["ok"], true, "op {i} ({}) failed: {}\nwhole run: {out}", o["op"], o["error"]);
+    &o["result"]
+}
+
+/// The error of op `i`, asserting it failed.
+pub fn err<'a>(out: &'a Value, i: usize) -> &'a Value {
+    let o = &out["ops"][i];
+    assert_eq!(o["ok"], false, "op {i} ({}) should have failed: {}", o["op"], o["result"]);
+    &o["error"]
+}
+
+/// The text of the first content block of a tool result.
+pub fn text(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The names in a list result.
+pub fn names(result: &Value, field: &str) -> Vec<String> {
+    result[field]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// A raw HTTP response.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    /// Body (chunked encoding removed).
+    pub body: String,
+}
+
+impl RawResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as one JSON-RPC message (the last SSE event's data, for event streams).
+    pub fn json(&self) -> Value {
+        let text = if self.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")) {
+            self.body.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap_or_default().to_owned()
+        } else {
+            self.body.clone()
+        };
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends one HTTP request with a raw body and reads the whole response.
+pub fn http(method: &str, port: u16, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut req = format!("{method} /mcp HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("host: 127.0.0.1:{port}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    s.write_all(body).expect("write body");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_owned() };
+    RawResponse { status, headers, body }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// JSON POST with the headers every client sends.
+pub fn post_json(port: u16, extra: &[(&str, &str)], body: &str) -> RawResponse {
+    let mut h = vec![("content-type", "application/json"), ("accept", "application/json, text/event-stream")];
+    h.extend_from_slice(extra);
+    http("POST", port, &h, body.as_bytes())
+}
+
+/// Opens a legacy session by raw HTTP, returning its id.
+pub fn raw_initialize(port: u16) -> String {
+    let r = post_json(
+        port,
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    r.header("mcp-session-id").expect("session id").to_owned()
+}
+
+/// The `_meta` envelope of a modern request.
+pub fn envelope() -> Value {
+    serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" }
+    })
+}
+
+/// Config for the demo server as a stdio upstream.
+pub fn demo_server(name: &str) -> String {
+    format!("[servers.{name}]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string())
+}
+
+/// Config for server-everything as a stdio upstream.
+pub fn everything_stdio(name: &str, extra: &str) -> String {
+    format!(
+        "[servers.{name}]\ncommand = \"node\"\nargs = [{:?}, \"stdio\"]\nenv_inherit = [\"PATH\", \"HOME\"]\n{extra}\n",
+        node_peer("server-everything/dist/index.js")
+    )
+}
+
+/// Config for the hostile server as a stdio upstream.
+pub fn hostile(name: &str, extra: &str) -> String {
+    format!(
+        "[servers.{name}]\ncommand = {:?}\nargs = [{:?}]\nenv = {{ HOSTILE_ALLOWED = \"yes\" }}\n{extra}\n",
+        venv_bin("python"),
+        peer_file("python/hostile_server.py")
+    )
+}
