@@ -36,7 +36,7 @@ if (v2) {
 const options = { capabilities };
 if (v2) {
   const era = spec.era ?? 'auto';
-  options.versionNegotiation = era === 'modern' ? { pin: '2026-07-28' } : { mode: era };
+  options.versionNegotiation = { mode: era === 'modern' ? { pin: '2026-07-28' } : era };
 }
 const client = new Client({ name: `warden-e2e-${spec.sdk}`, version: '1.0.0' }, options);
 client.onerror = (e) => { out.clientErrors = [...(out.clientErrors ?? []), String(e?.message ?? e)]; };
