@@ -148,7 +148,8 @@ impl Connection {
         let conn = Arc::new(conn);
         if conn.hello.era() == Era::Legacy {
             if let Transport::Http(h) = &conn.transport {
-                h.open_get_stream(conn.core.clone());
+                let ready = h.open_get_stream(conn.core.clone());
+                let _ = tokio::time::timeout(Duration::from_secs(5), ready).await;
             }
         }
         Ok(conn)

@@ -191,11 +191,15 @@ impl HttpTransport {
         })
     }
 
-    /// Opens the legacy GET stream for unsolicited messages.
-    pub(crate) fn open_get_stream(&self, core: Arc<Core>) {
+    /// Opens the legacy GET stream for unsolicited messages. The receiver fires once the server
+    /// has answered the first attempt (stream open, or refused): servers drop messages meant for
+    /// a stream that is not open yet, so calls should wait for it.
+    pub(crate) fn open_get_stream(&self, core: Arc<Core>) -> tokio::sync::oneshot::Receiver<()> {
         let shared = self.shared.clone();
         let sink = self.sink.clone();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let handle = tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
             let mut delay = Duration::from_millis(500);
             while !shared.closed.is_cancelled() {
                 let mut req = shared.client.request(Method::GET, shared.url.clone()).headers(shared.extra.clone());
@@ -205,6 +209,9 @@ impl HttpTransport {
                     r = req.send() => r,
                     () = shared.closed.cancelled() => return,
                 };
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(());
+                }
                 match resp {
                     Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                     Ok(r) if r.status() == StatusCode::NOT_FOUND => {
@@ -227,6 +234,7 @@ impl HttpTransport {
             }
         });
         self.background.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
+        ready_rx
     }
 
     /// (Re)opens the modern `subscriptions/listen` stream with `msg` as its request.
