@@ -237,6 +237,35 @@ pub struct Lane {
     subscribers: Mutex<HashMap<String, HashSet<Subscriber>>>,
     seen_generation: AtomicU64,
     log_level: Mutex<Option<String>>,
+    server_log: Mutex<LogBudget>,
+}
+
+/// At most this many unsolicited server log lines per second reach the gateway's log.
+const SERVER_LOG_LINES_PER_SECOND: u32 = 20;
+
+#[derive(Debug)]
+struct LogBudget {
+    window: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    /// Whether one more line may be logged now; reports what was suppressed when a window closes.
+    fn allow(&mut self, server: &str) -> bool {
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            if self.suppressed > 0 {
+                tracing::warn!(%server, suppressed = self.suppressed, "suppressed log messages from a noisy server");
+            }
+            *self = LogBudget { window: Instant::now(), used: 0, suppressed: 0 };
+        }
+        self.used += 1;
+        if self.used > SERVER_LOG_LINES_PER_SECOND {
+            self.suppressed += 1;
+            return false;
+        }
+        true
+    }
 }
 
 impl Lane {
@@ -258,6 +287,7 @@ impl Lane {
             subscribers: Mutex::new(HashMap::new()),
             seen_generation: AtomicU64::new(0),
             log_level: Mutex::new(None),
+            server_log: Mutex::new(LogBudget { window: Instant::now(), used: 0, suppressed: 0 }),
         });
         tokio::spawn(pump(Arc::downgrade(&lane), rx));
         lane
@@ -466,6 +496,9 @@ impl Lane {
                     }
                 }
                 // On a shared connection a log message outside any request belongs to no client.
+                if !self.server_log.lock().unwrap_or_else(|p| p.into_inner()).allow(&self.info.name) {
+                    return;
+                }
                 let level = m.params().and_then(|p| p.get("level")).and_then(Value::as_str).unwrap_or("info");
                 let data = m.params().and_then(|p| p.get("data")).map(|d| d.to_string()).unwrap_or_default();
                 tracing::info!(server = %self.info.name, %level, "server log: {}", data.chars().take(2000).collect::<String>());

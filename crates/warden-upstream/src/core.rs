@@ -179,6 +179,20 @@ impl Core {
         }
     }
 
+    /// Fails the request a refused frame answered, when its id could still be read, so the caller
+    /// hears at once that the answer was unusable instead of waiting for a timeout.
+    pub(crate) fn fail_unreadable(&self, id: &Id, reason: &str) {
+        if let IdKey::Num(n) = id.key() {
+            if let Ok(uid) = u64::try_from(n) {
+                let e = UpstreamError::Protocol {
+                    server: self.server.clone(),
+                    reason: format!("its answer was refused: {reason}"),
+                };
+                self.fail_one(uid, &e);
+            }
+        }
+    }
+
     /// Number of requests in flight.
     pub(crate) fn in_flight(&self) -> usize {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()

@@ -138,6 +138,9 @@ impl StdioTransport {
                             match Message::parse(&bytes, &limits) {
                                 Ok(msg) => core.dispatch(msg, Origin::Shared, &sink),
                                 Err(e) => {
+                                    if let Some(id) = &e.id {
+                                        core.fail_unreadable(id, &e.error.message);
+                                    }
                                     garbage += 1;
                                     if garbage <= 10 || garbage % 1000 == 0 {
                                         tracing::warn!(server = %core.server, count = garbage, "dropped an unreadable frame: {}", e.error.message);

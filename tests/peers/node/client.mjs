@@ -54,7 +54,13 @@ if (capabilities.sampling) onRequest('sampling/createMessage', schemas.CreateMes
 if (capabilities.elicitation) onRequest('elicitation/create', schemas.ElicitRequestSchema, answers.elicitation);
 if (capabilities.roots) onRequest('roots/list', schemas.ListRootsRequestSchema, answers.roots === undefined ? undefined : { roots: answers.roots });
 
-const record = (n) => notifications.push({ method: n.method, params: n.params ?? null });
+// Keep the first notifications whole and count the rest, so a flood cannot swamp the output.
+const MAX_RECORDED = 500;
+out.notificationCount = 0;
+const record = (n) => {
+  out.notificationCount++;
+  if (notifications.length < MAX_RECORDED) notifications.push({ method: n.method, params: n.params ?? null });
+};
 client.fallbackNotificationHandler = async (n) => record(n);
 const notificationMethods = [
   ['notifications/message', 'LoggingMessageNotificationSchema'],
@@ -93,8 +99,8 @@ try {
   out.connected = true;
 } catch (e) {
   out.connectError = describeError(e);
-  console.log(JSON.stringify(out));
-  process.exit(0);
+  process.stdout.write(JSON.stringify(out) + '\n', () => process.exit(0));
+  await new Promise(() => {});
 }
 out.era = v2 ? client.getProtocolEra() : 'legacy';
 out.version = v2 ? client.getNegotiatedProtocolVersion() : transport.protocolVersion ?? null;
@@ -156,5 +162,5 @@ for (const o of spec.ops ?? []) {
   }
 }
 try { await client.close(); } catch { /* already closed */ }
-console.log(JSON.stringify(out));
-process.exit(0);
+// Exit only once the result is written: a pipe may take it in several chunks.
+process.stdout.write(JSON.stringify(out) + '\n', () => process.exit(0));

@@ -212,7 +212,12 @@ fn run_json(mut cmd: Command, what: &str) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| {
-        panic!("{what} printed no result ({e}):\nstdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        let clip = |s: &str| s.chars().take(3000).collect::<String>();
+        panic!(
+            "{what} printed no result ({e}):\nstdout:\n{}\nstderr:\n{}",
+            clip(&stdout),
+            clip(&String::from_utf8_lossy(&out.stderr))
+        )
     })
 }
 
@@ -234,7 +239,14 @@ pub fn python_client(spec: Value) -> Value {
 /// The result of op `i`, asserting it succeeded.
 pub fn ok<'a>(out: &'a Value, i: usize) -> &'a Value {
     let o = &out["ops"][i];
-    assert_eq!(o["ok"], true, "op {i} ({}) failed: {}\nwhole run: {out}", o["op"], o["error"]);
+    assert_eq!(
+        o["ok"],
+        true,
+        "op {i} ({}) failed: {}\nwhole run: {}",
+        o["op"],
+        o["error"],
+        out.to_string().chars().take(3000).collect::<String>()
+    );
     &o["result"]
 }
 

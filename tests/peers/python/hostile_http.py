@@ -1,0 +1,93 @@
+"""A badly behaved Streamable HTTP MCP server (2025-11-25), for Warden's end-to-end tests.
+
+    python hostile_http.py PORT
+
+`initialize`, `tools/list` and the `echo` tool behave; other tools misbehave:
+
+  garbage    answers 200 with a body that is not JSON
+  html       answers 500 with an HTML page
+  huge       answers with a 6 MiB JSON body
+  hang       never answers
+  wrong_id   answers with a response to another request id
+  sse_flood  answers with an SSE stream of 50 000 notifications, then the result
+
+Standard library only.
+"""
+
+import json
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}} for n in ["echo", "garbage", "html", "huge", "hang", "wrong_id", "sse_flood"]]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, ctype="application/json", extra=None):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.reply(405, "")
+
+    def do_DELETE(self):
+        self.reply(200, "")
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        try:
+            msg = json.loads(body)
+        except ValueError:
+            return self.reply(400, "")
+        mid, method, params = msg.get("id"), msg.get("method"), msg.get("params") or {}
+        if mid is None:
+            return self.reply(202, "")
+        ok = lambda result: self.reply(200, json.dumps({"jsonrpc": "2.0", "id": mid, "result": result}))
+        if method == "initialize":
+            return self.reply(200, json.dumps({"jsonrpc": "2.0", "id": mid, "result": {
+                "protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "hostile-http", "version": "1"}}}),
+                extra={"mcp-session-id": "hostile-session"})
+        if method == "tools/list":
+            return ok({"tools": TOOLS})
+        if method != "tools/call":
+            return self.reply(200, json.dumps({"jsonrpc": "2.0", "id": mid, "error": {"code": -32601, "message": "Method not found"}}))
+        name = params.get("name")
+        if name == "echo":
+            return ok({"content": [{"type": "text", "text": "echo"}]})
+        if name == "garbage":
+            return self.reply(200, "<<this is not json>>")
+        if name == "html":
+            return self.reply(500, "<html><body>Internal error at /srv/app/secret/path.py line 42</body></html>", "text/html")
+        if name == "huge":
+            return ok({"content": [{"type": "text", "text": "H" * (6 * 1024 * 1024)}]})
+        if name == "hang":
+            time.sleep(3600)
+            return None
+        if name == "wrong_id":
+            return self.reply(200, json.dumps({"jsonrpc": "2.0", "id": 424242, "result": {"content": []}}))
+        if name == "sse_flood":
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            note = "event: message\ndata: " + json.dumps({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "x" * 100}}) + "\n\n"
+            for _ in range(50000):
+                self.wfile.write(note.encode())
+            self.wfile.write(("event: message\ndata: " + json.dumps({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": "after the flood"}]}}) + "\n\n").encode())
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        return self.reply(200, json.dumps({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": "Unknown tool"}}))
+
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
