@@ -54,10 +54,10 @@ impl Gateway {
         if !served {
             return Err(RpcError::method_not_found(method));
         }
-        if let Some(p) = params {
-            if !p.is_object() {
-                return Err(RpcError::invalid_params("params must be an object"));
-            }
+        if let Some(p) = params
+            && !p.is_object()
+        {
+            return Err(RpcError::invalid_params("params must be an object"));
         }
         match method {
             "ping" => Ok(json!({})),
@@ -78,11 +78,11 @@ impl Gateway {
                     return Err(RpcError::invalid_params("params.arguments must be an object"));
                 }
                 let target = self.resolve_named(ctx, kind, name).await?;
-                if let (Some(sent), Some(def)) = (&ctx.header_params, &target.definition) {
-                    if kind == ListKind::Tools {
-                        inventory::check_param_headers(def, arguments, sent)
-                            .map_err(|why| RpcError::new(error::HEADER_MISMATCH, format!("Header mismatch: {why}")))?;
-                    }
+                if let (Some(sent), Some(def)) = (&ctx.header_params, &target.definition)
+                    && kind == ListKind::Tools
+                {
+                    inventory::check_param_headers(def, arguments, sent)
+                        .map_err(|why| RpcError::new(error::HEADER_MISMATCH, format!("Header mismatch: {why}")))?;
                 }
                 let f = Forwarding { ctx, out, cancel, method, exposed: name };
                 self.forward(&f, target, params.clone()).await

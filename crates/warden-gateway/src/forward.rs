@@ -73,10 +73,11 @@ impl Gateway {
             let responses = params.get("inputResponses").cloned().unwrap_or(Value::Null);
             return self.resume(f, parked, &responses).await;
         }
-        if let Some(obj) = params.as_object_mut() {
-            if obj.contains_key("name") && f.method != "resources/read" {
-                obj.insert("name".into(), Value::String(target.upstream_name.clone()));
-            }
+        if let Some(obj) = params.as_object_mut()
+            && obj.contains_key("name")
+            && f.method != "resources/read"
+        {
+            obj.insert("name".into(), Value::String(target.upstream_name.clone()));
         }
         let header_params = match (&target.definition, f.method) {
             (Some(def), "tools/call") if target.conn.hello().era() == Era::Modern => {
@@ -310,14 +311,14 @@ fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
 
 async fn relay_request(request: ServerRequest, out: Outbound, capabilities: Value, timeout: Duration) {
     let method = request.method().to_owned();
-    if let Some(cap) = capability_for(&method) {
-        if capabilities.get(cap).is_none_or(Value::is_null) {
-            request.respond(Err(RpcError::new(
-                error::METHOD_NOT_FOUND,
-                format!("the client did not declare the {cap} capability"),
-            )));
-            return;
-        }
+    if let Some(cap) = capability_for(&method)
+        && capabilities.get(cap).is_none_or(Value::is_null)
+    {
+        request.respond(Err(RpcError::new(
+            error::METHOD_NOT_FOUND,
+            format!("the client did not declare the {cap} capability"),
+        )));
+        return;
     }
     let params = request.message().params().cloned();
     let answer = out.request(&method, params, timeout).await;

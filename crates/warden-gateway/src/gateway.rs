@@ -162,10 +162,10 @@ impl Gateway {
             let Some(slot) = server.slots().into_iter().find(|s| s.audience == crate::hub::Audience::All) else {
                 continue;
             };
-            if let Some((_, conn)) = slot.connected_lane(era) {
-                if let Some(text) = &conn.hello().instructions {
-                    parts.push(format!("Server \"{}\":\n{}", server.info.name, text));
-                }
+            if let Some((_, conn)) = slot.connected_lane(era)
+                && let Some(text) = &conn.hello().instructions
+            {
+                parts.push(format!("Server \"{}\":\n{}", server.info.name, text));
             }
         }
         (!parts.is_empty()).then(|| parts.join("\n\n"))

@@ -436,10 +436,11 @@ impl Lane {
             }
             *current = Some(level.to_owned());
         }
-        if let Ok((conn, _)) = self.connection().await {
-            if conn.hello().era() == Era::Legacy && conn.hello().has_capability("logging") {
-                let _ = conn.call(Call::new("logging/setLevel", Some(json!({ "level": level })))).await;
-            }
+        if let Ok((conn, _)) = self.connection().await
+            && conn.hello().era() == Era::Legacy
+            && conn.hello().has_capability("logging")
+        {
+            let _ = conn.call(Call::new("logging/setLevel", Some(json!({ "level": level })))).await;
         }
     }
 
@@ -487,13 +488,13 @@ impl Lane {
                 self.hub.resource_updated(uri, &subs);
             }
             "notifications/message" => {
-                if let Audience::Session(id) = &self.audience {
-                    if let Some(s) = self.hub.session(id) {
-                        if levels::permits(s.log_level().as_deref(), m.params()) {
-                            s.push(m);
-                        }
-                        return;
+                if let Audience::Session(id) = &self.audience
+                    && let Some(s) = self.hub.session(id)
+                {
+                    if levels::permits(s.log_level().as_deref(), m.params()) {
+                        s.push(m);
                     }
+                    return;
                 }
                 // On a shared connection a log message outside any request belongs to no client.
                 if !self.server_log.lock().unwrap_or_else(|p| p.into_inner()).allow(&self.info.name) {
@@ -509,16 +510,15 @@ impl Lane {
 
     async fn on_request(&self, request: ServerRequest) {
         let method = request.method().to_owned();
-        if let Audience::Session(id) = &self.audience {
-            if let Some(s) = self.hub.session(id) {
-                let capable =
-                    capability_for(&method).is_none_or(|c| s.capabilities.get(c).is_some_and(|v| !v.is_null()));
-                if let (true, Some(tx)) = (capable, s.stream()) {
-                    let params = request.message().params().cloned();
-                    let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
-                    request.respond(answer);
-                    return;
-                }
+        if let Audience::Session(id) = &self.audience
+            && let Some(s) = self.hub.session(id)
+        {
+            let capable = capability_for(&method).is_none_or(|c| s.capabilities.get(c).is_some_and(|v| !v.is_null()));
+            if let (true, Some(tx)) = (capable, s.stream()) {
+                let params = request.message().params().cloned();
+                let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
+                request.respond(answer);
+                return;
             }
         }
         if method == "roots/list" && !self.info.roots.is_empty() {

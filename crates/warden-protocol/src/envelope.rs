@@ -421,10 +421,11 @@ impl Partial {
             Some(_) => return fail("method must be a non-empty string"),
             None => None,
         };
-        if let Some(p) = &self.params {
-            if !p.is_object() && !p.is_array() {
-                return fail("params must be an object or an array");
-            }
+        if let Some(p) = &self.params
+            && !p.is_object()
+            && !p.is_array()
+        {
+            return fail("params must be an object or an array");
         }
         let msg =
             Message { id, method, params: self.params, result: self.result, error: self.error, extra: self.extra };

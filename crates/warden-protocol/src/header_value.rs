@@ -10,11 +10,10 @@ const PREFIX: &str = "=?base64?";
 const SUFFIX: &str = "?=";
 
 fn is_plain(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
-        && !s.starts_with([' ', '\t'])
-        && !s.ends_with([' ', '\t'])
-        && !(s.starts_with(PREFIX) && s.ends_with(SUFFIX))
+    let visible = s.bytes().all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b));
+    let padded = s.starts_with([' ', '\t']) || s.ends_with([' ', '\t']);
+    let looks_encoded = s.starts_with(PREFIX) && s.ends_with(SUFFIX);
+    !s.is_empty() && visible && !padded && !looks_encoded
 }
 
 /// Encodes a value for a header.

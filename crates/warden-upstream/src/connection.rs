@@ -146,11 +146,11 @@ impl Connection {
         }
         conn.hello = hello;
         let conn = Arc::new(conn);
-        if conn.hello.era() == Era::Legacy {
-            if let Transport::Http(h) = &conn.transport {
-                let ready = h.open_get_stream(conn.core.clone());
-                let _ = tokio::time::timeout(Duration::from_secs(5), ready).await;
-            }
+        if conn.hello.era() == Era::Legacy
+            && let Transport::Http(h) = &conn.transport
+        {
+            let ready = h.open_get_stream(conn.core.clone());
+            let _ = tokio::time::timeout(Duration::from_secs(5), ready).await;
         }
         Ok(conn)
     }

@@ -146,10 +146,10 @@ impl Core {
     ) -> (u64, oneshot::Receiver<Result<Message, UpstreamError>>) {
         let uid = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut client_progress_token = None;
-        if let Some(meta) = params.as_mut().and_then(|p| p.get_mut("_meta")).and_then(Value::as_object_mut) {
-            if let Some(token) = meta.get_mut(meta::PROGRESS_TOKEN) {
-                client_progress_token = Some(std::mem::replace(token, json!(uid)));
-            }
+        if let Some(meta) = params.as_mut().and_then(|p| p.get_mut("_meta")).and_then(Value::as_object_mut)
+            && let Some(token) = meta.get_mut(meta::PROGRESS_TOKEN)
+        {
+            client_progress_token = Some(std::mem::replace(token, json!(uid)));
         }
         let (tx, rx) = oneshot::channel();
         let pending = Pending { reply: tx, exchange, client_progress_token };
@@ -182,14 +182,14 @@ impl Core {
     /// Fails the request a refused frame answered, when its id could still be read, so the caller
     /// hears at once that the answer was unusable instead of waiting for a timeout.
     pub(crate) fn fail_unreadable(&self, id: &Id, reason: &str) {
-        if let IdKey::Num(n) = id.key() {
-            if let Ok(uid) = u64::try_from(n) {
-                let e = UpstreamError::Protocol {
-                    server: self.server.clone(),
-                    reason: format!("its answer was refused: {reason}"),
-                };
-                self.fail_one(uid, &e);
-            }
+        if let IdKey::Num(n) = id.key()
+            && let Ok(uid) = u64::try_from(n)
+        {
+            let e = UpstreamError::Protocol {
+                server: self.server.clone(),
+                reason: format!("its answer was refused: {reason}"),
+            };
+            self.fail_one(uid, &e);
         }
     }
 
@@ -278,13 +278,11 @@ impl Core {
             "notifications/message" => !matches!(origin, Origin::Shared) || self.infer_logs,
             _ => false,
         };
-        if request_scoped {
-            if let Some(tx) = self.exchange_for(origin) {
-                if tx.try_send(Exchange::Notification(msg)).is_err() {
-                    self.note_dropped("a notification to a client that is not keeping up");
-                }
-                return;
+        if request_scoped && let Some(tx) = self.exchange_for(origin) {
+            if tx.try_send(Exchange::Notification(msg)).is_err() {
+                self.note_dropped("a notification to a client that is not keeping up");
             }
+            return;
         }
         if self.events.try_send(ServerEvent::Notification(msg)).is_err() {
             self.note_dropped("a notification while the event queue is full");
@@ -309,7 +307,7 @@ impl Core {
     fn note_dropped(&self, what: &str) {
         let n = self.dropped.fetch_add(1, Ordering::Relaxed);
         // Log the first few and then every thousandth, so a flood cannot flood the log too.
-        if n < 10 || n % 1000 == 0 {
+        if n < 10 || n.is_multiple_of(1000) {
             tracing::warn!(server = %self.server, dropped = n + 1, "dropped {what}");
         }
     }

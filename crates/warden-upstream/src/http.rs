@@ -128,10 +128,10 @@ impl HttpTransport {
             let is_initialize = msg.method() == Some("initialize");
             match shared.post(&msg, modern.as_ref()).await {
                 Ok(resp) => {
-                    if is_initialize {
-                        if let Some(sid) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
-                            *shared.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(sid.to_owned());
-                        }
+                    if is_initialize
+                        && let Some(sid) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
+                    {
+                        *shared.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(sid.to_owned());
                     }
                     shared.read_answer(&core, &sink, uid, resp).await;
                 }
@@ -317,10 +317,10 @@ fn classify_probe_error(m: &Message) -> Probe {
 
 impl Shared {
     fn session_headers(&self, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        if let Some(v) = *self.version.lock().unwrap_or_else(|p| p.into_inner()) {
-            if v.has_version_header() {
-                req = req.header("mcp-protocol-version", v.as_str());
-            }
+        if let Some(v) = *self.version.lock().unwrap_or_else(|p| p.into_inner())
+            && v.has_version_header()
+        {
+            req = req.header("mcp-protocol-version", v.as_str());
         }
         if let Some(sid) = self.session.lock().unwrap_or_else(|p| p.into_inner()).as_deref() {
             req = req.header("mcp-session-id", sid);
@@ -485,10 +485,10 @@ impl Shared {
             let mut stream = resp.bytes_stream();
             while let Some(Ok(chunk)) = stream.next().await {
                 for ev in decoder.feed(&chunk).ok()? {
-                    if let Ok(m) = Message::parse(ev.data.as_bytes(), &self.limits) {
-                        if matches!(m.kind(), Kind::Response | Kind::Error) {
-                            return Some(m);
-                        }
+                    if let Ok(m) = Message::parse(ev.data.as_bytes(), &self.limits)
+                        && matches!(m.kind(), Kind::Response | Kind::Error)
+                    {
+                        return Some(m);
                     }
                 }
             }

@@ -142,7 +142,7 @@ impl StdioTransport {
                                         core.fail_unreadable(id, &e.error.message);
                                     }
                                     garbage += 1;
-                                    if garbage <= 10 || garbage % 1000 == 0 {
+                                    if garbage <= 10 || garbage.is_multiple_of(1000) {
                                         tracing::warn!(server = %core.server, count = garbage, "dropped an unreadable frame: {}", e.error.message);
                                     }
                                 }

@@ -5,7 +5,7 @@ mod demo;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use warden_gateway::Gateway;
 use warden_gateway::config::{Config, import_mcp_servers};
 use warden_gateway::front::{guard::OriginGuard, http, stdio};
@@ -77,7 +77,7 @@ fn init_logging() {
         .init();
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Config> {
+fn load(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

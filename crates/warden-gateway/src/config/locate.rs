@@ -46,10 +46,10 @@ fn span_of(text: &str, path: &[String]) -> Option<usize> {
         let table = item.as_table_like()?;
         let (k, next) = table.get_key_value(key)?;
         best = k.span().map(|s| s.start).or_else(|| next.span().map(|s| s.start)).or(best);
-        if let Some(t) = next.as_table() {
-            if let Some(s) = t.span() {
-                best = Some(s.start);
-            }
+        if let Some(t) = next.as_table()
+            && let Some(s) = t.span()
+        {
+            best = Some(s.start);
         }
         item = next;
     }

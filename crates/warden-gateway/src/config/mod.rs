@@ -277,13 +277,10 @@ impl Config {
                 ));
             }
         }
-        if let Some(r) = &g.resource {
-            if !(r.starts_with("https://") || r.starts_with("http://")) || r.contains('#') {
-                return Err((
-                    at(&["gateway", "resource"]),
-                    "must be an absolute http(s) URI without a fragment".into(),
-                ));
-            }
+        if let Some(r) = &g.resource
+            && (!(r.starts_with("https://") || r.starts_with("http://")) || r.contains('#'))
+        {
+            return Err((at(&["gateway", "resource"]), "must be an absolute http(s) URI without a fragment".into()));
         }
         let mut namespaces: BTreeMap<String, &str> = BTreeMap::new();
         for (name, s) in &self.servers {

@@ -172,14 +172,14 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         Ok(s) => s,
         Err(SessionError::NotFound | SessionError::Full) => return session_not_found(msg.id()),
     };
-    if let Some(v) = header_str(headers, VERSION_HEADER) {
-        if v != session.version.as_str() {
-            let e = RpcError::invalid_request(format!(
-                "Bad Request: MCP-Protocol-Version {} does not match the session's",
-                shown_header(v)
-            ));
-            return rpc_error(StatusCode::BAD_REQUEST, msg.id(), &e);
-        }
+    if let Some(v) = header_str(headers, VERSION_HEADER)
+        && v != session.version.as_str()
+    {
+        let e = RpcError::invalid_request(format!(
+            "Bad Request: MCP-Protocol-Version {} does not match the session's",
+            shown_header(v)
+        ));
+        return rpc_error(StatusCode::BAD_REQUEST, msg.id(), &e);
     }
     let ctx = Gateway::session_context(&session);
     match msg.kind() {
@@ -218,14 +218,14 @@ async fn modern(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         return mismatch("the MCP-Protocol-Version header is missing".into());
     };
     let body_version = msg.meta().and_then(|m| m.get(meta::PROTOCOL_VERSION)).and_then(Value::as_str);
-    if let Some(b) = body_version {
-        if b != header_version {
-            return mismatch(format!(
-                "MCP-Protocol-Version {} does not match the body's {}",
-                shown_header(header_version),
-                shown_header(b)
-            ));
-        }
+    if let Some(b) = body_version
+        && b != header_version
+    {
+        return mismatch(format!(
+            "MCP-Protocol-Version {} does not match the body's {}",
+            shown_header(header_version),
+            shown_header(b)
+        ));
     }
     match msg.kind() {
         Kind::Response | Kind::Error => {

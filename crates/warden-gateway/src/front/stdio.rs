@@ -179,15 +179,22 @@ impl StdioClient {
                 }
             },
             None => {
-                let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-                if inflight.contains_key(&id.key()) {
-                    drop(inflight);
-                    let e = RpcError::invalid_request("a request with this id is already in flight");
-                    return self.send(Message::error_response(Some(id), &e)).await;
+                let token = {
+                    let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+                    match inflight.entry(id.key()) {
+                        std::collections::hash_map::Entry::Occupied(_) => None,
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            Some(v.insert(CancellationToken::new()).clone())
+                        }
+                    }
+                };
+                match token {
+                    Some(t) => t,
+                    None => {
+                        let e = RpcError::invalid_request("a request with this id is already in flight");
+                        return self.send(Message::error_response(Some(id), &e)).await;
+                    }
                 }
-                let t = CancellationToken::new();
-                inflight.insert(id.key(), t.clone());
-                t
             }
         };
         let out = Outbound::new(Some(self.tx.clone()), ctx.session.as_ref().map(|s| s.peer.clone()));

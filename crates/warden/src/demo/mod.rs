@@ -24,12 +24,15 @@ pub const FAKE_AWS_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAM
 /// See [`FAKE_AWS_ACCESS_KEY_ID`].
 pub const FAKE_GITHUB_TOKEN: &str = "ghp_wardenDemoFakeToken000000000000000000";
 
+/// Sends a request to the client and waits for its answer.
+pub type Ask = Box<dyn Fn(String, Value) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync>;
+
 /// How a call talks back to its client while it runs.
 pub struct Peer {
     /// Sends a notification (progress, log) related to the call.
     pub notify: Box<dyn Fn(Message) + Send + Sync>,
     /// Sends a request to the client and waits for the answer (legacy era only).
-    pub ask: Option<Box<dyn Fn(String, Value) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync>>,
+    pub ask: Option<Ask>,
     /// Fired when the client cancels the call.
     pub cancel: CancellationToken,
 }

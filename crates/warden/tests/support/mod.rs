@@ -237,7 +237,7 @@ pub fn python_client(spec: Value) -> Value {
 }
 
 /// The result of op `i`, asserting it succeeded.
-pub fn ok<'a>(out: &'a Value, i: usize) -> &'a Value {
+pub fn ok(out: &Value, i: usize) -> &Value {
     let o = &out["ops"][i];
     assert_eq!(
         o["ok"],
@@ -251,7 +251,7 @@ pub fn ok<'a>(out: &'a Value, i: usize) -> &'a Value {
 }
 
 /// The error of op `i`, asserting it failed.
-pub fn err<'a>(out: &'a Value, i: usize) -> &'a Value {
+pub fn err(out: &Value, i: usize) -> &Value {
     let o = &out["ops"][i];
     assert_eq!(o["ok"], false, "op {i} ({}) should have failed: {}", o["op"], o["result"]);
     &o["error"]
@@ -290,7 +290,7 @@ impl RawResponse {
     /// The body as one JSON-RPC message (the last SSE event's data, for event streams).
     pub fn json(&self) -> Value {
         let text = if self.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")) {
-            self.body.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap_or_default().to_owned()
+            self.body.lines().filter_map(|l| l.strip_prefix("data: ")).next_back().unwrap_or_default().to_owned()
         } else {
             self.body.clone()
         };

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the MCP peers the end-to-end tests drive, at pinned versions: the official TypeScript
+# SDK clients and reference servers from npm (tests/peers/node/package-lock.json), the Python SDK
+# and Python reference servers from PyPI (tests/peers/python/requirements.lock), and the
+# conformance suite (run with Node 22 through npx). Safe to run again: it only installs what changed.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+cd "$ROOT/tests/peers/node"
+if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null && [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+cd "$ROOT/tests/peers"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+if ! .venv/bin/pip freeze 2>/dev/null | diff -q - python/requirements.lock >/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r python/requirements.lock
+fi
+
+# Fetch Node 22 and the conformance suite into npx's cache now, so the tests do not time out on it.
+npx -y -p node@22 -p @modelcontextprotocol/conformance@0.2.0-alpha.12 conformance --version >/dev/null
