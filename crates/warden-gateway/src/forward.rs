@@ -17,10 +17,11 @@ use crate::levels;
 use crate::parked::{PARKED_PREFIX, ParkedCall};
 use crate::routing::Target;
 use serde_json::{Map, Value, json};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use warden_protocol::{Era, Kind, Message, RpcError, error};
 use warden_upstream::{Call, Connection, EXCHANGE_CAPACITY, Exchange, ServerRequest, UpstreamError};
@@ -28,19 +29,15 @@ use warden_upstream::{Call, Connection, EXCHANGE_CAPACITY, Exchange, ServerReque
 /// Most `input_required` rounds Warden drives for one legacy client's call.
 const MAX_ROUNDS: usize = 10;
 
-/// An upstream call in progress.
+/// An upstream call in progress: its answer (a future polled only while someone waits for it,
+/// so a parked call costs no task) and the messages the server sends while serving it. Dropping
+/// it abandons the call, and the server is told.
 pub struct InFlight {
-    answer: JoinHandle<Result<Message, UpstreamError>>,
+    answer: Pin<Box<dyn Future<Output = Result<Message, UpstreamError>> + Send>>,
     exchange: mpsc::Receiver<Exchange>,
     exchange_open: bool,
-    cancel: CancellationToken,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        // Nobody will read the answer: let the server know.
-        self.cancel.cancel();
-    }
+    timeout: Duration,
+    server: String,
 }
 
 enum Driven {
@@ -120,29 +117,46 @@ impl Gateway {
         header_params: Vec<(String, String)>,
     ) -> InFlight {
         let (tx, rx) = mpsc::channel(EXCHANGE_CAPACITY);
-        let cancel = CancellationToken::new();
         let call = Call {
             method: method.to_owned(),
             params: Some(params),
             exchange: Some(tx),
-            cancel: Some(cancel.clone()),
-            timeout: None,
             client_capabilities: Some(ctx.capabilities.clone()),
             header_params,
+            // The forwarder times the call while it waits for it, not while it is parked.
+            caller_times_out: true,
+            ..Default::default()
         };
+        let (timeout, server) = (conn.request_timeout(), conn.server().to_owned());
         let conn = conn.clone();
-        let answer = tokio::spawn(async move { conn.call(call).await });
-        InFlight { answer, exchange: rx, exchange_open: true, cancel }
+        InFlight {
+            answer: Box::pin(async move { conn.call(call).await }),
+            exchange: rx,
+            exchange_open: true,
+            timeout,
+            server,
+        }
     }
 
     async fn drive(&self, f: &Forwarding<'_>, mut inflight: InFlight) -> Result<Driven, RpcError> {
+        let deadline = tokio::time::sleep(inflight.timeout);
+        tokio::pin!(deadline);
         loop {
             tokio::select! {
                 biased;
                 () = f.cancel.cancelled() => {
                     return Err(RpcError::new(error::UPSTREAM_CLOSED, "request cancelled"));
                 }
-                event = inflight.exchange.recv(), if inflight.exchange_open => match event {
+                () = &mut deadline => {
+                    let e = UpstreamError::Timeout { server: inflight.server.clone(), timeout: inflight.timeout };
+                    return Err(e.to_rpc());
+                }
+                event = inflight.exchange.recv(), if inflight.exchange_open => {
+                    // The timeout is the longest the server may stay silent during a call.
+                    if event.is_some() {
+                        deadline.as_mut().reset(tokio::time::Instant::now() + inflight.timeout);
+                    }
+                    match event {
                     Some(Exchange::Notification(n)) => relay_notification(f.ctx, f.out, n),
                     Some(Exchange::Request(request)) => {
                         if f.ctx.era() == Era::Legacy {
@@ -155,9 +169,8 @@ impl Gateway {
                         }
                     }
                     None => inflight.exchange_open = false,
-                },
+                }},
                 answer = &mut inflight.answer => {
-                    let answer = answer.map_err(|_| RpcError::internal("the upstream call failed"))?;
                     return match answer {
                         Err(e) => Err(e.to_rpc()),
                         Ok(m) if m.kind() == Kind::Response => Ok(Driven::Done(m.result().cloned().unwrap_or_else(|| json!({})))),

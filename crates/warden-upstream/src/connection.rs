@@ -60,6 +60,9 @@ pub struct Call {
     pub client_capabilities: Option<Value>,
     /// `Mcp-Param-*` headers for a modern HTTP `tools/call`: `(Name, encoded value)`.
     pub header_params: Vec<(String, String)>,
+    /// The caller enforces its own deadline (for example across an `input_required` pause), so
+    /// the connection applies none.
+    pub caller_times_out: bool,
 }
 
 impl Call {
@@ -295,6 +298,11 @@ impl Connection {
         }
     }
 
+    /// The time the server is allowed per request.
+    pub fn request_timeout(&self) -> Duration {
+        self.spec.request_timeout
+    }
+
     /// Number of requests in flight.
     pub fn in_flight(&self) -> usize {
         self.core.in_flight()
@@ -338,60 +346,65 @@ impl Connection {
     }
 
     async fn send_raw(&self, call: Call) -> Result<Message, UpstreamError> {
-        let Call { method, mut params, exchange, cancel, timeout, header_params, .. } = call;
+        let Call { method, mut params, exchange, cancel, timeout, header_params, caller_times_out, .. } = call;
         let (uid, reply) = self.core.register(&mut params, exchange);
+        // From here on, however this future ends (answer, timeout, cancellation, or being dropped
+        // by a caller that went away), an unanswered request is forgotten and the server told.
+        let mut guard = Abandon { conn: self, uid, reason: "cancelled by the client", armed: true };
         let msg = Message::request(Id::number(uid), method.clone(), params);
-        let http_task = match &self.transport {
-            Transport::Stdio(s) => {
-                if let Err(e) = s.send(&self.spec.name, &msg).await {
-                    self.core.forget(uid);
-                    return Err(e);
-                }
-                None
+        let server = &self.spec.name;
+        let modern_http = matches!(self.transport, Transport::Http(_))
+            && (self.hello.era() == Era::Modern || method == "server/discover");
+        let modern = modern_http.then(|| {
+            let name_param = methods::lookup(&method).and_then(|m| m.name_param);
+            ModernHeaders {
+                method: method.clone(),
+                name: name_param.and_then(|p| msg.param_str(p)).map(str::to_owned),
+                params: header_params,
             }
-            Transport::Http(h) => {
-                let modern = (self.hello.era() == Era::Modern || method == "server/discover").then(|| {
-                    let name_param = methods::lookup(&method).and_then(|m| m.name_param);
-                    ModernHeaders {
-                        method: method.clone(),
-                        name: name_param.and_then(|p| msg.param_str(p)).map(str::to_owned),
-                        params: header_params,
-                    }
-                });
-                Some(h.request(self.core.clone(), uid, msg, modern))
+        });
+        let answer = async move {
+            match &self.transport {
+                Transport::Stdio(s) => s.send(server, &msg).await?,
+                Transport::Http(h) => h.exchange(&self.core, uid, msg, modern).await,
             }
+            reply.await.unwrap_or_else(|_| {
+                Err(UpstreamError::Closed { server: server.clone(), reason: "the connection has ended".into() })
+            })
         };
-        let timeout = timeout.unwrap_or(self.spec.request_timeout);
+        let timeout = (!caller_times_out).then(|| timeout.unwrap_or(self.spec.request_timeout));
         let cancel = cancel.unwrap_or_default();
         let outcome = tokio::select! {
-            r = reply => r.unwrap_or_else(|_| Err(UpstreamError::Closed { server: self.spec.name.clone(), reason: "the connection has ended".into() })),
-            () = tokio::time::sleep(timeout) => Err(UpstreamError::Timeout { server: self.spec.name.clone(), timeout }),
+            biased;
+            r = answer => r,
             () = cancel.cancelled() => Err(UpstreamError::Cancelled),
+            () = sleep_opt(timeout) => Err(UpstreamError::Timeout { server: server.clone(), timeout: timeout.unwrap_or_default() }),
         };
-        match outcome {
-            Ok(m) => Ok(m),
-            Err(e) => {
-                if self.core.forget(uid) {
-                    self.abandon(uid, &e, http_task).await;
-                }
-                Err(e)
-            }
+        match &outcome {
+            Ok(_) => guard.armed = false,
+            Err(UpstreamError::Timeout { .. }) => guard.reason = "timed out",
+            Err(_) => {}
         }
+        outcome
     }
 
-    /// Tells the server a request is abandoned: closing its HTTP stream, and for stdio and legacy
-    /// HTTP servers sending `notifications/cancelled`.
-    async fn abandon(&self, uid: u64, why: &UpstreamError, http_task: Option<tokio::task::JoinHandle<()>>) {
-        if let Some(t) = http_task {
-            t.abort();
+    /// Tells the server a request is abandoned. For stdio and legacy HTTP servers that is
+    /// `notifications/cancelled`; a modern HTTP request is cancelled by closing its stream, which
+    /// dropping it already did.
+    fn abandoned(&self, uid: u64, reason: &str) {
+        if !self.core.forget(uid) {
+            return;
         }
         let modern_http = matches!(self.transport, Transport::Http(_)) && self.hello.era() == Era::Modern;
-        if !modern_http {
-            let reason = match why {
-                UpstreamError::Timeout { .. } => "timed out",
-                _ => "cancelled by the client",
-            };
-            let _ = self.notify("notifications/cancelled", Some(json!({ "requestId": uid, "reason": reason }))).await;
+        if modern_http {
+            return;
+        }
+        let mut call = Call::new("notifications/cancelled", Some(json!({ "requestId": uid, "reason": reason })));
+        self.shape_params(&mut call);
+        let msg = Message::notification("notifications/cancelled", call.params);
+        match &self.transport {
+            Transport::Stdio(s) => s.send_detached(&msg),
+            Transport::Http(h) => h.send_detached(msg),
         }
     }
 
@@ -439,5 +452,28 @@ impl Connection {
             Transport::Http(h) => h.shutdown().await,
         }
         self.core.fail_all("the connection was closed by the gateway");
+    }
+}
+
+/// Abandons a request when its future ends without an answer.
+struct Abandon<'a> {
+    conn: &'a Connection,
+    uid: u64,
+    reason: &'static str,
+    armed: bool,
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.conn.abandoned(self.uid, self.reason);
+        }
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }

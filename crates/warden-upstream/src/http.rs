@@ -114,30 +114,28 @@ impl HttpTransport {
         *self.shared.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
     }
 
-    /// Sends a request whose answer (and any messages on its stream) go to `core` under `uid`.
-    pub(crate) fn request(
-        &self,
-        core: Arc<Core>,
-        uid: u64,
-        msg: Message,
-        modern: Option<ModernHeaders>,
-    ) -> JoinHandle<()> {
-        let shared = self.shared.clone();
-        let sink = self.sink.clone();
-        tokio::spawn(async move {
-            let is_initialize = msg.method() == Some("initialize");
-            match shared.post(&msg, modern.as_ref()).await {
-                Ok(resp) => {
-                    if is_initialize
-                        && let Some(sid) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
-                    {
-                        *shared.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(sid.to_owned());
-                    }
-                    shared.read_answer(&core, &sink, uid, resp).await;
+    /// Sends a request and reads its answer (JSON or SSE), handing every message to `core`; the
+    /// answer itself completes request `uid` there. Runs in the caller's task: dropping it closes
+    /// the request's stream, which is how the modern era cancels.
+    pub(crate) async fn exchange(&self, core: &Arc<Core>, uid: u64, msg: Message, modern: Option<ModernHeaders>) {
+        let is_initialize = msg.method() == Some("initialize");
+        match self.shared.post(&msg, modern.as_ref()).await {
+            Ok(resp) => {
+                if is_initialize && let Some(sid) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
+                    *self.shared.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(sid.to_owned());
                 }
-                Err(e) => core.fail_one(uid, &e),
+                self.shared.read_answer(core, &self.sink, uid, resp).await;
             }
-        })
+            Err(e) => core.fail_one(uid, &e),
+        }
+    }
+
+    /// Posts a notification without waiting (used when a request is abandoned from a destructor).
+    pub(crate) fn send_detached(&self, msg: Message) {
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let _ = shared.post(&msg, None).await;
+        });
     }
 
     /// Sends a notification or a reply and waits for the server to accept it.

@@ -181,6 +181,11 @@ impl StdioTransport {
         })
     }
 
+    /// Queues a frame without waiting; dropped if the child is not reading its input.
+    pub(crate) fn send_detached(&self, msg: &Message) {
+        let _ = self.writer.try_send(msg.to_vec());
+    }
+
     /// How the child ended, if it has.
     pub(crate) fn exit_status(&self) -> Option<String> {
         self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()

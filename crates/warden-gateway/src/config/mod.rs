@@ -161,7 +161,8 @@ pub struct ServerSection {
     /// Protocol era to speak.
     #[serde(default)]
     pub protocol: ProtocolChoice,
-    /// Time allowed per request.
+    /// Longest the server may stay silent during a request (progress and other messages for the
+    /// request restart the clock). Default 60s.
     pub timeout: Option<ConfigDuration>,
     /// Time allowed to start the server and complete the handshake.
     pub connect_timeout: Option<ConfigDuration>,

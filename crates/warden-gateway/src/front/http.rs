@@ -9,7 +9,7 @@
 //! becomes an SSE stream of those messages and then the result.
 
 use super::guard::OriginGuard;
-use super::sse_body::{CancelOnDrop, event_stream};
+use super::sse_body::{CallFuture, event_stream};
 use crate::client::{ClientContext, Outbound};
 use crate::gateway::{Gateway, unsupported_version};
 use crate::session::{Session, SessionError};
@@ -278,6 +278,9 @@ async fn modern(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
 }
 
 /// Serves a request: JSON when the result comes first, SSE when messages come before it.
+///
+/// The call runs in this response's own task: if the client goes away, the response (and with
+/// it the call) is dropped, and the upstream request is abandoned.
 async fn respond(
     front: Arc<HttpFront>,
     ctx: ClientContext,
@@ -288,34 +291,41 @@ async fn respond(
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let peer = session.as_ref().map(|s| s.peer.clone());
-    let request_id = msg.id().map(Id::key);
-    let guard = CancelOnDrop::new(cancel.clone());
+    let in_flight = InFlightEntry { session, id: msg.id().map(Id::key) };
     let gw = front.gateway.clone();
     let era = ctx.era();
-    let task = tokio::spawn(async move {
+    let mut call: CallFuture = Box::pin(async move {
+        let _entry = in_flight;
         let out = Outbound::new(Some(tx), peer);
-        let reply = gw.handle(&ctx, &msg, &out, &cancel).await;
-        if let (Some(s), Some(id)) = (&ctx.session, &request_id) {
-            s.end(id);
-        }
-        reply
+        gw.handle(&ctx, &msg, &out, &cancel).await
     });
-    let mut task = task;
     // The first thing the call produces decides the response type.
     let first = tokio::select! {
         biased;
         Some(m) = rx.recv(), if accepts.sse => m,
-        r = &mut task => {
-            let reply = r.unwrap_or_else(|_| Message::error_response(None, &RpcError::internal("the request failed")));
-            guard.disarm();
+        reply = &mut call => {
             return if accepts.json || !accepts.sse {
                 json_response(status_for(era, &reply), &reply)
             } else {
-                sse_response(event_stream(Vec::new(), None, Some(reply), None))
+                sse_response(event_stream(vec![reply], None, None))
             };
         }
     };
-    sse_response(event_stream(vec![first], Some(rx), None, Some((task, guard))))
+    sse_response(event_stream(vec![first], Some(rx), Some(call)))
+}
+
+/// Removes a legacy request from its session's in-flight set however the call ends.
+struct InFlightEntry {
+    session: Option<Arc<Session>>,
+    id: Option<warden_protocol::IdKey>,
+}
+
+impl Drop for InFlightEntry {
+    fn drop(&mut self) {
+        if let (Some(s), Some(id)) = (&self.session, &self.id) {
+            s.end(id);
+        }
+    }
 }
 
 async fn listen(front: Arc<HttpFront>, ctx: ClientContext, msg: Message) -> Response {

@@ -9,34 +9,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use warden_protocol::{Message, RpcError, sse};
+use warden_protocol::{Message, sse};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Cancels a token when dropped, unless disarmed.
-pub struct CancelOnDrop(Option<CancellationToken>);
-
-impl CancelOnDrop {
-    /// Guards `token`.
-    pub fn new(token: CancellationToken) -> Self {
-        CancelOnDrop(Some(token))
-    }
-
-    /// The work finished normally: do not cancel.
-    pub fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
-            t.cancel();
-        }
-    }
-}
+/// A call being served, producing the response to send.
+pub type CallFuture = Pin<Box<dyn Future<Output = Message> + Send>>;
 
 fn frame(msg: &Message) -> Bytes {
     sse::encode_event(&msg.to_vec())
@@ -45,48 +24,35 @@ fn frame(msg: &Message) -> Bytes {
 struct CallStream {
     queued: std::collections::VecDeque<Message>,
     rx: Option<mpsc::Receiver<Message>>,
-    task: Option<(JoinHandle<Message>, CancelOnDrop)>,
-    done: bool,
+    call: Option<CallFuture>,
 }
 
 /// A call's SSE stream: messages already produced, then whatever the call sends, then its result.
+/// The call is polled by the stream itself; dropping the stream drops the call.
 pub fn event_stream(
     first: Vec<Message>,
     rx: Option<mpsc::Receiver<Message>>,
-    final_reply: Option<Message>,
-    task: Option<(JoinHandle<Message>, CancelOnDrop)>,
+    call: Option<CallFuture>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let mut queued: std::collections::VecDeque<Message> = first.into();
-    queued.extend(final_reply);
-    let state = CallStream { queued, rx, task, done: false };
+    let state = CallStream { queued: first.into(), rx, call };
     futures::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(m) = st.queued.pop_front() {
                 return Some((Ok(frame(&m)), st));
             }
-            if st.done {
-                return None;
-            }
-            let Some((task, _)) = st.task.as_mut() else {
-                st.done = true;
-                continue;
-            };
+            let call = st.call.as_mut()?;
             let rx = st.rx.as_mut();
             tokio::select! {
                 biased;
                 Some(m) = async { match rx { Some(rx) => rx.recv().await, None => None } } => st.queued.push_back(m),
-                reply = task => {
-                    let reply = reply.unwrap_or_else(|_| Message::error_response(None, &RpcError::internal("the request failed")));
+                reply = call => {
                     if let Some(rx) = st.rx.as_mut() {
                         while let Ok(m) = rx.try_recv() {
                             st.queued.push_back(m);
                         }
                     }
                     st.queued.push_back(reply);
-                    if let Some((_, guard)) = st.task.take() {
-                        guard.disarm();
-                    }
-                    st.done = true;
+                    st.call = None;
                 }
             }
         }
