@@ -18,9 +18,9 @@ pub struct ClientContext {
     /// The protocol version of this request (the session's, for legacy clients).
     pub version: ProtocolVersion,
     /// The client's declared capabilities.
-    pub capabilities: Value,
+    pub capabilities: Arc<Value>,
     /// The client's self-reported identity.
-    pub client_info: Value,
+    pub client_info: Arc<Value>,
     /// The legacy session (HTTP or stdio), if any.
     pub session: Option<Arc<Session>>,
     /// The log level a modern client asked for on this request.

@@ -81,7 +81,7 @@ impl Gateway {
                 if let (Some(sent), Some(def)) = (&ctx.header_params, &target.definition)
                     && kind == ListKind::Tools
                 {
-                    inventory::check_param_headers(def, arguments, sent)
+                    inventory::check_param_headers(def.value(), arguments, sent)
                         .map_err(|why| RpcError::new(error::HEADER_MISMATCH, format!("Header mismatch: {why}")))?;
                 }
                 let f = Forwarding { ctx, out, cancel, method, exposed: name };
@@ -134,7 +134,7 @@ impl Gateway {
             return Ok(json!({ "completion": { "values": [], "hasMore": false } }));
         }
         let call = Call {
-            client_capabilities: Some(ctx.capabilities.clone()),
+            client_capabilities: Some((*ctx.capabilities).clone()),
             ..Call::new("completion/complete", Some(params))
         };
         let reply = target.conn.call(call).await.map_err(|e| e.to_rpc())?;

@@ -78,18 +78,23 @@ impl Gateway {
         }
         let header_params = match (&target.definition, f.method) {
             (Some(def), "tools/call") if target.conn.hello().era() == Era::Modern => {
-                crate::inventory::param_headers(def, params.get("arguments").unwrap_or(&Value::Null))
+                crate::inventory::param_headers(def.value(), params.get("arguments").unwrap_or(&Value::Null))
             }
             _ => vec![],
         };
+        // Only a legacy client in front of a modern server may need the call again (with answers).
+        let may_retry = f.ctx.era() == Era::Legacy && target.conn.hello().era() == Era::Modern;
+        let mut next = Some(params);
         for _round in 0..MAX_ROUNDS {
-            let inflight = self.start_call(f.ctx, &target.conn, f.method, params.clone(), header_params.clone());
+            let Some(params) = next.take() else { break };
+            let kept = may_retry.then(|| params.clone());
+            let inflight = self.start_call(f.ctx, &target.conn, f.method, params, header_params.clone());
             match self.drive(f, inflight).await? {
                 Driven::Parked(result) => return Ok(result),
                 Driven::Done(result) => {
-                    if !is_input_required(&result) || f.ctx.era() == Era::Modern {
+                    let Some(mut params) = kept.filter(|_| is_input_required(&result)) else {
                         return Ok(result);
-                    }
+                    };
                     // A legacy client cannot read input_required: ask it ourselves and retry.
                     let responses = self.fulfil(f, &result).await?;
                     if let Some(obj) = params.as_object_mut() {
@@ -99,6 +104,7 @@ impl Gateway {
                             None => obj.remove("requestState"),
                         };
                     }
+                    next = Some(params);
                 }
             }
         }
@@ -121,7 +127,8 @@ impl Gateway {
             method: method.to_owned(),
             params: Some(params),
             exchange: Some(tx),
-            client_capabilities: Some(ctx.capabilities.clone()),
+            // Only a modern server reads the client's capabilities (from the request envelope).
+            client_capabilities: (conn.hello().era() == Era::Modern).then(|| (*ctx.capabilities).clone()),
             header_params,
             // The forwarder times the call while it waits for it, not while it is parked.
             caller_times_out: true,
@@ -322,7 +329,7 @@ fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
     }
 }
 
-async fn relay_request(request: ServerRequest, out: Outbound, capabilities: Value, timeout: Duration) {
+async fn relay_request(request: ServerRequest, out: Outbound, capabilities: Arc<Value>, timeout: Duration) {
     let method = request.method().to_owned();
     if let Some(cap) = capability_for(&method)
         && capabilities.get(cap).is_none_or(Value::is_null)

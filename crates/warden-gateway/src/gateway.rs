@@ -242,8 +242,8 @@ impl Gateway {
         Ok(ClientContext {
             principal,
             version,
-            capabilities,
-            client_info: m.get(meta::CLIENT_INFO).cloned().unwrap_or_else(|| json!({})),
+            capabilities: Arc::new(capabilities),
+            client_info: Arc::new(m.get(meta::CLIENT_INFO).cloned().unwrap_or_else(|| json!({}))),
             session: None,
             log_level: m.get(meta::LOG_LEVEL).and_then(Value::as_str).map(str::to_owned),
             header_params: None,

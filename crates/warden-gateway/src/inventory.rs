@@ -113,6 +113,26 @@ impl Snapshot {
     pub fn find(&self, kind: ListKind, key: &str) -> Option<&Value> {
         self.items.iter().find(|i| i.get(kind.key()).and_then(Value::as_str) == Some(key))
     }
+
+    /// The item whose key member equals `key`, shared rather than copied.
+    pub fn definition(&self, kind: ListKind, key: &str) -> Option<Definition> {
+        let index = self.items.iter().position(|i| i.get(kind.key()).and_then(Value::as_str) == Some(key))?;
+        Some(Definition { list: self.items.clone(), index })
+    }
+}
+
+/// One listed definition (a tool, prompt or template), shared with the list it came from.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    list: Arc<Vec<Value>>,
+    index: usize,
+}
+
+impl Definition {
+    /// The definition as the server listed it.
+    pub fn value(&self) -> &Value {
+        &self.list[self.index]
+    }
 }
 
 /// Most pages followed when fetching one list.

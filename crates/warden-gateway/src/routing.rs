@@ -5,10 +5,10 @@
 
 use crate::client::ClientContext;
 use crate::gateway::Gateway;
-use crate::inventory::{ListKind, Snapshot};
+use crate::inventory::{Definition, ListKind, Snapshot};
 use crate::names;
 use crate::upstreams::{Lane, Server, Slot};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use warden_protocol::{Era, RpcError, error};
 use warden_upstream::Connection;
@@ -26,7 +26,7 @@ pub struct Target {
     /// The server-side name (tools, prompts) or the URI (resources).
     pub upstream_name: String,
     /// The definition listed by the server, when there is one.
-    pub definition: Option<Value>,
+    pub definition: Option<Definition>,
 }
 
 impl Gateway {
@@ -72,14 +72,14 @@ impl Gateway {
             if snap.find(kind, upstream_name).is_none() && lane.inventory.may_refetch_on_miss() {
                 snap = lane.inventory.get(&conn, generation, kind, true).await?;
             }
-            if let Some(def) = snap.find(kind, upstream_name) {
+            if let Some(def) = snap.definition(kind, upstream_name) {
                 found.push(Target {
                     server: server.clone(),
                     slot,
                     lane,
                     conn,
                     upstream_name: upstream_name.to_owned(),
-                    definition: Some(def.clone()),
+                    definition: Some(def),
                 });
             }
         }
@@ -110,7 +110,7 @@ impl Gateway {
             }
             let resources = self.snapshot(&lane, &conn, generation, ListKind::Resources).await.ok();
             let templates = self.snapshot(&lane, &conn, generation, ListKind::Templates).await.ok();
-            let make = |definition: Option<Value>| Target {
+            let make = |definition: Option<Definition>| Target {
                 server: server.clone(),
                 slot: slot.clone(),
                 lane: lane.clone(),
@@ -118,8 +118,8 @@ impl Gateway {
                 upstream_name: uri.to_owned(),
                 definition,
             };
-            if let Some(def) = resources.as_ref().and_then(|s| s.find(ListKind::Resources, uri)) {
-                exact.push(make(Some(def.clone())));
+            if let Some(def) = resources.as_ref().and_then(|s| s.definition(ListKind::Resources, uri)) {
+                exact.push(make(Some(def)));
             } else if templates.as_ref().is_some_and(|t| t.templates.iter().flatten().any(|tpl| tpl.matches(uri))) {
                 templated.push(make(None));
             } else {
@@ -152,14 +152,14 @@ impl Gateway {
         for server in &self.servers {
             let Ok((slot, lane, conn, generation)) = self.lane_of(ctx, server).await else { continue };
             let Ok(snap) = self.snapshot(&lane, &conn, generation, ListKind::Templates).await else { continue };
-            if let Some(def) = snap.find(ListKind::Templates, template) {
+            if let Some(def) = snap.definition(ListKind::Templates, template) {
                 found.push(Target {
                     server: server.clone(),
                     slot,
                     lane,
                     conn,
                     upstream_name: template.to_owned(),
-                    definition: Some(def.clone()),
+                    definition: Some(def),
                 });
             }
         }

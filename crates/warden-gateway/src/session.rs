@@ -27,9 +27,9 @@ pub struct Session {
     /// The negotiated protocol version.
     pub version: ProtocolVersion,
     /// The client's declared capabilities.
-    pub capabilities: Value,
+    pub capabilities: Arc<Value>,
     /// The client's self-reported identity.
-    pub client_info: Value,
+    pub client_info: Arc<Value>,
     /// Requests the gateway sends this client, awaiting answers.
     pub peer: Arc<ClientPeer>,
     /// Fired when the session ends.
@@ -74,8 +74,8 @@ impl Session {
             id,
             principal,
             version,
-            capabilities,
-            client_info,
+            capabilities: Arc::new(capabilities),
+            client_info: Arc::new(client_info),
             peer: Arc::new(ClientPeer::default()),
             closed: CancellationToken::new(),
             stream: Mutex::new(None),

@@ -24,7 +24,9 @@ pub async fn serve() -> anyhow::Result<()> {
             if out.write_all(&line).await.is_err() {
                 break;
             }
-            let _ = out.flush().await;
+            if rx.is_empty() {
+                let _ = out.flush().await;
+            }
         }
     });
     let pending: Arc<Mutex<HashMap<IdKey, oneshot::Sender<Message>>>> = Arc::default();
@@ -142,7 +144,9 @@ pub async fn serve() -> anyhow::Result<()> {
             }
         }
     }
+    // Input ended: the client is gone. Flush what is queued, then stop, even though background
+    // tasks (change notifications) still hold senders.
     drop(tx);
-    let _ = writer.await;
-    Ok(())
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(200), writer).await;
+    std::process::exit(0)
 }
