@@ -132,10 +132,12 @@ impl StdioPeer {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
-                if let Some(id) = v.get("id").and_then(Value::as_u64) {
-                    if let Some(tx) = w.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
-                        let _ = tx.send(v);
-                    }
+                let waiter = v
+                    .get("id")
+                    .and_then(Value::as_u64)
+                    .and_then(|id| w.lock().unwrap_or_else(|p| p.into_inner()).remove(&id));
+                if let Some(tx) = waiter {
+                    let _ = tx.send(v);
                 }
             }
         });
