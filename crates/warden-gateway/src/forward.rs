@@ -40,6 +40,21 @@ pub struct InFlight {
     server: String,
 }
 
+impl InFlight {
+    /// A call that never answers, for tests of what holds calls.
+    #[cfg(test)]
+    pub(crate) fn never() -> InFlight {
+        let (_tx, rx) = mpsc::channel(1);
+        InFlight {
+            answer: Box::pin(std::future::pending()),
+            exchange: rx,
+            exchange_open: false,
+            timeout: Duration::from_secs(1),
+            server: "s".into(),
+        }
+    }
+}
+
 enum Driven {
     /// The call finished with this result.
     Done(Value),

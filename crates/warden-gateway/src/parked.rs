@@ -36,6 +36,16 @@ pub struct ParkedCall {
     expires: Instant,
 }
 
+impl std::fmt::Debug for ParkedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParkedCall")
+            .field("principal", &self.principal.subject)
+            .field("method", &self.method)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 impl ParkedCall {
     /// A parked call; its expiry is set when parked.
     pub fn new(principal: Arc<Principal>, method: String, name: String, inflight: InFlight) -> Self {
@@ -102,5 +112,48 @@ impl Parked {
         let before = calls.len();
         calls.retain(|_, c| c.expires > now);
         before - calls.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use warden_policy::PrincipalClass;
+
+    fn alice() -> Arc<Principal> {
+        Arc::new(Principal::new("alice", PrincipalClass::User))
+    }
+
+    fn parked(clock: Arc<ManualClock>) -> (Parked, String) {
+        let p = Parked::new(Duration::from_secs(60), clock);
+        let call = ParkedCall::new(alice(), "tools/call".into(), "s__t".into(), InFlight::never());
+        let state = p.park(call).unwrap();
+        (p, state)
+    }
+
+    #[test]
+    fn a_parked_call_resumes_once_for_its_caller_and_call() {
+        let (p, state) = parked(Arc::new(ManualClock::default()));
+        assert!(state.starts_with(PARKED_PREFIX) && state.len() == PARKED_PREFIX.len() + 32, "128-bit handle: {state}");
+        let mallory = Principal::new("mallory", PrincipalClass::User);
+        assert!(p.take(&state, &mallory, "tools/call", "s__t").is_err(), "another principal cannot resume it");
+        assert!(p.take(&state, &alice(), "prompts/get", "s__t").is_err(), "nor a different method");
+        assert!(p.take(&state, &alice(), "tools/call", "s__other").is_err(), "nor another tool");
+        assert!(p.take(&format!("{state}0"), &alice(), "tools/call", "s__t").is_err(), "nor a forged handle");
+        assert!(p.take(&state, &alice(), "tools/call", "s__t").is_ok(), "refusals did not consume it");
+        assert!(p.take(&state, &alice(), "tools/call", "s__t").is_err(), "it works once");
+    }
+
+    #[test]
+    fn a_parked_call_expires() {
+        let clock = Arc::new(ManualClock::default());
+        let (p, state) = parked(clock.clone());
+        clock.advance(Duration::from_secs(61));
+        let e = p.take(&state, &alice(), "tools/call", "s__t").unwrap_err();
+        assert_eq!(e.code, warden_protocol::error::INVALID_PARAMS);
+        let (p, _) = parked(clock.clone());
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(p.reap(), 1, "expired calls are dropped (and so cancelled upstream)");
     }
 }

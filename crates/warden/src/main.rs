@@ -58,6 +58,9 @@ enum Command {
         /// Serve Streamable HTTP on this address instead of stdio.
         #[arg(long)]
         http: Option<String>,
+        /// List tools in pages of this many (0: one page), to exercise cursors.
+        #[arg(long, default_value_t = 0)]
+        page_size: usize,
     },
     /// Measure the gateway's overhead on tools/call against a direct connection.
     Bench(bench::BenchArgs),
@@ -122,14 +125,14 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::DemoServer { http: None } => runtime.block_on(demo::stdio::serve()),
-        Command::DemoServer { http: Some(addr) } => {
+        Command::DemoServer { http: None, page_size } => runtime.block_on(demo::stdio::serve(page_size)),
+        Command::DemoServer { http: Some(addr), page_size } => {
             init_logging();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
                 eprintln!("demo server listening on http://{}/mcp", listener.local_addr()?);
                 let listener = no_delay(listener);
-                axum::serve(listener, demo::http::router()).with_graceful_shutdown(shutdown_signal()).await?;
+                axum::serve(listener, demo::http::router(page_size)).with_graceful_shutdown(shutdown_signal()).await?;
                 Ok(())
             })
         }

@@ -251,3 +251,76 @@ fn modern_client_missing_capability_and_parked_call_state() {
     assert_ne!(r["result"]["resultType"], "input_required", "{r}");
     assert!(gw.wait_log("", Duration::from_millis(1)));
 }
+
+#[test]
+fn modern_clients_reach_everything_over_http_filesystem_and_git() {
+    let port = free_port();
+    let _everything = Process::listening(
+        "node",
+        &[&node_peer("server-everything/dist/index.js"), "streamableHttp"],
+        &[("PORT", port.to_string())],
+        port,
+    );
+    let data = TempDir::new("fs");
+    std::fs::write(data.path("notes.txt"), "modern read").unwrap();
+    let root = data.0.canonicalize().unwrap().display().to_string();
+    let repo = TempDir::new("git");
+    let git = |args: &[&str]| {
+        assert!(std::process::Command::new("git").args(args).current_dir(&repo.0).output().unwrap().status.success())
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.path("b.txt"), "b").unwrap();
+    let config = format!(
+        "[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n\n[servers.files]\ncommand = \"node\"\nargs = [{:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\n\n[servers.git]\ncommand = {:?}\nargs = [\"--repository\", {:?}]\n",
+        node_peer("server-filesystem/dist/index.js"),
+        venv_bin("mcp-server-git"),
+        repo.0.display().to_string()
+    );
+    let gw = Warden::serve("", &config);
+    let out = v2(
+        &gw.url(),
+        "modern",
+        capabilities(),
+        answers(),
+        json!([
+            { "op": "callTool", "name": "remote__echo", "arguments": { "message": "modern over http" } },
+            { "op": "callTool", "name": "remote__trigger-sampling-request", "arguments": { "prompt": "p", "maxTokens": 5 } },
+            { "op": "callTool", "name": "remote__trigger-long-running-operation", "arguments": { "duration": 1, "steps": 2 }, "progress": true },
+            { "op": "getPrompt", "name": "remote__simple-prompt" },
+            { "op": "callTool", "name": "files__read_text_file", "arguments": { "path": format!("{root}/notes.txt") } },
+            { "op": "callTool", "name": "git__git_status", "arguments": { "repo_path": repo.0.display().to_string() } },
+        ]),
+    );
+    assert_eq!(text(ok(&out, 0)), "Echo: modern over http");
+    assert!(
+        ok(&out, 1).to_string().contains("sampled by the modern client"),
+        "a legacy HTTP server's sampling, bridged: {}",
+        ok(&out, 1)
+    );
+    assert_eq!(ok(&out, 2)["__progress"].as_array().map(Vec::len), Some(2));
+    ok(&out, 3);
+    assert!(text(ok(&out, 4)).contains("modern read"));
+    assert!(text(ok(&out, 5)).contains("b.txt"));
+}
+
+#[test]
+fn a_modern_client_that_gives_up_cancels_the_call_upstream() {
+    // Closing a 2026-07-28 response stream is the cancellation: Warden drops the call and tells
+    // the (legacy, stdio) server with notifications/cancelled.
+    let gw = Warden::serve("", &hostile("bad", ""));
+    let out = v2(
+        &gw.url(),
+        "modern",
+        json!({}),
+        json!({}),
+        json!([
+            { "op": "callTool", "name": "bad__hang", "arguments": {}, "abortAfterMs": 300 },
+            { "op": "sleep", "ms": 300 },
+            { "op": "callTool", "name": "bad__seen", "arguments": {} },
+        ]),
+    );
+    err(&out, 0);
+    let seen: Value = serde_json::from_str(&text(ok(&out, 2))).unwrap();
+    let cancelled = seen.as_array().unwrap().iter().filter(|n| n["method"] == "notifications/cancelled").count();
+    assert_eq!(cancelled, 1, "the server was told: {seen}");
+}

@@ -246,22 +246,30 @@ fn malformed_oversized_nested_and_duplicate_input_is_refused_cleanly() {
 }
 
 #[test]
-fn lists_are_paginated_with_the_gateways_own_cursors() {
-    let gw = Warden::serve(
-        "list_page_size = 3\nseparator = \".\"",
-        &format!("{}\n{}", demo_server("one"), demo_server("two")),
+fn lists_are_paginated_with_the_gateways_own_cursors_and_upstream_cursors_followed() {
+    // Server "two" lists its tools three per page: the gateway follows its cursors.
+    let paged = format!(
+        "[servers.two]\ncommand = {:?}\nargs = [\"demo-server\", \"--page-size\", \"3\"]\n",
+        warden_bin().display().to_string()
     );
+    let gw = Warden::serve("list_page_size = 3\nseparator = \".\"", &format!("{}\n{paged}", demo_server("one")));
     let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         { "op": "listAllTools" },
         { "op": "listTools", "cursor": "forged" },
+        { "op": "callTool", "name": "two.confirm_action", "arguments": { "action": "x" } },
     ]}));
     let all = ok(&out, 0);
     let names = names(all, "tools");
-    assert_eq!(names.len(), 16, "two servers' eight tools each: {names:?}");
+    assert_eq!(names.len(), 16, "two servers' eight tools each, all pages of both: {names:?}");
     assert!(all["pages"].as_u64().unwrap() >= 6, "three per page: {all}");
     assert!(
         names.contains(&"one.echo".to_owned()) && names.contains(&"two.echo".to_owned()),
         "the configured separator is used"
     );
     assert_eq!(err(&out, 1)["code"], -32602, "a cursor the gateway did not issue is refused");
+    assert!(
+        text(ok(&out, 2)).contains("could not ask the user"),
+        "a tool from the server's last page is reached: {}",
+        ok(&out, 2)
+    );
 }

@@ -23,15 +23,15 @@ struct DemoSession {
     next: AtomicU64,
 }
 
-#[derive(Default)]
 struct DemoHttp {
     demo: Demo,
     sessions: Mutex<HashMap<String, Arc<DemoSession>>>,
 }
 
 /// The demo server's router.
-pub fn router() -> Router {
-    Router::new().route("/mcp", axum::routing::any(endpoint)).with_state(Arc::new(DemoHttp::default()))
+pub fn router(page_size: usize) -> Router {
+    let state = DemoHttp { demo: Demo::with_page_size(page_size), sessions: Mutex::new(HashMap::new()) };
+    Router::new().route("/mcp", axum::routing::any(endpoint)).with_state(Arc::new(state))
 }
 
 fn json_response(status: StatusCode, msg: &Message) -> Response {

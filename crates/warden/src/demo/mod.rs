@@ -41,11 +41,12 @@ pub struct Peer {
 pub struct Demo {
     notes: Mutex<BTreeMap<String, String>>,
     changes: tokio::sync::broadcast::Sender<()>,
+    page_size: usize,
 }
 
 impl Default for Demo {
     fn default() -> Self {
-        Demo { notes: Mutex::new(BTreeMap::new()), changes: tokio::sync::broadcast::channel(16).0 }
+        Demo::with_page_size(0)
     }
 }
 
@@ -135,6 +136,33 @@ fn confirm_request(action: &str) -> Value {
 }
 
 impl Demo {
+    /// A demo whose tool list comes in pages of `page_size` (0: one page).
+    pub fn with_page_size(page_size: usize) -> Self {
+        Demo { notes: Mutex::new(BTreeMap::new()), changes: tokio::sync::broadcast::channel(16).0, page_size }
+    }
+
+    /// The tool list, paginated when a page size is set. Cursors are plain offsets.
+    fn tool_page(&self, params: &Value) -> Result<Value, RpcError> {
+        let all = tools().as_array().cloned().unwrap_or_default();
+        if self.page_size == 0 {
+            return Ok(json!({ "tools": all }));
+        }
+        let start = match params.get("cursor").and_then(Value::as_str) {
+            Some(c) => c
+                .parse::<usize>()
+                .ok()
+                .filter(|s| *s <= all.len())
+                .ok_or_else(|| RpcError::invalid_params("invalid cursor"))?,
+            None => 0,
+        };
+        let end = (start + self.page_size).min(all.len());
+        let mut page = json!({ "tools": all[start..end] });
+        if end < all.len() {
+            page["nextCursor"] = json!(end.to_string());
+        }
+        Ok(page)
+    }
+
     /// Fires when the list of notes (resources) changes.
     pub fn changes(&self) -> tokio::sync::broadcast::Receiver<()> {
         self.changes.subscribe()
@@ -168,7 +196,7 @@ impl Demo {
                 "capabilities": Self::capabilities(),
                 "instructions": Self::INSTRUCTIONS,
             })),
-            "tools/list" => Ok(json!({ "tools": tools() })),
+            "tools/list" => self.tool_page(params),
             "tools/call" => self.call(params, modern, peer).await,
             "resources/list" => {
                 let notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());

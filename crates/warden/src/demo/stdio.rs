@@ -13,8 +13,8 @@ use warden_protocol::{Id, IdKey, Kind, Limits, Message, RpcError, meta};
 use warden_upstream::{Line, LineReader};
 
 /// Serves the demo on stdin/stdout until stdin closes.
-pub async fn serve() -> anyhow::Result<()> {
-    let demo = Arc::new(Demo::default());
+pub async fn serve(page_size: usize) -> anyhow::Result<()> {
+    let demo = Arc::new(Demo::with_page_size(page_size));
     let (tx, mut rx) = mpsc::channel::<Message>(256);
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
