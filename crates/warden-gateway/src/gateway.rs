@@ -7,7 +7,7 @@ use crate::hub::{Hub, Subscriber};
 use crate::parked::Parked;
 use crate::session::{Session, SessionStore};
 use crate::upstreams::{Server, ServerInfo};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -265,32 +265,13 @@ impl Gateway {
 
     /// Shapes a result for the client's era: modern clients get `resultType`, cache hints on
     /// cacheable results, and the gateway's identity in `_meta`.
-    pub fn shape_result(&self, ctx: &ClientContext, method: &str, mut result: Value) -> Value {
+    pub fn shape_result(&self, ctx: &ClientContext, method: &str, result: Value) -> Value {
         if ctx.era() != Era::Modern {
             return result;
         }
-        let Some(obj) = result.as_object_mut() else { return result };
-        let input_required = obj.get("resultType").and_then(Value::as_str) == Some("input_required");
-        obj.entry("resultType").or_insert_with(|| json!("complete"));
-        let cacheable = matches!(
-            method,
-            "tools/list"
-                | "prompts/list"
-                | "resources/list"
-                | "resources/templates/list"
-                | "resources/read"
-                | "server/discover"
-        );
-        if cacheable && !input_required {
-            let ttl = if method == "resources/read" { 0 } else { self.settings.list_ttl.as_millis() as u64 };
-            obj.entry("ttlMs").or_insert_with(|| json!(ttl));
-            obj.entry("cacheScope").or_insert_with(|| json!("private"));
-        }
-        let meta = obj.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
-        if let Some(m) = meta.as_object_mut() {
-            m.insert(meta::SERVER_INFO.into(), Self::server_info());
-        }
-        result
+        // A resource's content is as fresh as the server makes it; lists are the gateway's own.
+        let ttl = if method == "resources/read" { 0 } else { self.settings.list_ttl.as_millis() as u64 };
+        warden_protocol::results::complete_modern(method, result, ttl, &Self::server_info())
     }
 }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod header_value;
 pub mod meta;
 pub mod methods;
+pub mod results;
 pub mod sse;
 pub mod version;
 

@@ -193,72 +193,56 @@ impl HttpTransport {
     /// has answered the first attempt (stream open, or refused): servers drop messages meant for
     /// a stream that is not open yet, so calls should wait for it.
     pub(crate) fn open_get_stream(&self, core: Arc<Core>) -> tokio::sync::oneshot::Receiver<()> {
-        let shared = self.shared.clone();
-        let sink = self.sink.clone();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let handle = tokio::spawn(async move {
-            let mut ready = Some(ready_tx);
-            let mut delay = Duration::from_millis(500);
-            while !shared.closed.is_cancelled() {
-                let mut req = shared.client.request(Method::GET, shared.url.clone()).headers(shared.extra.clone());
-                req = req.header(ACCEPT, "text/event-stream");
-                req = shared.session_headers(req);
-                let resp = tokio::select! {
-                    r = req.send() => r,
-                    () = shared.closed.cancelled() => return,
-                };
-                if let Some(tx) = ready.take() {
-                    let _ = tx.send(());
-                }
-                match resp {
-                    Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
-                    Ok(r) if r.status() == StatusCode::NOT_FOUND => {
-                        tracing::warn!(server = %shared.server, "the server ended the session");
-                        shared.closed.cancel();
-                        return;
+        let ready = Mutex::new(Some(ready_tx));
+        let opener = self.shared.clone();
+        let handle =
+            tokio::spawn(keep_open(self.shared.clone(), self.sink.clone(), core, None, "GET stream", move || {
+                let req = opener
+                    .client
+                    .request(Method::GET, opener.url.clone())
+                    .headers(opener.extra.clone())
+                    .header(ACCEPT, "text/event-stream");
+                let req = opener.session_headers(req);
+                let (shared, ready) = (opener.clone(), ready.lock().unwrap_or_else(|p| p.into_inner()).take());
+                async move {
+                    let resp = req.send().await;
+                    if let Some(tx) = ready {
+                        let _ = tx.send(());
                     }
-                    Ok(r) if r.status().is_success() => {
-                        delay = Duration::from_millis(500);
-                        shared.read_stream(&core, &sink, Origin::Unsolicited, r, None).await;
+                    match resp {
+                        Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => Opened::Stop,
+                        Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+                            tracing::warn!(server = %shared.server, "the server ended the session");
+                            shared.closed.cancel();
+                            Opened::Stop
+                        }
+                        other => Opened::from(other),
                     }
-                    Ok(r) => tracing::debug!(server = %shared.server, status = %r.status(), "GET stream refused"),
-                    Err(e) => tracing::debug!(server = %shared.server, "GET stream failed: {e}"),
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shared.closed.cancelled() => return,
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        });
+            }));
         self.background.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
         ready_rx
     }
 
     /// (Re)opens the modern `subscriptions/listen` stream with `msg` as its request.
     pub(crate) fn listen(&self, core: Arc<Core>, msg: Message) {
-        let shared = self.shared.clone();
-        let sink = self.sink.clone();
         let listen_id = msg.id().map(Id::key);
-        let handle = tokio::spawn(async move {
-            let mut delay = Duration::from_millis(500);
-            let headers = ModernHeaders { method: "subscriptions/listen".into(), ..Default::default() };
-            while !shared.closed.is_cancelled() {
-                match shared.post(&msg, Some(&headers)).await {
-                    Ok(r) if r.status().is_success() => {
-                        delay = Duration::from_millis(500);
-                        shared.read_stream(&core, &sink, Origin::Unsolicited, r, listen_id.clone()).await;
-                    }
-                    Ok(r) => tracing::debug!(server = %shared.server, status = %r.status(), "listen stream refused"),
-                    Err(e) => tracing::debug!(server = %shared.server, "listen stream failed: {e}"),
+        let opener = self.shared.clone();
+        let handle = tokio::spawn(keep_open(
+            self.shared.clone(),
+            self.sink.clone(),
+            core,
+            listen_id,
+            "listen stream",
+            move || {
+                let (shared, msg) = (opener.clone(), msg.clone());
+                async move {
+                    let headers = ModernHeaders { method: "subscriptions/listen".into(), ..Default::default() };
+                    Opened::from(shared.post(&msg, Some(&headers)).await)
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shared.closed.cancelled() => return,
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        });
+            },
+        ));
         if let Some(old) = self.listen.lock().unwrap_or_else(|p| p.into_inner()).replace(handle) {
             old.abort();
         }
@@ -292,6 +276,61 @@ impl Drop for HttpTransport {
         if let Some(h) = self.listen.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
             h.abort();
         }
+    }
+}
+
+/// The outcome of one attempt to open a long-lived stream.
+enum Opened {
+    /// Read this stream.
+    Stream(reqwest::Response),
+    /// Try again later.
+    Retry(String),
+    /// Stop trying.
+    Stop,
+}
+
+impl<E: std::fmt::Display> From<Result<reqwest::Response, E>> for Opened {
+    fn from(r: Result<reqwest::Response, E>) -> Self {
+        match r {
+            Ok(r) if r.status().is_success() => Opened::Stream(r),
+            Ok(r) => Opened::Retry(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Opened::Retry(e.to_string()),
+        }
+    }
+}
+
+/// Keeps a long-lived stream of unsolicited messages open until the connection closes,
+/// reconnecting with backoff (500 ms doubling to 30 s, reset by every successful open).
+async fn keep_open<F, Fut>(
+    shared: Arc<Shared>,
+    sink: Arc<dyn ReplySink>,
+    core: Arc<Core>,
+    skip: Option<IdKey>,
+    what: &'static str,
+    mut open: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Opened>,
+{
+    let mut delay = Duration::from_millis(500);
+    while !shared.closed.is_cancelled() {
+        let attempt = tokio::select! {
+            a = open() => a,
+            () = shared.closed.cancelled() => return,
+        };
+        match attempt {
+            Opened::Stream(r) => {
+                delay = Duration::from_millis(500);
+                shared.read_stream(&core, &sink, Origin::Unsolicited, r, skip.clone()).await;
+            }
+            Opened::Retry(why) => tracing::debug!(server = %shared.server, "{what} not open: {why}"),
+            Opened::Stop => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.closed.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -231,12 +231,7 @@ fn filesystem_server_reads_and_writes_through_the_gateway() {
 
 #[test]
 fn python_servers_time_and_git_serve_legacy_clients() {
-    let repo = TempDir::new("git");
-    let git = |args: &[&str]| {
-        assert!(std::process::Command::new("git").args(args).current_dir(&repo.0).output().unwrap().status.success())
-    };
-    git(&["init", "-q"]);
-    std::fs::write(repo.path("a.txt"), "a").unwrap();
+    let repo = git_repo("a.txt");
     let config = format!(
         "[servers.time]\ncommand = {:?}\nargs = [\"--local-timezone\", \"UTC\"]\n\n[servers.git]\ncommand = {:?}\nargs = [\"--repository\", {:?}]\n",
         venv_bin("mcp-server-time"),

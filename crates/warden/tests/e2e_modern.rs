@@ -264,12 +264,7 @@ fn modern_clients_reach_everything_over_http_filesystem_and_git() {
     let data = TempDir::new("fs");
     std::fs::write(data.path("notes.txt"), "modern read").unwrap();
     let root = data.0.canonicalize().unwrap().display().to_string();
-    let repo = TempDir::new("git");
-    let git = |args: &[&str]| {
-        assert!(std::process::Command::new("git").args(args).current_dir(&repo.0).output().unwrap().status.success())
-    };
-    git(&["init", "-q"]);
-    std::fs::write(repo.path("b.txt"), "b").unwrap();
+    let repo = git_repo("b.txt");
     let config = format!(
         "[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n\n[servers.files]\ncommand = \"node\"\nargs = [{:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\n\n[servers.git]\ncommand = {:?}\nargs = [\"--repository\", {:?}]\n",
         node_peer("server-filesystem/dist/index.js"),

@@ -365,28 +365,9 @@ impl Demo {
     }
 }
 
-/// Shapes a result for a modern client: `resultType`, cache hints on cacheable results, and the
-/// server's identity.
-pub fn shape_modern(method: &str, mut result: Value) -> Value {
-    if let Some(obj) = result.as_object_mut() {
-        let input_required = obj.get("resultType").and_then(Value::as_str) == Some("input_required");
-        obj.entry("resultType").or_insert_with(|| json!("complete"));
-        let cacheable = matches!(
-            method,
-            "tools/list"
-                | "prompts/list"
-                | "resources/list"
-                | "resources/templates/list"
-                | "resources/read"
-                | "server/discover"
-        );
-        if cacheable && !input_required {
-            obj.entry("ttlMs").or_insert(json!(0));
-            obj.entry("cacheScope").or_insert(json!("private"));
-        }
-        obj.insert("_meta".into(), json!({ meta::SERVER_INFO: Demo::server_info() }));
-    }
-    result
+/// Shapes a result for a modern client: `resultType`, cache hints and the server's identity.
+pub fn shape_modern(method: &str, result: Value) -> Value {
+    warden_protocol::results::complete_modern(method, result, 0, &Demo::server_info())
 }
 
 /// The `initialize` result.

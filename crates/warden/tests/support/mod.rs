@@ -46,6 +46,15 @@ pub fn peer_file(rel: &str) -> String {
     repo().join("tests/peers").join(rel).display().to_string()
 }
 
+/// A fresh git repository holding one untracked file.
+pub fn git_repo(file: &str) -> TempDir {
+    let repo = TempDir::new("git");
+    let out = Command::new("git").args(["init", "-q"]).current_dir(&repo.0).output().expect("git");
+    assert!(out.status.success(), "git init: {out:?}");
+    std::fs::write(repo.path(file), file).expect("write");
+    repo
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
