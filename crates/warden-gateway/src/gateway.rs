@@ -282,6 +282,20 @@ pub fn unsupported_version(requested: &str) -> RpcError {
         .with_data(json!({ "supported": Gateway::supported_versions(), "requested": requested }))
 }
 
+/// `@self` names the running Warden executable (the demo configuration starts `warden demo-server`
+/// this way, whatever the build directory); any other command is used as written.
+fn resolve_command(command: &str) -> String {
+    if command == SELF_COMMAND {
+        if let Ok(exe) = std::env::current_exe() {
+            return exe.display().to_string();
+        }
+    }
+    command.to_owned()
+}
+
+/// The `command` value that means "this Warden executable".
+pub const SELF_COMMAND: &str = "@self";
+
 fn server_info(name: &str, s: &ServerSection, limits: Limits, answer_timeout: Duration) -> ServerInfo {
     let transport = match (&s.command, &s.url) {
         (Some(command), _) => {
@@ -292,7 +306,7 @@ fn server_info(name: &str, s: &ServerSection, limits: Limits, answer_timeout: Du
                 }
             }
             env.extend(s.env.clone());
-            TransportSpec::Stdio { command: command.clone(), args: s.args.clone(), env, cwd: s.cwd.clone() }
+            TransportSpec::Stdio { command: resolve_command(command), args: s.args.clone(), env, cwd: s.cwd.clone() }
         }
         (None, Some(url)) => TransportSpec::Http { url: url.clone(), headers: s.headers.clone().into_iter().collect() },
         (None, None) => unreachable!("validated: every server has a command or a url"),

@@ -2,6 +2,7 @@
 
 mod support;
 
+use serde_json::json;
 use std::process::Command;
 use support::*;
 
@@ -58,4 +59,24 @@ fn mcp_servers_json_imports_to_a_valid_config() {
     let (ok, out, err) = warden(&["check", "--config", &cfg.display().to_string()]);
     assert!(ok, "{toml}\n{out}{err}");
     assert!(out.contains("2 servers"));
+}
+
+#[test]
+fn the_demo_example_runs_as_shipped() {
+    // The quick start's configuration, unchanged but for its port, from another directory.
+    let port = free_port();
+    let example = std::fs::read_to_string(repo().join("examples/demo.toml")).unwrap();
+    assert!(example.contains("listen = \"127.0.0.1:8787\""));
+    let gw = Warden::start(&example.replace("127.0.0.1:8787", &format!("127.0.0.1:{port}")), port);
+    let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
+        { "op": "listTools" },
+        { "op": "callTool", "name": "demo__get_deploy_config", "arguments": { "environment": "prod" } },
+    ]}));
+    let tools = names(ok(&out, 0), "tools");
+    assert!(
+        tools.contains(&"demo__daily_tip".to_owned()) && tools.contains(&"demo__get_deploy_config".to_owned()),
+        "{tools:?}"
+    );
+    // What the demo is for: an unguarded proxy passes the (fake) credential through.
+    assert!(text(ok(&out, 1)).contains("AKIAIOSFODNN7EXAMPLE"));
 }

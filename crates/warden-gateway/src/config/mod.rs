@@ -140,7 +140,7 @@ pub enum Isolation {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// Program to run (stdio server).
+    /// Program to run (stdio server). `"@self"` is the running Warden executable.
     pub command: Option<String>,
     /// Its arguments.
     #[serde(default)]

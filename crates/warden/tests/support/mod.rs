@@ -130,11 +130,16 @@ impl Warden {
     /// the configuration `rest`.
     pub fn serve(gateway: &str, rest: &str) -> Warden {
         let port = free_port();
+        Warden::start(&format!("[gateway]\nlisten = \"127.0.0.1:{port}\"\n{gateway}\n\n{rest}\n"), port)
+    }
+
+    /// Starts `warden serve` on a whole configuration that listens on `port`.
+    pub fn start(config: &str, port: u16) -> Warden {
         let dir = TempDir::new("gw");
-        let config = format!("[gateway]\nlisten = \"127.0.0.1:{port}\"\n{gateway}\n\n{rest}\n");
         std::fs::write(dir.path("warden.toml"), config).expect("config");
         let log = dir.path("warden.log");
         let mut child = Command::new(warden_bin())
+            .current_dir(&dir.0)
             .args(["serve", "--config"])
             .arg(dir.path("warden.toml"))
             .env("WARDEN_LOG", "debug")
