@@ -285,12 +285,10 @@ pub fn unsupported_version(requested: &str) -> RpcError {
 /// `@self` names the running Warden executable (the demo configuration starts `warden demo-server`
 /// this way, whatever the build directory); any other command is used as written.
 fn resolve_command(command: &str) -> String {
-    if command == SELF_COMMAND {
-        if let Ok(exe) = std::env::current_exe() {
-            return exe.display().to_string();
-        }
+    match std::env::current_exe() {
+        Ok(exe) if command == SELF_COMMAND => exe.display().to_string(),
+        _ => command.to_owned(),
     }
-    command.to_owned()
 }
 
 /// The `command` value that means "this Warden executable".
