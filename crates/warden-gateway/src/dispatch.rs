@@ -22,6 +22,9 @@ use warden_protocol::methods::{self, Direction};
 use warden_protocol::{Era, Message, RpcError, error};
 use warden_upstream::Call;
 
+/// Most resource subscriptions one session or one listen stream may hold.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
+
 impl Gateway {
     /// Serves one request and returns the response to send.
     pub async fn handle(
@@ -158,6 +161,12 @@ impl Gateway {
         let target = self.resolve_uri(ctx, uri).await?;
         let who = Subscriber::Session(session.id.clone());
         if method == "resources/subscribe" {
+            let held = session.subscriptions();
+            if held.len() >= MAX_SUBSCRIPTIONS && !held.iter().any(|u| u == uri) {
+                return Err(RpcError::invalid_params(format!(
+                    "at most {MAX_SUBSCRIPTIONS} resource subscriptions per session"
+                )));
+            }
             if !target
                 .conn
                 .hello()
@@ -193,9 +202,9 @@ impl Gateway {
             s.set_log_level(level);
         }
         for server in &self.servers {
-            let slot = server.slot(ctx);
+            let Ok(slot) = server.slot(ctx) else { continue };
             for lane in slot.lanes() {
-                if lane.era == Era::Legacy && lane.current().is_some() {
+                if lane.era == Era::Legacy {
                     lane.raise_log_level(level).await;
                 }
             }
@@ -203,13 +212,16 @@ impl Gateway {
         Ok(json!({}))
     }
 
-    /// Opens a `subscriptions/listen` stream for a modern client: registers it, subscribes its
-    /// resources upstream, and returns it with the acknowledgement to send first.
+    /// Opens a `subscriptions/listen` stream for a modern client under `listener_id` (from
+    /// [`crate::hub::Hub::next_listener_id`]): subscribes its resources upstream (one update per
+    /// server), registers it, and returns it with the acknowledgement to send first. If this is
+    /// abandoned midway, [`Gateway::drop_listener`] undoes it.
     pub async fn open_listener(
         &self,
         ctx: &ClientContext,
         request: &Message,
         tx: mpsc::Sender<Message>,
+        listener_id: u64,
     ) -> Result<(Arc<Listener>, Message), RpcError> {
         let id = request.id().ok_or_else(|| RpcError::invalid_request("a request needs an id"))?;
         let notifications = request
@@ -218,16 +230,24 @@ impl Gateway {
             .ok_or_else(|| RpcError::invalid_params("params.notifications is required"))?;
         let mut filter = ListenFilter::from_value(notifications).map_err(RpcError::invalid_params)?;
         let wanted = std::mem::take(&mut filter.resource_uris);
-        let listener_id = self.hub.next_listener_id();
-        let mut honoured = Vec::new();
+        if wanted.len() > MAX_SUBSCRIPTIONS {
+            return Err(RpcError::invalid_params(format!(
+                "at most {MAX_SUBSCRIPTIONS} resource subscriptions per stream"
+            )));
+        }
+        let mut by_lane: Vec<(Arc<crate::upstreams::Lane>, Vec<String>)> = Vec::new();
         for uri in wanted {
             match self.resolve_uri(ctx, &uri).await {
-                Ok(t) => match t.lane.subscribe(&uri, Subscriber::Listener(listener_id)).await {
-                    Ok(()) => honoured.push(uri),
-                    Err(e) => tracing::debug!(uri = %shown(&uri), "not subscribed: {}", e.message),
+                Ok(t) => match by_lane.iter_mut().find(|(l, _)| Arc::ptr_eq(l, &t.lane)) {
+                    Some((_, uris)) => uris.push(uri),
+                    None => by_lane.push((t.lane, vec![uri])),
                 },
                 Err(e) => tracing::debug!(uri = %shown(&uri), "not subscribed: {}", e.message),
             }
+        }
+        let mut honoured = Vec::new();
+        for (lane, uris) in by_lane {
+            honoured.extend(lane.subscribe_many(&uris, Subscriber::Listener(listener_id)).await);
         }
         filter.resource_uris = honoured;
         let listener = self.hub.listen(listener_id, ctx.principal.clone(), filter.clone(), id.to_value(), tx);
@@ -238,10 +258,10 @@ impl Gateway {
         Ok((listener, Message::notification("notifications/subscriptions/acknowledged", Some(ack))))
     }
 
-    /// Closes a listen stream and drops its subscriptions.
-    pub async fn close_listener(&self, listener: &Listener) {
-        self.hub.unlisten(listener.id);
-        let who = Subscriber::Listener(listener.id);
+    /// Closes a listen stream by id and drops its subscriptions.
+    pub async fn drop_listener(&self, id: u64) {
+        self.hub.unlisten(id);
+        let who = Subscriber::Listener(id);
         for server in &self.servers {
             for slot in server.slots() {
                 for lane in slot.lanes() {
@@ -249,6 +269,11 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    /// Closes a listen stream and drops its subscriptions.
+    pub async fn close_listener(&self, listener: &Listener) {
+        self.drop_listener(listener.id).await;
     }
 
     /// Handles a notification from a client.
@@ -268,7 +293,7 @@ impl Gateway {
             Some("notifications/roots/list_changed") => {
                 // Only a connection owned by this client may hear about its roots.
                 for server in &self.servers {
-                    let slot = server.slot(ctx);
+                    let Ok(slot) = server.slot(ctx) else { continue };
                     if matches!(slot.audience, crate::hub::Audience::Session(_)) {
                         for lane in slot.lanes() {
                             lane.notify_if_connected("notifications/roots/list_changed", None).await;

@@ -28,6 +28,11 @@ use warden_upstream::{Call, Connection, EXCHANGE_CAPACITY, Exchange, ServerReque
 
 /// Most `input_required` rounds Warden drives for one legacy client's call.
 const MAX_ROUNDS: usize = 10;
+/// Longest server error message passed on, in bytes.
+const MAX_UPSTREAM_MESSAGE: usize = 1024;
+/// Most server requests relayed to a client at once for one call; past this they are refused,
+/// so a server cannot make the gateway hold unbounded work.
+const MAX_RELAYS_PER_CALL: usize = 16;
 
 /// An upstream call in progress: its answer (a future polled only while someone waits for it,
 /// so a parked call costs no task) and the messages the server sends while serving it. Dropping
@@ -38,6 +43,7 @@ pub struct InFlight {
     exchange_open: bool,
     timeout: Duration,
     server: String,
+    modern_server: bool,
 }
 
 impl InFlight {
@@ -51,6 +57,7 @@ impl InFlight {
             exchange_open: false,
             timeout: Duration::from_secs(1),
             server: "s".into(),
+            modern_server: false,
         }
     }
 }
@@ -150,6 +157,7 @@ impl Gateway {
             ..Default::default()
         };
         let (timeout, server) = (conn.request_timeout(), conn.server().to_owned());
+        let modern_server = conn.hello().era() == Era::Modern;
         let conn = conn.clone();
         InFlight {
             answer: Box::pin(async move { conn.call(call).await }),
@@ -157,12 +165,14 @@ impl Gateway {
             exchange_open: true,
             timeout,
             server,
+            modern_server,
         }
     }
 
     async fn drive(&self, f: &Forwarding<'_>, mut inflight: InFlight) -> Result<Driven, RpcError> {
         let deadline = tokio::time::sleep(inflight.timeout);
         tokio::pin!(deadline);
+        let relays = Arc::new(tokio::sync::Semaphore::new(MAX_RELAYS_PER_CALL));
         loop {
             tokio::select! {
                 biased;
@@ -170,6 +180,11 @@ impl Gateway {
                     return Err(RpcError::new(error::UPSTREAM_CLOSED, "request cancelled"));
                 }
                 () = &mut deadline => {
+                    // A server waiting for the client's answer is not silent; the relay has its own limit.
+                    if relays.available_permits() < MAX_RELAYS_PER_CALL {
+                        deadline.as_mut().reset(tokio::time::Instant::now() + inflight.timeout);
+                        continue;
+                    }
                     let e = UpstreamError::Timeout { server: inflight.server.clone(), timeout: inflight.timeout };
                     return Err(e.to_rpc());
                 }
@@ -182,10 +197,18 @@ impl Gateway {
                     Some(Exchange::Notification(n)) => relay_notification(f.ctx, f.out, n),
                     Some(Exchange::Request(request)) => {
                         if f.ctx.era() == Era::Legacy {
-                            let out = f.out.clone();
-                            let capabilities = f.ctx.capabilities.clone();
-                            let timeout = self.settings.input_required_ttl;
-                            tokio::spawn(relay_request(request, out, capabilities, timeout));
+                            match relays.clone().try_acquire_owned() {
+                                Ok(permit) => {
+                                    let out = f.out.clone();
+                                    let capabilities = f.ctx.capabilities.clone();
+                                    let timeout = self.settings.input_required_ttl;
+                                    tokio::spawn(async move {
+                                        relay_request(request, out, capabilities, timeout).await;
+                                        drop(permit);
+                                    });
+                                }
+                                Err(_) => request.respond(Err(RpcError::new(error::UPSTREAM_UNAVAILABLE, "too many requests to the client are outstanding"))),
+                            }
                         } else if let Some(request) = refuse_unless_capable(f.ctx, request) {
                             return self.park(f, inflight, vec![request]);
                         }
@@ -195,7 +218,11 @@ impl Gateway {
                 answer = &mut inflight.answer => {
                     return match answer {
                         Err(e) => Err(e.to_rpc()),
-                        Ok(m) if m.kind() == Kind::Response => Ok(Driven::Done(m.result().cloned().unwrap_or_else(|| json!({})))),
+                        Ok(mut m) if m.kind() == Kind::Response => {
+                            let result = m.take_result().unwrap_or_else(|| json!({}));
+                            check_result(&inflight, &result)?;
+                            Ok(Driven::Done(result))
+                        }
                         Ok(m) => Err(self.translate_error(f, m.rpc_error().unwrap_or_else(|| RpcError::internal("error")))),
                     };
                 }
@@ -297,6 +324,12 @@ impl Gateway {
     }
 
     fn translate_error(&self, f: &Forwarding<'_>, mut e: RpcError) -> RpcError {
+        // A server's error message is passed on, but not without bound.
+        if e.message.len() > MAX_UPSTREAM_MESSAGE {
+            let cut = (0..=MAX_UPSTREAM_MESSAGE).rev().find(|i| e.message.is_char_boundary(*i)).unwrap_or(0);
+            e.message.truncate(cut);
+            e.message.push('…');
+        }
         if f.method == "resources/read" && f.ctx.era() == Era::Modern && e.code == error::RESOURCE_NOT_FOUND_LEGACY {
             e.code = error::INVALID_PARAMS;
             if e.data.is_none() {
@@ -305,6 +338,20 @@ impl Gateway {
         }
         e
     }
+}
+
+/// Refuses results no server may send: one that is not an object, and `input_required` from a
+/// 2025-era server (it would bypass the bridging that checks what the client may be asked).
+fn check_result(inflight: &InFlight, result: &Value) -> Result<(), RpcError> {
+    let invalid =
+        |why: &str| Err(UpstreamError::Protocol { server: inflight.server.clone(), reason: why.to_owned() }.to_rpc());
+    if !result.is_object() {
+        return invalid("its result is not an object");
+    }
+    if !inflight.modern_server && is_input_required(result) {
+        return invalid("a 2025-era server cannot answer input_required");
+    }
+    Ok(())
 }
 
 fn is_input_required(result: &Value) -> bool {

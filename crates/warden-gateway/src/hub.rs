@@ -21,7 +21,7 @@ pub enum Audience {
     All,
     /// A connection kept for one legacy session.
     Session(String),
-    /// A connection kept for one principal's modern requests.
+    /// A connection kept for one principal's modern requests, by [`Principal::identity_key`].
     Principal(String),
 }
 
@@ -203,7 +203,7 @@ impl Hub {
         for l in self.listeners() {
             let included = match audience {
                 Audience::All => true,
-                Audience::Principal(sub) => &l.principal.subject == sub,
+                Audience::Principal(key) => &l.principal.identity_key() == key,
                 Audience::Session(_) => false,
             };
             if included && l.filter.wants(kind) {

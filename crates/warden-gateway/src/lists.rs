@@ -22,7 +22,7 @@ impl Gateway {
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
         let fetches = self.servers.iter().map(|server| async move {
-            let slot = server.slot(ctx);
+            let slot = server.slot(ctx)?;
             let (lane, conn, generation) = slot.lane(ctx.era()).await?;
             lane.inventory.get(&conn, generation, kind, true).await
         });

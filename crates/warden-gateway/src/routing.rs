@@ -35,7 +35,7 @@ impl Gateway {
         ctx: &ClientContext,
         server: &Arc<Server>,
     ) -> Result<(Arc<Slot>, Arc<Lane>, Arc<Connection>, u64), RpcError> {
-        let slot = server.slot(ctx);
+        let slot = server.slot(ctx)?;
         let (lane, conn, generation) = slot.lane(ctx.era()).await?;
         Ok((slot, lane, conn, generation))
     }
@@ -97,51 +97,59 @@ impl Gateway {
         }
     }
 
-    /// Resolves a resource URI: a listed resource, else a matching template, else the only server
-    /// that offers resources. A URI two servers claim is refused.
+    /// Resolves a resource URI: a resource some server listed, else one of a server's listed
+    /// templates. A URI no listing covers is not found, even if a server might serve it, and a URI
+    /// two servers claim is refused.
     pub async fn resolve_uri(&self, ctx: &ClientContext, uri: &str) -> Result<Target, RpcError> {
-        let mut exact = Vec::new();
-        let mut templated = Vec::new();
-        let mut capable = Vec::new();
-        for server in &self.servers {
-            let Ok((slot, lane, conn, generation)) = self.lane_of(ctx, server).await else { continue };
-            if !conn.hello().has_capability("resources") {
-                continue;
-            }
-            let resources = self.snapshot(&lane, &conn, generation, ListKind::Resources).await.ok();
-            let templates = self.snapshot(&lane, &conn, generation, ListKind::Templates).await.ok();
-            let make = |definition: Option<Definition>| Target {
-                server: server.clone(),
-                slot: slot.clone(),
-                lane: lane.clone(),
-                conn: conn.clone(),
-                upstream_name: uri.to_owned(),
-                definition,
-            };
-            if let Some(def) = resources.as_ref().and_then(|s| s.definition(ListKind::Resources, uri)) {
-                exact.push(make(Some(def)));
-            } else if templates.as_ref().is_some_and(|t| t.templates.iter().flatten().any(|tpl| tpl.matches(uri))) {
-                templated.push(make(None));
-            } else {
-                capable.push(make(None));
-            }
-        }
-        for mut group in [exact, templated] {
-            match group.len() {
-                0 => {}
-                1 => return Ok(group.remove(0)),
-                _ => {
-                    let servers: Vec<&str> = group.iter().map(|t| t.server.info.name.as_str()).collect();
-                    tracing::warn!(uri = %shown(uri), ?servers, "refused an ambiguous resource URI");
-                    return Err(RpcError::invalid_params(format!(
-                        "resource {} is offered by several servers; refusing to guess",
-                        shown(uri)
-                    )));
+        for fresh in [false, true] {
+            let (mut exact, mut templated) = (Vec::new(), Vec::new());
+            let mut refetched = false;
+            for server in &self.servers {
+                let Ok((slot, lane, conn, generation)) = self.lane_of(ctx, server).await else { continue };
+                if !conn.hello().has_capability("resources") {
+                    continue;
+                }
+                // A second look refetches lists (rate-limited): the resource may be new.
+                let fetch = fresh && lane.inventory.may_refetch_on_miss();
+                refetched |= fetch;
+                // A list that cannot be fetched covers nothing: fail closed.
+                let Ok(resources) = lane.inventory.get(&conn, generation, ListKind::Resources, fetch).await else {
+                    continue;
+                };
+                let Ok(templates) = lane.inventory.get(&conn, generation, ListKind::Templates, fetch).await else {
+                    continue;
+                };
+                let make = |definition: Option<Definition>| Target {
+                    server: server.clone(),
+                    slot: slot.clone(),
+                    lane: lane.clone(),
+                    conn: conn.clone(),
+                    upstream_name: uri.to_owned(),
+                    definition,
+                };
+                if let Some(def) = resources.definition(ListKind::Resources, uri) {
+                    exact.push(make(Some(def)));
+                } else if templates.templates.iter().flatten().any(|tpl| tpl.matches(uri)) {
+                    templated.push(make(None));
                 }
             }
-        }
-        if capable.len() == 1 {
-            return Ok(capable.remove(0));
+            for mut group in [exact, templated] {
+                match group.len() {
+                    0 => {}
+                    1 => return Ok(group.remove(0)),
+                    _ => {
+                        let servers: Vec<&str> = group.iter().map(|t| t.server.info.name.as_str()).collect();
+                        tracing::warn!(uri = %shown(uri), ?servers, "refused an ambiguous resource URI");
+                        return Err(RpcError::invalid_params(format!(
+                            "resource {} is offered by several servers; refusing to guess",
+                            shown(uri)
+                        )));
+                    }
+                }
+            }
+            if fresh && !refetched {
+                break;
+            }
         }
         Err(self.resource_not_found(ctx, uri))
     }

@@ -61,25 +61,40 @@ impl Server {
         Arc::new(Server { info: Arc::new(info), hub, slots: Mutex::new(HashMap::new()) })
     }
 
-    /// The slot that serves `ctx`, created on first use.
-    pub fn slot(&self, ctx: &ClientContext) -> Arc<Slot> {
+    /// The slot that serves `ctx`, created on first use. A session that has ended gets none: a
+    /// request still running when its session ended must not start a connection nobody will stop.
+    pub fn slot(&self, ctx: &ClientContext) -> Result<Arc<Slot>, RpcError> {
         let key = match self.info.isolation {
             Isolation::Shared => Audience::All,
             Isolation::Session => match &ctx.session {
                 Some(s) => Audience::Session(s.id.clone()),
-                None => Audience::Principal(ctx.principal.subject.clone()),
+                None => Audience::Principal(ctx.principal.identity_key()),
             },
         };
-        self.slot_for(key)
+        let ended = ctx.session.as_ref().filter(|_| matches!(key, Audience::Session(_))).map(|s| s.closed.clone());
+        self.slot_checked(key, ended.as_ref())
     }
 
     /// The slot for an audience, created on first use.
     pub fn slot_for(&self, key: Audience) -> Arc<Slot> {
+        // Without an end to check, this cannot fail.
+        self.slot_checked(key, None).unwrap_or_else(|_| unreachable!("no end token was given"))
+    }
+
+    fn slot_checked(
+        &self,
+        key: Audience,
+        ended: Option<&tokio_util::sync::CancellationToken>,
+    ) -> Result<Arc<Slot>, RpcError> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock: `end_session` marks the session ended before it removes slots.
+        if ended.is_some_and(|t| t.is_cancelled()) {
+            return Err(RpcError::new(warden_protocol::error::UPSTREAM_CLOSED, "the session has ended"));
+        }
         let slot =
             slots.entry(key.clone()).or_insert_with(|| Slot::new(self.info.clone(), key, self.hub.clone())).clone();
         slot.touch();
-        slot
+        Ok(slot)
     }
 
     /// Every slot in use.
@@ -95,14 +110,18 @@ impl Server {
         }
     }
 
-    /// Stops per-principal slots unused for `idle`.
+    /// Stops per-principal slots unused for `idle`, and any slot of a session that no longer exists.
     pub async fn reap(&self, idle: Duration) {
         let stale: Vec<Audience> = self
             .slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(k, s)| matches!(k, Audience::Principal(_)) && s.idle() > idle)
+            .filter(|(k, s)| match k {
+                Audience::Principal(_) => s.idle() > idle,
+                Audience::Session(id) => self.hub.session(id).is_none_or(|s| s.closed.is_cancelled()),
+                Audience::All => false,
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in stale {
@@ -127,9 +146,22 @@ pub struct Slot {
     /// Who the slot serves.
     pub audience: Audience,
     lanes: [Arc<Lane>; 2],
-    support: Mutex<[Option<bool>; 2]>,
+    support: Mutex<[Support; 2]>,
     last_used: Mutex<Instant>,
 }
+
+/// What a slot has learned about one era.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Support {
+    Unknown,
+    Yes,
+    /// Refused at this time; tried again after [`ERA_REFUSAL_MEMORY`], in case the refusal came
+    /// from a server that was still starting.
+    No(Instant),
+}
+
+/// How long an era the server refused is not tried again.
+const ERA_REFUSAL_MEMORY: Duration = Duration::from_secs(300);
 
 fn era_index(era: Era) -> usize {
     match era {
@@ -145,7 +177,7 @@ impl Slot {
             info,
             audience,
             lanes,
-            support: Mutex::new([None, None]),
+            support: Mutex::new([Support::Unknown; 2]),
             last_used: Mutex::new(Instant::now()),
         })
     }
@@ -172,18 +204,19 @@ impl Slot {
         };
         let mut refused = Vec::new();
         for &e in order {
-            if self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] == Some(false) {
+            if matches!(self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)], Support::No(t) if t.elapsed() < ERA_REFUSAL_MEMORY)
+            {
                 refused.push(e);
                 continue;
             }
             let lane = &self.lanes[era_index(e)];
             match lane.connection().await {
                 Ok((conn, generation)) => {
-                    self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] = Some(true);
+                    self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] = Support::Yes;
                     return Ok((lane.clone(), conn, generation));
                 }
                 Err(UpstreamError::EraUnsupported { .. }) => {
-                    self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] = Some(false);
+                    self.support.lock().unwrap_or_else(|p| p.into_inner())[era_index(e)] = Support::No(Instant::now());
                     refused.push(e);
                 }
                 Err(other) => return Err(other.to_rpc()),
@@ -203,7 +236,7 @@ impl Slot {
             lane.upstream.current().map(|c| (lane.clone(), c))
         };
         match support[era_index(era)] {
-            Some(false) => None,
+            Support::No(_) => None,
             _ => pick(era),
         }
         .or_else(|| pick(if era == Era::Legacy { Era::Modern } else { Era::Legacy }))
@@ -238,7 +271,11 @@ pub struct Lane {
     seen_generation: AtomicU64,
     log_level: Mutex<Option<String>>,
     server_log: Mutex<LogBudget>,
+    unsolicited_requests: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most unsolicited server requests a lane handles at once; past this they are refused.
+const MAX_UNSOLICITED_REQUESTS: usize = 16;
 
 /// At most this many unsolicited server log lines per second reach the gateway's log.
 const SERVER_LOG_LINES_PER_SECOND: u32 = 20;
@@ -288,6 +325,7 @@ impl Lane {
             seen_generation: AtomicU64::new(0),
             log_level: Mutex::new(None),
             server_log: Mutex::new(LogBudget { window: Instant::now(), used: 0, suppressed: 0 }),
+            unsolicited_requests: Arc::new(tokio::sync::Semaphore::new(MAX_UNSOLICITED_REQUESTS)),
         });
         tokio::spawn(pump(Arc::downgrade(&lane), rx));
         lane
@@ -297,7 +335,11 @@ impl Lane {
     /// fresh inventory and gets this lane's subscriptions and log level again.
     pub async fn connection(&self) -> Result<(Arc<Connection>, u64), UpstreamError> {
         let (conn, generation) = self.upstream.connection().await?;
-        if self.seen_generation.swap(generation, Ordering::AcqRel) != generation {
+        // Only the first caller to see a newer connection restores it; generations never go back.
+        let seen = self.seen_generation.load(Ordering::Acquire);
+        if generation > seen
+            && self.seen_generation.compare_exchange(seen, generation, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
             self.inventory.invalidate_all();
             self.restore(&conn).await;
         }
@@ -372,6 +414,60 @@ impl Lane {
         outcome
     }
 
+    /// Subscribes `who` to several resources at once, updating the server once; returns the URIs
+    /// now subscribed.
+    pub async fn subscribe_many(&self, uris: &[String], who: Subscriber) -> Vec<String> {
+        let new: Vec<String> = {
+            let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            uris.iter()
+                .filter(|uri| {
+                    let set = subs.entry((*uri).clone()).or_default();
+                    let first = set.is_empty();
+                    set.insert(who.clone());
+                    first
+                })
+                .cloned()
+                .collect()
+        };
+        let Ok((conn, _)) = self.connection().await else {
+            self.forget_subscriber(uris, &who);
+            return vec![];
+        };
+        let mut refused = Vec::new();
+        match conn.hello().era() {
+            Era::Legacy => {
+                for uri in &new {
+                    let ok = conn
+                        .call(Call::new("resources/subscribe", Some(json!({ "uri": uri }))))
+                        .await
+                        .is_ok_and(|m| m.rpc_error().is_none());
+                    if !ok {
+                        refused.push(uri.clone());
+                    }
+                }
+            }
+            Era::Modern => {
+                if let (false, Some(filter)) = (new.is_empty(), self.listen_filter(&conn)) {
+                    conn.listen(filter).await;
+                }
+            }
+        }
+        self.forget_subscriber(&refused, &who);
+        uris.iter().filter(|u| !refused.contains(u)).cloned().collect()
+    }
+
+    fn forget_subscriber(&self, uris: &[String], who: &Subscriber) {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        for uri in uris {
+            if let Some(set) = subs.get_mut(uri) {
+                set.remove(who);
+                if set.is_empty() {
+                    subs.remove(uri);
+                }
+            }
+        }
+    }
+
     /// Unsubscribes `who`, unsubscribing upstream after the last subscriber.
     pub async fn unsubscribe(&self, uri: &str, who: &Subscriber) -> Result<(), RpcError> {
         let last = {
@@ -407,7 +503,15 @@ impl Lane {
     }
 
     async fn sync_subscription(&self, uri: &str, subscribe: bool) -> Result<(), RpcError> {
-        let (conn, _) = self.connection().await.map_err(|e| e.to_rpc())?;
+        let conn = if subscribe {
+            self.connection().await.map_err(|e| e.to_rpc())?.0
+        } else {
+            // Nothing to undo on a server that is not connected (a new connection starts clean).
+            match self.upstream.current() {
+                Some(c) => c,
+                None => return Ok(()),
+            }
+        };
         match conn.hello().era() {
             Era::Legacy => {
                 let method = if subscribe { "resources/subscribe" } else { "resources/unsubscribe" };
@@ -459,10 +563,19 @@ impl Lane {
     async fn on_event(self: Arc<Self>, event: ServerEvent) {
         match event {
             ServerEvent::Notification(m) => self.on_notification(m),
-            ServerEvent::Request(r) => {
+            ServerEvent::Request(r) => match self.unsolicited_requests.clone().try_acquire_owned() {
                 // A client may take minutes to answer; do not hold up the rest of the lane's events.
-                tokio::spawn(async move { self.on_request(r).await });
-            }
+                Ok(permit) => {
+                    tokio::spawn(async move {
+                        self.on_request(r).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => r.respond(Err(RpcError::new(
+                    warden_protocol::error::UPSTREAM_UNAVAILABLE,
+                    "too many server requests are outstanding",
+                ))),
+            },
             ServerEvent::Closed(reason) => {
                 tracing::info!(server = %self.info.name, era = %self.era, "connection ended: {reason}");
                 self.inventory.invalidate_all();
@@ -510,6 +623,10 @@ impl Lane {
 
     async fn on_request(&self, request: ServerRequest) {
         let method = request.method().to_owned();
+        if capability_for(&method).is_none() {
+            request.respond(Err(RpcError::method_not_found(&method)));
+            return;
+        }
         if let Audience::Session(id) = &self.audience
             && let Some(s) = self.hub.session(id)
         {
@@ -538,5 +655,70 @@ async fn pump(lane: Weak<Lane>, mut rx: mpsc::Receiver<ServerEvent>) {
     while let Some(event) = rx.recv().await {
         let Some(lane) = lane.upgrade() else { break };
         lane.on_event(event).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::gateway::Gateway;
+    use crate::session::SessionStore;
+    use warden_policy::{Principal, PrincipalClass};
+    use warden_upstream::TransportSpec;
+
+    fn server(hub: Arc<Hub>) -> Arc<Server> {
+        let spec = UpstreamSpec::new(
+            "s",
+            TransportSpec::Stdio { command: "true".into(), args: vec![], env: Default::default(), cwd: None },
+        );
+        let info = ServerInfo {
+            name: "s".into(),
+            namespace: "s".into(),
+            isolation: Isolation::Session,
+            protocol: ProtocolChoice::Auto,
+            roots: vec![],
+            spec,
+            client_answer_timeout: Duration::from_secs(1),
+        };
+        Server::new(info, hub)
+    }
+
+    #[tokio::test]
+    async fn an_ended_session_gets_no_connection_and_leftovers_are_reaped() {
+        let hub = Arc::new(Hub::new(SessionStore::new(10, Duration::from_secs(60), Arc::new(SystemClock))));
+        let server = server(hub.clone());
+        let alice = Arc::new(Principal::new("alice", PrincipalClass::User));
+        let session =
+            hub.sessions.create(alice, warden_protocol::ProtocolVersion::V2025_11_25, json!({}), json!({})).unwrap();
+        let ctx = Gateway::session_context(&session);
+        assert!(server.slot(&ctx).is_ok());
+        hub.sessions.remove(&session.id);
+        assert!(server.slot(&ctx).is_err(), "a request outliving its session cannot start a connection");
+        assert_eq!(server.slots().len(), 1, "the slot made while the session lived is still there");
+        server.reap(Duration::from_secs(3600)).await;
+        assert!(server.slots().is_empty(), "the reaper closes slots of sessions that are gone");
+    }
+
+    #[tokio::test]
+    async fn per_principal_connections_are_keyed_by_the_whole_identity() {
+        let hub = Arc::new(Hub::new(SessionStore::new(10, Duration::from_secs(60), Arc::new(SystemClock))));
+        let server = server(hub);
+        let ctx = |tenant: &str| {
+            let mut p = Principal::new("alice", PrincipalClass::User);
+            p.tenant = Some(tenant.into());
+            crate::client::ClientContext {
+                principal: Arc::new(p),
+                version: warden_protocol::ProtocolVersion::V2026_07_28,
+                capabilities: Arc::new(json!({})),
+                client_info: Arc::new(json!({})),
+                session: None,
+                log_level: None,
+                header_params: None,
+            }
+        };
+        let a = server.slot(&ctx("tenant-a")).unwrap();
+        let b = server.slot(&ctx("tenant-b")).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b), "the same subject in another tenant gets its own connection");
     }
 }

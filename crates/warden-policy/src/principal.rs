@@ -38,6 +38,19 @@ impl Principal {
         Principal { subject: subject.into(), tenant: None, client_id: None, roles: vec![], scopes: vec![], class }
     }
 
+    /// A key naming this caller for maps: equal exactly when [`Principal::same_caller`] holds.
+    pub fn identity_key(&self) -> String {
+        // Lengths make the encoding unambiguous whatever the fields contain.
+        let part = |s: &str| format!("{}:{s}", s.len());
+        format!(
+            "{:?}|{}|{}|{}",
+            self.class,
+            part(self.tenant.as_deref().unwrap_or("")),
+            part(self.client_id.as_deref().unwrap_or("")),
+            part(&self.subject)
+        )
+    }
+
     /// Whether `other` is the same caller, for binding sessions and approvals: same subject, tenant,
     /// class and client.
     pub fn same_caller(&self, other: &Principal) -> bool {
@@ -63,5 +76,12 @@ mod tests {
         assert!(!a.same_caller(&other_tenant));
         assert!(!a.same_caller(&Principal::new("alice", PrincipalClass::Admin)));
         assert!(!a.same_caller(&Principal::new("bob", PrincipalClass::User)));
+        assert_eq!(a.identity_key(), a2.identity_key());
+        assert_ne!(a.identity_key(), other_tenant.identity_key());
+        let mut tricky = Principal::new("x", PrincipalClass::User);
+        tricky.tenant = Some("a|b".into());
+        let mut other = Principal::new("b|x", PrincipalClass::User);
+        other.tenant = Some("a".into());
+        assert_ne!(tricky.identity_key(), other.identity_key(), "no field can spill into another");
     }
 }

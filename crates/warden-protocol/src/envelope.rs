@@ -198,12 +198,13 @@ impl Message {
             .and_then(|()| de.end());
         if let Err(e) = read {
             let text = e.to_string();
-            let code =
-                if text.contains(DEPTH_MARKER) || text.contains(DUPLICATE_MARKER) || !e.is_syntax() && !e.is_eof() {
-                    INVALID_REQUEST
-                } else {
-                    PARSE_ERROR
-                };
+            // serde_json's own recursion limit may fire before ours: both mean "too deep".
+            let too_deep = text.contains(DEPTH_MARKER) || text.contains("recursion limit");
+            let code = if too_deep || text.contains(DUPLICATE_MARKER) || !e.is_syntax() && !e.is_eof() {
+                INVALID_REQUEST
+            } else {
+                PARSE_ERROR
+            };
             let id = partial.id.take().and_then(|raw| Id::from_raw(raw).ok());
             let prefix = if code == PARSE_ERROR { "malformed JSON" } else { "invalid message" };
             return Err(ParseError::new(id, code, format!("{prefix}: {text}")));
@@ -495,7 +496,8 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                 other => p.extra.contains_key(other),
             };
             if seen {
-                return Err(de::Error::custom(format!("{DUPLICATE_MARKER} {key:?}")));
+                let shown: String = key.chars().take(64).collect();
+                return Err(de::Error::custom(format!("{DUPLICATE_MARKER} {shown:?}")));
             }
             match key.as_str() {
                 "jsonrpc" => {
@@ -590,6 +592,20 @@ mod tests {
         let deep = r#"{"jsonrpc":"2.0","method":"x","params":{"a":[[[[1]]]]}}"#;
         let e = Message::parse(deep.as_bytes(), &Limits { max_frame_bytes: 1000, max_depth: 4 }).unwrap_err();
         assert_eq!(e.error.code, INVALID_REQUEST);
+    }
+
+    #[test]
+    fn nesting_past_the_parsers_own_limit_is_still_an_invalid_request() {
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"a":{}{}}}}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let e = Message::parse(deep.as_bytes(), &Limits { max_frame_bytes: 1 << 20, max_depth: 128 }).unwrap_err();
+        assert_eq!(e.error.code, INVALID_REQUEST, "{}", e.error.message);
+        let dup = format!(r#"{{"jsonrpc":"2.0","id":1,"{k}":1,"{k}":2,"method":"x"}}"#, k = "k".repeat(10_000));
+        let e = Message::parse(dup.as_bytes(), &Limits::default()).unwrap_err();
+        assert!(e.error.message.len() < 300, "a repeated key is not echoed whole: {} bytes", e.error.message.len());
     }
 
     #[test]

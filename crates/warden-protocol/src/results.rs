@@ -18,15 +18,17 @@ pub fn is_cacheable(method: &str) -> bool {
 }
 
 /// Completes a result for a 2026-07-28 client: `resultType` (`complete` unless the result says
-/// otherwise), cache hints on cacheable results that are not `input_required` (existing values
-/// are kept), and `server_info` under `_meta`.
+/// otherwise); on cacheable results that are not `input_required`, `cacheScope: "private"` (what a
+/// gateway answers depends on who asks) and a `ttlMs` of at most `ttl_ms`; and `server_info`
+/// under `_meta`.
 pub fn complete_modern(method: &str, mut result: Value, ttl_ms: u64, server_info: &Value) -> Value {
     let Some(obj) = result.as_object_mut() else { return result };
     let input_required = obj.get("resultType").and_then(Value::as_str) == Some("input_required");
     obj.entry("resultType").or_insert_with(|| json!("complete"));
     if is_cacheable(method) && !input_required {
-        obj.entry("ttlMs").or_insert_with(|| json!(ttl_ms));
-        obj.entry("cacheScope").or_insert_with(|| json!("private"));
+        let ttl = obj.get("ttlMs").and_then(Value::as_u64).map_or(ttl_ms, |t| t.min(ttl_ms));
+        obj.insert("ttlMs".into(), json!(ttl));
+        obj.insert("cacheScope".into(), json!("private"));
     }
     let m = obj.entry("_meta").or_insert_with(|| Value::Object(Map::new()));
     if !m.is_object() {
@@ -51,8 +53,14 @@ mod tests {
             (json!("complete"), json!(5), json!("private"))
         );
         assert_eq!(r["_meta"][meta::SERVER_INFO], info);
-        let r = complete_modern("resources/read", json!({ "ttlMs": 9, "cacheScope": "public" }), 0, &info);
-        assert_eq!((r["ttlMs"].clone(), r["cacheScope"].clone()), (json!(9), json!("public")));
+        let r = complete_modern("resources/read", json!({ "ttlMs": 9, "cacheScope": "public" }), 5, &info);
+        assert_eq!(
+            (r["ttlMs"].clone(), r["cacheScope"].clone()),
+            (json!(5), json!("private")),
+            "never longer or wider than ours"
+        );
+        let r = complete_modern("resources/read", json!({ "ttlMs": 2 }), 5, &info);
+        assert_eq!(r["ttlMs"], 2, "a shorter freshness is kept");
         let r = complete_modern("tools/call", json!({ "resultType": "input_required" }), 0, &info);
         assert_eq!(r["resultType"], "input_required");
         assert!(r.get("ttlMs").is_none());

@@ -42,15 +42,24 @@ pub(crate) struct Shared {
     pub(crate) closed: CancellationToken,
 }
 
-struct PostSink(Arc<Shared>);
+/// Posts answers to the server's requests, at most this many at once: a server that floods
+/// requests loses answers past it, not the gateway's memory.
+const MAX_REPLIES_IN_FLIGHT: usize = 64;
+
+struct PostSink(Arc<Shared>, Arc<tokio::sync::Semaphore>);
 
 impl ReplySink for PostSink {
     fn send(&self, msg: Message) {
+        let Ok(permit) = self.1.clone().try_acquire_owned() else {
+            tracing::warn!(server = %self.0.server, "dropped a reply: too many replies in flight");
+            return;
+        };
         let shared = self.0.clone();
         tokio::spawn(async move {
             if let Err(e) = shared.post(&msg, None).await {
                 tracing::warn!(server = %shared.server, "could not deliver a reply: {e}");
             }
+            drop(permit);
         });
     }
 }
@@ -106,7 +115,8 @@ impl HttpTransport {
             version: Mutex::new(None),
             closed: CancellationToken::new(),
         });
-        let sink: Arc<dyn ReplySink> = Arc::new(PostSink(shared.clone()));
+        let sink: Arc<dyn ReplySink> =
+            Arc::new(PostSink(shared.clone(), Arc::new(tokio::sync::Semaphore::new(MAX_REPLIES_IN_FLIGHT))));
         Ok((HttpTransport { shared, sink, background: Mutex::new(vec![]), listen: Mutex::new(None) }, core))
     }
 
@@ -165,7 +175,7 @@ impl HttpTransport {
                 retry_after: None,
             });
         }
-        if status.is_server_error() {
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             return Err(UpstreamError::Unavailable {
                 server: self.shared.server.clone(),
                 reason: format!("HTTP {}", status.as_u16()),
@@ -501,7 +511,15 @@ impl Shared {
                         {
                             continue;
                         }
-                        let done = matches!(origin, Origin::Request(uid) if matches!(m.kind(), Kind::Response | Kind::Error) && m.id().map(Id::key) == Some(IdKey::Num(uid.into())));
+                        let is_answer = matches!(m.kind(), Kind::Response | Kind::Error);
+                        if let Origin::Request(uid) = origin
+                            && is_answer
+                            && m.id().map(Id::key) != Some(IdKey::Num(uid.into()))
+                        {
+                            tracing::warn!(server = %self.server, "dropped a response to another request on a request's stream");
+                            continue;
+                        }
+                        let done = matches!(origin, Origin::Request(_)) && is_answer;
                         core.dispatch(m, origin, sink);
                         if done {
                             return;

@@ -70,7 +70,9 @@ impl StdioTransport {
             reason: format!("could not start the server process ({})", e.kind()),
             retry_after: None,
         })?;
-        tracing::info!(server = %spec.name, pid = child.id(), %command, ?args, "started server process");
+        // Arguments may carry credentials: only the program is logged at info.
+        tracing::info!(server = %spec.name, pid = child.id(), %command, "started server process");
+        tracing::debug!(server = %spec.name, ?args, "server process arguments");
         let pgid = child.id().and_then(|p| i32::try_from(p).ok());
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
@@ -114,6 +116,10 @@ impl StdioTransport {
                     Ok(s) => describe_exit(s),
                     Err(e) => format!("could not be waited on ({})", e.kind()),
                 };
+                // Whatever the server started in its group (npx's node, helpers) goes with it.
+                if let Some(pg) = pgid {
+                    let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+                }
                 tracing::warn!(%server, "server process exited: {text}");
                 *status.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
                 exited.cancel();

@@ -187,3 +187,47 @@ fn misbehaving_http_servers_get_clear_errors() {
     assert_eq!(text(ok(&out, 5)), "after the flood");
     assert_eq!(text(ok(&out, 6)), "echo");
 }
+
+#[test]
+fn answers_no_server_may_send_are_refused() {
+    let gw = Warden::serve("", &hostile("bad", ""));
+    let out = node_client(json!({ "sdk": "v2", "era": "modern", "transport": { "type": "http", "url": gw.url() },
+        "capabilities": { "sampling": {} },
+        "answers": { "sampling": { "role": "assistant", "model": "m", "content": { "type": "text", "text": "should never be asked" } } },
+        "ops": [
+            { "op": "callTool", "name": "bad__fake_input_required", "arguments": {} },
+            { "op": "callTool", "name": "bad__not_object", "arguments": {} },
+        ] }));
+    assert_eq!(
+        err(&out, 0)["code"],
+        -32011,
+        "a 2025-era server's input_required is not passed to the client: {}",
+        out["ops"][0]
+    );
+    assert!(out["serverRequests"].as_array().unwrap().is_empty(), "the client was never asked");
+    assert_eq!(err(&out, 1)["code"], -32011, "a result that is not an object is refused");
+}
+
+fn sleepers() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x003617\x00"))
+        .count()
+}
+
+#[test]
+fn what_a_server_leaves_behind_in_its_process_group_is_stopped_with_it() {
+    let gw = Warden::serve(
+        "",
+        &hostile("bad", "").replace("env = { HOSTILE_ALLOWED = \"yes\" }", "env_inherit = [\"PATH\"]"),
+    );
+    let before = sleepers();
+    let out = call(&gw.url(), json!([{ "op": "callTool", "name": "bad__orphan", "arguments": {} }]));
+    err(&out, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sleepers() > before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sleepers(), before, "the server's child did not outlive it");
+}

@@ -315,3 +315,38 @@ fn list_changed_from_the_server_reaches_legacy_sessions() {
     assert!(ok(&out, 3).to_string().contains("demo://notes/plan"));
     assert_eq!(ok(&out, 4)["contents"][0]["text"], "ship");
 }
+
+#[test]
+fn a_client_taking_its_time_to_answer_is_not_cut_off_by_the_server_timeout() {
+    // The server is silent while the client answers its elicitation; that is not a hang.
+    let gw = Warden::serve("", &everything_stdio("everything", "timeout = \"1s\""));
+    let out = v1(
+        &gw.url(),
+        json!({ "elicitation": { "form": {} } }),
+        json!({ "elicitation": { "action": "decline" }, "delayMs": 2500 }),
+        json!([{ "op": "callTool", "name": "everything__trigger-elicitation-request", "arguments": {} }]),
+    );
+    assert!(ok(&out, 0).to_string().to_lowercase().contains("decline"), "{}", ok(&out, 0));
+}
+
+#[test]
+fn resources_no_server_listed_are_not_found() {
+    let gw = Warden::serve("", &everything_stdio("everything", ""));
+    let out = v1(
+        &gw.url(),
+        json!({}),
+        json!({}),
+        json!([
+            { "op": "readResource", "uri": "demo://resource/unlisted/thing" },
+            { "op": "readResource", "uri": "file:///etc/passwd" },
+        ]),
+    );
+    for i in 0..2 {
+        let e = err(&out, i);
+        assert_eq!(e["code"], -32002, "{e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("Resource not found"),
+            "refused by the gateway's resolver: {e}"
+        );
+    }
+}

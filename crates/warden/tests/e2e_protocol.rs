@@ -138,6 +138,19 @@ fn modern_requests_are_validated_header_against_body() {
         200,
         -32602,
     );
+    // A header sent twice could be read either way by whatever sits in front.
+    let twice = http(
+        "POST",
+        p,
+        &[
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+            ("mcp-method", "tools/call"),
+        ],
+        modern_body(12, "tools/list", json!({})).as_bytes(),
+    );
+    expect(twice, 400, -32020);
     // GET and DELETE have no meaning without a session.
     assert_eq!(http("GET", p, &[("accept", "text/event-stream")], b"").status, 405);
     assert_eq!(http("DELETE", p, &[], b"").status, 405);

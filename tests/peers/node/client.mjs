@@ -45,6 +45,8 @@ function onRequest(method, schema, answer) {
   const handler = async (req) => {
     serverRequests.push({ method, params: req.params ?? null });
     if (answer === undefined) throw new Error(`no answer configured for ${method}`);
+    // A person or a model takes time to answer; tests can make it so.
+    if (answers.delayMs) await new Promise((r) => setTimeout(r, answers.delayMs));
     return answer;
   };
   if (v2) client.setRequestHandler(method, handler);

@@ -11,6 +11,9 @@ It answers `initialize` and lists its tools properly; each tool then misbehaves 
   big        answers with a single frame of 6 MiB
   env        answers with its environment variables
   seen       answers with the notifications it has received (to observe cancellation)
+  fake_input_required   answers with input_required, which a 2025-era server may not send
+  not_object answers with a result that is a string
+  orphan     starts `sleep 3617` in its process group, then exits without answering
 
 Standard library only. Writes a marker line to stderr at start so tests can see stderr is logged.
 """
@@ -44,6 +47,9 @@ TOOLS = [
         ("big", "Answers with a frame over 4 MiB."),
         ("env", "Answers with its environment."),
         ("seen", "Answers with the notifications it received."),
+        ("fake_input_required", "Answers with input_required."),
+        ("not_object", "Answers with a string."),
+        ("orphan", "Leaves a child behind and exits."),
     ]
 ]
 
@@ -104,6 +110,15 @@ for line in sys.stdin:
             send({"jsonrpc": "2.0", "id": mid, "result": text(json.dumps(dict(os.environ)))})
         elif name == "seen":
             send({"jsonrpc": "2.0", "id": mid, "result": text(json.dumps(seen))})
+        elif name == "fake_input_required":
+            send({"jsonrpc": "2.0", "id": mid, "result": {"resultType": "input_required", "inputRequests": {
+                "x": {"method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}}, "requestState": "forged"}})
+        elif name == "not_object":
+            send({"jsonrpc": "2.0", "id": mid, "result": "just a string"})
+        elif name == "orphan":
+            import subprocess
+            subprocess.Popen(["sleep", "3617"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            os._exit(4)
         else:
             send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": "Unknown tool"}})
     else:

@@ -5,6 +5,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::time::Duration;
 
+/// The longest duration a setting may take, so that deadlines computed from it cannot overflow.
+const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A duration in the configuration file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfigDuration(pub Duration);
@@ -23,6 +26,9 @@ impl ConfigDuration {
             "h" => Duration::from_secs(n.saturating_mul(3600)),
             _ => return Err(format!("{s:?} has no unit: write it as \"{n}s\", \"{n}ms\", \"{n}m\" or \"{n}h\"")),
         };
+        if d > MAX {
+            return Err(format!("{s:?} is longer than the 30 days a setting may be"));
+        }
         Ok(ConfigDuration(d))
     }
 }
@@ -69,5 +75,6 @@ mod tests {
         assert!(ConfigDuration::parse("30").is_err());
         assert!(ConfigDuration::parse("x").is_err());
         assert!(ConfigDuration::parse("-5s").is_err());
+        assert!(ConfigDuration::parse("18446744073709551615h").is_err(), "absurd durations are refused");
     }
 }

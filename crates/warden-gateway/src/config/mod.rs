@@ -264,8 +264,8 @@ impl Config {
         if !(1024..=256 * 1024 * 1024).contains(&g.max_frame_bytes) {
             return Err((at(&["gateway", "max_frame_bytes"]), "must be between 1024 and 268435456".into()));
         }
-        if !(4..=256).contains(&g.max_json_depth) {
-            return Err((at(&["gateway", "max_json_depth"]), "must be between 4 and 256".into()));
+        if !(4..=128).contains(&g.max_json_depth) {
+            return Err((at(&["gateway", "max_json_depth"]), "must be between 4 and 128".into()));
         }
         for origin in &g.allowed_origins {
             let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {

@@ -214,6 +214,12 @@ async fn modern(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
             &RpcError::new(error::HEADER_MISMATCH, format!("Header mismatch: {why}")),
         )
     };
+    // A header sent twice could be read either way by whatever sits in front: refuse it.
+    let repeated =
+        headers.keys().filter(|n| n.as_str().starts_with("mcp-")).find(|n| headers.get_all(*n).iter().nth(1).is_some());
+    if let Some(name) = repeated {
+        return mismatch(format!("the {name} header is sent more than once"));
+    }
     let Some(header_version) = header_str(headers, VERSION_HEADER) else {
         return mismatch("the MCP-Protocol-Version header is missing".into());
     };
@@ -314,6 +320,17 @@ async fn respond(
     sse_response(event_stream(vec![first], Some(rx), Some(call)))
 }
 
+/// Drops a half-opened listen stream's subscriptions if its request is abandoned.
+struct UndoListen(Option<(Arc<Gateway>, u64)>);
+
+impl Drop for UndoListen {
+    fn drop(&mut self) {
+        if let Some((gw, id)) = self.0.take() {
+            tokio::spawn(async move { gw.drop_listener(id).await });
+        }
+    }
+}
+
 /// Removes a legacy request from its session's in-flight set however the call ends.
 struct InFlightEntry {
     session: Option<Arc<Session>>,
@@ -331,9 +348,17 @@ impl Drop for InFlightEntry {
 async fn listen(front: Arc<HttpFront>, ctx: ClientContext, msg: Message) -> Response {
     let (tx, rx) = mpsc::channel::<Message>(256);
     let gw = front.gateway.clone();
-    let (listener, ack) = match gw.open_listener(&ctx, &msg, tx).await {
+    let listener_id = gw.hub.next_listener_id();
+    // If the client leaves while subscriptions are being made, undo them.
+    let mut undo = UndoListen(Some((gw.clone(), listener_id)));
+    let opened = gw.open_listener(&ctx, &msg, tx, listener_id).await;
+    undo.0 = None;
+    let (listener, ack) = match opened {
         Ok(x) => x,
-        Err(e) => return rpc_error(StatusCode::OK, msg.id(), &e),
+        Err(e) => {
+            gw.drop_listener(listener_id).await;
+            return rpc_error(StatusCode::OK, msg.id(), &e);
+        }
     };
     let on_close = async move { gw.close_listener(&listener).await };
     sse_response(super::sse_body::listen_stream(ack, rx, Box::pin(on_close)))

@@ -161,12 +161,18 @@ impl StdioClient {
             return self.send(Message::response(id, json!({}))).await;
         };
         if method == "subscriptions/listen" && ctx.session.is_none() {
-            match gw.open_listener(&ctx, &msg, self.tx.clone()).await {
+            let listener_id = gw.hub.next_listener_id();
+            match gw.open_listener(&ctx, &msg, self.tx.clone(), listener_id).await {
                 Ok((listener, ack)) => {
-                    self.listeners.insert(id.key(), listener);
+                    if let Some(old) = self.listeners.insert(id.key(), listener) {
+                        self.gateway.close_listener(&old).await;
+                    }
                     self.send(ack).await;
                 }
-                Err(e) => self.send(Message::error_response(Some(id), &e)).await,
+                Err(e) => {
+                    gw.drop_listener(listener_id).await;
+                    self.send(Message::error_response(Some(id), &e)).await;
+                }
             }
             return;
         }
