@@ -315,7 +315,5 @@ fn a_modern_client_that_gives_up_cancels_the_call_upstream() {
         ]),
     );
     err(&out, 0);
-    let seen: Value = serde_json::from_str(&text(ok(&out, 2))).unwrap();
-    let cancelled = seen.as_array().unwrap().iter().filter(|n| n["method"] == "notifications/cancelled").count();
-    assert_eq!(cancelled, 1, "the server was told: {seen}");
+    assert_eq!(seen_count(&text(ok(&out, 2)), "notifications/cancelled"), 1, "the server was told");
 }

@@ -1,31 +1,23 @@
 //! The demo server on Streamable HTTP, both eras, at `/mcp`.
 
-use super::{Demo, Peer, initialize_result, listen_ack, shape_modern};
+use super::{ClientRequests, Demo, Peer, initialize_result, listen_ack, shape_modern};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
-use futures::FutureExt;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use warden_protocol::{Id, IdKey, Kind, Limits, Message, ProtocolVersion, RpcError, meta, sse};
-
-#[derive(Default)]
-struct DemoSession {
-    pending: Mutex<HashMap<IdKey, oneshot::Sender<Message>>>,
-    next: AtomicU64,
-}
+use warden_protocol::{Id, Kind, Limits, Message, ProtocolVersion, RpcError, meta, sse};
 
 struct DemoHttp {
     demo: Demo,
-    sessions: Mutex<HashMap<String, Arc<DemoSession>>>,
+    sessions: Mutex<HashMap<String, Arc<ClientRequests>>>,
 }
 
 /// The demo server's router.
@@ -82,7 +74,11 @@ async fn endpoint(State(state): State<Arc<DemoHttp>>, request: Request) -> Respo
     }
     if msg.method() == Some("initialize") {
         let id = format!("{:032x}", rand::random::<u128>());
-        state.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Arc::new(DemoSession::default()));
+        state
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), Arc::new(ClientRequests::default()));
         let reply =
             Message::response(msg.id().cloned().unwrap_or_else(|| Id::number(0)), initialize_result(msg.params()));
         let mut r = json_response(StatusCode::OK, &reply);
@@ -114,7 +110,12 @@ async fn endpoint(State(state): State<Arc<DemoHttp>>, request: Request) -> Respo
 }
 
 /// Runs a request; answers JSON unless it produces messages first, then SSE.
-async fn serve_call(state: Arc<DemoHttp>, msg: Message, modern: bool, session: Option<Arc<DemoSession>>) -> Response {
+async fn serve_call(
+    state: Arc<DemoHttp>,
+    msg: Message,
+    modern: bool,
+    session: Option<Arc<ClientRequests>>,
+) -> Response {
     let id = msg.id().cloned().unwrap_or_else(|| Id::number(0));
     let method = msg.method().unwrap_or_default().to_owned();
     let params = msg.params().cloned().unwrap_or_else(|| json!({}));
@@ -122,24 +123,7 @@ async fn serve_call(state: Arc<DemoHttp>, msg: Message, modern: bool, session: O
     let cancel = CancellationToken::new();
     let guard = cancel.clone().drop_guard();
     let notify_tx = tx.clone();
-    let ask = session.map(|s| {
-        let tx = tx.clone();
-        Box::new(move |method: String, params: Value| {
-            let (tx, s) = (tx.clone(), s.clone());
-            async move {
-                let id = Id::string(&format!("demo-{}", s.next.fetch_add(1, Ordering::Relaxed)));
-                let (otx, orx) = oneshot::channel();
-                s.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id.key(), otx);
-                tx.send(Message::request(id, method, Some(params))).await.map_err(|_| RpcError::internal("closed"))?;
-                let answer = orx.await.map_err(|_| RpcError::internal("closed"))?;
-                answer
-                    .result()
-                    .cloned()
-                    .ok_or_else(|| answer.rpc_error().unwrap_or_else(|| RpcError::internal("error")))
-            }
-            .boxed()
-        }) as _
-    });
+    let ask = session.map(|s| s.asker(tx.clone()));
     drop(tx);
     let peer = Peer { notify: Box::new(move |m| drop(notify_tx.try_send(m))), ask, cancel };
     let mut task = tokio::spawn(async move {

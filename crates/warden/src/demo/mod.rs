@@ -8,13 +8,16 @@
 pub mod http;
 pub mod stdio;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use warden_protocol::{Message, RpcError, error, meta};
+use warden_protocol::{Id, IdKey, Message, RpcError, error, meta};
 
 /// A fake AWS key pair (the documented AWS example values) and a fake GitHub token, returned by
 /// `get_deploy_config` so that redaction can be demonstrated. None of them is a real credential.
@@ -26,6 +29,43 @@ pub const FAKE_GITHUB_TOKEN: &str = "ghp_wardenDemoFakeToken000000000000000000";
 
 /// Sends a request to the client and waits for its answer.
 pub type Ask = Box<dyn Fn(String, Value) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync>;
+
+/// Requests this server has sent its client (2025 era), waiting for answers.
+#[derive(Default)]
+pub struct ClientRequests {
+    pending: Mutex<HashMap<IdKey, oneshot::Sender<Message>>>,
+    next: AtomicU64,
+}
+
+impl ClientRequests {
+    /// An [`Ask`] that sends requests on `tx` and waits for their answers.
+    pub fn asker(self: &Arc<Self>, tx: mpsc::Sender<Message>) -> Ask {
+        let requests = self.clone();
+        Box::new(move |method: String, params: Value| {
+            let (tx, requests) = (tx.clone(), requests.clone());
+            async move {
+                let id = Id::string(&format!("demo-{}", requests.next.fetch_add(1, Ordering::Relaxed)));
+                let (otx, orx) = oneshot::channel();
+                requests.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id.key(), otx);
+                tx.send(Message::request(id, method, Some(params))).await.map_err(|_| RpcError::internal("closed"))?;
+                let answer = orx.await.map_err(|_| RpcError::internal("closed"))?;
+                answer
+                    .result()
+                    .cloned()
+                    .ok_or_else(|| answer.rpc_error().unwrap_or_else(|| RpcError::internal("error")))
+            }
+            .boxed()
+        })
+    }
+
+    /// Delivers the client's answer to the request it answers, if one is waiting.
+    pub fn answer(&self, msg: Message) {
+        let waiter = msg.id().and_then(|id| self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.key()));
+        if let Some(w) = waiter {
+            let _ = w.send(msg);
+        }
+    }
+}
 
 /// How a call talks back to its client while it runs.
 pub struct Peer {

@@ -1,15 +1,14 @@
 //! The demo server on stdin/stdout.
 
-use super::{Demo, Peer, initialize_result, listen_ack, shape_modern};
-use futures::FutureExt;
+use super::{ClientRequests, Demo, Peer, initialize_result, listen_ack, shape_modern};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use warden_protocol::{Id, IdKey, Kind, Limits, Message, RpcError, meta};
+use warden_protocol::{Id, IdKey, Kind, Limits, Message, meta};
 use warden_upstream::{Line, LineReader};
 
 /// Serves the demo on stdin/stdout until stdin closes.
@@ -29,9 +28,8 @@ pub async fn serve(page_size: usize) -> anyhow::Result<()> {
             }
         }
     });
-    let pending: Arc<Mutex<HashMap<IdKey, oneshot::Sender<Message>>>> = Arc::default();
+    let requests = Arc::new(ClientRequests::default());
     let inflight: Arc<Mutex<HashMap<IdKey, CancellationToken>>> = Arc::default();
-    let next = Arc::new(AtomicU64::new(1));
     // Who hears about changed notes: the legacy session, and modern listen streams by id.
     let legacy = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listens: Arc<Mutex<HashMap<IdKey, Value>>> = Arc::default();
@@ -66,13 +64,7 @@ pub async fn serve(page_size: usize) -> anyhow::Result<()> {
             }
         };
         match msg.kind() {
-            Kind::Response | Kind::Error => {
-                if let Some(waiter) =
-                    msg.id().and_then(|id| pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id.key()))
-                {
-                    let _ = waiter.send(msg);
-                }
-            }
+            Kind::Response | Kind::Error => requests.answer(msg),
             Kind::Notification => {
                 if msg.method() == Some("notifications/cancelled") {
                     let id = msg.params().and_then(|p| p.get("requestId")).and_then(Id::from_value);
@@ -104,34 +96,14 @@ pub async fn serve(page_size: usize) -> anyhow::Result<()> {
                 let modern = params.get("_meta").and_then(|m| m.get(meta::PROTOCOL_VERSION)).is_some();
                 let cancel = CancellationToken::new();
                 inflight.lock().unwrap_or_else(|p| p.into_inner()).insert(id.key(), cancel.clone());
-                let (demo, tx, pending, inflight, next) =
-                    (demo.clone(), tx.clone(), pending.clone(), inflight.clone(), next.clone());
+                let (demo, tx, requests, inflight) = (demo.clone(), tx.clone(), requests.clone(), inflight.clone());
                 tokio::spawn(async move {
                     let notify_tx = tx.clone();
-                    let ask_tx = tx.clone();
-                    let ask = move |method: String, params: Value| {
-                        let (tx, pending) = (ask_tx.clone(), pending.clone());
-                        let n = next.fetch_add(1, Ordering::Relaxed);
-                        async move {
-                            let id = Id::string(&format!("demo-{n}"));
-                            let (otx, orx) = oneshot::channel();
-                            pending.lock().unwrap_or_else(|p| p.into_inner()).insert(id.key(), otx);
-                            tx.send(Message::request(id, method, Some(params)))
-                                .await
-                                .map_err(|_| RpcError::internal("closed"))?;
-                            let answer = orx.await.map_err(|_| RpcError::internal("closed"))?;
-                            answer
-                                .result()
-                                .cloned()
-                                .ok_or_else(|| answer.rpc_error().unwrap_or_else(|| RpcError::internal("error")))
-                        }
-                        .boxed()
-                    };
                     let peer = Peer {
                         notify: Box::new(move |m| {
                             let _ = notify_tx.try_send(m);
                         }),
-                        ask: (!modern).then(|| Box::new(ask) as _),
+                        ask: (!modern).then(|| requests.asker(tx.clone())),
                         cancel,
                     };
                     let reply = match demo.handle(&method, &params, modern, &peer).await {

@@ -276,6 +276,13 @@ pub fn text(result: &Value) -> String {
     result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
 }
 
+/// How many notifications a hostile server's `seen` tool reported with this method.
+pub fn seen_count(seen_text: &str, method: &str) -> usize {
+    let seen: Value =
+        serde_json::from_str(seen_text).unwrap_or_else(|e| panic!("`seen` did not answer JSON ({e}): {seen_text}"));
+    seen.as_array().map_or(0, |a| a.iter().filter(|n| n["method"] == method).count())
+}
+
 /// The names in a list result.
 pub fn names(result: &Value, field: &str) -> Vec<String> {
     result[field]
