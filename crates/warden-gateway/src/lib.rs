@@ -5,7 +5,7 @@
 //! protocol eras meet, and [`upstreams`] for how connections are shared between clients.
 
 pub mod client;
-pub mod clock;
+pub use warden_policy::clock;
 pub mod config;
 pub mod dispatch;
 pub mod forward;
