@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use warden_policy::{Principal, PrincipalClass};
 use warden_protocol::{Era, Limits, Message, ProtocolVersion, RpcError, error, meta};
-use warden_upstream::{EraPreference, TransportSpec, UpstreamSpec};
+use warden_upstream::{Credential, CredentialSource, EraPreference, TransportSpec, UpstreamSpec};
 
 /// Settings the request path reads.
 #[derive(Debug, Clone)]
@@ -74,7 +74,9 @@ impl Gateway {
         let servers = config
             .servers
             .iter()
-            .map(|(name, s)| Server::new(server_info(name, s, limits, g.input_required_ttl.0), hub.clone()))
+            .map(|(name, s)| {
+                Server::new(server_info(name, s, limits, g.input_required_ttl.0, &config.base_dir), hub.clone())
+            })
             .collect();
         let mut local = Principal::new(g.local_principal.subject.clone(), PrincipalClass::User);
         local.tenant = g.local_principal.tenant.clone();
@@ -294,7 +296,22 @@ fn resolve_command(command: &str) -> String {
 /// The `command` value that means "this Warden executable".
 pub const SELF_COMMAND: &str = "@self";
 
-fn server_info(name: &str, s: &ServerSection, limits: Limits, answer_timeout: Duration) -> ServerInfo {
+fn credential(c: &crate::config::CredentialSection, base_dir: &std::path::Path) -> Credential {
+    let source = match (&c.env, &c.file) {
+        (Some(var), _) => CredentialSource::Env(var.clone()),
+        (None, Some(f)) => CredentialSource::File(if f.is_absolute() { f.clone() } else { base_dir.join(f) }),
+        (None, None) => unreachable!("validated: a credential has env or file"),
+    };
+    Credential { source, header: c.header.clone(), scheme: Some(c.scheme.clone()).filter(|s| !s.is_empty()) }
+}
+
+fn server_info(
+    name: &str,
+    s: &ServerSection,
+    limits: Limits,
+    answer_timeout: Duration,
+    base_dir: &std::path::Path,
+) -> ServerInfo {
     let transport = match (&s.command, &s.url) {
         (Some(command), _) => {
             let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -306,7 +323,11 @@ fn server_info(name: &str, s: &ServerSection, limits: Limits, answer_timeout: Du
             env.extend(s.env.clone());
             TransportSpec::Stdio { command: resolve_command(command), args: s.args.clone(), env, cwd: s.cwd.clone() }
         }
-        (None, Some(url)) => TransportSpec::Http { url: url.clone(), headers: s.headers.clone().into_iter().collect() },
+        (None, Some(url)) => TransportSpec::Http {
+            url: url.clone(),
+            headers: s.headers.clone().into_iter().collect(),
+            credential: s.credential.as_ref().map(|c| credential(c, base_dir)),
+        },
         (None, None) => unreachable!("validated: every server has a command or a url"),
     };
     let mut spec = UpstreamSpec::new(name, transport);

@@ -4,6 +4,7 @@
 //! Read [`dispatch`] for the request path, [`forward`] for how calls reach servers and how the two
 //! protocol eras meet, and [`upstreams`] for how connections are shared between clients.
 
+pub mod authenticate;
 pub mod client;
 pub use warden_policy::clock;
 pub mod config;

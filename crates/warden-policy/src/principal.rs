@@ -1,9 +1,10 @@
 //! The principal: the authenticated caller behind a request.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The kind of caller. Admin rights come only from this class, never from a role or flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PrincipalClass {
     /// A person using an MCP client.

@@ -30,6 +30,17 @@ pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
 pub const UPSTREAM_CLOSED: i32 = -32000;
 /// Warden: the upstream did not answer within the server's timeout.
 pub const REQUEST_TIMEOUT: i32 = -32001;
+/// Warden: a policy refused the request.
+pub const POLICY_DENIED: i32 = -32003;
+/// Warden: the request needs a human's approval first.
+pub const APPROVAL_REQUIRED: i32 = -32004;
+/// Warden: a rate limit or budget refused the request; `data.retryAfterMs` says when to retry.
+pub const RATE_LIMITED: i32 = -32005;
+/// Warden: the caller's token lacks a scope the request needs; `data.scope` names it. Over HTTP
+/// this is also a 403 with `WWW-Authenticate: Bearer error="insufficient_scope"`.
+pub const INSUFFICIENT_SCOPE: i32 = -32006;
+/// Warden: too many calls of one context are nested or in flight.
+pub const CALL_LIMIT: i32 = -32007;
 /// Warden: the upstream server could not be reached or is restarting.
 pub const UPSTREAM_UNAVAILABLE: i32 = -32010;
 /// Warden: the upstream answered with something that is not a valid answer to the request.

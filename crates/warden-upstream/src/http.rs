@@ -84,7 +84,7 @@ pub(crate) enum Probe {
 
 impl HttpTransport {
     pub(crate) fn new(spec: &UpstreamSpec, core: Arc<Core>) -> Result<(HttpTransport, Arc<Core>), UpstreamError> {
-        let TransportSpec::Http { url, headers } = &spec.transport else {
+        let TransportSpec::Http { url, headers, credential } = &spec.transport else {
             unreachable!("new is only called for http specs");
         };
         let unavailable =
@@ -96,6 +96,18 @@ impl HttpTransport {
                 .map_err(|_| unavailable(format!("header name {k:?} is not valid")))?;
             let value =
                 HeaderValue::from_str(v).map_err(|_| unavailable(format!("the value of header {k} is not valid")))?;
+            extra.insert(name, value);
+        }
+        if let Some(c) = credential {
+            let name = HeaderName::from_bytes(c.header.as_bytes())
+                .map_err(|_| unavailable(format!("credential header name {:?} is not valid", c.header)))?;
+            let mut value = c
+                .value()
+                .and_then(|v| {
+                    HeaderValue::from_str(&v).map_err(|_| "the credential is not a valid header value".into())
+                })
+                .map_err(|why| unavailable(format!("its credential: {why}")))?;
+            value.set_sensitive(true);
             extra.insert(name, value);
         }
         let client = reqwest::Client::builder()

@@ -10,6 +10,8 @@
 //! so clients sharing a connection cannot see each other's progress, children get only the
 //! environment their spec names, and every frame read is size-bounded.
 
+pub mod egress;
+
 mod connection;
 mod core;
 mod error;
@@ -23,5 +25,5 @@ pub use crate::connection::{Call, Connection, Hello};
 pub use crate::core::{EXCHANGE_CAPACITY, Exchange, ServerEvent, ServerRequest};
 pub use crate::error::UpstreamError;
 pub use crate::lines::{Line, LineReader};
-pub use crate::spec::{EraPreference, TransportSpec, UpstreamSpec};
+pub use crate::spec::{Credential, CredentialSource, EraPreference, TransportSpec, UpstreamSpec};
 pub use crate::supervisor::Upstream;

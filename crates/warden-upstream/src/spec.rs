@@ -24,9 +24,53 @@ pub enum TransportSpec {
     Http {
         /// The MCP endpoint URL.
         url: String,
-        /// Extra headers sent with every request (for example an injected credential).
+        /// Extra headers sent with every request.
         headers: Vec<(String, String)>,
+        /// The gateway's own credential for this server, injected on every request. The client's
+        /// credentials never are.
+        credential: Option<Credential>,
     },
+}
+
+/// Where the gateway's credential for a server comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// An environment variable of the gateway.
+    Env(String),
+    /// A file (its content, trimmed), read on every connection so a rotated secret is picked up.
+    File(PathBuf),
+}
+
+/// A credential injected into requests to an HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Where the secret is.
+    pub source: CredentialSource,
+    /// The header that carries it (`Authorization` by default).
+    pub header: String,
+    /// The scheme put before the secret (`Bearer` by default); `None` sends the secret alone.
+    pub scheme: Option<String>,
+}
+
+impl Credential {
+    /// The header value, read now. Errors never contain the secret.
+    pub fn value(&self) -> Result<String, String> {
+        let secret = match &self.source {
+            CredentialSource::Env(var) => {
+                std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?
+            }
+            CredentialSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("the credential file cannot be read ({})", e.kind()))?,
+        };
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return Err("the credential is empty".into());
+        }
+        Ok(match &self.scheme {
+            Some(scheme) => format!("{scheme} {secret}"),
+            None => secret.to_owned(),
+        })
+    }
 }
 
 /// Which protocol era to speak to a server.

@@ -4,12 +4,18 @@
 //! typo fails at start-up instead of silently disabling a control. The JSON Schema shipped in
 //! `docs/warden.schema.json` is generated from these types (`warden config schema`).
 
+mod auth;
 mod duration;
 mod import;
+mod limits;
 mod locate;
+mod tools;
 
+pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection};
 pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
+pub use limits::{LimitsSection, RateSection};
+pub use tools::{ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -17,6 +23,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use warden_policy::PrincipalClass;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -28,9 +35,39 @@ pub struct Config {
     /// The MCP servers behind the gateway, by name. Only these are reachable.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerSection>,
-    /// Per-tool settings, keyed `"server/tool"`.
+    /// Per-tool settings, keyed `"server/tool"`; `"server/*"` sets defaults for a server's tools.
     #[serde(default)]
     pub tools: BTreeMap<String, ToolSection>,
+    /// Who may call the HTTP endpoint.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// The Cedar policies that decide every call.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// Rate limits and budgets per caller.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// The directory relative paths in the file are read from (the file's own directory).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// Cedar policy files, relative to this file. With none, every call is denied.
+    pub files: Vec<PathBuf>,
+    /// Reload the policies when a file changes (they are also reloaded on SIGHUP). A set that
+    /// fails to parse or validate never replaces the one in force.
+    pub watch: bool,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection { files: vec![], watch: true }
+    }
 }
 
 /// `[gateway]`
@@ -67,8 +104,8 @@ pub struct GatewaySection {
     pub input_required_ttl: ConfigDuration,
     /// Instructions the gateway gives clients, before the servers' own.
     pub instructions: Option<String>,
-    /// The principal used for unauthenticated local use (`warden run`, and HTTP until
-    /// authentication is configured).
+    /// The principal of local use: `warden run` (stdio), and the HTTP endpoint when `[auth]` is
+    /// not configured (then only on a loopback address).
     pub local_principal: LocalPrincipal,
 }
 
@@ -102,11 +139,34 @@ pub struct LocalPrincipal {
     pub subject: String,
     /// Tenant of the local principal.
     pub tenant: Option<String>,
+    /// Class of the local principal.
+    pub class: PrincipalClass,
+    /// Roles of the local principal.
+    pub roles: Vec<String>,
+    /// Scopes of the local principal.
+    pub scopes: Vec<String>,
 }
 
 impl Default for LocalPrincipal {
     fn default() -> Self {
-        LocalPrincipal { subject: "local".into(), tenant: None }
+        LocalPrincipal {
+            subject: "local".into(),
+            tenant: None,
+            class: PrincipalClass::User,
+            roles: vec![],
+            scopes: vec![],
+        }
+    }
+}
+
+impl LocalPrincipal {
+    /// The principal it describes.
+    pub fn principal(&self) -> warden_policy::Principal {
+        let mut p = warden_policy::Principal::new(self.subject.clone(), self.class);
+        p.tenant = self.tenant.clone();
+        p.roles = self.roles.clone();
+        p.scopes = self.scopes.clone();
+        p
     }
 }
 
@@ -174,26 +234,42 @@ pub struct ServerSection {
     /// Roots answered to the server's `roots/list` when no single client can answer it.
     #[serde(default)]
     pub roots: Vec<String>,
+    /// Believe the server's tool annotations when deciding a tool's class (`readOnlyHint`,
+    /// `destructiveHint`). Only for servers you control: a hostile server would call a
+    /// destructive tool read-only.
+    #[serde(default)]
+    pub trusted: bool,
+    /// The gateway's own credential for this server (url servers). The client's token is never
+    /// forwarded.
+    pub credential: Option<CredentialSection>,
+    /// Directories that path arguments (see `path_arguments`) must stay under, as absolute paths.
+    #[serde(default)]
+    pub path_roots: Vec<String>,
 }
 
-/// The class of a tool: how much harm a call can do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ToolClass {
-    /// Reads only.
-    Read,
-    /// Changes state.
-    Write,
-    /// Changes state in a way that cannot be undone.
-    Irreversible,
-}
-
-/// `[tools."server/tool"]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+/// `credential = { env = "TICKETS_TOKEN" }` or `{ file = "/run/secrets/tickets" }`, sent as
+/// `<header>: <scheme> <secret>`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ToolSection {
-    /// The tool's class.
-    pub class: Option<ToolClass>,
+pub struct CredentialSection {
+    /// An environment variable of the gateway holding the secret.
+    pub env: Option<String>,
+    /// A file holding the secret (read on every connection, relative to the config file).
+    pub file: Option<PathBuf>,
+    /// The header carrying it.
+    #[serde(default = "authorization")]
+    pub header: String,
+    /// The scheme before the secret; `""` sends the secret alone.
+    #[serde(default = "bearer")]
+    pub scheme: String,
+}
+
+fn authorization() -> String {
+    "Authorization".into()
+}
+
+fn bearer() -> String {
+    "Bearer".into()
 }
 
 /// A configuration error, located in its file.
@@ -222,7 +298,19 @@ impl Config {
             key: "(file)".into(),
             message: format!("cannot be read: {e}"),
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
+    }
+
+    /// A path from the file, resolved against the file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+
+    /// The policy files, resolved.
+    pub fn policy_files(&self) -> Vec<PathBuf> {
+        self.policy.files.iter().map(|f| self.resolve(f)).collect()
     }
 
     /// Parses and validates configuration text; `file` names it in errors.
@@ -253,6 +341,24 @@ impl Config {
         }
         if !g.path.starts_with('/') {
             return Err((at(&["gateway", "path"]), "must start with '/'".into()));
+        }
+        if !self.auth.is_configured() && !self.listen_addr().ip().is_loopback() {
+            return Err((
+                at(&["gateway", "listen"]),
+                "serving a non-loopback address needs [auth]: without it every caller would be the local principal"
+                    .into(),
+            ));
+        }
+        self.auth.validate(g.resource.as_deref())?;
+        for (keys, rate) in
+            [(["limits", "per_principal"], &self.limits.per_principal), (["limits", "per_tool"], &self.limits.per_tool)]
+        {
+            if let Some(r) = rate {
+                r.parse().map_err(|e| (at(&keys), e))?;
+            }
+        }
+        if self.limits.max_call_depth == 0 || self.limits.max_concurrent_calls == 0 {
+            return Err((at(&["limits"]), "max_call_depth and max_concurrent_calls must be at least 1".into()));
         }
         if g.separator.is_empty() || g.separator.len() > 8 || g.separator.chars().any(|c| c.is_whitespace() || c == '/')
         {
@@ -300,6 +406,12 @@ impl Config {
                     if c.trim().is_empty() {
                         return Err((key("command"), "must not be empty".into()));
                     }
+                    if s.credential.is_some() {
+                        return Err((
+                            key("credential"),
+                            "credential applies only to url servers; give a command server its secret in env".into(),
+                        ));
+                    }
                     if !s.headers.is_empty() {
                         return Err((key("headers"), "headers apply only to url servers".into()));
                     }
@@ -321,12 +433,25 @@ impl Config {
                     if s.cwd.is_some() {
                         return Err((key("cwd"), "cwd applies only to command servers".into()));
                     }
+                    if let Some(c) = &s.credential {
+                        if c.env.is_some() == c.file.is_some() {
+                            return Err((key("credential"), "set exactly one of env or file".into()));
+                        }
+                        if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
+                            return Err((key("credential"), format!("{:?} is not a header name", c.header)));
+                        }
+                    }
                 }
             }
             for var in s.env.keys().chain(&s.env_inherit) {
                 if var.is_empty() || var.contains('=') || var.contains('\0') {
                     return Err((key("env"), format!("{var:?} is not a valid environment variable name")));
                 }
+            }
+            if let Some(root) =
+                s.path_roots.iter().find(|r| warden_policy::paths::normalize(r, None).is_none() || !r.starts_with('/'))
+            {
+                return Err((key("path_roots"), format!("{root:?} is not an absolute path")));
             }
             let ns = s.namespace.clone().unwrap_or_else(|| name.clone());
             if !ns.is_empty() {
@@ -343,13 +468,16 @@ impl Config {
                 }
             }
         }
-        for tool in self.tools.keys() {
+        for (tool, settings) in &self.tools {
             let here = vec!["tools".to_owned(), tool.clone()];
             let Some((server, name)) = tool.split_once('/') else {
-                return Err((here, "tools are named \"server/tool\"".into()));
+                return Err((here, "tools are named \"server/tool\" (or \"server/*\" for a server's defaults)".into()));
             };
             if name.is_empty() || !self.servers.contains_key(server) {
                 return Err((here, format!("no server named {server:?} is configured")));
+            }
+            if let Some(r) = &settings.rate {
+                r.parse().map_err(|e| ([here.clone(), vec!["rate".to_owned()]].concat(), e))?;
             }
         }
         Ok(())

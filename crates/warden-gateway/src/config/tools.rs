@@ -1,0 +1,83 @@
+//! `[tools."server/tool"]`: per-tool settings, with `[tools."server/*"]` as defaults for a server.
+
+use super::limits::RateSection;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+pub use warden_policy::ToolClass;
+
+/// `[tools."server/tool"]` or `[tools."server/*"]`. A setting of the named tool overrides the
+/// same setting of its server's `*` entry.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSection {
+    /// The tool's class. Unset: the server's annotations if the server is `trusted`, else `write`.
+    pub class: Option<ToolClass>,
+    /// Reachable only by the admin principal class: never listed or callable for anyone else.
+    pub admin: Option<bool>,
+    /// OAuth scopes a token needs to call the tool; without them the call gets 403
+    /// `insufficient_scope` naming them.
+    pub scopes: Option<Vec<String>>,
+    /// Arguments holding file paths (strings or arrays of strings): normalized and checked
+    /// against the server's `path_roots` for policies (`context.paths`, `context.paths_confined`).
+    pub path_arguments: Option<Vec<String>>,
+    /// Arguments holding URLs: resolved and checked for public https addresses for policies
+    /// (`context.urls`, `context.urls_public`).
+    pub url_arguments: Option<Vec<String>>,
+    /// This tool's own rate per principal, instead of `limits.per_tool`.
+    pub rate: Option<RateSection>,
+    /// Calls a principal may make to this tool per UTC day.
+    pub daily_calls: Option<u64>,
+}
+
+impl ToolSection {
+    /// `self` with unset settings taken from `defaults`.
+    pub fn over(&self, defaults: &ToolSection) -> ToolSection {
+        ToolSection {
+            class: self.class.or(defaults.class),
+            admin: self.admin.or(defaults.admin),
+            scopes: self.scopes.clone().or_else(|| defaults.scopes.clone()),
+            path_arguments: self.path_arguments.clone().or_else(|| defaults.path_arguments.clone()),
+            url_arguments: self.url_arguments.clone().or_else(|| defaults.url_arguments.clone()),
+            rate: self.rate.clone().or_else(|| defaults.rate.clone()),
+            daily_calls: self.daily_calls.or(defaults.daily_calls),
+        }
+    }
+}
+
+/// The settings of one tool, its own over its server's `*` entry.
+pub fn tool_settings(tools: &BTreeMap<String, ToolSection>, server: &str, tool: &str) -> ToolSection {
+    let own = tools.get(&format!("{server}/{tool}"));
+    let defaults = tools.get(&format!("{server}/*"));
+    match (own, defaults) {
+        (Some(o), Some(d)) => o.over(d),
+        (Some(o), None) => o.clone(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => ToolSection::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_overrides_its_server_defaults() {
+        let mut tools = BTreeMap::new();
+        tools.insert(
+            "files/*".to_owned(),
+            ToolSection {
+                path_arguments: Some(vec!["path".into()]),
+                class: Some(ToolClass::Read),
+                ..Default::default()
+            },
+        );
+        tools
+            .insert("files/write_file".to_owned(), ToolSection { class: Some(ToolClass::Write), ..Default::default() });
+        let w = tool_settings(&tools, "files", "write_file");
+        assert_eq!(w.class, Some(ToolClass::Write));
+        assert_eq!(w.path_arguments, Some(vec!["path".to_owned()]));
+        assert_eq!(tool_settings(&tools, "files", "read_file").class, Some(ToolClass::Read));
+        assert_eq!(tool_settings(&tools, "other", "x").class, None);
+    }
+}
