@@ -36,7 +36,15 @@ listen = "127.0.0.1:$GW_PORT"
 url = "http://localhost:$REF_PORT/mcp"
 namespace = ""
 isolation = "session"
+
+# The suite exercises the protocol, not authorization: everything is permitted.
+[policy]
+files = ["permit-all.cedar"]
 TOML
+cat >"$OUT/permit-all.cedar" <<'CEDAR'
+@id("conformance-permit-all")
+permit (principal, action, resource);
+CEDAR
 WARDEN_LOG=info "$WARDEN" serve --config "$OUT/warden.toml" >"$OUT/warden.log" 2>&1 &
 PIDS+=($!)
 wait_port "$GW_PORT"

@@ -1,23 +1,34 @@
 //! The request path: what happens to each request a client sends, in one place.
 //!
 //! ```text
-//! request ─▶ method known in the client's era? ─▶ resolve (one resolver) ─▶ forward ─▶ shape for era
+//! request (principal already authenticated by the front)
+//!   ─▶ method known in the client's era?
+//!   ─▶ resolve (one resolver: only what servers listed)
+//!   ─▶ visible to this principal? (else: unknown, exactly as if it did not exist)
+//!   ─▶ token scopes the tool needs
+//!   ─▶ call depth / calls in flight of the context
+//!   ─▶ authorize with the arguments (Cedar; require_approval refuses until approvals exist)
+//!   ─▶ rate limits and daily budgets
+//!   ─▶ forward ─▶ shape for era
 //! ```
 //!
-//! Authentication, authorization, limits and approvals slot in between resolving and forwarding
-//! as those controls land; the fronts (HTTP, stdio) own framing, sessions and headers.
+//! The fronts (HTTP, stdio) own framing, sessions, headers and authentication. Lists are
+//! filtered by the same visibility decision ([`crate::lists`]), and what servers ask of clients
+//! is authorized in [`crate::forward`].
 
+use crate::authorize::refusal;
 use crate::client::{ClientContext, Outbound};
 use crate::forward::Forwarding;
 use crate::gateway::Gateway;
 use crate::hub::{ListenFilter, Listener, Subscriber};
-use crate::inventory::{self, ListKind};
+use crate::inventory::{self, Definition, ListKind};
 use crate::levels;
-use crate::routing::shown;
+use crate::routing::{self, Target, shown};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use warden_policy::{Item, Verdict};
 use warden_protocol::methods::{self, Direction};
 use warden_protocol::{Era, Message, RpcError, error};
 use warden_upstream::Call;
@@ -69,37 +80,9 @@ impl Gateway {
                 let kind = ListKind::from_method(method).unwrap_or(ListKind::Tools);
                 self.list(ctx, kind, params).await
             }
-            "tools/call" | "prompts/get" => {
-                let kind = if method == "tools/call" { ListKind::Tools } else { ListKind::Prompts };
-                let params = params.cloned().unwrap_or_else(|| json!({}));
-                let name = params
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| RpcError::invalid_params("params.name must be a string"))?;
-                let arguments = params.get("arguments").unwrap_or(&Value::Null);
-                if !(arguments.is_null() || arguments.is_object()) {
-                    return Err(RpcError::invalid_params("params.arguments must be an object"));
-                }
-                let target = self.resolve_named(ctx, kind, name).await?;
-                if let (Some(sent), Some(def)) = (&ctx.header_params, &target.definition)
-                    && kind == ListKind::Tools
-                {
-                    inventory::check_param_headers(def.value(), arguments, sent)
-                        .map_err(|why| RpcError::new(error::HEADER_MISMATCH, format!("Header mismatch: {why}")))?;
-                }
-                let f = Forwarding { ctx, out, cancel, method, exposed: name };
-                self.forward(&f, target, params.clone()).await
-            }
-            "resources/read" => {
-                let params = params.cloned().unwrap_or_else(|| json!({}));
-                let uri = params
-                    .get("uri")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?;
-                let target = self.resolve_uri(ctx, uri).await?;
-                let f = Forwarding { ctx, out, cancel, method, exposed: uri };
-                self.forward(&f, target, params.clone()).await
-            }
+            "tools/call" => self.call_tool(ctx, params, out, cancel).await,
+            "prompts/get" => self.get_prompt(ctx, params, out, cancel).await,
+            "resources/read" => self.read_resource(ctx, params, out, cancel).await,
             "completion/complete" => self.complete(ctx, params).await,
             "resources/subscribe" | "resources/unsubscribe" => self.legacy_subscription(ctx, method, params).await,
             "logging/setLevel" => self.set_level(ctx, params).await,
@@ -109,6 +92,120 @@ impl Gateway {
             }
             _ => Err(RpcError::method_not_found(method)),
         }
+    }
+
+    async fn call_tool(
+        &self,
+        ctx: &ClientContext,
+        params: Option<&Value>,
+        out: &Outbound,
+        cancel: &CancellationToken,
+    ) -> Result<Value, RpcError> {
+        let params = params.cloned().unwrap_or_else(|| json!({}));
+        let (name, arguments) = named_call(&params)?;
+        let target = self.resolve_named(ctx, ListKind::Tools, name).await?;
+        let server = target.server.info.name.clone();
+        let definition = target.definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
+        let (tool, settings) = self.authorizer.tool(&server, definition);
+        if !self.authorizer.visible(&ctx.principal, ctx.era(), &server, Item::Tool(&tool)) {
+            return Err(routing::unknown(ListKind::Tools, name));
+        }
+        self.check_scopes(ctx, settings.scopes.as_deref())?;
+        if let Some(sent) = &ctx.header_params {
+            inventory::check_param_headers(definition, arguments.unwrap_or(&Value::Null), sent)
+                .map_err(|why| RpcError::new(error::HEADER_MISMATCH, format!("Header mismatch: {why}")))?;
+        }
+        let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
+        let args = arguments.and_then(Value::as_object);
+        let decision = self.authorizer.decide_call(ctx, &server, Item::Tool(&tool), args, &settings, slot.depth).await;
+        if decision.verdict != Verdict::Allow {
+            return Err(refusal(&format!("tools/call {}", shown(name)), &decision));
+        }
+        if !continues_a_call(&params) {
+            self.limits.take(ctx, &server, Some(&tool.name))?;
+        }
+        let f = Forwarding { ctx, out, cancel, method: "tools/call", exposed: name, slot: Some(&slot) };
+        self.forward(&f, target, params.clone()).await
+    }
+
+    async fn get_prompt(
+        &self,
+        ctx: &ClientContext,
+        params: Option<&Value>,
+        out: &Outbound,
+        cancel: &CancellationToken,
+    ) -> Result<Value, RpcError> {
+        let params = params.cloned().unwrap_or_else(|| json!({}));
+        let (name, arguments) = named_call(&params)?;
+        let target = self.resolve_named(ctx, ListKind::Prompts, name).await?;
+        let server = target.server.info.name.clone();
+        let item = Item::Prompt(&target.upstream_name);
+        if !self.authorizer.visible(&ctx.principal, ctx.era(), &server, item) {
+            return Err(routing::unknown(ListKind::Prompts, name));
+        }
+        let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
+        let args = arguments.and_then(Value::as_object);
+        let no_settings = Default::default();
+        let decision = self.authorizer.decide_call(ctx, &server, item, args, &no_settings, slot.depth).await;
+        if decision.verdict != Verdict::Allow {
+            return Err(refusal(&format!("prompts/get {}", shown(name)), &decision));
+        }
+        if !continues_a_call(&params) {
+            self.limits.take(ctx, &server, None)?;
+        }
+        let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
+        self.forward(&f, target, params.clone()).await
+    }
+
+    async fn read_resource(
+        &self,
+        ctx: &ClientContext,
+        params: Option<&Value>,
+        out: &Outbound,
+        cancel: &CancellationToken,
+    ) -> Result<Value, RpcError> {
+        let params = params.cloned().unwrap_or_else(|| json!({}));
+        let uri = params
+            .get("uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?;
+        let target = self.readable(ctx, uri).await?;
+        let server = target.server.info.name.clone();
+        let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
+        let item = Item::Resource { uri, template: false };
+        let no_settings = Default::default();
+        let decision = self.authorizer.decide_call(ctx, &server, item, None, &no_settings, slot.depth).await;
+        if decision.verdict != Verdict::Allow {
+            return Err(refusal(&format!("resources/read {}", shown(uri)), &decision));
+        }
+        if !continues_a_call(&params) {
+            self.limits.take(ctx, &server, None)?;
+        }
+        let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
+        self.forward(&f, target, params.clone()).await
+    }
+
+    /// Resolves a resource URI the principal may see; one it may not is "not found".
+    async fn readable(&self, ctx: &ClientContext, uri: &str) -> Result<Target, RpcError> {
+        let target = self.resolve_uri(ctx, uri).await?;
+        let item = Item::Resource { uri, template: false };
+        if !self.authorizer.visible(&ctx.principal, ctx.era(), &target.server.info.name, item) {
+            return Err(self.resource_not_found(ctx, uri));
+        }
+        Ok(target)
+    }
+
+    /// Refuses a request whose token lacks a scope the tool needs (a 403 over HTTP, so that the
+    /// client can ask its user for more).
+    fn check_scopes(&self, ctx: &ClientContext, needed: Option<&[String]>) -> Result<(), RpcError> {
+        let missing: Vec<&String> =
+            needed.unwrap_or_default().iter().filter(|s| !ctx.principal.scopes.contains(s)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let scope = missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+        Err(RpcError::new(error::INSUFFICIENT_SCOPE, format!("Forbidden: this tool needs the scope(s) {scope}"))
+            .with_data(json!({ "scope": scope })))
     }
 
     async fn complete(&self, ctx: &ClientContext, params: Option<&Value>) -> Result<Value, RpcError> {
@@ -121,6 +218,10 @@ impl Gateway {
                     .and_then(Value::as_str)
                     .ok_or_else(|| RpcError::invalid_params("ref.name must be a string"))?;
                 let t = self.resolve_named(ctx, ListKind::Prompts, name).await?;
+                let item = Item::Prompt(&t.upstream_name);
+                if !self.authorizer.visible(&ctx.principal, ctx.era(), &t.server.info.name, item) {
+                    return Err(routing::unknown(ListKind::Prompts, name));
+                }
                 params["ref"]["name"] = Value::String(t.upstream_name.clone());
                 t
             }
@@ -129,13 +230,19 @@ impl Gateway {
                     .get("uri")
                     .and_then(Value::as_str)
                     .ok_or_else(|| RpcError::invalid_params("ref.uri must be a string"))?;
-                self.resolve_template(ctx, uri).await?
+                let t = self.resolve_template(ctx, uri).await?;
+                let item = Item::Resource { uri, template: true };
+                if !self.authorizer.visible(&ctx.principal, ctx.era(), &t.server.info.name, item) {
+                    return Err(RpcError::invalid_params(format!("Unknown resource template: {}", shown(uri))));
+                }
+                t
             }
             _ => return Err(RpcError::invalid_params("ref.type must be ref/prompt or ref/resource")),
         };
         if !target.conn.hello().has_capability("completions") {
             return Ok(json!({ "completion": { "values": [], "hasMore": false } }));
         }
+        self.limits.take(ctx, &target.server.info.name, None)?;
         let call = Call {
             client_capabilities: Some((*ctx.capabilities).clone()),
             ..Call::new("completion/complete", Some(params))
@@ -158,7 +265,7 @@ impl Gateway {
             .and_then(|p| p.get("uri"))
             .and_then(Value::as_str)
             .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?;
-        let target = self.resolve_uri(ctx, uri).await?;
+        let target = self.readable(ctx, uri).await?;
         let who = Subscriber::Session(session.id.clone());
         if method == "resources/subscribe" {
             let held = session.subscriptions();
@@ -237,7 +344,7 @@ impl Gateway {
         }
         let mut by_lane: Vec<(Arc<crate::upstreams::Lane>, Vec<String>)> = Vec::new();
         for uri in wanted {
-            match self.resolve_uri(ctx, &uri).await {
+            match self.readable(ctx, &uri).await {
                 Ok(t) => match by_lane.iter_mut().find(|(l, _)| Arc::ptr_eq(l, &t.lane)) {
                     Some((_, uris)) => uris.push(uri),
                     None => by_lane.push((t.lane, vec![uri])),
@@ -304,4 +411,23 @@ impl Gateway {
             other => tracing::debug!(method = ?other, "ignored a client notification"),
         }
     }
+}
+
+/// The `name` and `arguments` of a `tools/call` or `prompts/get`.
+fn named_call(params: &Value) -> Result<(&str, Option<&Value>), RpcError> {
+    let name = params
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params("params.name must be a string"))?;
+    let arguments = params.get("arguments").filter(|a| !a.is_null());
+    if arguments.is_some_and(|a| !a.is_object()) {
+        return Err(RpcError::invalid_params("params.arguments must be an object"));
+    }
+    Ok((name, arguments))
+}
+
+/// Whether a request continues a call already counted against the limits (a 2026-07-28 retry
+/// carrying `requestState` after `input_required`).
+fn continues_a_call(params: &Value) -> bool {
+    params.get("requestState").is_some_and(Value::is_string)
 }

@@ -14,6 +14,7 @@
 use crate::client::{ClientContext, Outbound, capability_for};
 use crate::gateway::Gateway;
 use crate::levels;
+use crate::limit::CallSlot;
 use crate::parked::{PARKED_PREFIX, ParkedCall};
 use crate::routing::Target;
 use serde_json::{Map, Value, json};
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use warden_policy::Action;
 use warden_protocol::{Era, Kind, Message, RpcError, error};
 use warden_upstream::{Call, Connection, EXCHANGE_CAPACITY, Exchange, ServerRequest, UpstreamError};
 
@@ -81,6 +83,8 @@ pub struct Forwarding<'a> {
     pub method: &'a str,
     /// The exposed name or URI the client used.
     pub exposed: &'a str,
+    /// The call's place in its context, to mark it waiting while the client is asked something.
+    pub slot: Option<&'a CallSlot>,
 }
 
 impl Gateway {
@@ -114,6 +118,9 @@ impl Gateway {
             match self.drive(f, inflight).await? {
                 Driven::Parked(result) => return Ok(result),
                 Driven::Done(result) => {
+                    if is_input_required(&result) {
+                        self.screen_input_requests(f, &target.server.info.name, &result)?;
+                    }
                     let Some(mut params) = kept.filter(|_| is_input_required(&result)) else {
                         return Ok(result);
                     };
@@ -196,20 +203,21 @@ impl Gateway {
                     match event {
                     Some(Exchange::Notification(n)) => relay_notification(f.ctx, f.out, n),
                     Some(Exchange::Request(request)) => {
+                        let Some(request) = self.screen(f.ctx, &inflight.server, request) else { continue };
                         if f.ctx.era() == Era::Legacy {
                             match relays.clone().try_acquire_owned() {
                                 Ok(permit) => {
                                     let out = f.out.clone();
-                                    let capabilities = f.ctx.capabilities.clone();
                                     let timeout = self.settings.input_required_ttl;
+                                    let waiting = f.slot.map(CallSlot::waiting_on_client);
                                     tokio::spawn(async move {
-                                        relay_request(request, out, capabilities, timeout).await;
-                                        drop(permit);
+                                        relay_request(request, out, timeout).await;
+                                        drop((permit, waiting));
                                     });
                                 }
                                 Err(_) => request.respond(Err(RpcError::new(error::UPSTREAM_UNAVAILABLE, "too many requests to the client are outstanding"))),
                             }
-                        } else if let Some(request) = refuse_unless_capable(f.ctx, request) {
+                        } else {
                             return self.park(f, inflight, vec![request]);
                         }
                     }
@@ -238,7 +246,7 @@ impl Gateway {
     ) -> Result<Driven, RpcError> {
         // Bundle any further requests the server has already made.
         while let Ok(Exchange::Request(r)) = inflight.exchange.try_recv() {
-            if let Some(r) = refuse_unless_capable(f.ctx, r) {
+            if let Some(r) = self.screen(f.ctx, &inflight.server, r) {
                 first.push(r);
             }
         }
@@ -294,6 +302,7 @@ impl Gateway {
 
     /// Asks a legacy client each input request of a modern server's `input_required` result.
     async fn fulfil(&self, f: &Forwarding<'_>, result: &Value) -> Result<Value, RpcError> {
+        let _waiting = f.slot.map(CallSlot::waiting_on_client);
         let requests = result.get("inputRequests").and_then(Value::as_object).cloned().unwrap_or_default();
         let mut asks = Vec::new();
         for (key, request) in requests {
@@ -321,6 +330,65 @@ impl Gateway {
         }
         let answers = futures::future::try_join_all(asks).await?;
         Ok(Value::Object(answers.into_iter().collect()))
+    }
+
+    /// Lets a server's request to the client through only if the client declared the capability
+    /// it needs and the policies allow the server to ask this principal; otherwise the server is
+    /// answered with the refusal and `None` is returned.
+    fn screen(&self, ctx: &ClientContext, server: &str, request: ServerRequest) -> Option<ServerRequest> {
+        let verdict = self.server_request_allowed(ctx, server, request.method(), request.message().params());
+        match verdict {
+            Ok(()) => Some(request),
+            Err(e) => {
+                request.respond(Err(e));
+                None
+            }
+        }
+    }
+
+    fn server_request_allowed(
+        &self,
+        ctx: &ClientContext,
+        server: &str,
+        method: &str,
+        params: Option<&Value>,
+    ) -> Result<(), RpcError> {
+        match capability_for(method) {
+            Some(cap) if ctx.has_capability(cap) => {}
+            Some(cap) => {
+                return Err(RpcError::new(
+                    error::METHOD_NOT_FOUND,
+                    format!("the client did not declare the {cap} capability"),
+                ));
+            }
+            None => {
+                return Err(RpcError::new(
+                    error::METHOD_NOT_FOUND,
+                    format!("{method} cannot be relayed to this client"),
+                ));
+            }
+        }
+        self.authorizer.permit_server_request(&ctx.principal, ctx.era(), server, method, params)
+    }
+
+    /// Refuses the call when a 2026-07-28 server's `input_required` asks this client something
+    /// the policies do not allow that server to ask.
+    fn screen_input_requests(&self, f: &Forwarding<'_>, server: &str, result: &Value) -> Result<(), RpcError> {
+        let requests = result.get("inputRequests").and_then(Value::as_object);
+        for request in requests.into_iter().flat_map(|r| r.values()) {
+            let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
+            if Action::for_server_request(method).is_none() {
+                continue;
+            }
+            self.authorizer.permit_server_request(
+                &f.ctx.principal,
+                f.ctx.era(),
+                server,
+                method,
+                request.get("params"),
+            )?;
+        }
+        Ok(())
     }
 
     fn translate_error(&self, f: &Forwarding<'_>, mut e: RpcError) -> RpcError {
@@ -358,24 +426,6 @@ fn is_input_required(result: &Value) -> bool {
     result.get("resultType").and_then(Value::as_str) == Some("input_required")
 }
 
-/// A server request a modern client cannot answer (capability not declared) is refused to the
-/// server at once; otherwise it is kept for `input_required`.
-fn refuse_unless_capable(ctx: &ClientContext, request: ServerRequest) -> Option<ServerRequest> {
-    match capability_for(request.method()) {
-        Some(cap) if ctx.has_capability(cap) => Some(request),
-        Some(cap) => {
-            let msg = format!("the client did not declare the {cap} capability");
-            request.respond(Err(RpcError::new(error::METHOD_NOT_FOUND, msg)));
-            None
-        }
-        None => {
-            let msg = format!("{} cannot be relayed to this client", request.method());
-            request.respond(Err(RpcError::new(error::METHOD_NOT_FOUND, msg)));
-            None
-        }
-    }
-}
-
 fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
     match n.method() {
         Some("notifications/progress") => out.notify(n),
@@ -391,17 +441,8 @@ fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
     }
 }
 
-async fn relay_request(request: ServerRequest, out: Outbound, capabilities: Arc<Value>, timeout: Duration) {
+async fn relay_request(request: ServerRequest, out: Outbound, timeout: Duration) {
     let method = request.method().to_owned();
-    if let Some(cap) = capability_for(&method)
-        && capabilities.get(cap).is_none_or(Value::is_null)
-    {
-        request.respond(Err(RpcError::new(
-            error::METHOD_NOT_FOUND,
-            format!("the client did not declare the {cap} capability"),
-        )));
-        return;
-    }
     let params = request.message().params().cloned();
     let answer = out.request(&method, params, timeout).await;
     request.respond(answer);

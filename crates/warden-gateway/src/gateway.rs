@@ -1,9 +1,12 @@
 //! The gateway itself: its servers, its clients, and what it says about itself.
 
+use crate::authenticate::Authenticator;
+use crate::authorize::Authorizer;
 use crate::client::ClientContext;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Isolation, ServerSection};
 use crate::hub::{Hub, Subscriber};
+use crate::limit::CallLimits;
 use crate::parked::Parked;
 use crate::session::{Session, SessionStore};
 use crate::upstreams::{Server, ServerInfo};
@@ -11,7 +14,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use warden_policy::{Principal, PrincipalClass};
+use warden_policy::Principal;
 use warden_protocol::{Era, Limits, Message, ProtocolVersion, RpcError, error, meta};
 use warden_upstream::{Credential, CredentialSource, EraPreference, TransportSpec, UpstreamSpec};
 
@@ -30,6 +33,8 @@ pub struct Settings {
     pub input_required_ttl: Duration,
     /// Instructions the gateway gives clients.
     pub instructions: Option<String>,
+    /// Whether policy files are watched for changes.
+    pub watch_policies: bool,
 }
 
 /// The gateway.
@@ -42,8 +47,14 @@ pub struct Gateway {
     pub hub: Arc<Hub>,
     /// Calls waiting for modern clients.
     pub parked: Parked,
-    /// The principal of unauthenticated local use.
+    /// The principal of local use (`warden run`).
     pub local_principal: Arc<Principal>,
+    /// Who is calling, on the HTTP front.
+    pub authenticator: Arc<Authenticator>,
+    /// The policies, and what they are told.
+    pub authorizer: Arc<Authorizer>,
+    /// Rate limits, budgets and the call-depth guard.
+    pub limits: Arc<CallLimits>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -60,46 +71,68 @@ fn capabilities() -> Value {
 }
 
 impl Gateway {
-    /// Builds the gateway from a validated configuration. Nothing is started yet.
-    pub fn from_config(config: &Config) -> Arc<Gateway> {
+    /// Builds the gateway from a validated configuration, loading its policies. Nothing is
+    /// started yet.
+    pub fn from_config(config: &Config) -> Result<Arc<Gateway>, String> {
         Self::with_clock(config, Arc::new(SystemClock))
     }
 
     /// Builds the gateway with an injected clock.
-    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Arc<Gateway> {
+    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, String> {
+        let authorizer = Arc::new(Authorizer::from_config(config).map_err(|e| format!("policies:\n{e}"))?);
+        let authenticator = Arc::new(Authenticator::from_config(config)?);
+        let limits = Arc::new(CallLimits::from_config(config, clock.clone())?);
         let g = &config.gateway;
-        let limits = Limits { max_frame_bytes: g.max_frame_bytes as usize, max_depth: g.max_json_depth as usize };
+        let frame_limits = Limits { max_frame_bytes: g.max_frame_bytes as usize, max_depth: g.max_json_depth as usize };
         let sessions = SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock.clone());
         let hub = Arc::new(Hub::new(sessions));
         let servers = config
             .servers
             .iter()
             .map(|(name, s)| {
-                Server::new(server_info(name, s, limits, g.input_required_ttl.0, &config.base_dir), hub.clone())
+                let mut info = server_info(name, s, frame_limits, g.input_required_ttl.0, &config.base_dir);
+                info.authorizer = Some(authorizer.clone());
+                Server::new(info, hub.clone())
             })
             .collect();
-        let mut local = Principal::new(g.local_principal.subject.clone(), PrincipalClass::User);
-        local.tenant = g.local_principal.tenant.clone();
-        Arc::new(Gateway {
+        Ok(Arc::new(Gateway {
             settings: Settings {
                 separator: g.separator.clone(),
-                limits,
+                limits: frame_limits,
                 list_page_size: g.list_page_size as usize,
                 list_ttl: g.list_ttl.0,
                 input_required_ttl: g.input_required_ttl.0,
                 instructions: g.instructions.clone(),
+                watch_policies: config.policy.watch,
             },
             servers,
             hub,
             parked: Parked::new(g.input_required_ttl.0, clock.clone()),
-            local_principal: Arc::new(local),
+            local_principal: Arc::new(g.local_principal.principal()),
+            authenticator,
+            authorizer,
+            limits,
             clock,
-        })
+        }))
     }
 
-    /// Starts background work: connecting shared servers early, and expiring idle sessions,
-    /// per-principal connections and parked calls.
+    /// Loads the policy files again (SIGHUP, or a watched file changed). A set with any problem is
+    /// reported and the set in force stays.
+    pub async fn reload(&self) {
+        match self.authorizer.reload() {
+            Ok(n) => tracing::info!(policies = n, "policies reloaded"),
+            Err(e) => tracing::error!("policies NOT reloaded; the previous set stays in force:\n{e}"),
+        }
+        self.authenticator.load_keys().await;
+    }
+
+    /// Starts background work: connecting shared servers early, loading signing keys, reloading
+    /// policies on SIGHUP and file changes, and expiring idle sessions, per-principal connections,
+    /// parked calls and idle rate-limit state.
     pub fn start(self: &Arc<Self>) {
+        let gw = self.clone();
+        tokio::spawn(async move { gw.authenticator.load_keys().await });
+        self.watch_reloads();
         for server in &self.servers {
             if server.info.isolation == Isolation::Shared {
                 let slot = server.slot_for(crate::hub::Audience::All);
@@ -122,8 +155,39 @@ impl Gateway {
                     gw.end_session(&s).await;
                 }
                 gw.parked.reap();
+                gw.limits.tidy();
                 for server in &gw.servers {
                     server.reap(Duration::from_secs(30 * 60)).await;
+                }
+            }
+        });
+    }
+
+    fn watch_reloads(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                tracing::warn!("SIGHUP cannot be handled here; policies reload only when their files change");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let Some(gw) = weak.upgrade() else { break };
+                tracing::info!("SIGHUP: reloading policies");
+                gw.reload().await;
+            }
+        });
+        if !self.settings.watch_policies {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let Some(gw) = weak.upgrade() else { break };
+                if gw.authorizer.files_changed() {
+                    tracing::info!("a policy file changed: reloading policies");
+                    gw.reload().await;
                 }
             }
         });
@@ -354,5 +418,6 @@ fn server_info(
         roots: s.roots.clone(),
         spec,
         client_answer_timeout: answer_timeout,
+        authorizer: None,
     }
 }

@@ -5,6 +5,7 @@
 //! protocol eras meet, and [`upstreams`] for how connections are shared between clients.
 
 pub mod authenticate;
+pub mod authorize;
 pub mod client;
 pub use warden_policy::clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod gateway;
 pub mod hub;
 pub mod inventory;
 pub mod levels;
+pub mod limit;
 pub mod lists;
 pub mod names;
 pub mod parked;

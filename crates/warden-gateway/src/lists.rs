@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use warden_policy::Item;
 use warden_protocol::RpcError;
 
 const CURSOR_PREFIX: &str = "w1:";
@@ -27,26 +28,45 @@ impl Gateway {
             lane.inventory.get(&conn, generation, kind, true).await
         });
         let results = futures::future::join_all(fetches).await;
-        let mut items: Vec<Value> = Vec::new();
-        for (server, result) in self.servers.iter().zip(results) {
-            match result {
-                Ok(snap) => {
-                    for item in snap.items.iter() {
-                        let mut item = item.clone();
-                        if let Some(name) = item.get("name").and_then(Value::as_str) {
-                            let exposed = names::expose(&server.info.namespace, &self.settings.separator, name);
-                            item["name"] = Value::String(exposed);
-                        }
-                        items.push(item);
-                    }
-                }
+        // (server, the item as its server listed it, its exposed name)
+        let mut offered: Vec<(&str, &Value, Option<String>)> = Vec::new();
+        let snapshots: Vec<_> = self
+            .servers
+            .iter()
+            .zip(results)
+            .filter_map(|(server, result)| match result {
+                Ok(snap) => Some((server, snap)),
                 Err(e) => {
-                    tracing::warn!(server = %server.info.name, list = kind.method(), "left out of the list: {}", e.message)
+                    tracing::warn!(server = %server.info.name, list = kind.method(), "left out of the list: {}", e.message);
+                    None
                 }
+            })
+            .collect();
+        for (server, snap) in &snapshots {
+            for item in snap.items.iter() {
+                let exposed = item
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(|n| names::expose(&server.info.namespace, &self.settings.separator, n));
+                offered.push((&server.info.name, item, exposed));
             }
         }
-        if matches!(kind, ListKind::Tools | ListKind::Prompts) {
-            drop_ambiguous(&mut items);
+        // Ambiguity is judged on everything the servers offer, as calls are: a name two servers
+        // offer is neither listed nor callable, whoever asks.
+        let unique = if matches!(kind, ListKind::Tools | ListKind::Prompts) {
+            unambiguous(offered.iter().map(|(_, _, n)| n.as_deref()))
+        } else {
+            vec![true; offered.len()]
+        };
+        let mut items: Vec<Value> = Vec::new();
+        for ((server, item, exposed), unique) in offered.into_iter().zip(unique) {
+            if unique && self.visible_item(ctx, kind, server, item) {
+                let mut item = item.clone();
+                if let Some(n) = exposed {
+                    item["name"] = Value::String(n);
+                }
+                items.push(item);
+            }
         }
         let page = self.settings.list_page_size;
         let total = items.len();
@@ -62,23 +82,38 @@ impl Gateway {
     }
 }
 
-/// Removes every item whose exposed name occurs more than once: a client could not tell them
-/// apart, and a call by that name is refused anyway.
-fn drop_ambiguous(items: &mut Vec<Value>) {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for i in items.iter() {
-        if let Some(n) = i.get("name").and_then(Value::as_str) {
-            *counts.entry(n.to_owned()).or_default() += 1;
+impl Gateway {
+    /// Whether the principal may see a listed item (as its server listed it): the decision a
+    /// call to it would first meet.
+    fn visible_item(&self, ctx: &ClientContext, kind: ListKind, server: &str, item: &Value) -> bool {
+        let (p, era) = (&ctx.principal, ctx.era());
+        let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default();
+        let visible = |i: Item<'_>| self.authorizer.visible(p, era, server, i);
+        match kind {
+            ListKind::Tools => visible(Item::Tool(&self.authorizer.tool(server, item).0)),
+            ListKind::Prompts => visible(Item::Prompt(text("name"))),
+            ListKind::Resources => visible(Item::Resource { uri: text("uri"), template: false }),
+            ListKind::Templates => visible(Item::Resource { uri: text("uriTemplate"), template: true }),
         }
     }
-    items.retain(|i| {
-        let n = i.get("name").and_then(Value::as_str).unwrap_or_default();
-        let unique = counts.get(n).copied().unwrap_or(0) <= 1;
-        if !unique {
-            tracing::warn!(name = %n, "left an ambiguous name out of the list");
-        }
-        unique
-    });
+}
+
+/// Which names no other item has: a client could not tell the others apart, and a call by such
+/// a name is refused anyway.
+fn unambiguous<'a>(names: impl Iterator<Item = Option<&'a str>> + Clone) -> Vec<bool> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for n in names.clone().flatten() {
+        *counts.entry(n).or_default() += 1;
+    }
+    names
+        .map(|n| {
+            let unique = n.is_none_or(|n| counts.get(n).copied().unwrap_or(0) <= 1);
+            if !unique {
+                tracing::warn!(name = %n.unwrap_or_default(), "left an ambiguous name out of the list");
+            }
+            unique
+        })
+        .collect()
 }
 
 fn encode_cursor(offset: usize) -> String {
@@ -103,8 +138,7 @@ mod tests {
 
     #[test]
     fn ambiguous_names_are_left_out() {
-        let mut items = vec![json!({"name": "a"}), json!({"name": "b"}), json!({"name": "a"})];
-        drop_ambiguous(&mut items);
-        assert_eq!(items, vec![json!({"name": "b"})]);
+        let names = [Some("a"), Some("b"), Some("a"), None];
+        assert_eq!(unambiguous(names.iter().copied()), vec![false, true, false, true]);
     }
 }

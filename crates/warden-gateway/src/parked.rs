@@ -105,6 +105,16 @@ impl Parked {
         calls.remove(handle).ok_or_else(invalid)
     }
 
+    /// How many calls of this caller are waiting (for the call-depth guard).
+    pub fn count_for(&self, principal: &Principal) -> u32 {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        if calls.is_empty() {
+            return 0;
+        }
+        let now = self.clock.now();
+        calls.values().filter(|c| c.expires > now && c.principal.same_caller(principal)).count() as u32
+    }
+
     /// Drops expired calls, which cancels them upstream and answers their server requests with errors.
     pub fn reap(&self) -> usize {
         let now = self.clock.now();

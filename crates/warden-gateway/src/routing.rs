@@ -53,7 +53,7 @@ impl Gateway {
     /// Resolves an exposed tool or prompt name.
     pub async fn resolve_named(&self, ctx: &ClientContext, kind: ListKind, exposed: &str) -> Result<Target, RpcError> {
         let what = if kind == ListKind::Tools { "tool" } else { "prompt" };
-        let unknown = || RpcError::invalid_params(format!("Unknown {what}: {}", shown(exposed)));
+        let unknown = || unknown(kind, exposed);
         let candidates = names::candidates(
             exposed,
             &self.settings.separator,
@@ -186,6 +186,13 @@ impl Gateway {
         let code = if ctx.era() == Era::Modern { error::INVALID_PARAMS } else { error::RESOURCE_NOT_FOUND_LEGACY };
         RpcError::new(code, format!("Resource not found: {}", shown(uri))).with_data(json!({ "uri": uri }))
     }
+}
+
+/// The error for a tool or prompt name nothing answers to. A name the principal may not see
+/// gets exactly this error too, so that hidden items cannot be told from missing ones.
+pub fn unknown(kind: ListKind, exposed: &str) -> RpcError {
+    let what = if kind == ListKind::Tools { "tool" } else { "prompt" };
+    RpcError::invalid_params(format!("Unknown {what}: {}", shown(exposed)))
 }
 
 /// A name or URI as it may appear in an error message: bounded and without control characters.

@@ -45,6 +45,9 @@ pub struct ServerInfo {
     pub spec: UpstreamSpec,
     /// How long a client may take to answer a request relayed from the server.
     pub client_answer_timeout: Duration,
+    /// The policies that decide whether the server may ask a client anything. Without them
+    /// (tests of connection handling only), nothing is asked.
+    pub authorizer: Option<Arc<crate::authorize::Authorizer>>,
 }
 
 /// One configured server and its slots.
@@ -631,7 +634,21 @@ impl Lane {
             && let Some(s) = self.hub.session(id)
         {
             let capable = capability_for(&method).is_none_or(|c| s.capabilities.get(c).is_some_and(|v| !v.is_null()));
-            if let (true, Some(tx)) = (capable, s.stream()) {
+            if capable && let Some(tx) = s.stream() {
+                let permitted = match &self.info.authorizer {
+                    Some(a) => a.permit_server_request(
+                        &s.principal,
+                        s.version.era(),
+                        &self.info.name,
+                        &method,
+                        request.message().params(),
+                    ),
+                    None => Err(RpcError::new(warden_protocol::error::POLICY_DENIED, "no policy is in force")),
+                };
+                if let Err(e) = permitted {
+                    request.respond(Err(e));
+                    return;
+                }
                 let params = request.message().params().cloned();
                 let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
                 request.respond(answer);
@@ -680,6 +697,7 @@ mod tests {
             roots: vec![],
             spec,
             client_answer_timeout: Duration::from_secs(1),
+            authorizer: None,
         };
         Server::new(info, hub)
     }

@@ -41,11 +41,11 @@ pub struct LimitSettings {
     pub per_principal: Option<Rate>,
     /// Each principal's bucket per tool, unless the tool has its own rate.
     pub per_tool: Option<Rate>,
-    /// Per-tool rates, keyed `server/tool`.
+    /// Per-tool rates, keyed `server/tool`, or `server/*` for every tool of a server without its own.
     pub tool_rates: HashMap<String, Rate>,
     /// Calls a principal may make per UTC day.
     pub daily_per_principal: Option<u64>,
-    /// Calls a principal may make to one tool per UTC day, keyed `server/tool`.
+    /// Calls a principal may make to one tool per UTC day, keyed `server/tool` or `server/*`.
     pub daily_per_tool: HashMap<String, u64>,
 }
 
@@ -115,20 +115,17 @@ impl Limits {
             b.check_key(&principal.to_owned())
                 .map_err(|n| LimitExceeded { limit: "principal", retry_after: n.wait_time_from(now) })?;
         }
-        if let Some(tool) = tool {
-            let (bucket, key) = match self.tools.get(tool) {
-                Some(b) => (Some(b), principal.to_owned()),
-                None => (self.per_tool.as_ref(), tool_key(principal, tool)),
-            };
-            if let Some(b) = bucket {
-                b.check_key(&key).map_err(|n| LimitExceeded { limit: "tool", retry_after: n.wait_time_from(now) })?;
-            }
+        if let Some(tool) = tool
+            && let Some(b) = lookup(&self.tools, tool).or(self.per_tool.as_ref())
+        {
+            b.check_key(&tool_key(principal, tool))
+                .map_err(|n| LimitExceeded { limit: "tool", retry_after: n.wait_time_from(now) })?;
         }
         self.take_daily(principal, tool)
     }
 
     fn take_daily(&self, principal: &str, tool: Option<&str>) -> Result<(), LimitExceeded> {
-        let tool_budget = tool.and_then(|t| self.daily_per_tool.get(t).map(|b| (t, *b)));
+        let tool_budget = tool.and_then(|t| lookup(&self.daily_per_tool, t).map(|b| (t, *b)));
         if self.daily_per_principal.is_none() && tool_budget.is_none() {
             return Ok(());
         }
@@ -175,6 +172,14 @@ impl Limits {
     }
 }
 
+/// The setting for `server/tool`: its own, else its server's `server/*`.
+fn lookup<'a, V>(map: &'a HashMap<String, V>, tool: &str) -> Option<&'a V> {
+    map.get(tool).or_else(|| {
+        let (server, _) = tool.split_once('/')?;
+        map.get(&format!("{server}/*"))
+    })
+}
+
 fn tool_key(principal: &str, tool: &str) -> String {
     // The principal key is length-prefixed per field, so a NUL cannot make two pairs collide.
     format!("{principal}\0{tool}")
@@ -212,7 +217,11 @@ mod tests {
         let clock = Arc::new(ManualClock::default());
         let mut settings = LimitSettings { per_tool: Some(rate(1, 60, 2)), ..Default::default() };
         settings.tool_rates.insert("files/delete".into(), rate(1, 60, 1));
+        settings.tool_rates.insert("mail/*".into(), rate(1, 60, 1));
         let limits = Limits::new(&settings, clock).unwrap();
+        limits.take("alice", Some("mail/send")).unwrap();
+        assert!(limits.take("alice", Some("mail/send")).is_err(), "the server's * rate applies");
+        limits.take("alice", Some("mail/draft")).expect("to each tool on its own");
         limits.take("alice", Some("files/read")).unwrap();
         limits.take("alice", Some("files/read")).unwrap();
         assert_eq!(limits.take("alice", Some("files/read")).unwrap_err().limit, "tool");

@@ -205,8 +205,8 @@ fn entity(
     uid: EntityUid,
     attrs: impl IntoIterator<Item = (String, RestrictedExpression)>,
     parents: impl IntoIterator<Item = EntityUid>,
-) -> Result<Entity, cedar_policy::EntityAttrEvaluationError> {
-    Entity::new_with_tags(uid, attrs, parents, [])
+) -> Result<Entity, String> {
+    Entity::new_with_tags(uid, attrs, parents, []).map_err(|e| e.to_string())
 }
 
 fn string(s: &str) -> RestrictedExpression {

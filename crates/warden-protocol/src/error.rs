@@ -41,6 +41,8 @@ pub const RATE_LIMITED: i32 = -32005;
 pub const INSUFFICIENT_SCOPE: i32 = -32006;
 /// Warden: too many calls of one context are nested or in flight.
 pub const CALL_LIMIT: i32 = -32007;
+/// Warden: the request carries no valid credential (over HTTP, also a 401).
+pub const UNAUTHENTICATED: i32 = -32008;
 /// Warden: the upstream server could not be reached or is restarting.
 pub const UPSTREAM_UNAVAILABLE: i32 = -32010;
 /// Warden: the upstream answered with something that is not a valid answer to the request.

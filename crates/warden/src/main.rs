@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod policy_test;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
 // contention between worker threads.
@@ -64,6 +65,41 @@ enum Command {
     },
     /// Measure the gateway's overhead on tools/call against a direct connection.
     Bench(bench::BenchArgs),
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// API keys for service accounts.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Decide the cases in FILE against the policies of a configuration; fails if any case does
+    /// not get its expected verdict.
+    Test {
+        /// A TOML file of cases (see docs/policy.md).
+        file: PathBuf,
+        /// The configuration to test (default: the file's own `config`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print the Cedar schema policies are validated against.
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Make a new random API key; prints the key (give it to the service) and the lines to put in
+    /// warden.toml (only the hash is kept there).
+    New {
+        /// The service account's name (the principal's subject).
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,7 +132,41 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Check { config } => {
             let c = load(&config)?;
-            println!("{}: ok ({} servers, {} tool settings)", config.display(), c.servers.len(), c.tools.len());
+            let authorizer = warden_gateway::authorize::Authorizer::from_config(&c)
+                .map_err(|e| anyhow::anyhow!("policies:\n{e}"))?;
+            warden_gateway::authenticate::Authenticator::from_config(&c).map_err(|e| anyhow::anyhow!("auth: {e}"))?;
+            let engine = authorizer.engine();
+            for w in &engine.warnings {
+                println!("warning: {w}");
+            }
+            if engine.is_empty() {
+                println!("warning: no policies are configured ([policy] files): every call will be denied");
+            }
+            println!(
+                "{}: ok ({} servers, {} tool settings, {} policies)",
+                config.display(),
+                c.servers.len(),
+                c.tools.len(),
+                engine.len()
+            );
+            Ok(())
+        }
+        Command::Policy { command: PolicyCommand::Schema } => {
+            print!("{}", warden_policy::SCHEMA_TEXT);
+            Ok(())
+        }
+        Command::Policy { command: PolicyCommand::Test { file, config } } => {
+            let failed = runtime.block_on(policy_test::run(&file, config.as_deref()))?;
+            if failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Apikey { command: ApikeyCommand::New { name } } => {
+            let (key, hash) = warden_gateway::authenticate::new_api_key();
+            eprintln!("API key for {name} (shown once; Warden keeps only its hash):");
+            println!("{key}");
+            eprintln!("\nAdd to warden.toml:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"");
             Ok(())
         }
         Command::Config { command: ConfigCommand::Schema } => {
@@ -118,7 +188,7 @@ fn main() -> anyhow::Result<()> {
             init_logging();
             let c = load(&config)?;
             runtime.block_on(async move {
-                let gw = Gateway::from_config(&c);
+                let gw = Gateway::from_config(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
                 gw.start();
                 stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout()).await?;
                 gw.shutdown().await;
@@ -147,7 +217,10 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr();
-    let gw = Gateway::from_config(&config);
+    let gw = Gateway::from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if gw.authorizer.engine().is_empty() {
+        tracing::warn!("no policies are configured ([policy] files): every call will be denied");
+    }
     gw.start();
     let guard = OriginGuard::new(addr, &config.gateway.allowed_hosts, &config.gateway.allowed_origins);
     let app = http::router(gw.clone(), &config.gateway.path, guard);

@@ -67,7 +67,11 @@ fn the_demo_example_runs_as_shipped() {
     let port = free_port();
     let example = std::fs::read_to_string(repo().join("examples/demo.toml")).unwrap();
     assert!(example.contains("listen = \"127.0.0.1:8787\""));
-    let gw = Warden::start(&example.replace("127.0.0.1:8787", &format!("127.0.0.1:{port}")), port);
+    let policies = repo().join("examples/policies/demo.cedar").display().to_string();
+    let example = example
+        .replace("127.0.0.1:8787", &format!("127.0.0.1:{port}"))
+        .replace("\"policies/demo.cedar\"", &format!("{policies:?}"));
+    let gw = Warden::start(&example, port);
     let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         { "op": "listTools" },
         { "op": "callTool", "name": "demo__get_deploy_config", "arguments": { "environment": "prod" } },

@@ -10,7 +10,8 @@ use support::*;
 
 fn config(dir: &TempDir, servers: &str) -> String {
     let path = dir.path("warden.toml");
-    std::fs::write(&path, servers).unwrap();
+    std::fs::write(dir.path("permit-all.cedar"), PERMIT_ALL).unwrap();
+    std::fs::write(&path, format!("{servers}\n[policy]\nfiles = [\"permit-all.cedar\"]\n")).unwrap();
     path.display().to_string()
 }
 

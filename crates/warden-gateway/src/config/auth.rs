@@ -189,7 +189,7 @@ impl AuthSection {
             if o.jwks_refetch_interval.0 < Duration::from_secs(1) {
                 return Err((at(&["auth", "oauth", "jwks_refetch_interval"]), "must be at least 1s".into()));
             }
-            for s in o.admin_subjects.iter().filter(|s| o.service_subjects.contains(s)) {
+            if let Some(s) = o.admin_subjects.iter().find(|s| o.service_subjects.contains(s)) {
                 return Err((at(&["auth", "oauth", "admin_subjects"]), format!("{s:?} is also a service subject")));
             }
         }

@@ -36,17 +36,23 @@ impl OriginGuard {
 
     /// `Err` with a reason when the request must be refused with 403.
     pub fn check(&self, headers: &HeaderMap) -> Result<(), &'static str> {
+        self.check_host(headers)?;
+        if let Some(origin) = headers.get(http::header::ORIGIN) {
+            let origin = origin.to_str().map(str::to_ascii_lowercase).map_err(|_| "Forbidden: Origin not allowed")?;
+            if !self.origins.contains(&origin) {
+                return Err("Forbidden: Origin not allowed");
+            }
+        }
+        Ok(())
+    }
+
+    /// The `Host` check alone, for public documents any origin may read.
+    pub fn check_host(&self, headers: &HeaderMap) -> Result<(), &'static str> {
         if let Some(hosts) = &self.hosts {
             let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
             match host {
                 Some(h) if hosts.contains(&h) => {}
                 _ => return Err("Forbidden: Host header not allowed"),
-            }
-        }
-        if let Some(origin) = headers.get(http::header::ORIGIN) {
-            let origin = origin.to_str().map(str::to_ascii_lowercase).map_err(|_| "Forbidden: Origin not allowed")?;
-            if !self.origins.contains(&origin) {
-                return Err("Forbidden: Origin not allowed");
             }
         }
         Ok(())

@@ -10,6 +10,7 @@
 
 use super::guard::OriginGuard;
 use super::sse_body::{CallFuture, event_stream};
+use crate::authenticate::AuthFailure;
 use crate::client::{ClientContext, Outbound};
 use crate::gateway::{Gateway, unsupported_version};
 use crate::session::{Session, SessionError};
@@ -32,10 +33,47 @@ pub struct HttpFront {
     guard: OriginGuard,
 }
 
-/// The MCP router: the endpoint at `path`, and 404 elsewhere.
+/// The MCP router: the endpoint at `path`, the protected resource metadata when OAuth is
+/// configured, and 404 elsewhere.
 pub fn router(gateway: Arc<Gateway>, path: &str, guard: OriginGuard) -> Router {
+    let metadata_paths = gateway.authenticator.metadata_paths();
     let front = Arc::new(HttpFront { gateway, guard });
-    Router::new().route(path, axum::routing::any(endpoint)).with_state(front)
+    let mut router = Router::new().route(path, axum::routing::any(endpoint));
+    for p in metadata_paths {
+        router = router.route(&p, axum::routing::get(protected_resource_metadata));
+    }
+    router.with_state(front)
+}
+
+/// RFC 9728 protected resource metadata: where to get a token for this gateway. Public, so any
+/// origin may read it.
+async fn protected_resource_metadata(State(front): State<Arc<HttpFront>>, headers: HeaderMap) -> Response {
+    if let Err(why) = front.guard.check_host(&headers) {
+        return rpc_error(StatusCode::FORBIDDEN, None, &RpcError::invalid_request(why));
+    }
+    let Some(doc) = front.gateway.authenticator.metadata() else {
+        return Response::builder().status(StatusCode::NOT_FOUND).body(Body::empty()).unwrap_or_default();
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::CACHE_CONTROL, "max-age=300")
+        .body(Body::from(doc.to_string()))
+        .unwrap_or_default()
+}
+
+fn auth_failure(f: &AuthFailure) -> Response {
+    let code = match f.status {
+        StatusCode::FORBIDDEN => error::INSUFFICIENT_SCOPE,
+        StatusCode::UNAUTHORIZED => error::UNAUTHENTICATED,
+        _ => error::INVALID_REQUEST,
+    };
+    let mut resp = rpc_error(f.status, None, &RpcError::new(code, f.message.clone()));
+    if let Ok(v) = HeaderValue::from_str(&f.challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -45,9 +83,13 @@ async fn endpoint(State(front): State<Arc<HttpFront>>, request: Request) -> Resp
     if let Err(why) = front.guard.check(request.headers()) {
         return rpc_error(StatusCode::FORBIDDEN, None, &RpcError::invalid_request(why));
     }
-    // Authentication attaches the caller here; until it is configured, HTTP callers are the
-    // configured local principal.
-    let principal = front.gateway.local_principal.clone();
+    let principal = match front.gateway.authenticator.authenticate(request.headers(), request.uri().query()).await {
+        Ok(p) => p,
+        Err(f) => {
+            tracing::info!(status = f.status.as_u16(), "refused an unauthenticated request: {}", f.message);
+            return auth_failure(&f);
+        }
+    };
     match *request.method() {
         Method::POST => post(&front, principal, request).await,
         Method::GET => get(&front, principal, request.headers()).await,
@@ -181,7 +223,10 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         ));
         return rpc_error(StatusCode::BAD_REQUEST, msg.id(), &e);
     }
-    let ctx = Gateway::session_context(&session);
+    // The session was bound to this caller; the request's own principal (with the scopes and
+    // roles of the token presented now) is the one authorized.
+    let mut ctx = Gateway::session_context(&session);
+    ctx.principal = principal;
     match msg.kind() {
         Kind::Notification => {
             gw.client_notification(&ctx, &msg).await;
@@ -310,6 +355,14 @@ async fn respond(
         biased;
         Some(m) = rx.recv(), if accepts.sse => m,
         reply = &mut call => {
+            if let Some(scope) = missing_scope(&reply) {
+                // Step-up: the client learns, the way OAuth clients expect, which scope to ask for.
+                let mut resp = json_response(StatusCode::FORBIDDEN, &reply);
+                if let Ok(v) = HeaderValue::from_str(&front.gateway.authenticator.insufficient_scope(&[scope]).challenge) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                return resp;
+            }
             return if accepts.json || !accepts.sse {
                 json_response(status_for(era, &reply), &reply)
             } else {
@@ -403,6 +456,12 @@ async fn delete(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         gw.end_session(&s).await;
     }
     Response::builder().status(StatusCode::OK).body(Body::empty()).unwrap_or_default()
+}
+
+/// The scope an answer says the token lacks.
+fn missing_scope(reply: &Message) -> Option<String> {
+    let e = reply.rpc_error().filter(|e| e.code == error::INSUFFICIENT_SCOPE)?;
+    e.data.as_ref()?.get("scope")?.as_str().map(str::to_owned)
 }
 
 /// HTTP status for an error answer: the 2026-07-28 transport gives some errors their own status.

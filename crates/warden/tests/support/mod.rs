@@ -125,6 +125,9 @@ pub struct Warden {
     pub dir: TempDir,
 }
 
+/// A policy that permits every action, for tests of what lies beyond authorization.
+pub const PERMIT_ALL: &str = "@id(\"test-permit-all\")\npermit (principal, action, resource);\n";
+
 impl Warden {
     /// Starts `warden serve` with `[gateway]` settings `gateway` (listen is added) and the rest of
     /// the configuration `rest`.
@@ -136,6 +139,14 @@ impl Warden {
     /// Starts `warden serve` on a whole configuration that listens on `port`.
     pub fn start(config: &str, port: u16) -> Warden {
         let dir = TempDir::new("gw");
+        // Tests of the proxy itself run under a policy that permits everything; tests of
+        // authorization bring their own [policy].
+        let config = if config.contains("[policy]") {
+            config.to_owned()
+        } else {
+            std::fs::write(dir.path("permit-all.cedar"), PERMIT_ALL).expect("policy");
+            format!("{config}\n[policy]\nfiles = [\"permit-all.cedar\"]\n")
+        };
         std::fs::write(dir.path("warden.toml"), config).expect("config");
         let log = dir.path("warden.log");
         let mut child = Command::new(warden_bin())

@@ -1,0 +1,164 @@
+//! Limits on callers (R5): token buckets and daily budgets per principal and per tool, and a
+//! guard on how many calls one context has in flight and how deeply they nest.
+//!
+//! A context is a legacy session, or for 2026-07-28 clients a principal's client. A call is one
+//! level deeper than the calls of its context that are waiting on the client (a server's sampling
+//! or elicitation request relayed to it, or a call parked for `input_required`): an agent that
+//! answers a sampling request by calling a tool that samples again, and so on, is stopped at
+//! `max_call_depth`.
+
+use crate::client::ClientContext;
+use crate::config::Config;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use warden_policy::clock::Clock;
+use warden_policy::limits::{LimitExceeded, LimitSettings, Limits};
+use warden_protocol::{RpcError, error};
+
+#[derive(Default)]
+struct ContextCalls {
+    in_flight: u32,
+    waiting: u32,
+}
+
+/// The limits in force.
+pub struct CallLimits {
+    rates: Limits,
+    max_depth: u32,
+    max_in_flight: u32,
+    contexts: Mutex<HashMap<String, ContextCalls>>,
+}
+
+impl CallLimits {
+    /// The limits a validated configuration describes.
+    pub fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<CallLimits, String> {
+        let l = &config.limits;
+        let mut settings = LimitSettings {
+            per_principal: l.per_principal.as_ref().map(|r| r.parse()).transpose()?,
+            per_tool: l.per_tool.as_ref().map(|r| r.parse()).transpose()?,
+            daily_per_principal: l.daily_calls,
+            ..Default::default()
+        };
+        for (key, t) in &config.tools {
+            if let Some(r) = &t.rate {
+                settings.tool_rates.insert(key.clone(), r.parse()?);
+            }
+            if let Some(d) = t.daily_calls {
+                settings.daily_per_tool.insert(key.clone(), d);
+            }
+        }
+        Ok(CallLimits {
+            rates: Limits::new(&settings, clock)?,
+            max_depth: l.max_call_depth,
+            max_in_flight: l.max_concurrent_calls,
+            contexts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes one call from the caller's buckets and budgets (and the tool's, for `server/tool`).
+    pub fn take(&self, ctx: &ClientContext, server: &str, tool: Option<&str>) -> Result<(), RpcError> {
+        let tool = tool.map(|t| format!("{server}/{t}"));
+        self.rates.take(&ctx.principal.identity_key(), tool.as_deref()).map_err(|e| limited(&e))
+    }
+
+    /// Admits a call into its context, or refuses it when the context has too many calls in
+    /// flight or nested. The returned guard holds the place until the call ends.
+    pub fn enter(self: &Arc<Self>, ctx: &ClientContext, parked: u32) -> Result<CallSlot, RpcError> {
+        let key = context_key(ctx);
+        let mut contexts = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        let c = contexts.entry(key.clone()).or_default();
+        let depth = 1 + c.waiting + parked;
+        if depth > self.max_depth {
+            return Err(RpcError::new(
+                error::CALL_LIMIT,
+                format!("calls are nested {depth} deep in this context, more than the {} allowed", self.max_depth),
+            ));
+        }
+        if c.in_flight >= self.max_in_flight {
+            return Err(RpcError::new(
+                error::CALL_LIMIT,
+                format!("this context already has {} calls in flight, the most allowed", c.in_flight),
+            ));
+        }
+        c.in_flight += 1;
+        Ok(CallSlot { limits: self.clone(), key, depth })
+    }
+
+    /// Forgets idle buckets and past days.
+    pub fn tidy(&self) {
+        self.rates.tidy();
+    }
+}
+
+fn limited(e: &LimitExceeded) -> RpcError {
+    let ms = e.retry_after.as_millis().max(1) as u64;
+    let what = match e.limit {
+        "principal" => "your rate limit",
+        "tool" => "the rate limit for this tool",
+        "daily" => "your daily budget",
+        _ => "your daily budget for this tool",
+    };
+    let secs = ms.div_ceil(1000);
+    RpcError::new(error::RATE_LIMITED, format!("Rate limited: {what} is used up; retry after {secs}s"))
+        .with_data(json!({ "limit": e.limit, "retryAfterMs": ms, "retryAfter": secs }))
+}
+
+/// A call's place in its context.
+pub struct CallSlot {
+    limits: Arc<CallLimits>,
+    key: String,
+    /// How deeply the call is nested (1 for a direct call).
+    pub depth: u32,
+}
+
+impl CallSlot {
+    /// Marks the call as waiting on the client until the guard is dropped: calls the client
+    /// makes meanwhile are nested one level deeper.
+    pub fn waiting_on_client(&self) -> WaitingGuard {
+        let mut contexts = self.limits.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        contexts.entry(self.key.clone()).or_default().waiting += 1;
+        WaitingGuard { limits: self.limits.clone(), key: self.key.clone() }
+    }
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        let mut contexts = self.limits.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = contexts.get_mut(&self.key) {
+            c.in_flight = c.in_flight.saturating_sub(1);
+            if c.in_flight == 0 && c.waiting == 0 {
+                contexts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Held while a call waits on the client.
+pub struct WaitingGuard {
+    limits: Arc<CallLimits>,
+    key: String,
+}
+
+impl Drop for WaitingGuard {
+    fn drop(&mut self) {
+        let mut contexts = self.limits.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = contexts.get_mut(&self.key) {
+            c.waiting = c.waiting.saturating_sub(1);
+            if c.in_flight == 0 && c.waiting == 0 {
+                contexts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The context a request belongs to: its legacy session, or its principal and client.
+pub fn context_key(ctx: &ClientContext) -> String {
+    match &ctx.session {
+        Some(s) => format!("session:{}", s.id),
+        None => {
+            let client = ctx.client_info.get("name").and_then(|n| n.as_str()).unwrap_or("");
+            format!("client:{}|{}:{client}", ctx.principal.identity_key(), client.len())
+        }
+    }
+}
