@@ -151,6 +151,11 @@ async function runOp(o) {
       return { count: count() };
     }
     case 'listen': listen = await client.listen(o.filter); return { honoredFilter: listen.honoredFilter };
+    case 'parallel': {
+      // Several ops at once on the one connection, for tests of what holds under concurrency.
+      const settled = await Promise.allSettled((o.ops ?? []).map((x) => runOp(x)));
+      return settled.map((r) => (r.status === 'fulfilled' ? { ok: true, result: r.value } : { ok: false, error: describeError(r.reason) }));
+    }
     case 'closeListen': if (listen) await listen.close(); return {};
     default: throw new Error(`unknown op ${o.op}`);
   }

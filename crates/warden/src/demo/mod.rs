@@ -160,6 +160,21 @@ fn tools() -> Value {
             "annotations": { "readOnlyHint": true }
         },
         {
+            "name": "get_invoice",
+            "description": "Returns an invoice of a tenant by number.",
+            "inputSchema": { "type": "object", "properties": {
+                "tenant_id": { "type": "string", "description": "The tenant the invoice belongs to." },
+                "number": { "type": "string" }
+            }, "required": ["tenant_id", "number"] },
+            "annotations": { "readOnlyHint": true }
+        },
+        {
+            "name": "fetch_url",
+            "description": "Fetches a web page and returns its HTTP status and the start of its body.",
+            "inputSchema": { "type": "object", "properties": { "url": { "type": "string" } }, "required": ["url"] },
+            "annotations": { "readOnlyHint": true, "openWorldHint": true }
+        },
+        {
             "name": "confirm_action",
             "description": "Asks the user to confirm an action and reports the answer.",
             "inputSchema": { "type": "object", "properties": { "action": { "type": "string" } }, "required": ["action"] }
@@ -319,6 +334,17 @@ impl Demo {
                 ))
             }
             "daily_tip" => text("Write down the one thing that would make today a success."),
+            "get_invoice" => match (s("tenant_id"), s("number")) {
+                (Some(tenant), Some(number)) => match invoice(&tenant, &number) {
+                    Some(i) => text(i),
+                    None => tool_error(format!("No invoice {number:?} for tenant {tenant:?}.")),
+                },
+                _ => tool_error("tenant_id and number are required"),
+            },
+            "fetch_url" => match s("url") {
+                Some(url) => fetch(&url).await,
+                None => tool_error("url is required"),
+            },
             "write_note" => match (s("title"), s("body")) {
                 (Some(t), Some(b)) if !t.is_empty() && t.len() <= 200 && b.len() <= 64 * 1024 => {
                     let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
@@ -402,6 +428,47 @@ impl Demo {
             }
             _ => return Err(RpcError::invalid_params(format!("Unknown tool: {name}"))),
         })
+    }
+}
+
+/// The demo's invoice book: a few invoices of three tenants.
+fn invoice(tenant: &str, number: &str) -> Option<String> {
+    const BOOK: &[(&str, &str, &str, &str)] = &[
+        ("acme", "INV-1001", "Anvils, 40 units", "EUR 12,400.00"),
+        ("acme", "INV-1002", "Rocket skates, 2 pairs", "EUR 3,150.00"),
+        ("globex", "INV-2001", "Hammock consulting, Q3", "USD 98,000.00"),
+        ("initech", "INV-3001", "TPS report covers, 500", "USD 1,250.00"),
+    ];
+    BOOK.iter()
+        .find(|(t, n, _, _)| *t == tenant && *n == number)
+        .map(|(t, n, what, total)| format!("invoice {n}\ntenant: {t}\nitems: {what}\ntotal: {total}\n"))
+}
+
+/// Fetches a URL the way a careless server would: whatever it names. (Warden's SSRF policy is
+/// what stands between this tool and the cloud metadata service.)
+async fn fetch(url: &str) -> Value {
+    let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return tool_error(format!("no HTTP client: {e}")),
+    };
+    match client.get(url).send().await {
+        Ok(mut resp) => {
+            let status = resp.status();
+            let mut body = Vec::new();
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                body.extend_from_slice(&chunk);
+                if body.len() >= 2048 {
+                    break;
+                }
+            }
+            let start: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            text(format!("HTTP {status}\n{start}"))
+        }
+        Err(e) => tool_error(format!("could not fetch {url}: {e}")),
     }
 }
 

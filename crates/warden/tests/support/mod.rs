@@ -330,11 +330,16 @@ impl RawResponse {
     }
 }
 
-/// Sends one HTTP request with a raw body and reads the whole response.
+/// Sends one HTTP request to the MCP endpoint with a raw body and reads the whole response.
 pub fn http(method: &str, port: u16, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+    http_at(method, port, "/mcp", headers, body)
+}
+
+/// Sends one HTTP request to `path` (with any query) and reads the whole response.
+pub fn http_at(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let mut req = format!("{method} /mcp HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut req = format!("{method} {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         req.push_str(&format!("host: 127.0.0.1:{port}\r\n"));
     }
