@@ -67,15 +67,24 @@ fn the_demo_example_runs_as_shipped() {
     let port = free_port();
     let example = std::fs::read_to_string(repo().join("examples/demo.toml")).unwrap();
     assert!(example.contains("listen = \"127.0.0.1:8787\""));
-    let policies = repo().join("examples/policies/demo.cedar").display().to_string();
+    let policies = repo().join("examples/policies").display().to_string();
     let example = example
         .replace("127.0.0.1:8787", &format!("127.0.0.1:{port}"))
-        .replace("\"policies/demo.cedar\"", &format!("{policies:?}"));
+        .replace("\"policies/", &format!("\"{policies}/"));
     let gw = Warden::start(&example, port);
     let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         { "op": "listTools" },
         { "op": "callTool", "name": "demo__get_deploy_config", "arguments": { "environment": "prod" } },
+        { "op": "callTool", "name": "demo__get_invoice", "arguments": { "tenant_id": "acme", "number": "INV-1001" } },
+        { "op": "callTool", "name": "demo__get_invoice", "arguments": { "tenant_id": "globex", "number": "INV-2001" } },
+        { "op": "callTool", "name": "demo__fetch_url", "arguments": { "url": "http://169.254.169.254/latest/meta-data/" } },
+        { "op": "callTool", "name": "demo__delete_note", "arguments": { "title": "x" } },
     ]}));
+    // The shipped policies: the local principal's own tenant only, no SSRF, deletes need approval.
+    assert!(text(ok(&out, 2)).contains("Anvils"), "{out}");
+    assert_eq!(err(&out, 3)["code"], -32003);
+    assert_eq!(err(&out, 4)["code"], -32003);
+    assert_eq!(err(&out, 5)["code"], -32004);
     let tools = names(ok(&out, 0), "tools");
     assert!(
         tools.contains(&"demo__daily_tip".to_owned()) && tools.contains(&"demo__get_deploy_config".to_owned()),
@@ -83,4 +92,64 @@ fn the_demo_example_runs_as_shipped() {
     );
     // What the demo is for: an unguarded proxy passes the (fake) credential through.
     assert!(text(ok(&out, 1)).contains("AKIAIOSFODNN7EXAMPLE"));
+}
+
+#[test]
+fn shipped_policy_cases_pass_and_a_wrong_expectation_fails() {
+    let cases = repo().join("examples/policies/demo-tests.toml").display().to_string();
+    let (ok, out, err) = warden(&["policy", "test", &cases]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("0 failed") && out.contains("deny (tenant-binding)"), "{out}");
+
+    let dir = TempDir::new("cli");
+    let wrong = dir.path("wrong.toml");
+    let demo = repo().join("examples/demo.toml").display().to_string();
+    std::fs::write(
+        &wrong,
+        format!(
+            "config = {demo:?}\n[[case]]\nname = \"deletes are free\"\nprincipal = {{ subject = \"alice\" }}\ntool = \"demo/delete_note\"\nexpect = \"allow\"\n"
+        ),
+    )
+    .unwrap();
+    let (ok, out, _) = warden(&["policy", "test", &wrong.display().to_string()]);
+    assert!(!ok, "a case that does not hold fails the run: {out}");
+    assert!(out.contains("FAIL  deletes are free: expected allow, got require_approval"), "{out}");
+}
+
+#[test]
+fn check_validates_policies_against_the_schema() {
+    let dir = TempDir::new("cli");
+    std::fs::write(
+        dir.path("bad.cedar"),
+        "permit (principal, action, resource)\nwhen { principal.tennant == \"acme\" };\n",
+    )
+    .unwrap();
+    let cfg = dir.path("warden.toml");
+    std::fs::write(&cfg, "[policy]\nfiles = [\"bad.cedar\"]\n").unwrap();
+    let (ok, out, err) = warden(&["check", "--config", &cfg.display().to_string()]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("bad.cedar:2:") && err.contains("tennant"), "the policy error is located: {err}");
+
+    std::fs::write(&cfg, "").unwrap();
+    let (ok, out, _) = warden(&["check", "--config", &cfg.display().to_string()]);
+    assert!(ok && out.contains("every call will be denied"), "no policies is allowed but warned about: {out}");
+
+    let (ok, schema, _) = warden(&["policy", "schema"]);
+    assert!(ok && schema.contains("action call_tool"), "{schema}");
+}
+
+#[test]
+fn api_keys_are_made_with_their_hash() {
+    let (ok, key, err) = warden(&["apikey", "new", "ci-bot"]);
+    assert!(ok, "{err}");
+    let key = key.trim();
+    assert!(key.starts_with("wdn_") && key.len() > 40, "{key}");
+    assert!(err.contains("[auth.api_keys.ci-bot]") && err.contains("hash = \"sha256:"), "{err}");
+    assert!(!err.contains(key), "the config lines hold only the hash");
+    let dir = TempDir::new("cli");
+    let cfg = dir.path("warden.toml");
+    let lines = err.split("Add to warden.toml:").nth(1).unwrap();
+    std::fs::write(&cfg, lines).unwrap();
+    let (ok, out, err) = warden(&["check", "--config", &cfg.display().to_string()]);
+    assert!(ok, "the printed lines are a valid configuration: {out}{err}");
 }
