@@ -162,3 +162,73 @@ pub fn context_key(ctx: &ClientContext) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use warden_policy::clock::SystemClock;
+    use warden_policy::{Principal, PrincipalClass};
+
+    fn limits(text: &str) -> Arc<CallLimits> {
+        let c = Config::parse(text, "w.toml").unwrap();
+        Arc::new(CallLimits::from_config(&c, Arc::new(SystemClock)).unwrap())
+    }
+
+    fn ctx(subject: &str, client: &str) -> ClientContext {
+        ClientContext {
+            principal: Arc::new(Principal::new(subject, PrincipalClass::User)),
+            version: warden_protocol::ProtocolVersion::V2026_07_28,
+            capabilities: Arc::new(json!({})),
+            client_info: Arc::new(json!({ "name": client })),
+            session: None,
+            log_level: None,
+            header_params: None,
+        }
+    }
+
+    #[test]
+    fn calls_made_while_the_client_is_asked_are_nested_deeper() {
+        let l = limits("[limits]\nmax_call_depth = 2\n");
+        let alice = ctx("alice", "agent");
+        let outer = l.enter(&alice, 0).unwrap();
+        assert_eq!(outer.depth, 1);
+        let side = l.enter(&alice, 0).unwrap();
+        assert_eq!(side.depth, 1, "concurrent calls are not nested");
+        let waiting = outer.waiting_on_client();
+        let inner = l.enter(&alice, 0).unwrap();
+        assert_eq!(inner.depth, 2, "a call made while another waits on the client");
+        let w2 = inner.waiting_on_client();
+        let e = l.enter(&alice, 0).err().expect("three deep is too deep");
+        assert_eq!(e.code, error::CALL_LIMIT);
+        assert_eq!(l.enter(&ctx("alice", "other-client"), 0).unwrap().depth, 1, "another client is another context");
+        assert_eq!(l.enter(&alice, 5).err().map(|e| e.code), Some(error::CALL_LIMIT), "parked calls count too");
+        drop((waiting, w2, side));
+        drop(inner);
+        drop(outer);
+        assert!(l.contexts.lock().unwrap().is_empty(), "nothing is kept for idle contexts");
+    }
+
+    #[test]
+    fn fan_out_is_bounded_per_context() {
+        let l = limits("[limits]\nmax_concurrent_calls = 3\n");
+        let alice = ctx("alice", "agent");
+        let held: Vec<_> = (0..3).map(|_| l.enter(&alice, 0).unwrap()).collect();
+        assert_eq!(l.enter(&alice, 0).err().map(|e| e.code), Some(error::CALL_LIMIT));
+        assert!(l.enter(&ctx("bob", "agent"), 0).is_ok());
+        drop(held);
+        assert!(l.enter(&alice, 0).is_ok());
+    }
+
+    #[test]
+    fn refusals_carry_the_retry_after() {
+        let l = limits("[limits]\nper_principal = { rate = \"1/h\" }\n");
+        let alice = ctx("alice", "agent");
+        l.take(&alice, "demo", Some("echo")).unwrap();
+        let e = l.take(&alice, "demo", Some("echo")).unwrap_err();
+        assert_eq!(e.code, error::RATE_LIMITED);
+        let data = e.data.unwrap();
+        assert_eq!(data["limit"], "principal");
+        assert!(data["retryAfterMs"].as_u64().unwrap() > 3_500_000);
+    }
+}

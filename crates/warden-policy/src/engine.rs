@@ -5,17 +5,21 @@
 //! turns it into [`Verdict::RequireApproval`]. A `forbid` that fails to evaluate denies (Cedar
 //! alone would skip it, which would fail open).
 
-use crate::query::{Query, build};
+use crate::query::{BaseKey, ContextKey, Placement, Query, arguments, base, context, place, request};
+use crate::slice::Slices;
 use cedar_policy::{
     Authorizer, Decision as CedarDecision, Effect, PolicyId, PolicySet, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 /// Warden's Cedar schema, as shipped.
 pub const SCHEMA_TEXT: &str = include_str!("warden.cedarschema");
+
+/// Most cached entity sets or contexts; past this a cache starts over.
+const MAX_CACHED: usize = 16 * 1024;
 
 /// The annotation that makes a permit require a human's approval.
 pub const REQUIRE_APPROVAL: &str = "require_approval";
@@ -129,20 +133,29 @@ struct PolicyMeta {
 }
 
 /// A validated policy set, ready to decide.
-#[derive(Debug, Clone)]
 pub struct PolicyEngine {
-    policies: PolicySet,
+    slices: Slices,
+    bases: RwLock<HashMap<BaseKey, cedar_policy::Entities>>,
+    contexts: RwLock<HashMap<ContextKey, cedar_policy::Context>>,
     meta: HashMap<PolicyId, PolicyMeta>,
     authorizer: Authorizer,
     /// Validation warnings (policies that can never apply, and the like).
     pub warnings: Vec<PolicyProblem>,
 }
 
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine").field("policies", &self.meta.len()).finish()
+    }
+}
+
 impl PolicyEngine {
     /// An engine with no policies: every request is denied.
     pub fn deny_all() -> PolicyEngine {
         PolicyEngine {
-            policies: PolicySet::new(),
+            slices: Slices::new(&PolicySet::new()),
+            bases: Default::default(),
+            contexts: Default::default(),
             meta: HashMap::new(),
             authorizer: Authorizer::new(),
             warnings: vec![],
@@ -229,7 +242,14 @@ impl PolicyEngine {
         if !problems.is_empty() {
             return Err(PolicyError { problems });
         }
-        Ok(PolicyEngine { policies: set, meta, authorizer: Authorizer::new(), warnings })
+        Ok(PolicyEngine {
+            slices: Slices::new(&set),
+            bases: Default::default(),
+            contexts: Default::default(),
+            meta,
+            authorizer: Authorizer::new(),
+            warnings,
+        })
     }
 
     /// How many policies are loaded.
@@ -242,13 +262,39 @@ impl PolicyEngine {
         self.meta.is_empty()
     }
 
+    /// The request and its entities. The principal's and the item's entities, and contexts, are
+    /// built once and reused by every request that shares them (a list shares one context, and
+    /// calls share one within a second).
+    fn build(&self, q: &Query<'_>, at: &Placement) -> Result<(cedar_policy::Request, cedar_policy::Entities), String> {
+        let args = arguments(q)?;
+        let context = cached(&self.contexts, ContextKey::of(q, args.is_some()), || context(q, args.is_some()))?;
+        let base = cached(&self.bases, BaseKey::of(q), || base(q, None))?;
+        let entities = match args {
+            Some(a) => base.add_entities([a], None).map_err(|e| e.to_string())?,
+            None => base,
+        };
+        Ok((request(at, context, None)?, entities))
+    }
+
     /// Decides a query.
     pub fn decide(&self, q: &Query<'_>) -> Decision {
-        let (request, entities) = match build(q, None) {
+        let at = place(q);
+        let slice = self.slices.for_request(&at);
+        self.decide_with(q, &at, &slice)
+    }
+
+    /// Decides a query against every policy, not its slice: what slicing must never change.
+    #[cfg(test)]
+    fn decide_unsliced(&self, q: &Query<'_>) -> Decision {
+        self.decide_with(q, &place(q), &self.slices.all())
+    }
+
+    fn decide_with(&self, q: &Query<'_>, at: &Placement, policies: &PolicySet) -> Decision {
+        let (request, entities) = match self.build(q, at) {
             Ok(x) => x,
             Err(why) => return Decision::deny(format!("the request could not be put to the policies: {why}")),
         };
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let response = self.authorizer.is_authorized(&request, policies, &entities);
         let mut errors = Vec::new();
         let mut failed_forbids = Vec::new();
         for e in response.diagnostics().errors() {
@@ -287,6 +333,24 @@ impl PolicyEngine {
     }
 }
 
+/// The value for `key`, made by `make` on first use. The cache starts over when full.
+fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    cache: &RwLock<HashMap<K, V>>,
+    key: K,
+    make: impl FnOnce() -> Result<V, String>,
+) -> Result<V, String> {
+    if let Some(v) = cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(v.clone());
+    }
+    let v = make()?;
+    let mut c = cache.write().unwrap_or_else(|p| p.into_inner());
+    if c.len() >= MAX_CACHED {
+        c.clear();
+    }
+    c.insert(key, v.clone());
+    Ok(v)
+}
+
 /// Where an `@id` annotation naming `id` is in a file: its second use when the first is in the
 /// same file.
 fn id_location(source: &PolicySource, id: &str, same_file: bool) -> (usize, usize) {
@@ -312,4 +376,115 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{Action, CallFacts, Item, ServerFacts, ToolFacts};
+    use crate::{Principal, PrincipalClass, ToolClass};
+
+    /// A small deterministic generator, so a failure can be replayed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[(self.next() % items.len() as u64) as usize]
+        }
+    }
+
+    fn random_policy(r: &mut Rng, n: usize) -> String {
+        let i = r.next() % 3;
+        let principal = r
+            .pick(&[
+                "principal".to_owned(),
+                format!("principal == User::\"u{i}\""),
+                format!("principal in Role::\"r{i}\""),
+                "principal is Service".to_owned(),
+                format!("principal is Admin in Role::\"r{i}\""),
+                format!("principal in User::\"u{i}\""),
+                format!("principal == Service::\"u{i}\""),
+            ])
+            .clone();
+        let action = *r.pick(&[
+            "action",
+            "action == Action::\"call_tool\"",
+            "action in [Action::\"call_tool\", Action::\"get_prompt\"]",
+            "action == Action::\"read_resource\"",
+            "action in [Action::\"sample\", Action::\"elicit\", Action::\"list_roots\"]",
+        ]);
+        let resource = r
+            .pick(&[
+                "resource".to_owned(),
+                format!("resource in Server::\"s{i}\""),
+                format!("resource == Tool::\"s{i}/t{i}\""),
+                "resource is Tool".to_owned(),
+                format!("resource is Tool in Server::\"s{i}\""),
+                format!("resource == Server::\"s{i}\""),
+                format!("resource is Resource in Server::\"s{i}\""),
+                format!("resource == Prompt::\"s{i}/p{i}\""),
+                format!("resource in Tool::\"s{i}/t0\""),
+            ])
+            .clone();
+        let effect = if r.next().is_multiple_of(3) { "forbid" } else { "permit" };
+        let approval = if r.next().is_multiple_of(4) { "@require_approval " } else { "" };
+        let condition = *r.pick(&["true", "context.listing", "!context.listing", "context.call_depth < 2"]);
+        format!("@id(\"p{n}\") {approval}{effect} ({principal}, {action}, {resource}) when {{ {condition} }};")
+    }
+
+    #[test]
+    fn slicing_never_changes_a_decision() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut kept = Vec::new();
+        for n in 0..400 {
+            let text = random_policy(&mut r, n);
+            // Keep what validates on its own (some scope combinations can never apply).
+            if PolicyEngine::load(&[PolicySource { name: "one".into(), text: text.clone() }]).is_ok() {
+                kept.push(text);
+            }
+        }
+        assert!(kept.len() > 150, "enough policies survive validation: {}", kept.len());
+        let engine = PolicyEngine::load(&[PolicySource { name: "random".into(), text: kept.join("\n") }]).unwrap();
+        let classes = [PrincipalClass::User, PrincipalClass::Service, PrincipalClass::Admin];
+        let mut decided = std::collections::HashMap::new();
+        for _ in 0..3000 {
+            let mut p = Principal::new(format!("u{}", r.next() % 3), *r.pick(&classes));
+            p.roles = (0..3).filter(|_| r.next().is_multiple_of(2)).map(|i| format!("r{i}")).collect();
+            let server = ServerFacts { name: format!("s{}", r.next() % 3), trusted: false };
+            let tool = ToolFacts {
+                name: format!("t{}", r.next() % 3),
+                class: ToolClass::Write,
+                admin: false,
+                annotations: None,
+            };
+            let prompt = format!("p{}", r.next() % 3);
+            let (action, item) = match r.next() % 6 {
+                0 => (Action::CallTool, Item::Tool(&tool)),
+                1 => (Action::GetPrompt, Item::Prompt(&prompt)),
+                2 => (Action::ReadResource, Item::Resource { uri: "file:///x", template: r.next().is_multiple_of(2) }),
+                3 => (Action::Sample, Item::Server),
+                4 => (Action::Elicit, Item::Server),
+                _ => (Action::ListRoots, Item::Server),
+            };
+            let call = CallFacts {
+                listing: r.next().is_multiple_of(2),
+                call_depth: (r.next() % 3) as u32,
+                era: "legacy",
+                paths_confined: true,
+                urls_public: true,
+                ..Default::default()
+            };
+            let q = Query { principal: &p, action, server: &server, item, call: &call };
+            let sliced = engine.decide(&q);
+            let whole = engine.decide_unsliced(&q);
+            assert_eq!(sliced, whole, "{q:?}");
+            *decided.entry(sliced.verdict).or_insert(0) += 1;
+        }
+        assert!(decided.len() == 3, "every verdict was exercised: {decided:?}");
+    }
 }

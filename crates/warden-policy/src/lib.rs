@@ -20,6 +20,7 @@ mod class;
 mod engine;
 mod principal;
 mod query;
+mod slice;
 
 pub use class::ToolClass;
 pub use engine::{

@@ -244,7 +244,49 @@ fn tag_text(v: &Value) -> String {
 }
 
 /// Builds the Cedar request and entities for a query; with `schema`, checks them against it.
-pub(crate) fn build(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Result<(Request, Entities), String> {
+/// Where a request sits in the entity hierarchy: what policy scopes are matched against.
+#[derive(Debug, Clone)]
+pub(crate) struct Placement {
+    pub principal: EntityUid,
+    pub principal_ancestors: Vec<EntityUid>,
+    pub action: EntityUid,
+    pub resource: EntityUid,
+    pub resource_ancestors: Vec<EntityUid>,
+}
+
+/// The placement of a query, without building anything else.
+pub(crate) fn place(q: &Query<'_>) -> Placement {
+    let n = names();
+    let p_type = match q.principal.class {
+        PrincipalClass::User => &n.user,
+        PrincipalClass::Service => &n.service,
+        PrincipalClass::Admin => &n.admin,
+    };
+    let server = uid(&n.server, &q.server.name);
+    let (resource, resource_ancestors) = match q.item {
+        Item::Tool(t) => (uid(&n.tool, &format!("{}/{}", q.server.name, t.name)), vec![server]),
+        Item::Prompt(name) => (uid(&n.prompt, &format!("{}/{}", q.server.name, name)), vec![server]),
+        Item::Resource { uri, .. } => (uid(&n.resource, uri), vec![server]),
+        Item::Server => (server, vec![]),
+    };
+    let action = n.actions.iter().find(|(a, _)| *a == q.action).map(|(_, u)| u.clone()).unwrap_or_else(|| {
+        EntityUid::from_type_name_and_id(
+            EntityTypeName::from_str("Action").expect("a type name"),
+            EntityId::new("none"),
+        )
+    });
+    Placement {
+        principal: uid(p_type, &q.principal.subject),
+        principal_ancestors: q.principal.roles.iter().map(|r| uid(&n.role, r)).collect(),
+        action,
+        resource,
+        resource_ancestors,
+    }
+}
+
+/// The entities a query's principal and resource make: the same for every request of this
+/// principal on this item, so the engine caches them.
+pub(crate) fn base(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Result<Entities, String> {
     let n = names();
     let p = q.principal;
     let p_type = match p.class {
@@ -265,7 +307,7 @@ pub(crate) fn build(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Res
         attrs.push(("client_id".to_owned(), string(c)));
     }
     let roles = p.roles.iter().map(|r| uid(&n.role, r));
-    let principal = entity(principal_uid.clone(), attrs, roles).map_err(|e| e.to_string())?;
+    let principal = entity(principal_uid, attrs, roles).map_err(|e| e.to_string())?;
 
     let server_uid = uid(&n.server, &q.server.name);
     let server = entity(
@@ -278,20 +320,17 @@ pub(crate) fn build(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Res
     )
     .map_err(|e| e.to_string())?;
 
-    let (resource_uid, resource) = match q.item {
+    let resource = match q.item {
         Item::Tool(t) => {
             let id = format!("{}/{}", q.server.name, t.name);
-            let hints = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"];
-            let annotations: Vec<(&str, RestrictedExpression)> = hints
+            let annotations: Vec<(&str, RestrictedExpression)> = HINTS
                 .iter()
-                .filter_map(|h| {
-                    let b = t.annotations.as_ref()?.get(*h)?.as_bool()?;
-                    Some((*h, RestrictedExpression::new_bool(b)))
-                })
+                .zip(hints(t))
+                .filter_map(|(h, b)| Some((*h, RestrictedExpression::new_bool(b?))))
                 .collect();
             let u = uid(&n.tool, &id);
             let e = entity(
-                u.clone(),
+                u,
                 [
                     ("name".to_owned(), string(&t.name)),
                     ("server".to_owned(), string(&q.server.name)),
@@ -302,22 +341,22 @@ pub(crate) fn build(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Res
                 [server_uid.clone()],
             )
             .map_err(|e| e.to_string())?;
-            (u, Some(e))
+            Some(e)
         }
         Item::Prompt(name) => {
             let u = uid(&n.prompt, &format!("{}/{}", q.server.name, name));
             let e = entity(
-                u.clone(),
+                u,
                 [("name".to_owned(), string(name)), ("server".to_owned(), string(&q.server.name))],
                 [server_uid.clone()],
             )
             .map_err(|e| e.to_string())?;
-            (u, Some(e))
+            Some(e)
         }
         Item::Resource { uri, template } => {
             let u = uid(&n.resource, uri);
             let e = entity(
-                u.clone(),
+                u,
                 [
                     ("uri".to_owned(), string(uri)),
                     ("server".to_owned(), string(&q.server.name)),
@@ -326,25 +365,67 @@ pub(crate) fn build(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Res
                 [server_uid.clone()],
             )
             .map_err(|e| e.to_string())?;
-            (u, Some(e))
+            Some(e)
         }
-        Item::Server => (server_uid.clone(), None),
+        Item::Server => None,
     };
 
-    let args_uid = uid(&n.arguments, "request");
-    let tags: Vec<(String, RestrictedExpression)> = q
-        .call
-        .args
-        .into_iter()
-        .flatten()
-        .take(MAX_TAGS)
-        .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(tag_text(v))))
-        .collect();
-    let args = Entity::new_with_tags(args_uid.clone(), [], [], tags).map_err(|e| e.to_string())?;
+    let no_args = Entity::new_with_tags(uid(&n.arguments, NO_ARGS_ID), [], [], []).map_err(|e| e.to_string())?;
+    let mut all = vec![principal, server, no_args];
+    all.extend(resource);
+    Entities::from_entities(all, schema).map_err(|e| e.to_string())
+}
 
+/// The request itself and the entity holding its arguments.
+/// The entity holding a request's arguments, when it has any.
+pub(crate) fn arguments(q: &Query<'_>) -> Result<Option<Entity>, String> {
+    let Some(args) = q.call.args.filter(|a| !a.is_empty()) else { return Ok(None) };
+    let tags = args.iter().take(MAX_TAGS).map(|(k, v)| (k.clone(), RestrictedExpression::new_string(tag_text(v))));
+    let uid = uid(&names().arguments, ARGS_ID);
+    Entity::new_with_tags(uid, [], [], tags).map(Some).map_err(|e| e.to_string())
+}
+
+/// Id of the arguments entity of a request with arguments.
+const ARGS_ID: &str = "request";
+/// Id of the (empty) arguments entity every base holds, for requests without arguments.
+const NO_ARGS_ID: &str = "none";
+
+/// What a request's context depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ContextKey {
+    has_args: bool,
+    flags: (bool, bool, bool, bool),
+    call_depth: u32,
+    now_unix: i64,
+    scopes: Vec<String>,
+    era: String,
+    paths: Vec<String>,
+    urls: Vec<String>,
+}
+
+impl ContextKey {
+    pub(crate) fn of(q: &Query<'_>, has_args: bool) -> ContextKey {
+        let c = q.call;
+        ContextKey {
+            has_args,
+            flags: (c.listing, c.tainted, c.paths_confined, c.urls_public),
+            call_depth: c.call_depth,
+            now_unix: c.now_unix,
+            scopes: q.principal.scopes.clone(),
+            era: c.era.to_owned(),
+            paths: c.paths.clone(),
+            urls: c.urls.clone(),
+        }
+    }
+}
+
+/// A request's context.
+pub(crate) fn context(q: &Query<'_>, has_args: bool) -> Result<Context, String> {
+    let n = names();
     let c = q.call;
+    let args_uid = uid(&n.arguments, if has_args { ARGS_ID } else { NO_ARGS_ID });
     let (hour, weekday) = hour_and_weekday(c.now_unix);
-    let context = Context::from_pairs([
+    Context::from_pairs([
         ("args".to_owned(), RestrictedExpression::new_entity_uid(args_uid)),
         ("listing".to_owned(), RestrictedExpression::new_bool(c.listing)),
         ("tainted".to_owned(), RestrictedExpression::new_bool(c.tainted)),
@@ -357,21 +438,72 @@ pub(crate) fn build(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Res
                 ("weekday", RestrictedExpression::new_long(weekday)),
             ])?,
         ),
-        ("scopes".to_owned(), strings(&p.scopes)),
+        ("scopes".to_owned(), strings(&q.principal.scopes)),
         ("era".to_owned(), string(c.era)),
         ("paths".to_owned(), strings(&c.paths)),
         ("paths_confined".to_owned(), RestrictedExpression::new_bool(c.paths_confined)),
         ("urls".to_owned(), strings(&c.urls)),
         ("urls_public".to_owned(), RestrictedExpression::new_bool(c.urls_public)),
     ])
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
 
-    let action = n.actions.iter().find(|(a, _)| *a == q.action).map(|(_, u)| u.clone()).ok_or("unknown action")?;
-    let request = Request::new(principal_uid, action, resource_uid, context, schema).map_err(|e| e.to_string())?;
-    let mut all = vec![principal, server, args];
-    all.extend(resource);
-    let entities = Entities::from_entities(all, schema).map_err(|e| e.to_string())?;
+/// The Cedar request of a placed query with its context.
+pub(crate) fn request(
+    at: &Placement,
+    context: Context,
+    schema: Option<&cedar_policy::Schema>,
+) -> Result<Request, String> {
+    Request::new(at.principal.clone(), at.action.clone(), at.resource.clone(), context, schema)
+        .map_err(|e| e.to_string())
+}
+
+/// The whole request and its entities.
+#[cfg(test)]
+pub(crate) fn build(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Result<(Request, Entities), String> {
+    let args = arguments(q)?;
+    let request = request(&place(q), context(q, args.is_some())?, schema)?;
+    let entities = base(q, schema)?.add_entities(args, schema).map_err(|e| e.to_string())?;
     Ok((request, entities))
+}
+
+/// What the cached base entities of a query depend on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct BaseKey {
+    principal: (PrincipalClass, String, Option<String>, Option<String>, Vec<String>, Vec<String>),
+    server: (String, bool),
+    item: (u8, String, Option<ToolClass>, [Option<bool>; 4], bool),
+}
+
+/// The annotations a tool entity carries.
+const HINTS: [&str; 4] = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"];
+
+fn hints(t: &ToolFacts) -> [Option<bool>; 4] {
+    HINTS.map(|h| t.annotations.as_ref().and_then(|a| a.get(h)).and_then(Value::as_bool))
+}
+
+impl BaseKey {
+    pub(crate) fn of(q: &Query<'_>) -> BaseKey {
+        let p = q.principal;
+        let item = match q.item {
+            Item::Tool(t) => (0, t.name.clone(), Some(t.class), hints(t), t.admin),
+            Item::Prompt(name) => (1, name.to_owned(), None, [None; 4], false),
+            Item::Resource { uri, template } => (2, uri.to_owned(), None, [None; 4], template),
+            Item::Server => (3, String::new(), None, [None; 4], false),
+        };
+        BaseKey {
+            principal: (
+                p.class,
+                p.subject.clone(),
+                p.tenant.clone(),
+                p.client_id.clone(),
+                p.roles.clone(),
+                p.scopes.clone(),
+            ),
+            server: (q.server.name.clone(), q.server.trusted),
+            item,
+        }
+    }
 }
 
 /// Hour of day (0..23) and ISO weekday (1 = Monday .. 7 = Sunday) in UTC.
