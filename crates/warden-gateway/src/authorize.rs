@@ -327,14 +327,19 @@ fn log_decision(principal: &Principal, action: Action, server: &str, item: Item<
     if !d.errors.is_empty() {
         tracing::warn!(errors = ?d.errors, "policies failed to evaluate");
     }
-    tracing::info!(
-        subject = %principal.subject,
-        action = action.as_str(),
-        %target,
-        verdict = d.verdict.as_str(),
-        policies = ?d.policies,
-        "decision"
-    );
+    // Refusals are worth an operator's eye; allows are the normal course (the audit log keeps both).
+    if d.verdict == Verdict::Allow {
+        tracing::debug!(subject = ?principal.subject, action = action.as_str(), ?target, policies = ?d.policies, "decision: allow");
+    } else {
+        tracing::info!(
+            subject = ?principal.subject,
+            action = action.as_str(),
+            ?target,
+            verdict = d.verdict.as_str(),
+            policies = ?d.policies,
+            "decision"
+        );
+    }
 }
 
 fn era_name(era: Era) -> &'static str {

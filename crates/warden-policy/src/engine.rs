@@ -5,7 +5,7 @@
 //! turns it into [`Verdict::RequireApproval`]. A `forbid` that fails to evaluate denies (Cedar
 //! alone would skip it, which would fail open).
 
-use crate::query::{BaseKey, ContextKey, Placement, Query, arguments, base, context, place, request};
+use crate::query::{BaseKey, ContextKey, Item, Placement, Query, arguments, base, context, place, request};
 use crate::slice::Slices;
 use cedar_policy::{
     Authorizer, Decision as CedarDecision, Effect, PolicyId, PolicySet, Schema, ValidationMode, Validator,
@@ -19,7 +19,7 @@ use std::sync::{OnceLock, RwLock};
 pub const SCHEMA_TEXT: &str = include_str!("warden.cedarschema");
 
 /// Most cached entity sets or contexts; past this a cache starts over.
-const MAX_CACHED: usize = 16 * 1024;
+const MAX_CACHED: usize = 4096;
 
 /// The annotation that makes a permit require a human's approval.
 pub const REQUIRE_APPROVAL: &str = "require_approval";
@@ -267,8 +267,18 @@ impl PolicyEngine {
     /// calls share one within a second).
     fn build(&self, q: &Query<'_>, at: &Placement) -> Result<(cedar_policy::Request, cedar_policy::Entities), String> {
         let args = arguments(q)?;
-        let context = cached(&self.contexts, ContextKey::of(q, args.is_some()), || context(q, args.is_some()))?;
-        let base = cached(&self.bases, BaseKey::of(q), || base(q, None))?;
+        // What a caller chooses freely (resource URIs, path and URL arguments) is never a cache
+        // key: it would let one caller fill the caches.
+        let has_args = args.is_some();
+        let context = if q.call.paths.is_empty() && q.call.urls.is_empty() {
+            cached(&self.contexts, ContextKey::of(q, has_args), || context(q, has_args))?
+        } else {
+            context(q, has_args)?
+        };
+        let base = match q.item {
+            Item::Resource { .. } => base(q, None)?,
+            _ => cached(&self.bases, BaseKey::of(q), || base(q, None))?,
+        };
         let entities = match args {
             Some(a) => base.add_entities([a], None).map_err(|e| e.to_string())?,
             None => base,
@@ -429,6 +439,8 @@ mod tests {
                 format!("resource is Resource in Server::\"s{i}\""),
                 format!("resource == Prompt::\"s{i}/p{i}\""),
                 format!("resource in Tool::\"s{i}/t0\""),
+                "resource == Resource::\"file:///a\"".to_owned(),
+                "resource in Resource::\"file:///b\"".to_owned(),
             ])
             .clone();
         let effect = if r.next().is_multiple_of(3) { "forbid" } else { "permit" };
@@ -466,7 +478,10 @@ mod tests {
             let (action, item) = match r.next() % 6 {
                 0 => (Action::CallTool, Item::Tool(&tool)),
                 1 => (Action::GetPrompt, Item::Prompt(&prompt)),
-                2 => (Action::ReadResource, Item::Resource { uri: "file:///x", template: r.next().is_multiple_of(2) }),
+                2 => {
+                    let uri = *r.pick(&["file:///a", "file:///b", "file:///x", "file:///y"]);
+                    (Action::ReadResource, Item::Resource { uri, template: r.next().is_multiple_of(2) })
+                }
                 3 => (Action::Sample, Item::Server),
                 4 => (Action::Elicit, Item::Server),
                 _ => (Action::ListRoots, Item::Server),

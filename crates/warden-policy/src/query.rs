@@ -155,12 +155,6 @@ pub struct Query<'a> {
     pub call: &'a CallFacts<'a>,
 }
 
-/// Longest string passed to policies as a tag value; longer arguments are cut, and a policy that
-/// compares them sees the cut value (which then matches nothing it could expect).
-const MAX_TAG_BYTES: usize = 16 * 1024;
-/// Most argument tags; an argument map larger than this is cut.
-const MAX_TAGS: usize = 256;
-
 struct Names {
     user: EntityTypeName,
     service: EntityTypeName,
@@ -231,16 +225,14 @@ pub fn principal_type(class: PrincipalClass) -> &'static str {
 }
 
 /// A value as an argument tag: strings as they are, anything else as compact JSON.
+///
+/// Every argument is passed, whole: an argument left out or cut short could hide what a policy
+/// forbids. The request's frame limit bounds them.
 fn tag_text(v: &Value) -> String {
-    let mut s = match v {
+    match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
-    if s.len() > MAX_TAG_BYTES {
-        let cut = (0..=MAX_TAG_BYTES).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
-        s.truncate(cut);
     }
-    s
 }
 
 /// Builds the Cedar request and entities for a query; with `schema`, checks them against it.
@@ -380,7 +372,7 @@ pub(crate) fn base(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Resu
 /// The entity holding a request's arguments, when it has any.
 pub(crate) fn arguments(q: &Query<'_>) -> Result<Option<Entity>, String> {
     let Some(args) = q.call.args.filter(|a| !a.is_empty()) else { return Ok(None) };
-    let tags = args.iter().take(MAX_TAGS).map(|(k, v)| (k.clone(), RestrictedExpression::new_string(tag_text(v))));
+    let tags = args.iter().map(|(k, v)| (k.clone(), RestrictedExpression::new_string(tag_text(v))));
     let uid = uid(&names().arguments, ARGS_ID);
     Entity::new_with_tags(uid, [], [], tags).map(Some).map_err(|e| e.to_string())
 }
@@ -579,10 +571,10 @@ mod tests {
     }
 
     #[test]
-    fn tags_are_strings_and_bounded() {
+    fn tags_are_strings_of_whole_values() {
         assert_eq!(tag_text(&Value::String("acme".into())), "acme");
         assert_eq!(tag_text(&serde_json::json!(42)), "42");
         assert_eq!(tag_text(&serde_json::json!({"a": [1, true]})), r#"{"a":[1,true]}"#);
-        assert_eq!(tag_text(&Value::String("é".repeat(MAX_TAG_BYTES))).len(), MAX_TAG_BYTES);
+        assert_eq!(tag_text(&Value::String("é".repeat(100_000))).len(), 200_000, "never cut");
     }
 }

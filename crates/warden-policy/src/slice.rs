@@ -1,9 +1,10 @@
 //! Policy slices: the policies whose scope can match a request, so that a decision evaluates only
 //! those. Cedar alone evaluates every policy of a set for every request.
 //!
-//! A slice depends on the action, the resource and its parent, the principal's type, and those of
-//! the principal's own id and roles that some policy scope names; requests that agree on these
-//! get the same slice, which is cached. Matching mirrors Cedar's scope semantics for the entities
+//! A slice depends on the action, the resource's type and parent, the resource's own id and the
+//! principal's own id and roles only where some policy scope names them, and the principal's type;
+//! requests that agree on these get the same slice, which is cached. Ids no policy names (a
+//! resource URI a caller made up, say) do not multiply the cache. Matching mirrors Cedar's scope semantics for the entities
 //! Warden builds (principals in their roles, items in their server, no other hierarchy), and any
 //! scope form not recognized keeps the policy in, so a slice can only hold too much, never too
 //! little.
@@ -16,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 /// Most slices kept; past this the cache starts over.
-const MAX_SLICES: usize = 16 * 1024;
+const MAX_SLICES: usize = 4096;
 
 struct Scoped {
     policy: Policy,
@@ -28,7 +29,8 @@ struct Scoped {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     action: EntityUid,
-    resource: EntityUid,
+    resource_type: EntityTypeName,
+    resource_named: Option<EntityUid>,
     resource_ancestors: Vec<EntityUid>,
     principal_type: EntityTypeName,
     principal_named: Vec<EntityUid>,
@@ -38,12 +40,14 @@ struct Key {
 pub(crate) struct Slices {
     scoped: Vec<Scoped>,
     named: HashSet<EntityUid>,
+    named_resources: HashSet<EntityUid>,
     cache: RwLock<HashMap<Key, Arc<PolicySet>>>,
 }
 
 impl Slices {
     pub(crate) fn new(set: &PolicySet) -> Slices {
         let mut named = HashSet::new();
+        let mut named_resources = HashSet::new();
         let scoped: Vec<Scoped> = set
             .policies()
             .map(|p| {
@@ -54,15 +58,17 @@ impl Slices {
                     }
                     PrincipalConstraint::Any | PrincipalConstraint::Is(_) => {}
                 }
-                Scoped {
-                    policy: p.clone(),
-                    principal,
-                    action: p.action_constraint(),
-                    resource: p.resource_constraint(),
+                let resource = p.resource_constraint();
+                match &resource {
+                    ResourceConstraint::In(u) | ResourceConstraint::Eq(u) | ResourceConstraint::IsIn(_, u) => {
+                        named_resources.insert(u.clone());
+                    }
+                    ResourceConstraint::Any | ResourceConstraint::Is(_) => {}
                 }
+                Scoped { policy: p.clone(), principal, action: p.action_constraint(), resource }
             })
             .collect();
-        Slices { scoped, named, cache: RwLock::new(HashMap::new()) }
+        Slices { scoped, named, named_resources, cache: RwLock::new(HashMap::new()) }
     }
 
     /// Every policy.
@@ -80,7 +86,8 @@ impl Slices {
             .collect();
         let key = Key {
             action: at.action.clone(),
-            resource: at.resource.clone(),
+            resource_type: at.resource.type_name().clone(),
+            resource_named: self.named_resources.contains(&at.resource).then(|| at.resource.clone()),
             resource_ancestors: at.resource_ancestors.clone(),
             principal_type: at.principal.type_name().clone(),
             principal_named,

@@ -20,6 +20,15 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::oneshot;
 
 /// Options of `warden bench`.
+/// The gateway under test authorizes every call, as a deployment does: the demo server's tools for
+/// everyone, with tenant binding beside.
+const BENCH_POLICIES: &str = r#"@id("demo") permit (principal, action == Action::"call_tool", resource in Server::"demo");
+@id("tenant-binding") forbid (principal, action, resource)
+when { context.args.hasTag("tenant_id") && !(principal has tenant && context.args.getTag("tenant_id") == principal.tenant) };
+"#;
+
+const BENCH_POLICY_CONFIG: &str = "trusted = true\n\n[policy]\nfiles = [\"bench.cedar\"]\n";
+
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Concurrent requests in flight.
@@ -355,9 +364,10 @@ async fn targets(
             std::fs::write(
                 &config,
                 format!(
-                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n"
+                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}"
                 ),
             )?;
+            std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;
             let mut gw = Command::new(&exe);
             gw.args(["serve", "--config"]).arg(&config).env("WARDEN_LOG", "warn").stdout(Stdio::null());
             quiet(&mut gw);
@@ -388,8 +398,12 @@ async fn targets(
             let config = dir.join("bench.toml");
             std::fs::write(
                 &config,
-                format!("[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n", exe.display().to_string()),
+                format!(
+                    "[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n{BENCH_POLICY_CONFIG}",
+                    exe.display().to_string()
+                ),
             )?;
+            std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;
             let mut gw = Command::new(&exe);
             gw.args(["run", "--config"]).arg(&config).env("WARDEN_LOG", "warn");
             piped(&mut gw);

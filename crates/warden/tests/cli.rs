@@ -17,8 +17,11 @@ fn warden(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn check_accepts_the_examples_and_locates_errors() {
-    let (ok, out, err) = warden(&["check", "--config", &repo().join("examples/demo.toml").display().to_string()]);
-    assert!(ok, "{out}{err}");
+    for example in ["examples/demo.toml", "examples/oauth.toml"] {
+        let (ok, out, err) = warden(&["check", "--config", &repo().join(example).display().to_string()]);
+        assert!(ok, "{example}: {out}{err}");
+        assert!(out.contains("8 policies"), "{example}: {out}");
+    }
     let dir = TempDir::new("cli");
     let bad = dir.path("bad.toml");
     std::fs::write(&bad, "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[servers.files]\ncommand = \"npx\"\nenvv = {}\n")
