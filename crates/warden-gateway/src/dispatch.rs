@@ -121,7 +121,7 @@ impl Gateway {
         if decision.verdict != Verdict::Allow {
             return Err(refusal(&format!("tools/call {}", shown(name)), &decision));
         }
-        if !continues_a_call(&params) {
+        if !self.resumes_parked(ctx, &params, "tools/call", name) {
             self.limits.take(ctx, &server, Some(&tool.name))?;
         }
         let f = Forwarding { ctx, out, cancel, method: "tools/call", exposed: name, slot: Some(&slot) };
@@ -150,7 +150,7 @@ impl Gateway {
         if decision.verdict != Verdict::Allow {
             return Err(refusal(&format!("prompts/get {}", shown(name)), &decision));
         }
-        if !continues_a_call(&params) {
+        if !self.resumes_parked(ctx, &params, "prompts/get", name) {
             self.limits.take(ctx, &server, None)?;
         }
         let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
@@ -178,7 +178,7 @@ impl Gateway {
         if decision.verdict != Verdict::Allow {
             return Err(refusal(&format!("resources/read {}", shown(uri)), &decision));
         }
-        if !continues_a_call(&params) {
+        if !self.resumes_parked(ctx, &params, "resources/read", uri) {
             self.limits.take(ctx, &server, None)?;
         }
         let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
@@ -193,6 +193,15 @@ impl Gateway {
             return Err(self.resource_not_found(ctx, uri));
         }
         Ok(target)
+    }
+
+    /// Whether a request resumes a call Warden parked for this caller (already counted against
+    /// the limits). Any other `requestState` is a new request, and counts.
+    fn resumes_parked(&self, ctx: &ClientContext, params: &Value, method: &str, name: &str) -> bool {
+        params
+            .get("requestState")
+            .and_then(Value::as_str)
+            .is_some_and(|state| self.parked.holds(state, &ctx.principal, method, name))
     }
 
     /// Refuses a request whose token lacks a scope the tool needs (a 403 over HTTP, so that the
@@ -426,8 +435,3 @@ fn named_call(params: &Value) -> Result<(&str, Option<&Value>), RpcError> {
     Ok((name, arguments))
 }
 
-/// Whether a request continues a call already counted against the limits (a 2026-07-28 retry
-/// carrying `requestState` after `input_required`).
-fn continues_a_call(params: &Value) -> bool {
-    params.get("requestState").is_some_and(Value::is_string)
-}

@@ -105,6 +105,15 @@ impl Parked {
         calls.remove(handle).ok_or_else(invalid)
     }
 
+    /// Whether `state` names a live call this retry may resume (without taking it).
+    pub fn holds(&self, state: &str, principal: &Principal, method: &str, name: &str) -> bool {
+        let Some(handle) = state.strip_prefix(PARKED_PREFIX) else { return false };
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        calls.get(handle).is_some_and(|c| {
+            c.principal.same_caller(principal) && c.method == method && c.name == name && c.expires > self.clock.now()
+        })
+    }
+
     /// How many calls of this caller are waiting (for the call-depth guard).
     pub fn count_for(&self, principal: &Principal) -> u32 {
         let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
