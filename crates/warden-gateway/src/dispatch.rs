@@ -188,8 +188,12 @@ impl Gateway {
     /// Resolves a resource URI the principal may see; one it may not is "not found".
     async fn readable(&self, ctx: &ClientContext, uri: &str) -> Result<Target, RpcError> {
         let target = self.resolve_uri(ctx, uri).await?;
-        let item = Item::Resource { uri, template: false };
-        if !self.authorizer.visible(&ctx.principal, ctx.era(), &target.server.info.name, item) {
+        let server = &target.server.info.name;
+        let visible = |item| self.authorizer.visible(&ctx.principal, ctx.era(), server, item);
+        // A URI that expands a template is readable only if every template it expands is: a
+        // hidden template is not reachable by naming one of its URIs.
+        let templates_visible = target.templates.iter().all(|t| visible(Item::Resource { uri: t, template: true }));
+        if !templates_visible || !visible(Item::Resource { uri, template: false }) {
             return Err(self.resource_not_found(ctx, uri));
         }
         Ok(target)
@@ -434,4 +438,3 @@ fn named_call(params: &Value) -> Result<(&str, Option<&Value>), RpcError> {
     }
     Ok((name, arguments))
 }
-

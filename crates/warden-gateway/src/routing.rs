@@ -8,7 +8,7 @@ use crate::gateway::Gateway;
 use crate::inventory::{Definition, ListKind, Snapshot};
 use crate::names;
 use crate::upstreams::{Lane, Server, Slot};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use warden_protocol::{Era, RpcError, error};
 use warden_upstream::Connection;
@@ -27,6 +27,8 @@ pub struct Target {
     pub upstream_name: String,
     /// The definition listed by the server, when there is one.
     pub definition: Option<Definition>,
+    /// For a resource URI no listed resource names: every listed template it expands.
+    pub templates: Vec<String>,
 }
 
 impl Gateway {
@@ -80,6 +82,7 @@ impl Gateway {
                     conn,
                     upstream_name: upstream_name.to_owned(),
                     definition: Some(def),
+                    templates: vec![],
                 });
             }
         }
@@ -119,18 +122,25 @@ impl Gateway {
                 let Ok(templates) = lane.inventory.get(&conn, generation, ListKind::Templates, fetch).await else {
                     continue;
                 };
-                let make = |definition: Option<Definition>| Target {
+                let make = |definition: Option<Definition>, templates: Vec<String>| Target {
                     server: server.clone(),
                     slot: slot.clone(),
                     lane: lane.clone(),
                     conn: conn.clone(),
                     upstream_name: uri.to_owned(),
                     definition,
+                    templates,
                 };
                 if let Some(def) = resources.definition(ListKind::Resources, uri) {
-                    exact.push(make(Some(def)));
-                } else if templates.templates.iter().flatten().any(|tpl| tpl.matches(uri)) {
-                    templated.push(make(None));
+                    exact.push(make(Some(def), vec![]));
+                    continue;
+                }
+                let matched: Vec<String> = (templates.items.iter().zip(templates.templates.iter()))
+                    .filter(|(_, tpl)| tpl.as_ref().is_some_and(|t| t.matches(uri)))
+                    .filter_map(|(item, _)| item.get("uriTemplate").and_then(Value::as_str).map(str::to_owned))
+                    .collect();
+                if !matched.is_empty() {
+                    templated.push(make(None, matched));
                 }
             }
             for mut group in [exact, templated] {
@@ -168,6 +178,7 @@ impl Gateway {
                     conn,
                     upstream_name: template.to_owned(),
                     definition: Some(def),
+                    templates: vec![],
                 });
             }
         }

@@ -152,3 +152,33 @@ fn a_bad_policy_never_replaces_a_good_one() {
     assert_eq!(err(&out, 0)["code"], -32602, "echo is gone with its policy: {out}");
     assert_eq!(ok(&out, 1)["structuredContent"]["sum"], 3.0);
 }
+
+#[test]
+fn a_hidden_resource_template_is_not_readable_through_its_uris() {
+    let policies = TempDir::new("templates");
+    let file = policies.path("p.cedar");
+    std::fs::write(
+        &file,
+        "@id(\"resources\") permit (principal, action == Action::\"read_resource\", resource in Server::\"demo\");\n\
+         @id(\"no-notes\") forbid (principal, action == Action::\"read_resource\", resource)\n\
+         when { resource.template && resource.uri == \"demo://notes/{title}\" };\n",
+    )
+    .unwrap();
+    let gw =
+        Warden::serve("", &format!("{}\n[policy]\nfiles = [{:?}]\n", demo_server("demo"), file.display().to_string()));
+    let out = node_client(json!({ "sdk": "v1", "transport": local_client(&gw), "ops": [
+        { "op": "listResourceTemplates" },
+        { "op": "readResource", "uri": "demo://readme" },
+        { "op": "readResource", "uri": "demo://notes/welcome" },
+        { "op": "readResource", "uri": "other://welcome" },
+    ]}));
+    let templates = ok(&out, 0)["resourceTemplates"].as_array().cloned().unwrap_or_default();
+    assert!(templates.iter().all(|t| t["uriTemplate"] != "demo://notes/{title}"), "hidden: {out}");
+    assert!(out.to_string().contains("demo server's readme"), "other resources stay readable: {out}");
+    // Refused by Warden before the server is asked, exactly as a URI nothing serves.
+    let hidden = err(&out, 2);
+    let unknown = err(&out, 3);
+    assert_eq!(hidden["code"], unknown["code"], "{out}");
+    assert!(hidden["message"].as_str().unwrap().ends_with("Resource not found: demo://notes/welcome"), "{out}");
+    assert!(unknown["message"].as_str().unwrap().ends_with("Resource not found: other://welcome"), "{out}");
+}
