@@ -199,6 +199,19 @@ impl Gateway {
         Ok(target)
     }
 
+    /// Resolves a resource URI the principal may read now (as `resources/read` would decide):
+    /// what a subscription needs, since each update invites a read.
+    async fn subscribable(&self, ctx: &ClientContext, uri: &str) -> Result<Target, RpcError> {
+        let target = self.readable(ctx, uri).await?;
+        let item = Item::Resource { uri, template: false };
+        let no_settings = Default::default();
+        let decision = self.authorizer.decide_call(ctx, &target.server.info.name, item, None, &no_settings, 1).await;
+        if decision.verdict != Verdict::Allow {
+            return Err(refusal(&format!("resources/subscribe {}", shown(uri)), &decision));
+        }
+        Ok(target)
+    }
+
     /// Whether a request resumes a call Warden parked for this caller (already counted against
     /// the limits). Any other `requestState` is a new request, and counts.
     fn resumes_parked(&self, ctx: &ClientContext, params: &Value, method: &str, name: &str) -> bool {
@@ -278,7 +291,10 @@ impl Gateway {
             .and_then(|p| p.get("uri"))
             .and_then(Value::as_str)
             .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?;
-        let target = self.readable(ctx, uri).await?;
+        let target = match method {
+            "resources/subscribe" => self.subscribable(ctx, uri).await?,
+            _ => self.readable(ctx, uri).await?,
+        };
         let who = Subscriber::Session(session.id.clone());
         if method == "resources/subscribe" {
             let held = session.subscriptions();
@@ -357,7 +373,7 @@ impl Gateway {
         }
         let mut by_lane: Vec<(Arc<crate::upstreams::Lane>, Vec<String>)> = Vec::new();
         for uri in wanted {
-            match self.readable(ctx, &uri).await {
+            match self.subscribable(ctx, &uri).await {
                 Ok(t) => match by_lane.iter_mut().find(|(l, _)| Arc::ptr_eq(l, &t.lane)) {
                     Some((_, uris)) => uris.push(uri),
                     None => by_lane.push((t.lane, vec![uri])),

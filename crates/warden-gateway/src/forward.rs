@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use warden_policy::Action;
 use warden_protocol::{Era, Kind, Message, RpcError, error};
 use warden_upstream::{Call, Connection, EXCHANGE_CAPACITY, Exchange, ServerRequest, UpstreamError};
 
@@ -231,7 +230,7 @@ impl Gateway {
                             check_result(&inflight, &result)?;
                             Ok(Driven::Done(result))
                         }
-                        Ok(m) => Err(self.translate_error(f, m.rpc_error().unwrap_or_else(|| RpcError::internal("error")))),
+                        Ok(m) => Err(self.translate_error(f, &inflight.server, m.rpc_error().unwrap_or_else(|| RpcError::internal("error")))),
                     };
                 }
             }
@@ -372,26 +371,35 @@ impl Gateway {
     }
 
     /// Refuses the call when a 2026-07-28 server's `input_required` asks this client something
-    /// the policies do not allow that server to ask.
+    /// the policies do not allow that server to ask, or something Warden does not know.
     fn screen_input_requests(&self, f: &Forwarding<'_>, server: &str, result: &Value) -> Result<(), RpcError> {
         let requests = result.get("inputRequests").and_then(Value::as_object);
         for request in requests.into_iter().flat_map(|r| r.values()) {
             let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
-            if Action::for_server_request(method).is_none() {
-                continue;
-            }
-            self.authorizer.permit_server_request(
-                &f.ctx.principal,
-                f.ctx.era(),
-                server,
-                method,
-                request.get("params"),
-            )?;
+            self.server_request_allowed(f.ctx, server, method, request.get("params"))?;
         }
         Ok(())
     }
 
-    fn translate_error(&self, f: &Forwarding<'_>, mut e: RpcError) -> RpcError {
+    /// A server's error as the client gets it. Codes Warden gives meaning to are Warden's alone: a
+    /// server cannot make a client believe the gateway refused it (or ask for more scopes), and
+    /// a server's demand for a URL elicitation is an elicitation the policies must allow.
+    fn translate_error(&self, f: &Forwarding<'_>, server: &str, mut e: RpcError) -> RpcError {
+        if WARDEN_CODES.contains(&e.code) {
+            let data = json!({ "serverCode": e.code, "serverData": e.data.take() });
+            e.code = error::INTERNAL_ERROR;
+            e.data = Some(data);
+        }
+        if e.code == error::URL_ELICITATION_REQUIRED {
+            let elicitations = e.data.as_ref().and_then(|d| d.get("elicitations")).and_then(Value::as_array);
+            let asked = elicitations.map(Vec::as_slice).unwrap_or_default();
+            let refused = asked.iter().chain(asked.is_empty().then_some(&Value::Null)).find_map(|params| {
+                self.server_request_allowed(f.ctx, server, "elicitation/create", Some(params)).err()
+            });
+            if let Some(refusal) = refused {
+                return refusal;
+            }
+        }
         // A server's error message is passed on, but not without bound.
         if e.message.len() > MAX_UPSTREAM_MESSAGE {
             let cut = (0..=MAX_UPSTREAM_MESSAGE).rev().find(|i| e.message.is_char_boundary(*i)).unwrap_or(0);
@@ -407,6 +415,9 @@ impl Gateway {
         e
     }
 }
+
+/// The codes of Warden's own errors (-32003 to -32019): never relayed from a server as they are.
+const WARDEN_CODES: std::ops::RangeInclusive<i32> = -32019..=error::POLICY_DENIED;
 
 /// Refuses results no server may send: one that is not an object, and `input_required` from a
 /// 2025-era server (it would bypass the bridging that checks what the client may be asked).

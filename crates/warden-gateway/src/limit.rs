@@ -152,14 +152,12 @@ impl Drop for WaitingGuard {
     }
 }
 
-/// The context a request belongs to: its legacy session, or its principal and client.
+/// The context a request belongs to: its legacy session, or (sessionless) its principal. Nothing
+/// the client chooses per request (such as the name it gives itself) makes a new context.
 pub fn context_key(ctx: &ClientContext) -> String {
     match &ctx.session {
         Some(s) => format!("session:{}", s.id),
-        None => {
-            let client = ctx.client_info.get("name").and_then(|n| n.as_str()).unwrap_or("");
-            format!("client:{}|{}:{client}", ctx.principal.identity_key(), client.len())
-        }
+        None => format!("principal:{}", ctx.principal.identity_key()),
     }
 }
 
@@ -201,7 +199,9 @@ mod tests {
         let w2 = inner.waiting_on_client();
         let e = l.enter(&alice, 0).err().expect("three deep is too deep");
         assert_eq!(e.code, error::CALL_LIMIT);
-        assert_eq!(l.enter(&ctx("alice", "other-client"), 0).unwrap().depth, 1, "another client is another context");
+        let e = l.enter(&ctx("alice", "other-client"), 0).err().expect("a new client name is the same context");
+        assert_eq!(e.code, error::CALL_LIMIT);
+        assert_eq!(l.enter(&ctx("bob", "agent"), 0).unwrap().depth, 1, "another principal is another context");
         assert_eq!(l.enter(&alice, 5).err().map(|e| e.code), Some(error::CALL_LIMIT), "parked calls count too");
         drop((waiting, w2, side));
         drop(inner);

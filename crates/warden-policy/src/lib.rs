@@ -27,5 +27,5 @@ pub use engine::{
     Decision, ID, PolicyEngine, PolicyError, PolicyProblem, PolicySource, REASON, REQUIRE_APPROVAL, SCHEMA_TEXT,
     Verdict, schema,
 };
-pub use principal::{Principal, PrincipalClass};
+pub use principal::{Authority, Principal, PrincipalClass};
 pub use query::{Action, CallFacts, Item, Query, ServerFacts, ToolFacts, principal_type};

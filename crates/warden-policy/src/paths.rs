@@ -6,8 +6,9 @@
 
 /// The normal form of a path argument: absolute, `/`-separated, without `.`, `..` or empty
 /// components. `None` when the argument cannot be pinned to one absolute path: it is empty,
-/// holds a NUL or control character, starts with `~`, is a URI other than `file:`, or is relative
-/// and no base directory is known.
+/// holds a NUL or control character, starts with `~`, is a URI other than `file:`, names a
+/// Windows drive (`C:`) or network share (`\\host\share`, `//host/share`), or is relative and no
+/// base directory is known.
 pub fn normalize(raw: &str, base: Option<&str>) -> Option<String> {
     if raw.is_empty() || raw.len() > 4096 || raw.chars().any(char::is_control) {
         return None;
@@ -22,6 +23,11 @@ pub fn normalize(raw: &str, base: Option<&str>) -> Option<String> {
     }
     // A server on Windows reads `\` as a separator: treat it as one, whatever this host does.
     let path = path.replace('\\', "/");
+    // Drives and shares are other file systems: no root here can hold them.
+    let drive = path.as_bytes().get(..2).is_some_and(|p| p[0].is_ascii_alphabetic() && p[1] == b':');
+    if drive || path.starts_with("//") {
+        return None;
+    }
     let joined = if path.starts_with('/') {
         path
     } else {
@@ -104,7 +110,7 @@ mod tests {
         assert_eq!(n("/srv/data/a.txt").as_deref(), Some("/srv/data/a.txt"));
         assert_eq!(n("/srv/data/../../etc/passwd").as_deref(), Some("/etc/passwd"));
         assert_eq!(n("/srv/data/./x/../y").as_deref(), Some("/srv/data/y"));
-        assert_eq!(n("//srv///data//").as_deref(), Some("/srv/data"));
+        assert_eq!(n("/srv///data//").as_deref(), Some("/srv/data"));
         assert_eq!(n("/srv/data\\..\\..\\etc\\shadow").as_deref(), Some("/etc/shadow"));
         assert_eq!(n("/../../..").as_deref(), Some("/"));
     }
@@ -128,7 +134,9 @@ mod tests {
         assert_eq!(n("/srv/data/\n"), None);
         assert_eq!(n("relative/path"), None, "relative with no base");
         assert_eq!(normalize("a/../../etc", Some("/srv/data")).as_deref(), Some("/srv/etc"));
-        assert_eq!(normalize("C:/x", Some("/srv")).as_deref(), Some("/srv/C:/x"), "a drive letter is not a scheme");
+        for other_fs in ["C:/x", "c:\\windows\\system32", "C:x", "\\\\host\\share\\x", "//host/share/x"] {
+            assert_eq!(normalize(other_fs, Some("/srv")), None, "{other_fs}");
+        }
     }
 
     #[test]

@@ -16,6 +16,20 @@ pub enum PrincipalClass {
     Admin,
 }
 
+/// What vouched for a caller. Two callers with the same subject but different authorities are
+/// different callers (an API key named like a token's subject is not that subject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Authority {
+    /// The configured local principal (stdio, or HTTP without `[auth]`).
+    #[default]
+    Local,
+    /// A static API key.
+    ApiKey,
+    /// A bearer token from the configured OAuth issuer.
+    OAuth,
+}
+
 /// The caller behind a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Principal {
@@ -31,12 +45,22 @@ pub struct Principal {
     pub scopes: Vec<String>,
     /// The kind of caller.
     pub class: PrincipalClass,
+    /// What vouched for it.
+    pub authority: Authority,
 }
 
 impl Principal {
     /// A principal with only a subject and a class.
     pub fn new(subject: impl Into<String>, class: PrincipalClass) -> Self {
-        Principal { subject: subject.into(), tenant: None, client_id: None, roles: vec![], scopes: vec![], class }
+        Principal {
+            subject: subject.into(),
+            tenant: None,
+            client_id: None,
+            roles: vec![],
+            scopes: vec![],
+            class,
+            authority: Authority::Local,
+        }
     }
 
     /// A key naming this caller for maps: equal exactly when [`Principal::same_caller`] holds.
@@ -44,7 +68,8 @@ impl Principal {
         // Lengths make the encoding unambiguous whatever the fields contain.
         let part = |s: &str| format!("{}:{s}", s.len());
         format!(
-            "{:?}|{}|{}|{}",
+            "{:?}|{:?}|{}|{}|{}",
+            self.authority,
             self.class,
             part(self.tenant.as_deref().unwrap_or("")),
             part(self.client_id.as_deref().unwrap_or("")),
@@ -59,6 +84,7 @@ impl Principal {
             && self.tenant == other.tenant
             && self.class == other.class
             && self.client_id == other.client_id
+            && self.authority == other.authority
     }
 }
 
@@ -77,6 +103,10 @@ mod tests {
         assert!(!a.same_caller(&other_tenant));
         assert!(!a.same_caller(&Principal::new("alice", PrincipalClass::Admin)));
         assert!(!a.same_caller(&Principal::new("bob", PrincipalClass::User)));
+        let mut by_key = a.clone();
+        by_key.authority = Authority::ApiKey;
+        assert!(!a.same_caller(&by_key), "an API key named alice is not alice");
+        assert_ne!(a.identity_key(), by_key.identity_key());
         assert_eq!(a.identity_key(), a2.identity_key());
         assert_ne!(a.identity_key(), other_tenant.identity_key());
         let mut tricky = Principal::new("x", PrincipalClass::User);

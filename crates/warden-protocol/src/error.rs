@@ -19,6 +19,8 @@ pub const INVALID_PARAMS: i32 = -32602;
 pub const INTERNAL_ERROR: i32 = -32603;
 /// Resource not found, as protocol versions up to 2025-11-25 report it.
 pub const RESOURCE_NOT_FOUND_LEGACY: i32 = -32002;
+/// A server needs the client to complete a URL-mode elicitation first (2025-11-25 on).
+pub const URL_ELICITATION_REQUIRED: i32 = -32042;
 /// HTTP headers do not match the body, or a required header is missing (2026-07-28).
 pub const HEADER_MISMATCH: i32 = -32020;
 /// The request needs a client capability the client did not declare (2026-07-28).

@@ -77,12 +77,20 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if s[..5] == [0; 5] && s[5] == 0xffff {
         return non_public_v4(embedded(s[6], s[7]));
     }
+    // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765) carries one too.
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        return non_public_v4(embedded(s[6], s[7]));
+    }
     if s[..6] == [0; 6] {
         return Some("an IPv4-compatible address (deprecated)");
     }
     // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4] {
         return non_public_v4(embedded(s[6], s[7]));
+    }
+    // Local-use NAT64 (64:ff9b:1::/48, RFC 8215) leads into a private network.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Some("a local-use NAT64 address");
     }
     // 6to4 (2002::/16) reaches the IPv4 address in bits 16..48.
     if s[0] == 0x2002 {
@@ -120,7 +128,16 @@ pub async fn check_url(raw: &str, allow_http: bool, timeout: Duration) -> UrlChe
     if raw.len() > MAX_URL_BYTES {
         return refuse(raw.chars().take(2048).collect(), "the URL is too long".into());
     }
-    let url = match url::Url::parse(raw.trim()) {
+    // What parsers disagree on is refused rather than read one way: a backslash (a path
+    // separator to some, a host delimiter to others), white space or control characters
+    // anywhere (silently removed by some), and credentials before the host.
+    if raw.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control()) {
+        return refuse(
+            raw.chars().take(2048).collect(),
+            "the URL contains a backslash, white space or a control character".into(),
+        );
+    }
+    let url = match url::Url::parse(raw) {
         Ok(u) => u,
         Err(e) => return refuse(raw.chars().take(2048).collect(), format!("not a URL ({e})")),
     };
@@ -129,6 +146,9 @@ pub async fn check_url(raw: &str, allow_http: bool, timeout: Duration) -> UrlChe
         "https" => {}
         "http" if allow_http => {}
         other => return refuse(normalized, format!("the scheme {other:?} is not allowed (https only)")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse(normalized, "the URL carries credentials before its host".into());
     }
     let port = url.port_or_known_default().unwrap_or(443);
     let addresses: Vec<IpAddr> = match url.host() {
@@ -190,6 +210,10 @@ mod tests {
             "fe80::1",
             "ff02::1",
             "2001:db8::1",
+            "::ffff:0:a00:1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1::101:101",
         ] {
             assert!(v4(private).is_some(), "{private} must not pass");
         }
@@ -211,11 +235,17 @@ mod tests {
             ("https://0x7f.1/", "loopback"),
             ("https://[::ffff:7f00:1]/", "loopback"),
             ("https://169.254.169.254/latest/meta-data/", "metadata"),
-            ("https://user@10.0.0.1:8443/", "private"),
+            ("https://user@10.0.0.1:8443/", "credentials"),
+            ("https://1.1.1.1@127.0.0.1/", "credentials"),
+            ("https://1.1.1.1\\@127.0.0.1/", "backslash"),
+            ("https://1.1.1.1\\.evil/", "backslash"),
+            (" https://127.0.0.1/", "white space"),
+            ("https://1.1.1.1/\tx", "white space"),
+            ("https://1.1.1\n.1/", "white space"),
             ("https://localhost/", "loopback"),
             ("file:///etc/passwd", "scheme"),
             ("gopher://1.1.1.1/", "scheme"),
-            ("not a url", "not a URL"),
+            ("not-a-url", "not a URL"),
             ("https://name.invalid/", "resolve"),
         ] {
             let c = check_url(url, false, t).await;

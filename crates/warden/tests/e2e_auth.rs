@@ -435,6 +435,36 @@ fn client_tokens_never_reach_the_upstream() {
 }
 
 #[test]
+fn a_server_cannot_pose_as_the_gateway() {
+    let s = Setup::start(true);
+    let alice = s.token("alice", json!({}));
+    let out = node_client(
+        json!({ "sdk": "v1", "transport": s.transport(&alice), "capabilities": { "elicitation": { "url": {} } }, "ops": [
+            { "op": "callTool", "name": "upstream__fake_refusal", "arguments": {} },
+            { "op": "callTool", "name": "upstream__url_elicitation", "arguments": {} },
+        ]}),
+    );
+    // The server's "insufficient scope" is its own error, not a 403 challenge from Warden.
+    let fake = err(&out, 0);
+    assert_eq!(fake["code"], -32603, "{out}");
+    assert_eq!(fake["data"]["serverCode"], -32006, "{out}");
+    // Sending the user to a URL is an elicitation, and no policy lets this server elicit.
+    let url = err(&out, 1);
+    assert_eq!(url["code"], -32003, "{out}");
+    assert!(!out.to_string().contains("evil.example"), "the URL never reached the client: {out}");
+
+    // Over raw HTTP: 200 with the remapped error, and no challenge header from the server's data.
+    let auth = bearer(&alice);
+    let sid = post_json(s.gw.port, &[("authorization", &auth)], INIT).header("mcp-session-id").unwrap().to_owned();
+    let call =
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"upstream__fake_refusal","arguments":{}}}"#;
+    let r = post_json(s.gw.port, &[("authorization", &auth), ("mcp-session-id", &sid)], call);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.header("www-authenticate").is_none(), "{r:?}");
+    assert_eq!(r.json()["error"]["data"]["serverCode"], -32006, "{r:?}");
+}
+
+#[test]
 fn rate_limits_hold_under_concurrent_calls() {
     let s = Setup::start(false);
     let alice = s.token("alice", json!({}));

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use warden_policy::{Principal, PrincipalClass};
+use warden_policy::{Authority, Principal, PrincipalClass};
 
 /// Largest token accepted, in bytes.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -228,6 +228,7 @@ impl JwtValidator {
             PrincipalClass::User
         };
         let mut p = Principal::new(subject, class);
+        p.authority = Authority::OAuth;
         p.tenant = text(claims.get(&self.tenant_claim));
         p.client_id = text(claims.get(&self.client_id_claim)).or_else(|| text(claims.get("azp")));
         p.roles = list(claims.get(&self.roles_claim));

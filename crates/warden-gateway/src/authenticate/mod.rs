@@ -14,14 +14,14 @@ mod jwt;
 
 pub use jwt::{JwtValidator, TokenRefused};
 
-use crate::config::Config;
+use crate::config::{Config, is_scope_token};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use warden_policy::Principal;
+use warden_policy::{Authority, Principal};
 
 /// The well-known path of protected resource metadata (RFC 9728).
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -69,6 +69,7 @@ impl Authenticator {
             let mut digest = [0u8; 32];
             hex::decode_to_slice(hex, &mut digest).map_err(|_| format!("auth.api_keys.{name}.hash is not hex"))?;
             let mut p = Principal::new(name.clone(), k.class);
+            p.authority = Authority::ApiKey;
             p.tenant = k.tenant.clone();
             p.roles = k.roles.clone();
             p.scopes = k.scopes.clone();
@@ -154,8 +155,11 @@ impl Authenticator {
             parts.push(format!("error=\"{code}\""));
             parts.push(format!("error_description=\"{}\"", description.replace(['"', '\\'], "'")));
         }
-        if let Some(s) = scope {
-            parts.push(format!("scope=\"{s}\""));
+        // Only scope tokens go into the header, whatever asked for them: nothing can break out
+        // of the quoted string.
+        let scope: Vec<&str> = scope.unwrap_or_default().split(' ').filter(|s| is_scope_token(s)).collect();
+        if !scope.is_empty() {
+            parts.push(format!("scope=\"{}\"", scope.join(" ")));
         }
         format!("Bearer {}", parts.join(", "))
     }
@@ -238,9 +242,10 @@ impl Authenticator {
             return Ok(c.principal.clone());
         }
         let principal = Arc::new(jwt.validate(token).await?);
-        // Reuse the principal only while the token stays valid, and not beyond the cache period.
-        let exp = token_exp(token);
-        let until = exp.map_or(now + CACHE_FOR, |e| (now + CACHE_FOR).min(e));
+        // Reuse the principal only while the token stays valid, and not beyond the cache period;
+        // a token whose expiry cannot be read here is validated afresh every time.
+        let Some(exp) = token_exp(token) else { return Ok(principal) };
+        let until = (now + CACHE_FOR).min(exp);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHE_ENTRIES {
             cache.retain(|_, c| c.until > now);
@@ -258,9 +263,11 @@ fn token_exp(token: &str) -> Option<Instant> {
     use base64::Engine;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let exp = serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_u64()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(Instant::now() + Duration::from_secs(exp.saturating_sub(now)))
+    let exp = serde_json::from_slice::<Value>(&bytes).ok()?.get("exp")?.as_f64()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+    // Past (or absurdly far): no time left, or the cache period.
+    let left = Duration::try_from_secs_f64(exp - now).unwrap_or(if exp > now { CACHE_FOR } else { Duration::ZERO });
+    Some(Instant::now() + left)
 }
 
 /// The metadata URL for a resource URI: the well-known path inserted between its origin and

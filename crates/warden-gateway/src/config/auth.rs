@@ -189,6 +189,8 @@ impl AuthSection {
             if o.jwks_refetch_interval.0 < Duration::from_secs(1) {
                 return Err((at(&["auth", "oauth", "jwks_refetch_interval"]), "must be at least 1s".into()));
             }
+            check_scopes(&o.required_scopes, at(&["auth", "oauth", "required_scopes"]))?;
+            check_scopes(&o.scopes_supported, at(&["auth", "oauth", "scopes_supported"]))?;
             if let Some(s) = o.admin_subjects.iter().find(|s| o.service_subjects.contains(s)) {
                 return Err((at(&["auth", "oauth", "admin_subjects"]), format!("{s:?} is also a service subject")));
             }
@@ -199,6 +201,7 @@ impl AuthSection {
             if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err((here("hash"), "must be \"sha256:\" and 64 hex digits (see `warden apikey new`)".into()));
             }
+            check_scopes(&key.scopes, here("scopes"))?;
         }
         let mut hashes: Vec<String> = self.api_keys.values().map(|k| k.hash.to_ascii_lowercase()).collect();
         hashes.sort();
@@ -206,6 +209,23 @@ impl AuthSection {
             return Err((at(&["auth", "api_keys"]), "two API keys have the same hash".into()));
         }
         Ok(())
+    }
+}
+
+/// Whether `s` is an OAuth scope token (RFC 6749 section 3.3: printable ASCII without space,
+/// `"` or `\`), and so safe inside a `WWW-Authenticate` challenge.
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Refuses a configured scope that is not a scope token.
+pub(super) fn check_scopes<'a>(
+    scopes: impl IntoIterator<Item = &'a String>,
+    at: Vec<String>,
+) -> Result<(), (Vec<String>, String)> {
+    match scopes.into_iter().find(|s| !is_scope_token(s)) {
+        Some(bad) => Err((at, format!("{bad:?} is not a scope: use printable ASCII without spaces, '\"' or '\\'"))),
+        None => Ok(()),
     }
 }
 
@@ -221,5 +241,14 @@ mod tests {
         assert!(!https_or_loopback("http://idp.example.com/jwks"));
         assert!(!https_or_loopback("http://127.0.0.1.evil.example/jwks"));
         assert!(!https_or_loopback("http://localhost@evil.example/"));
+    }
+
+    #[test]
+    fn scope_tokens_cannot_break_a_challenge() {
+        assert!(is_scope_token("notes:write"));
+        assert!(is_scope_token("https://api.example.com/read"));
+        for bad in ["", "a b", "a\"b", "a\\b", "caf\u{e9}", "a\r\nb"] {
+            assert!(!is_scope_token(bad), "{bad:?}");
+        }
     }
 }

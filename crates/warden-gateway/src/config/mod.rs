@@ -11,7 +11,7 @@ mod limits;
 mod locate;
 mod tools;
 
-pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection};
+pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
 pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
@@ -479,7 +479,9 @@ impl Config {
             if let Some(r) = &settings.rate {
                 r.parse().map_err(|e| ([here.clone(), vec!["rate".to_owned()]].concat(), e))?;
             }
+            auth::check_scopes(settings.scopes.iter().flatten(), [here.clone(), vec!["scopes".to_owned()]].concat())?;
         }
+        auth::check_scopes(&g.local_principal.scopes, at(&["gateway", "local_principal", "scopes"]))?;
         Ok(())
     }
 }
