@@ -16,6 +16,7 @@
 //! filtered by the same visibility decision ([`crate::lists`]), and what servers ask of clients
 //! is authorized in [`crate::forward`].
 
+use crate::audit::Note;
 use crate::authorize::refusal;
 use crate::client::{ClientContext, Outbound};
 use crate::forward::Forwarding;
@@ -24,10 +25,12 @@ use crate::hub::{ListenFilter, Listener, Subscriber};
 use crate::inventory::{self, Definition, ListKind};
 use crate::levels;
 use crate::routing::{self, Target, shown};
+use crate::telemetry;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use warden_policy::{Item, Verdict};
 use warden_protocol::methods::{self, Direction};
 use warden_protocol::{Era, Message, RpcError, error};
@@ -45,13 +48,33 @@ impl Gateway {
         out: &Outbound,
         cancel: &CancellationToken,
     ) -> Message {
+        if telemetry::enabled() {
+            let method = request.method().unwrap_or_default();
+            let id = request.id().map(|i| i.raw()).unwrap_or_default();
+            let span = telemetry::request_span(method, id, request.params());
+            return self.serve_request(ctx, request, out, cancel).instrument(span).await;
+        }
+        self.serve_request(ctx, request, out, cancel).await
+    }
+
+    async fn serve_request(
+        &self,
+        ctx: &ClientContext,
+        request: &Message,
+        out: &Outbound,
+        cancel: &CancellationToken,
+    ) -> Message {
         let Some(id) = request.id().cloned() else {
             return Message::error_response(None, &RpcError::invalid_request("a request needs an id"));
         };
         let method = request.method().unwrap_or_default();
-        match self.route(ctx, method, request.params(), out, cancel).await {
-            Ok(result) => Message::response(id, self.shape_result(ctx, method, result)),
-            Err(e) => Message::error_response(Some(id), &e),
+        let started = std::time::Instant::now();
+        let mut note = Note::default();
+        let answer = self.route(ctx, method, request.params(), out, cancel, &mut note).await;
+        let recorded = self.auditor.request(ctx, Some(id.raw()), method, note, &answer, started.elapsed()).await;
+        match (recorded, answer) {
+            (Err(e), _) | (Ok(()), Err(e)) => Message::error_response(Some(id), &e),
+            (Ok(()), Ok(result)) => Message::response(id, self.shape_result(ctx, method, result)),
         }
     }
 
@@ -62,6 +85,7 @@ impl Gateway {
         params: Option<&Value>,
         out: &Outbound,
         cancel: &CancellationToken,
+        note: &mut Note,
     ) -> Result<Value, RpcError> {
         let served = methods::lookup(method)
             .is_some_and(|m| m.eras.includes(ctx.era()) && m.direction != Direction::ServerToClient && !m.notification);
@@ -80,9 +104,9 @@ impl Gateway {
                 let kind = ListKind::from_method(method).unwrap_or(ListKind::Tools);
                 self.list(ctx, kind, params).await
             }
-            "tools/call" => self.call_tool(ctx, params, out, cancel).await,
-            "prompts/get" => self.get_prompt(ctx, params, out, cancel).await,
-            "resources/read" => self.read_resource(ctx, params, out, cancel).await,
+            "tools/call" => self.call_tool(ctx, params, out, cancel, note).await,
+            "prompts/get" => self.get_prompt(ctx, params, out, cancel, note).await,
+            "resources/read" => self.read_resource(ctx, params, out, cancel, note).await,
             "completion/complete" => self.complete(ctx, params).await,
             "resources/subscribe" | "resources/unsubscribe" => self.legacy_subscription(ctx, method, params).await,
             "logging/setLevel" => self.set_level(ctx, params).await,
@@ -100,9 +124,12 @@ impl Gateway {
         params: Option<&Value>,
         out: &Outbound,
         cancel: &CancellationToken,
+        note: &mut Note,
     ) -> Result<Value, RpcError> {
         let params = params.cloned().unwrap_or_else(|| json!({}));
         let (name, arguments) = named_call(&params)?;
+        note.arguments = arguments.cloned();
+        note.unknown_server = !self.names_a_server(name);
         let target = self.resolve_named(ctx, ListKind::Tools, name).await?;
         let server = target.server.info.name.clone();
         let definition = target.definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
@@ -110,6 +137,9 @@ impl Gateway {
         if !self.authorizer.visible(&ctx.principal, ctx.era(), &server, Item::Tool(&tool)) {
             return Err(routing::unknown(ListKind::Tools, name));
         }
+        note.server = Some(server.clone());
+        note.item = Some(tool.name.clone());
+        note.class = Some(tool.class);
         self.check_scopes(ctx, settings.scopes.as_deref())?;
         if let Some(sent) = &ctx.header_params {
             inventory::check_param_headers(definition, arguments.unwrap_or(&Value::Null), sent)
@@ -118,12 +148,16 @@ impl Gateway {
         let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
         let args = arguments.and_then(Value::as_object);
         let decision = self.authorizer.decide_call(ctx, &server, Item::Tool(&tool), args, &settings, slot.depth).await;
-        if decision.verdict != Verdict::Allow {
-            return Err(refusal(&format!("tools/call {}", shown(name)), &decision));
+        let allowed = decision.verdict == Verdict::Allow;
+        let refused = (!allowed).then(|| refusal(&format!("tools/call {}", shown(name)), &decision));
+        note.decision = Some(decision);
+        if let Some(e) = refused {
+            return Err(e);
         }
         if !self.resumes_parked(ctx, &params, "tools/call", name) {
             self.limits.take(ctx, &server, Some(&tool.name))?;
         }
+        note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "tools/call", exposed: name, slot: Some(&slot) };
         self.forward(&f, target, params.clone()).await
     }
@@ -134,25 +168,34 @@ impl Gateway {
         params: Option<&Value>,
         out: &Outbound,
         cancel: &CancellationToken,
+        note: &mut Note,
     ) -> Result<Value, RpcError> {
         let params = params.cloned().unwrap_or_else(|| json!({}));
         let (name, arguments) = named_call(&params)?;
+        note.arguments = arguments.cloned();
+        note.unknown_server = !self.names_a_server(name);
         let target = self.resolve_named(ctx, ListKind::Prompts, name).await?;
         let server = target.server.info.name.clone();
         let item = Item::Prompt(&target.upstream_name);
         if !self.authorizer.visible(&ctx.principal, ctx.era(), &server, item) {
             return Err(routing::unknown(ListKind::Prompts, name));
         }
+        note.server = Some(server.clone());
+        note.item = Some(target.upstream_name.clone());
         let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
         let args = arguments.and_then(Value::as_object);
         let no_settings = Default::default();
         let decision = self.authorizer.decide_call(ctx, &server, item, args, &no_settings, slot.depth).await;
-        if decision.verdict != Verdict::Allow {
-            return Err(refusal(&format!("prompts/get {}", shown(name)), &decision));
+        let refused =
+            (decision.verdict != Verdict::Allow).then(|| refusal(&format!("prompts/get {}", shown(name)), &decision));
+        note.decision = Some(decision);
+        if let Some(e) = refused {
+            return Err(e);
         }
         if !self.resumes_parked(ctx, &params, "prompts/get", name) {
             self.limits.take(ctx, &server, None)?;
         }
+        note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
         self.forward(&f, target, params.clone()).await
     }
@@ -163,6 +206,7 @@ impl Gateway {
         params: Option<&Value>,
         out: &Outbound,
         cancel: &CancellationToken,
+        note: &mut Note,
     ) -> Result<Value, RpcError> {
         let params = params.cloned().unwrap_or_else(|| json!({}));
         let uri = params
@@ -171,16 +215,22 @@ impl Gateway {
             .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?;
         let target = self.readable(ctx, uri).await?;
         let server = target.server.info.name.clone();
+        note.server = Some(server.clone());
+        note.item = Some(uri.to_owned());
         let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
         let item = Item::Resource { uri, template: false };
         let no_settings = Default::default();
         let decision = self.authorizer.decide_call(ctx, &server, item, None, &no_settings, slot.depth).await;
-        if decision.verdict != Verdict::Allow {
-            return Err(refusal(&format!("resources/read {}", shown(uri)), &decision));
+        let refused =
+            (decision.verdict != Verdict::Allow).then(|| refusal(&format!("resources/read {}", shown(uri)), &decision));
+        note.decision = Some(decision);
+        if let Some(e) = refused {
+            return Err(e);
         }
         if !self.resumes_parked(ctx, &params, "resources/read", uri) {
             self.limits.take(ctx, &server, None)?;
         }
+        note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
         self.forward(&f, target, params.clone()).await
     }

@@ -101,6 +101,9 @@ impl Gateway {
         {
             obj.insert("name".into(), Value::String(target.upstream_name.clone()));
         }
+        if crate::telemetry::enabled() {
+            crate::telemetry::inject(&mut params);
+        }
         let header_params = match (&target.definition, f.method) {
             (Some(def), "tools/call") if target.conn.hello().era() == Era::Modern => {
                 crate::inventory::param_headers(def.value(), params.get("arguments").unwrap_or(&Value::Null))
@@ -345,7 +348,20 @@ impl Gateway {
         }
     }
 
+    /// Decides a server's request to the client, and records the decision.
     fn server_request_allowed(
+        &self,
+        ctx: &ClientContext,
+        server: &str,
+        method: &str,
+        params: Option<&Value>,
+    ) -> Result<(), RpcError> {
+        let verdict = self.decide_server_request(ctx, server, method, params);
+        self.auditor.server_request(ctx, server, method, verdict.as_ref().err());
+        verdict
+    }
+
+    fn decide_server_request(
         &self,
         ctx: &ClientContext,
         server: &str,

@@ -1,5 +1,6 @@
 //! The gateway itself: its servers, its clients, and what it says about itself.
 
+use crate::audit::Auditor;
 use crate::authenticate::Authenticator;
 use crate::authorize::Authorizer;
 use crate::client::ClientContext;
@@ -55,6 +56,8 @@ pub struct Gateway {
     pub authorizer: Arc<Authorizer>,
     /// Rate limits, budgets and the call-depth guard.
     pub limits: Arc<CallLimits>,
+    /// The audit log and the metrics.
+    pub auditor: Arc<Auditor>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -73,12 +76,12 @@ fn capabilities() -> Value {
 impl Gateway {
     /// Builds the gateway from a validated configuration, loading its policies. Nothing is
     /// started yet.
-    pub fn from_config(config: &Config) -> Result<Arc<Gateway>, String> {
-        Self::with_clock(config, Arc::new(SystemClock))
+    pub fn from_config(config: &Config, auditor: Arc<Auditor>) -> Result<Arc<Gateway>, String> {
+        Self::with_clock(config, Arc::new(SystemClock), auditor)
     }
 
     /// Builds the gateway with an injected clock.
-    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Gateway>, String> {
+    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>, auditor: Arc<Auditor>) -> Result<Arc<Gateway>, String> {
         let authorizer = Arc::new(Authorizer::from_config(config).map_err(|e| format!("policies:\n{e}"))?);
         let authenticator = Arc::new(Authenticator::from_config(config)?);
         let limits = Arc::new(CallLimits::from_config(config, clock.clone())?);
@@ -112,6 +115,7 @@ impl Gateway {
             authenticator,
             authorizer,
             limits,
+            auditor,
             clock,
         }))
     }
@@ -199,6 +203,25 @@ impl Gateway {
             self.hub.sessions.remove(&s.id);
         }
         futures::future::join_all(self.servers.iter().map(|s| s.shutdown())).await;
+        if let Some(log) = self.auditor.log() {
+            // Rows are never dropped, so a database that stays down would hold the exit forever.
+            match tokio::time::timeout(std::time::Duration::from_secs(30), log.shutdown()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("the audit log could not be flushed: {e}"),
+                Err(_) => tracing::error!("the audit log could not be flushed within 30s; queued rows are lost"),
+            }
+        }
+    }
+
+    /// The metrics as Prometheus text, with each server's health read now.
+    pub fn render_metrics(&self) -> String {
+        let m = &self.auditor.metrics;
+        for server in &self.servers {
+            let up = server.slots().iter().any(|slot| slot.lanes().iter().any(|lane| lane.current().is_some()));
+            let labels = crate::metrics::ServerLabels { server: server.info.name.clone() };
+            m.upstream_up.get_or_create(&labels).set(i64::from(up));
+        }
+        m.render()
     }
 
     /// Releases what a legacy session held: its connections (with session isolation) and its

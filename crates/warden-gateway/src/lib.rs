@@ -4,6 +4,7 @@
 //! Read [`dispatch`] for the request path, [`forward`] for how calls reach servers and how the two
 //! protocol eras meet, and [`upstreams`] for how connections are shared between clients.
 
+pub mod audit;
 pub mod authenticate;
 pub mod authorize;
 pub mod client;
@@ -18,10 +19,12 @@ pub mod inventory;
 pub mod levels;
 pub mod limit;
 pub mod lists;
+pub mod metrics;
 pub mod names;
 pub mod parked;
 pub mod routing;
 pub mod session;
+pub mod telemetry;
 pub mod upstreams;
 
 pub use gateway::Gateway;

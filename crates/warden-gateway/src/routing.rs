@@ -52,6 +52,12 @@ impl Gateway {
         lane.inventory.get(conn, generation, kind, false).await
     }
 
+    /// Whether an exposed name could belong to a configured server (its prefix is one's namespace).
+    pub fn names_a_server(&self, exposed: &str) -> bool {
+        !names::candidates(exposed, &self.settings.separator, self.servers.iter().map(|s| s.info.namespace.as_str()))
+            .is_empty()
+    }
+
     /// Resolves an exposed tool or prompt name.
     pub async fn resolve_named(&self, ctx: &ClientContext, kind: ListKind, exposed: &str) -> Result<Target, RpcError> {
         let what = if kind == ListKind::Tools { "tool" } else { "prompt" };

@@ -1,7 +1,9 @@
 //! `warden`: the command line of the Warden MCP gateway.
 
+mod audit_cli;
 mod bench;
 mod demo;
+mod gates_alerts;
 mod policy_test;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
@@ -75,6 +77,26 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// The audit log: verify its chain, query, follow and export it.
+    Audit {
+        /// Configuration file (names the audit log).
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        /// The audit log's URL instead (`sqlite:///path/audit.db`, `postgres://…`).
+        #[arg(long)]
+        database: Option<String>,
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
+    },
+    /// Evaluate the detection gates against the audit log; exits 1 if any trips.
+    Gates {
+        /// Configuration file (its gates and audit log).
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        /// The audit log's URL instead.
+        #[arg(long)]
+        database: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -109,16 +131,61 @@ enum ConfigCommand {
 }
 
 fn init_logging() {
+    let _ = init_tracing(None);
+}
+
+/// Logs to stderr (on `warden run`, stdout carries the protocol) and, when `[telemetry]` names
+/// an OTLP endpoint, request spans to it. The tracer provider returned must be shut down to
+/// flush the last spans.
+fn init_tracing(
+    telemetry: Option<&warden_gateway::config::TelemetrySection>,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr: on `warden run`, stdout carries the protocol.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(ansi)
-        .init();
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(fmt);
+    let Some(t) = telemetry.filter(|t| t.otlp_endpoint.is_some()) else {
+        registry.init();
+        return Ok(None);
+    };
+    use opentelemetry::trace::TracerProvider;
+    use opentelemetry_otlp::WithExportConfig;
+    let endpoint = format!("{}/v1/traces", t.otlp_endpoint.as_deref().unwrap_or_default().trim_end_matches('/'));
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpJson)
+        .with_endpoint(endpoint)
+        .build()
+        .context("the OTLP exporter")?;
+    let name = t.service_name.clone().unwrap_or_else(|| "warden".to_owned());
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(opentelemetry_sdk::Resource::builder().with_service_name(name).build())
+        .build();
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("warden"))
+        .with_filter(tracing_subscriber::filter::Targets::new().with_target("warden::request", tracing::Level::INFO));
+    registry.with(spans).init();
+    warden_gateway::telemetry::enable();
+    Ok(Some(provider))
+}
+
+/// Flushes the spans not yet exported.
+fn finish_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>) {
+    if let Some(p) = provider
+        && let Err(e) = p.shutdown()
+    {
+        tracing::warn!("the last spans may not have been exported: {e}");
+    }
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
@@ -169,6 +236,20 @@ fn main() -> anyhow::Result<()> {
             eprintln!("\nAdd to warden.toml:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"");
             Ok(())
         }
+        Command::Audit { config, database, command } => {
+            let url = audit_cli::database(&config, database)?;
+            let status = runtime.block_on(audit_cli::run(&url, command))?;
+            std::process::exit(status);
+        }
+        Command::Gates { config, database } => {
+            let c = load(&config)?;
+            let url = match database {
+                Some(d) => d,
+                None => warden_gateway::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?,
+            };
+            let status = runtime.block_on(audit_cli::gates(&c, &url))?;
+            std::process::exit(status);
+        }
         Command::Config { command: ConfigCommand::Schema } => {
             println!("{}", serde_json::to_string_pretty(&Config::json_schema())?);
             Ok(())
@@ -180,20 +261,23 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { config } => {
-            init_logging();
             let c = load(&config)?;
-            runtime.block_on(serve(c))
+            let spans = runtime.block_on(async { init_tracing(Some(&c.telemetry)) })?;
+            let served = runtime.block_on(serve(c));
+            finish_tracing(spans);
+            served
         }
         Command::Run { config } => {
-            init_logging();
             let c = load(&config)?;
-            runtime.block_on(async move {
-                let gw = Gateway::from_config(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
-                gw.start();
+            let spans = runtime.block_on(async { init_tracing(Some(&c.telemetry)) })?;
+            let served = runtime.block_on(async move {
+                let gw = start_gateway(&c).await?;
                 stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout()).await?;
                 gw.shutdown().await;
                 Ok(())
-            })
+            });
+            finish_tracing(spans);
+            served
         }
         Command::DemoServer { http: None, page_size } => runtime.block_on(demo::stdio::serve(page_size)),
         Command::DemoServer { http: Some(addr), page_size } => {
@@ -215,13 +299,29 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = config.listen_addr();
-    let gw = Gateway::from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// Opens the audit log, builds the gateway and starts its background work, the admin listener
+/// and the gate alerts.
+async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway>> {
+    let metrics = std::sync::Arc::new(warden_gateway::metrics::Metrics::new());
+    let auditor = warden_gateway::audit::open(config, metrics).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gw = Gateway::from_config(config, std::sync::Arc::new(auditor)).map_err(|e| anyhow::anyhow!("{e}"))?;
     if gw.authorizer.engine().is_empty() {
         tracing::warn!("no policies are configured ([policy] files): every call will be denied");
     }
     gw.start();
+    if let Some(addr) = &config.admin.listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!("admin listener (metrics) on http://{}/metrics", listener.local_addr()?);
+        let app = warden_gateway::front::admin::router(gw.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    gates_alerts::start(config)?;
+    Ok(gw)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.listen_addr();
+    let gw = start_gateway(&config).await?;
     let guard = OriginGuard::new(addr, &config.gateway.allowed_hosts, &config.gateway.allowed_origins);
     let app = http::router(gw.clone(), &config.gateway.path, guard);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;

@@ -22,7 +22,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}} for n in ["echo", "garbage", "html", "huge", "hang", "wrong_id", "sse_flood", "seen_credentials", "fake_refusal", "url_elicitation"]]
+TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}} for n in ["echo", "garbage", "html", "huge", "hang", "wrong_id", "sse_flood", "seen_credentials", "fake_refusal", "url_elicitation", "seen_meta"]]
 SEEN = []
 
 
@@ -79,6 +79,8 @@ class Handler(BaseHTTPRequestHandler):
             return ok({"content": [{"type": "text", "text": "echo"}]})
         if name == "seen_credentials":
             return ok({"content": [{"type": "text", "text": json.dumps(SEEN)}]})
+        if name == "seen_meta":
+            return ok({"content": [{"type": "text", "text": json.dumps(params.get("_meta") or {})}]})
         if name == "fake_refusal":
             # Poses as the gateway: "insufficient scope", with a scope that would break the header.
             return self.reply(200, json.dumps({"jsonrpc": "2.0", "id": mid, "error": {"code": -32006, "message": "Forbidden",

@@ -40,6 +40,9 @@ pub struct AuthFailure {
     pub challenge: String,
     /// What was refused and why.
     pub message: String,
+    /// A fixed reason for metrics and the audit log: `query_token`, `malformed`, `missing`,
+    /// `expired`, `audience`, `issuer`, `invalid` or `scope`.
+    pub reason: &'static str,
 }
 
 struct Cached {
@@ -164,9 +167,15 @@ impl Authenticator {
         format!("Bearer {}", parts.join(", "))
     }
 
-    fn fail(&self, status: StatusCode, error: Option<(&str, &str)>, message: &str) -> AuthFailure {
+    fn fail(
+        &self,
+        status: StatusCode,
+        error: Option<(&str, &str)>,
+        message: &str,
+        reason: &'static str,
+    ) -> AuthFailure {
         let scope = (!self.required_scopes.is_empty()).then(|| self.required_scopes.join(" "));
-        AuthFailure { status, challenge: self.challenge(error, scope.as_deref()), message: message.to_owned() }
+        AuthFailure { status, challenge: self.challenge(error, scope.as_deref()), message: message.to_owned(), reason }
     }
 
     /// The refusal of a request whose token lacks `scopes`.
@@ -177,6 +186,7 @@ impl Authenticator {
             challenge: self
                 .challenge(Some(("insufficient_scope", "the token lacks a scope this request needs")), Some(&needed)),
             message: format!("Forbidden: this request needs the scope(s) {needed}"),
+            reason: "scope",
         }
     }
 
@@ -191,6 +201,7 @@ impl Authenticator {
                 StatusCode::BAD_REQUEST,
                 Some(("invalid_request", "tokens in the query string are refused")),
                 "Bad Request: tokens in the query string are refused; send Authorization: Bearer",
+                "query_token",
             ));
         }
         let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
@@ -200,16 +211,31 @@ impl Authenticator {
                 StatusCode::BAD_REQUEST,
                 Some(("invalid_request", "more than one Authorization header")),
                 "Bad Request: more than one Authorization header",
+                "malformed",
             ));
         }
         let Some(value) = first else {
             return match &self.local {
                 Some(p) => Ok(p.clone()),
-                None => Err(self.fail(StatusCode::UNAUTHORIZED, None, "Unauthorized: a bearer token is required")),
+                None => Err(self.fail(
+                    StatusCode::UNAUTHORIZED,
+                    None,
+                    "Unauthorized: a bearer token is required",
+                    "missing",
+                )),
             };
         };
         let invalid = |why: &str| {
-            self.fail(StatusCode::UNAUTHORIZED, Some(("invalid_token", why)), &format!("Unauthorized: {why}"))
+            let reason = if why.contains("audience") {
+                "audience"
+            } else if why.contains("issuer") {
+                "issuer"
+            } else if why.contains("expired") {
+                "expired"
+            } else {
+                "invalid"
+            };
+            self.fail(StatusCode::UNAUTHORIZED, Some(("invalid_token", why)), &format!("Unauthorized: {why}"), reason)
         };
         let token = value
             .to_str()

@@ -9,12 +9,14 @@ mod duration;
 mod import;
 mod limits;
 mod locate;
+mod observe;
 mod tools;
 
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
 pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
+pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
 pub use tools::{ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;
@@ -47,6 +49,18 @@ pub struct Config {
     /// Rate limits and budgets per caller.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditSection,
+    /// The admin listener (metrics).
+    #[serde(default)]
+    pub admin: AdminSection,
+    /// Traces.
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+    /// Detection gates.
+    #[serde(default)]
+    pub gates: GatesSection,
     /// The directory relative paths in the file are read from (the file's own directory).
     #[serde(skip)]
     #[schemars(skip)]
@@ -482,6 +496,56 @@ impl Config {
             auth::check_scopes(settings.scopes.iter().flatten(), [here.clone(), vec!["scopes".to_owned()]].concat())?;
         }
         auth::check_scopes(&g.local_principal.scopes, at(&["gateway", "local_principal", "scopes"]))?;
+        self.validate_observability()
+    }
+
+    fn validate_observability(&self) -> Result<(), (Vec<String>, String)> {
+        let at = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+        let a = &self.audit;
+        if a.postgres_url.is_some() && a.postgres_url_env.is_some() {
+            return Err((at(&["audit"]), "set postgres_url or postgres_url_env, not both".into()));
+        }
+        if let Some(u) = &a.postgres_url
+            && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            return Err((at(&["audit", "postgres_url"]), "must be a postgres:// URL".into()));
+        }
+        if a.retain_days.is_some() && a.signing_key.is_none() {
+            return Err((
+                at(&["audit", "retain_days"]),
+                "needs signing_key: deleted rows are vouched for by a signed checkpoint".into(),
+            ));
+        }
+        if a.retain_days == Some(0) {
+            return Err((at(&["audit", "retain_days"]), "must be at least 1".into()));
+        }
+        if let Some(l) = &self.admin.listen
+            && l.parse::<SocketAddr>().is_err()
+        {
+            return Err((at(&["admin", "listen"]), format!("{l:?} is not an address such as \"127.0.0.1:9464\"")));
+        }
+        if let Some(e) = &self.telemetry.otlp_endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err((at(&["telemetry", "otlp_endpoint"]), "must be an http(s) URL".into()));
+        }
+        if let Some(w) = &self.gates.webhook
+            && !(w.starts_with("https://") || (self.gates.webhook_allow_private && w.starts_with("http://")))
+        {
+            return Err((at(&["gates", "webhook"]), "must be an https URL".into()));
+        }
+        for w in &self.gates.deploy_windows {
+            for t in [&w.start, &w.end] {
+                if chrono::DateTime::parse_from_rfc3339(t).is_err() {
+                    return Err((at(&["gates", "deploy_windows"]), format!("{t:?} is not an RFC 3339 time")));
+                }
+            }
+        }
+        for g in &self.gates.custom {
+            if g.name.trim().is_empty() || g.count_where.trim().is_empty() {
+                return Err((at(&["gates", "custom"]), "a gate needs a name and count_where".into()));
+            }
+        }
         Ok(())
     }
 }

@@ -87,6 +87,9 @@ async fn endpoint(State(front): State<Arc<HttpFront>>, request: Request) -> Resp
         Ok(p) => p,
         Err(f) => {
             tracing::info!(status = f.status.as_u16(), "refused an unauthenticated request: {}", f.message);
+            let failure =
+                crate::audit::AuthFailure { reason: f.reason, message: &f.message, subject: None, method: None };
+            front.gateway.auditor.auth_failure(failure).await;
             return auth_failure(&f);
         }
     };
@@ -196,6 +199,10 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
             }
         };
         tracing::info!(session = %&session.id[..8], version = %version, "session started");
+        if let Err(e) = gw.auditor.initialized(&Gateway::session_context(&session), id.raw()).await {
+            gw.hub.sessions.remove(&session.id);
+            return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &e);
+        }
         let reply = Message::response(id, gw.initialize_result(version));
         let mut resp = json_response(StatusCode::OK, &reply);
         if let Ok(v) = HeaderValue::from_str(&session.id) {

@@ -3,6 +3,7 @@
 //! [`http`] serves Streamable HTTP at the MCP endpoint; [`stdio`] serves one client on
 //! stdin/stdout, so a desktop client can launch Warden in place of a server.
 
+pub mod admin;
 pub mod guard;
 pub mod http;
 mod sse_body;

@@ -133,10 +133,15 @@ impl StdioClient {
                 (None, Err(e)) => Message::error_response(Some(id), &e),
                 (None, Ok((version, capabilities, client_info))) => {
                     let s = Session::detached(gw.local_principal.clone(), version, capabilities, client_info);
-                    s.attach_stream(self.tx.clone());
-                    gw.hub.add_detached(s.clone());
-                    self.session = Some(s);
-                    Message::response(id, gw.initialize_result(version))
+                    match gw.auditor.initialized(&Gateway::session_context(&s), id.raw()).await {
+                        Ok(()) => {
+                            s.attach_stream(self.tx.clone());
+                            gw.hub.add_detached(s.clone());
+                            self.session = Some(s);
+                            Message::response(id, gw.initialize_result(version))
+                        }
+                        Err(e) => Message::error_response(Some(id), &e),
+                    }
                 }
             };
             return self.send(reply).await;

@@ -191,6 +191,19 @@ impl Warden {
     }
 }
 
+impl Warden {
+    /// Stops it as an operator would (SIGTERM), and waits for it to exit.
+    pub fn stop(&mut self) {
+        terminate(&mut self.child);
+    }
+
+    /// Kills it without warning (SIGKILL), as a crash or an OOM kill would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Warden {
     fn drop(&mut self) {
         terminate(&mut self.child);

@@ -1,0 +1,363 @@
+//! The audit guard: every request and every decision becomes one row of the audit log, and moves
+//! the metrics.
+//!
+//! The request path fills a [`Note`] as it goes (which server and tool, which class, which
+//! decision and which policies); [`Auditor::request`] turns it, with the answer, into the row.
+//! Arguments are stored after secret redaction; results only as a SHA-256 hash.
+
+use crate::client::ClientContext;
+use crate::config::Config;
+use crate::metrics::{CallLabels, KindLabels, MethodLabels, Metrics, ReasonLabels, ServerLabels};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use warden_inspect::SecretScanner;
+use warden_policy::{Decision, ToolClass, Verdict};
+use warden_protocol::{RpcError, error};
+use warden_store::{AuditEvent, AuditLog};
+
+/// What a request came to, gathered on its way through the guards.
+#[derive(Debug, Default)]
+pub struct Note {
+    /// The server that would serve it, once resolved.
+    pub server: Option<String>,
+    /// The tool or prompt (server-side name) or the resource URI, once resolved.
+    pub item: Option<String>,
+    /// The tool's class.
+    pub class: Option<ToolClass>,
+    /// The arguments as the client sent them (redacted before they are stored).
+    pub arguments: Option<Value>,
+    /// The policy decision, when one was made.
+    pub decision: Option<Decision>,
+    /// Whether every guard let it through and it was forwarded.
+    pub forwarded: bool,
+    /// The name asked for named no configured server (R10).
+    pub unknown_server: bool,
+}
+
+impl Note {
+    fn decision_label(&self, answer: &Result<Value, RpcError>) -> (&'static str, Option<String>) {
+        if let Some(d) = &self.decision {
+            match d.verdict {
+                Verdict::Deny => return ("DENY", Some("policy".into())),
+                Verdict::RequireApproval => return ("REQUIRE_APPROVAL", Some("policy".into())),
+                Verdict::Allow => {}
+            }
+        }
+        match answer {
+            Err(e) if !self.forwarded => match e.code {
+                error::RATE_LIMITED => ("RATE_LIMITED", Some(short(&e.message))),
+                error::CALL_LIMIT => ("LIMITED", Some(short(&e.message))),
+                error::INSUFFICIENT_SCOPE => ("DENY", Some("scope".into())),
+                _ if self.unknown_server => ("DENY", Some("unknown server".into())),
+                _ => ("DENY", Some(short(&e.message))),
+            },
+            _ => ("ALLOW", None),
+        }
+    }
+}
+
+/// A bounded, single-line reason.
+fn short(s: &str) -> String {
+    s.chars().take(200).map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Which methods are calls (of a tool, prompt or resource): the rest are "requests".
+fn event_kind(method: &str, note: &Note) -> &'static str {
+    if note.unknown_server {
+        return "unknown_server";
+    }
+    match method {
+        "tools/call" | "prompts/get" | "resources/read" => "call",
+        "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => "list",
+        _ => "request",
+    }
+}
+
+/// Hex SHA-256 of a result as relayed.
+pub fn result_hash(result: &Value) -> String {
+    hex::encode(Sha256::digest(serde_json::to_vec(result).unwrap_or_default()))
+}
+
+/// Writes audit rows and moves the metrics.
+pub struct Auditor {
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    log: Option<Arc<AuditLog>>,
+    secrets: SecretScanner,
+    sync: bool,
+}
+
+/// What the HTTP front tells the auditor about a refused credential.
+pub struct AuthFailure<'a> {
+    /// A fixed reason: `missing`, `invalid`, `expired`, `audience`, `issuer`, `scope`, `session`.
+    pub reason: &'static str,
+    /// What was said to the client.
+    pub message: &'a str,
+    /// The subject, when the token was valid but not enough.
+    pub subject: Option<&'a str>,
+    /// The method, when the body was read.
+    pub method: Option<&'a str>,
+}
+
+impl Auditor {
+    /// An auditor writing to `log` (`None`: metrics only, for tools that do not serve).
+    pub fn new(metrics: Arc<Metrics>, log: Option<AuditLog>, sync: bool) -> Auditor {
+        Auditor { metrics, log: log.map(Arc::new), secrets: SecretScanner::new(), sync }
+    }
+
+    /// The log, to flush at shutdown.
+    pub fn log(&self) -> Option<&AuditLog> {
+        self.log.as_deref()
+    }
+
+    /// Records a request and its answer. In `sync` durability, an error means the row could not
+    /// be committed and the answer must not be given.
+    pub async fn request(
+        &self,
+        ctx: &ClientContext,
+        request_id: Option<&str>,
+        method: &str,
+        note: Note,
+        answer: &Result<Value, RpcError>,
+        elapsed: Duration,
+    ) -> Result<(), RpcError> {
+        let (decision, reason) = note.decision_label(answer);
+        if reason.as_deref() == Some("scope") {
+            self.metrics.scope_mismatches.inc();
+        }
+        let event = event_kind(method, &note);
+        let class = note.class.map(ToolClass::as_str);
+        self.count(method, event, decision, &note, class, answer, elapsed);
+        let Some(log) = &self.log else { return Ok(()) };
+        let mut arguments = note.arguments;
+        let mut redactions = 0i64;
+        if let Some(args) = arguments.as_mut() {
+            let found = self.secrets.redact_json(args);
+            redactions = i64::from(found.total);
+            for (kind, n) in &found.by_kind {
+                self.metrics.redactions.get_or_create(&KindLabels { kind: (*kind).to_owned() }).inc_by(u64::from(*n));
+            }
+        }
+        let policies = note.decision.as_ref().map(|d| d.policies.clone()).unwrap_or_default();
+        let reason = match (&note.decision, reason) {
+            (Some(d), Some(r)) if !d.reasons.is_empty() => Some(format!("{r}: {}", d.reasons.join("; "))),
+            (_, r) => r,
+        };
+        let arrived = chrono::Utc::now() - chrono::TimeDelta::from_std(elapsed).unwrap_or_default();
+        let row = AuditEvent {
+            event_time: arrived,
+            event: event.to_owned(),
+            method: Some(method.to_owned()),
+            request_id: request_id.map(short),
+            server_name: note.server,
+            tool_name: note.item.map(|i| short(&i)),
+            action_class: class.map(str::to_owned),
+            arguments,
+            redactions,
+            result_hash: answer.as_ref().ok().filter(|_| note.forwarded).map(result_hash),
+            decision: decision.to_owned(),
+            policy_ids: policies,
+            reason,
+            outcome: Some(outcome(note.forwarded, answer).to_owned()),
+            error_code: answer.as_ref().err().map(|e| i64::from(e.code)),
+            latency_ms: Some(elapsed.as_secs_f64() * 1000.0),
+            ..self.base(ctx)
+        };
+        self.write(log, row).await
+    }
+
+    /// Records a legacy session's `initialize` (answered by the front, not the request path).
+    pub async fn initialized(&self, ctx: &ClientContext, request_id: &str) -> Result<(), RpcError> {
+        self.metrics
+            .requests
+            .get_or_create(&MethodLabels { method: "initialize".into(), decision: "ALLOW".into() })
+            .inc();
+        let Some(log) = &self.log else { return Ok(()) };
+        let row = AuditEvent {
+            method: Some("initialize".to_owned()),
+            request_id: Some(short(request_id)),
+            outcome: Some("ok".to_owned()),
+            ..self.base(ctx)
+        };
+        self.write(log, row).await
+    }
+
+    /// Records a refused credential on the HTTP front.
+    pub async fn auth_failure(&self, failure: AuthFailure<'_>) {
+        self.metrics.auth_failures.get_or_create(&ReasonLabels { reason: failure.reason.to_owned() }).inc();
+        match failure.reason {
+            "scope" => {
+                self.metrics.scope_mismatches.inc();
+            }
+            "audience" => {
+                self.metrics.audience_mismatches.inc();
+            }
+            _ => {}
+        }
+        let Some(log) = &self.log else { return };
+        let row = AuditEvent {
+            event: "auth".to_owned(),
+            method: failure.method.map(short),
+            actor_id: failure.subject.map(short),
+            decision: "AUTH_FAILED".to_owned(),
+            reason: Some(format!("{}: {}", failure.reason, short(failure.message))),
+            outcome: Some("refused".to_owned()),
+            ..AuditEvent::new(chrono::Utc::now(), "auth", "AUTH_FAILED")
+        };
+        // A refused credential is answered whatever happens to its row.
+        let _ = self.write(log, row).await;
+    }
+
+    /// Records a server's request to a client (sampling, elicitation, roots) and its decision.
+    /// The row is written in the background: the exchange does not wait for it.
+    pub fn server_request(&self, ctx: &ClientContext, server: &str, method: &str, refused: Option<&RpcError>) {
+        if refused.is_some() {
+            self.metrics.server_requests_refused.inc();
+        }
+        let Some(log) = self.log.clone() else { return };
+        let row = AuditEvent {
+            event: "server_request".to_owned(),
+            method: Some(short(method)),
+            server_name: Some(server.to_owned()),
+            decision: if refused.is_some() { "DENY" } else { "ALLOW" }.to_owned(),
+            reason: refused.map(|e| short(&e.message)),
+            outcome: Some(if refused.is_some() { "refused" } else { "relayed" }.to_owned()),
+            ..self.base(ctx)
+        };
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = log.record(row).await {
+                metrics.audit_failures.inc();
+                tracing::error!("audit row not written: {e}");
+            } else {
+                metrics.audit_rows.inc();
+            }
+        });
+    }
+
+    /// The columns every row of this caller shares.
+    fn base(&self, ctx: &ClientContext) -> AuditEvent {
+        let p = &ctx.principal;
+        AuditEvent {
+            era: Some(if ctx.era() == warden_protocol::Era::Modern { "modern" } else { "legacy" }.to_owned()),
+            actor_id: Some(p.subject.clone()),
+            actor_class: Some(format!("{:?}", p.class).to_lowercase()),
+            tenant: p.tenant.clone(),
+            client_id: p.client_id.clone(),
+            session_id: ctx.session.as_ref().map(|s| s.id.clone()),
+            ..AuditEvent::new(chrono::Utc::now(), "request", "ALLOW")
+        }
+    }
+
+    async fn write(&self, log: &AuditLog, row: AuditEvent) -> Result<(), RpcError> {
+        match log.record(row).await {
+            Ok(()) => {
+                self.metrics.audit_rows.inc();
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.audit_failures.inc();
+                tracing::error!("audit row not written: {e}");
+                if self.sync {
+                    Err(RpcError::internal("the audit log could not record this request: refused"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn count(
+        &self,
+        method: &str,
+        event: &str,
+        decision: &str,
+        note: &Note,
+        class: Option<&str>,
+        answer: &Result<Value, RpcError>,
+        elapsed: Duration,
+    ) {
+        let m = &self.metrics;
+        m.requests.get_or_create(&MethodLabels { method: method.to_owned(), decision: decision.to_owned() }).inc();
+        if event == "unknown_server" {
+            m.unknown_servers.inc();
+        }
+        if !matches!(event, "call" | "unknown_server") {
+            return;
+        }
+        let server = note.server.clone().unwrap_or_default();
+        // Only names a server listed become labels: a client cannot grow the label set.
+        let tool = if note.class.is_some() { note.item.clone().unwrap_or_default() } else { String::new() };
+        let labels = CallLabels {
+            decision: decision.to_owned(),
+            server: server.clone(),
+            tool,
+            class: class.unwrap_or_default().to_owned(),
+        };
+        m.calls.get_or_create(&labels).inc();
+        if note.forwarded {
+            m.call_seconds.get_or_create(&ServerLabels { server }).observe(elapsed.as_secs_f64());
+            if answer.is_ok() {
+                m.results.inc();
+            }
+            if matches!(note.class, Some(ToolClass::Write | ToolClass::Irreversible)) {
+                m.unapproved_writes.inc();
+            }
+        }
+    }
+}
+
+fn outcome(forwarded: bool, answer: &Result<Value, RpcError>) -> &'static str {
+    match (forwarded, answer) {
+        (false, _) => "refused",
+        (true, Ok(r)) if r.get("isError").and_then(Value::as_bool) == Some(true) => "tool_error",
+        (true, Ok(_)) => "ok",
+        (true, Err(e)) if e.code == error::REQUEST_TIMEOUT => "timeout",
+        (true, Err(_)) => "error",
+    }
+}
+
+/// Where the configured audit log lives: a Postgres URL, or the SQLite file as a URL.
+pub fn audit_url(config: &Config) -> Result<String, String> {
+    let a = &config.audit;
+    if let Some(url) = &a.postgres_url {
+        return Ok(url.clone());
+    }
+    if let Some(var) = &a.postgres_url_env {
+        return std::env::var(var).map_err(|_| format!("audit.postgres_url_env: the variable {var} is not set"));
+    }
+    let path = config.resolve(&a.path);
+    let path = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?.join(path)
+    };
+    Ok(format!("sqlite://{}", path.display()))
+}
+
+/// Opens the configured audit log (creating it on first start) and the auditor writing to it.
+pub async fn open(config: &Config, metrics: Arc<Metrics>) -> Result<Auditor, String> {
+    let a = &config.audit;
+    let durability = match a.durability {
+        crate::config::Durability::Sync => warden_store::Durability::Sync,
+        crate::config::Durability::Batched => warden_store::Durability::Batched { max_delay: a.max_delay.0 },
+    };
+    let jsonl = a.jsonl.as_deref().map(|j| match j {
+        "-" => warden_store::JsonlSink::Stdout,
+        file => warden_store::JsonlSink::File(config.resolve(std::path::Path::new(file))),
+    });
+    let settings = warden_store::AuditSettings {
+        url: audit_url(config)?,
+        durability,
+        max_batch: a.max_batch.max(1),
+        queue: a.queue.max(1),
+        jsonl,
+        signing_key: a.signing_key.as_ref().map(|k| config.resolve(k)),
+        retain: a.retain_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+    };
+    let log = AuditLog::open(settings).await.map_err(|e| format!("the audit log: {e}"))?;
+    Ok(Auditor::new(metrics, Some(log), a.durability == crate::config::Durability::Sync))
+}

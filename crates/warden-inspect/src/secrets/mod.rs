@@ -1,0 +1,312 @@
+//! Secret redaction: find credentials in text and JSON and replace them with a marker
+//! that names their kind, `[REDACTED:<kind>]`.
+//!
+//! The rules are a table ([`rules::RULES`]) compiled once into one multi-pattern regex,
+//! so a text is scanned in a single pass whatever the number of rules. Redaction is
+//! idempotent: a marker is never itself redacted.
+
+mod keys;
+mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use regex_automata::meta::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, Span};
+use serde_json::Value;
+
+use self::keys::classify_key;
+use self::rules::{Check, Kind, RULES, is_marker, judge};
+
+/// How deep [`SecretScanner::redact_json`] descends. A value nested deeper is replaced by
+/// `[REDACTED:depth_limit]`: it is not inspected, so it is not passed on either.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// The kind counted for a value cut off at [`MAX_JSON_DEPTH`].
+pub const DEPTH_LIMIT_KIND: &str = "depth_limit";
+
+/// What a redaction pass replaced: how many secrets, and how many of each kind.
+///
+/// Kinds are the rule names in the marker (`aws_access_key_id`, `jwt`, `password`, …),
+/// so a count can go to the audit log without the secret.
+#[derive(Default, Debug, Clone, PartialEq)]
+pub struct Redactions {
+    /// Secrets replaced in all.
+    pub total: u32,
+    /// Secrets replaced, by kind.
+    pub by_kind: BTreeMap<&'static str, u32>,
+}
+
+impl Redactions {
+    /// Nothing was redacted.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    fn record(&mut self, kind: &'static str) {
+        self.total = self.total.saturating_add(1);
+        let count = self.by_kind.entry(kind).or_insert(0);
+        *count = count.saturating_add(1);
+    }
+
+    fn merge(&mut self, other: Redactions) {
+        self.total = self.total.saturating_add(other.total);
+        for (kind, n) in other.by_kind {
+            let count = self.by_kind.entry(kind).or_insert(0);
+            *count = count.saturating_add(n);
+        }
+    }
+}
+
+/// Finds secrets in text and JSON and replaces them with a marker naming their kind.
+///
+/// Build one per process and share it: construction compiles every rule, while
+/// scanning is a single linear pass. It is `Send + Sync`.
+///
+/// ```
+/// use warden_inspect::SecretScanner;
+///
+/// let scanner = SecretScanner::new();
+/// let (text, found) = scanner.redact_str("export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE");
+/// assert_eq!(text, "export AWS_ACCESS_KEY_ID=[REDACTED:aws_access_key_id]");
+/// assert_eq!(found.by_kind["aws_access_key_id"], 1);
+///
+/// let mut args = serde_json::json!({"query": "status", "auth_token": "s3cr3t", "max_tokens": 512});
+/// let found = scanner.redact_json(&mut args);
+/// assert_eq!(args["auth_token"], "[REDACTED:secret]");
+/// assert_eq!(args["max_tokens"], 512);
+/// assert_eq!(found.total, 1);
+/// ```
+#[derive(Debug)]
+pub struct SecretScanner {
+    regex: Regex,
+}
+
+impl Default for SecretScanner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SecretScanner {
+    /// Compiles the builtin rules.
+    pub fn new() -> SecretScanner {
+        let patterns: Vec<&str> = RULES.iter().map(|rule| rule.pattern).collect();
+        // The patterns are constants, and a test compiles them: failure here is a bug in
+        // this crate, never a consequence of input.
+        let regex = Regex::new_many(&patterns).expect("builtin secret rules compile");
+        SecretScanner { regex }
+    }
+
+    /// Replaces every secret in `text` with its marker. Borrows `text` back unchanged
+    /// when there is nothing to redact.
+    ///
+    /// Markers already in `text` are boundaries: the text on either side is scanned as
+    /// if it ended there, which is what makes a second pass find nothing.
+    pub fn redact_str<'a>(&self, text: &'a str) -> (Cow<'a, str>, Redactions) {
+        self.redact_str_with(text, &mut self.regex.create_captures())
+    }
+
+    fn redact_str_with<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions) {
+        let mut redactions = Redactions::default();
+        let mut out = String::new();
+        let mut found = Vec::new();
+        let mut copied = 0;
+        let mut segment_start = 0;
+        while segment_start <= text.len() {
+            let (segment_end, next) =
+                next_marker(text, segment_start).map_or((text.len(), text.len() + 1), |m| (m.start, m.end));
+            found.clear();
+            self.find_secrets(&text[segment_start..segment_end], caps, 0, &mut found);
+            for &(span, kind) in &found {
+                out.push_str(&text[copied..segment_start + span.start]);
+                push_marker(&mut out, kind);
+                copied = segment_start + span.end;
+                redactions.record(kind);
+            }
+            segment_start = next;
+        }
+        if redactions.is_empty() {
+            return (Cow::Borrowed(text), redactions);
+        }
+        out.push_str(&text[copied..]);
+        (Cow::Owned(out), redactions)
+    }
+
+    /// Appends the spans to replace in `text`, in order, and their kinds.
+    fn find_secrets(&self, text: &str, caps: &mut Captures, nesting: usize, secrets: &mut Vec<(Span, &'static str)>) {
+        let mut at = 0;
+        // Re-scanning from just after a rejected match is what lets a rule that starts
+        // inside it be found; bound that work so crafted input (`token=$token=$…`) stays
+        // linear, at the price of skipping whole rejected matches once it is spent.
+        let mut rescan_budget = text.len().saturating_mul(4).saturating_add(4096);
+        while at < text.len() {
+            self.regex.search_captures(&Input::new(text).range(at..), caps);
+            let Some(found) = caps.get_match() else { return };
+            let rule = &RULES[found.pattern().as_usize()];
+            let secret = caps.get_group_by_name("secret").unwrap_or(found.span());
+            let key = caps.get_group_by_name("key").map(|span| &text[span]);
+            let kind = judge(rule, key, &text[secret]).map(|kind| match rule.kind {
+                // A named value in a known format reports the format's kind.
+                Kind::FromKey => self.format_kind(&text[secret]).unwrap_or(kind),
+                Kind::Fixed(_) => kind,
+            });
+            match kind {
+                Some(kind) => {
+                    // What the match keeps (a key, a URL's user) may hold a secret of
+                    // its own, which this match would otherwise hide from the scan.
+                    let kept = Span { start: found.start(), end: secret.start };
+                    if nesting < MAX_NESTING && !kept.is_empty() {
+                        let before = secrets.len();
+                        self.find_secrets(&text[kept], caps, nesting + 1, secrets);
+                        for (span, _) in &mut secrets[before..] {
+                            *span = Span { start: span.start + kept.start, end: span.end + kept.start };
+                        }
+                    }
+                    secrets.push((secret, kind));
+                    at = found.end();
+                }
+                None if rule.check == Check::Benign => at = found.end(),
+                // Rejected: a later rule may still match from the next character.
+                None if found.len() <= rescan_budget => {
+                    rescan_budget -= found.len();
+                    at = next_char_boundary(text, found.start());
+                }
+                None => at = found.end(),
+            }
+        }
+    }
+
+    /// Redacts every string in `value`, recursively, and object keys that contain a
+    /// secret. A string or number held under a key that names a secret (`password`,
+    /// `auth_token`, `x-api-key`, … but not `max_tokens`) is replaced whole. Values nested
+    /// deeper than [`MAX_JSON_DEPTH`] are replaced by a marker and counted.
+    pub fn redact_json(&self, value: &mut Value) -> Redactions {
+        let mut redactions = Redactions::default();
+        let mut caps = self.regex.create_captures();
+        self.redact_value(value, 0, &mut caps, &mut redactions);
+        redactions
+    }
+
+    fn redact_value(&self, value: &mut Value, depth: usize, caps: &mut Captures, redactions: &mut Redactions) {
+        if depth > MAX_JSON_DEPTH {
+            *value = Value::String(marker(DEPTH_LIMIT_KIND));
+            redactions.record(DEPTH_LIMIT_KIND);
+            return;
+        }
+        match value {
+            Value::String(text) => {
+                let (redacted, found) = self.redact_str_with(text, caps);
+                if let Cow::Owned(redacted) = redacted {
+                    *text = redacted;
+                }
+                redactions.merge(found);
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.redact_value(item, depth + 1, caps, redactions);
+                }
+            }
+            Value::Object(map) => {
+                self.redact_keys(map, caps, redactions);
+                for (key, item) in map.iter_mut() {
+                    match (classify_key(key), &*item) {
+                        (Some(kind), Value::String(s)) if !s.is_empty() && !is_marker(s) => {
+                            *item = Value::String(marker(kind));
+                            redactions.record(kind);
+                        }
+                        (Some(kind), Value::Number(_)) => {
+                            *item = Value::String(marker(kind));
+                            redactions.record(kind);
+                        }
+                        _ => self.redact_value(item, depth + 1, caps, redactions),
+                    }
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Rewrites keys that themselves contain a secret; rare, so the map is rebuilt only
+    /// when one does.
+    fn redact_keys(&self, map: &mut serde_json::Map<String, Value>, caps: &mut Captures, redactions: &mut Redactions) {
+        if !map.keys().any(|key| !self.redact_str_with(key, caps).1.is_empty()) {
+            return;
+        }
+        for (key, item) in std::mem::take(map) {
+            let (redacted, found) = self.redact_str_with(&key, caps);
+            redactions.merge(found);
+            let base = redacted.into_owned();
+            let mut new_key = base.clone();
+            // Two keys redacted alike must not overwrite one another.
+            let mut n = 2;
+            while map.contains_key(&new_key) {
+                new_key = format!("{base}#{n}");
+                n += 1;
+            }
+            map.insert(new_key, item);
+        }
+    }
+
+    /// The kind of the format-specific rule that matches all of `value`, if any.
+    fn format_kind(&self, value: &str) -> Option<&'static str> {
+        let mut caps: Captures = self.regex.create_captures();
+        self.regex.search_captures(&Input::new(value).anchored(Anchored::Yes), &mut caps);
+        let found = caps.get_match()?;
+        let rule = &RULES[found.pattern().as_usize()];
+        let secret = caps.get_group_by_name("secret").unwrap_or(found.span());
+        match rule.kind {
+            Kind::Fixed(_) if secret.start == 0 && secret.end == value.len() => judge(rule, None, value),
+            _ => None,
+        }
+    }
+}
+
+/// How many times the kept part of a match is itself scanned; keys and URL users are
+/// short, so one level finds what they hold.
+const MAX_NESTING: usize = 2;
+
+const MARKER_PREFIX: &str = "[REDACTED:";
+const MAX_KIND_LEN: usize = 40;
+
+fn marker(kind: &str) -> String {
+    let mut out = String::with_capacity(kind.len() + 11);
+    push_marker(&mut out, kind);
+    out
+}
+
+fn push_marker(out: &mut String, kind: &str) {
+    out.push_str(MARKER_PREFIX);
+    out.push_str(kind);
+    out.push(']');
+}
+
+/// The next well-formed marker in `text` at or after `from`.
+fn next_marker(text: &str, from: usize) -> Option<Span> {
+    let mut search = from;
+    while let Some(offset) = text.get(search..).and_then(|rest| rest.find(MARKER_PREFIX)) {
+        let start = search + offset;
+        let after_prefix = start + MARKER_PREFIX.len();
+        let close = text[after_prefix..].bytes().take(MAX_KIND_LEN + 1).position(|b| b == b']');
+        if let Some(close) = close {
+            let end = after_prefix + close + 1;
+            if is_marker(&text[start..end]) {
+                return Some(Span { start, end });
+            }
+        }
+        search = after_prefix;
+    }
+    None
+}
+
+fn next_char_boundary(text: &str, from: usize) -> usize {
+    let mut next = from + 1;
+    while next < text.len() && !text.is_char_boundary(next) {
+        next += 1;
+    }
+    next
+}

@@ -1,0 +1,44 @@
+-- The audit log. `seq` is assigned by the writer, contiguous from 1; `row_hash` chains each
+-- row to the one before (see the crate docs). Times are UTC text `YYYY-MM-DD HH:MM:SS.ffffff`,
+-- which sorts correctly and compares with `datetime('now', ...)`.
+CREATE TABLE mcp_audit (
+    seq          INTEGER PRIMARY KEY NOT NULL,
+    event_time   TEXT    NOT NULL,
+    request_id   TEXT,
+    era          TEXT,
+    event        TEXT    NOT NULL,
+    method       TEXT,
+    actor_id     TEXT,
+    actor_class  TEXT,
+    tenant       TEXT,
+    client_id    TEXT,
+    session_id   TEXT,
+    server_name  TEXT,
+    tool_name    TEXT,
+    action_class TEXT,
+    arguments    TEXT,
+    redactions   BIGINT  NOT NULL DEFAULT 0,
+    result_hash  TEXT,
+    decision     TEXT    NOT NULL,
+    policy_ids   TEXT    NOT NULL DEFAULT '[]',
+    reason       TEXT,
+    approval_id  TEXT,
+    outcome      TEXT,
+    error_code   BIGINT,
+    latency_ms   REAL,
+    prev_hash    TEXT    NOT NULL,
+    row_hash     TEXT    NOT NULL
+);
+
+CREATE INDEX mcp_audit_event_time ON mcp_audit (event_time);
+CREATE INDEX mcp_audit_decision_action ON mcp_audit (decision, action_class);
+
+-- Written by retention before it deletes rows: the last deleted row's seq and hash, signed.
+CREATE TABLE mcp_audit_checkpoints (
+    seq        INTEGER PRIMARY KEY NOT NULL,
+    row_hash   TEXT NOT NULL,
+    event_time TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature  TEXT NOT NULL
+);

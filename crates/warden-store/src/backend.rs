@@ -1,0 +1,272 @@
+//! Which database holds the log, and the small set of operations the rest of the crate needs
+//! from it. Each operation is implemented twice, in `sqlite.rs` and `postgres.rs`, with the
+//! same name and shape; the macros here pick one.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{PgPool, Postgres, SqlitePool, Transaction};
+
+use crate::StoreError;
+use crate::chain::StoredRow;
+use crate::checkpoint::Checkpoint;
+use crate::query::{QueryLimits, QueryResult};
+
+/// How long opening a store, or waiting for a pooled connection, may take before failing.
+pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where a URL points.
+pub(crate) enum Location {
+    Sqlite(PathBuf),
+    Postgres(Box<PgConnectOptions>),
+}
+
+impl Location {
+    /// `sqlite:///abs/path.db`, `sqlite://rel.db`, `sqlite:rel.db`, `postgres://...`.
+    pub fn parse(url: &str) -> Result<Location, StoreError> {
+        let problem = |problem: &str| StoreError::Url { url: redact(url), problem: problem.to_owned() };
+        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if rest.contains('?') {
+                return Err(problem("SQLite URLs take no options; give only the file path"));
+            }
+            if rest.is_empty() || rest == ":memory:" || rest.starts_with("file:") {
+                return Err(problem(
+                    "give the path of the database file, e.g. sqlite:///var/lib/warden/audit.db; \
+                     an in-memory database would keep nothing",
+                ));
+            }
+            return Ok(Location::Sqlite(PathBuf::from(rest)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // The parser's own message may quote the URL, so it is not passed on.
+            let options = PgConnectOptions::from_str(url).map_err(|_| problem("not a valid Postgres URL"))?;
+            return Ok(Location::Postgres(Box::new(options)));
+        }
+        Err(problem("expected a URL starting with sqlite:// or postgres://"))
+    }
+}
+
+/// The URL with any password (in the user-info part or as a `password` option) masked, for
+/// messages and logs.
+pub(crate) fn redact(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        // Not parseable: show only the scheme, which cannot hold a secret.
+        return match url.split_once(':') {
+            Some((scheme, _)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => format!("{scheme}:..."),
+            _ => "<unparseable URL>".to_owned(),
+        };
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("****"));
+    }
+    if parsed.query_pairs().any(|(key, _)| key.eq_ignore_ascii_case("password")) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") { "****".into() } else { value.into_owned() };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+/// An open pool on one of the two databases.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A write transaction that holds the chain: SQLite `BEGIN IMMEDIATE`, Postgres an advisory
+/// transaction lock, so writers in several processes append one chain.
+pub(crate) enum WriteTx {
+    Sqlite(Transaction<'static, sqlx::Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection and `$db` to the module
+/// implementing its backend.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident, $db:ident| $body:expr) => {
+        match $tx {
+            WriteTx::Sqlite(tx) => {
+                use crate::sqlite as $db;
+                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
+                $body
+            }
+            WriteTx::Postgres(tx) => {
+                use crate::postgres as $db;
+                let $conn: &mut sqlx::PgConnection = &mut *tx;
+                $body
+            }
+        }
+    };
+}
+
+/// Like `on_tx`, on a connection taken from the pool.
+macro_rules! on_pool {
+    ($backend:expr, |$conn:ident, $db:ident| $body:expr) => {
+        match $backend {
+            Backend::Sqlite(pool) => {
+                use crate::sqlite as $db;
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                let $conn: &mut sqlx::SqliteConnection = &mut pooled;
+                $body
+            }
+            Backend::Postgres(pool) => {
+                use crate::postgres as $db;
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                let $conn: &mut sqlx::PgConnection = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// One row as read for verification: either the stored row or why it could not be read.
+pub(crate) type Decoded = Result<StoredRow, (i64, String)>;
+
+impl Backend {
+    /// Opens the store for writing, creating it (and its tables) if needed.
+    pub async fn open_writer(url: &str, synchronous_full: bool) -> Result<Backend, StoreError> {
+        match Location::parse(url)? {
+            Location::Sqlite(path) => crate::sqlite::open_writer(&path, url, synchronous_full).await,
+            Location::Postgres(options) => crate::postgres::open_writer(*options, url).await,
+        }
+    }
+
+    /// Opens the store read-only: the database refuses writes on these connections.
+    pub async fn open_reader(url: &str) -> Result<Backend, StoreError> {
+        match Location::parse(url)? {
+            Location::Sqlite(path) => crate::sqlite::open_reader(&path, url).await,
+            Location::Postgres(options) => crate::postgres::open_reader(*options, url).await,
+        }
+    }
+
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        match self {
+            Backend::Sqlite(pool) => crate::sqlite::begin_write(pool).await.map(WriteTx::Sqlite),
+            Backend::Postgres(pool) => crate::postgres::begin_write(pool).await.map(WriteTx::Postgres),
+        }
+    }
+
+    pub async fn rows_after(&self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
+        on_pool!(self, |conn, db| db::rows_after(conn, seq, limit).await)
+    }
+
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        on_pool!(self, |conn, db| db::count(conn).await)
+    }
+
+    pub async fn checkpoint_at(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
+        on_pool!(self, |conn, db| db::checkpoint_at(conn, seq).await)
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        on_pool!(self, |conn, db| db::latest_checkpoint(conn).await)
+    }
+
+    /// Runs SQL that yields one number, with `$1`, `$2`, ... bound to `times`.
+    pub async fn scalar(&self, sql: &str, times: &[DateTime<Utc>]) -> Result<f64, StoreError> {
+        on_pool!(self, |conn, db| db::scalar(conn, sql, times).await)
+    }
+
+    pub async fn query(&self, sql: &str, limits: QueryLimits) -> Result<QueryResult, StoreError> {
+        match self {
+            Backend::Sqlite(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                // If the caller drops this future mid-query, the connection keeps its progress
+                // handler (and an expired deadline); never hand it to anyone else.
+                pooled.close_on_drop();
+                crate::sqlite::query(&mut pooled, sql, limits).await
+            }
+            Backend::Postgres(_) => on_pool!(self, |conn, db| db::query(conn, sql, limits).await),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+impl WriteTx {
+    /// The last row's seq and hash; if every row was pruned, the latest checkpoint's.
+    pub async fn head(&mut self) -> Result<Option<(i64, String)>, StoreError> {
+        on_tx!(self, |conn, db| {
+            if let Some(head) = db::last_row(conn).await? {
+                return Ok(Some(head));
+            }
+            Ok(db::latest_checkpoint(conn).await?.map(|cp| (cp.seq, cp.row_hash)))
+        })
+    }
+
+    pub async fn insert(&mut self, row: &StoredRow) -> Result<(), StoreError> {
+        on_tx!(self, |conn, db| db::insert(conn, row).await)
+    }
+
+    pub async fn rows_after(&mut self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
+        on_tx!(self, |conn, db| db::rows_after(conn, seq, limit).await)
+    }
+
+    /// The lowest seq of a row at or after `time`, and the highest seq overall.
+    pub async fn retention_bounds(&mut self, time: DateTime<Utc>) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        on_tx!(self, |conn, db| db::retention_bounds(conn, time).await)
+    }
+
+    pub async fn latest_checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
+        on_tx!(self, |conn, db| db::latest_checkpoint(conn).await)
+    }
+
+    pub async fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        on_tx!(self, |conn, db| db::insert_checkpoint(conn, checkpoint).await)
+    }
+
+    pub async fn delete_through(&mut self, seq: i64) -> Result<u64, StoreError> {
+        on_tx!(self, |conn, db| db::delete_through(conn, seq).await)
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.commit().await,
+            WriteTx::Postgres(tx) => tx.commit().await,
+        }
+        .map_err(StoreError::db("committing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_masks_passwords() {
+        let shown = redact("postgres://audit:s3cret@db.example:5432/warden?sslmode=require");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("audit:****@db.example"), "{shown}");
+        let shown = redact("postgres://db.example/warden?user=a&password=s3cret");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(!redact("postgres://a:s3cret@[bad").contains("s3cret"));
+    }
+
+    #[test]
+    fn parse_accepts_the_documented_forms() {
+        assert!(
+            matches!(Location::parse("sqlite:///var/a.db"), Ok(Location::Sqlite(p)) if p.as_path() == std::path::Path::new("/var/a.db"))
+        );
+        assert!(
+            matches!(Location::parse("sqlite://a.db"), Ok(Location::Sqlite(p)) if p.as_path() == std::path::Path::new("a.db"))
+        );
+        assert!(matches!(Location::parse("postgres://u@h/db"), Ok(Location::Postgres(_))));
+        assert!(Location::parse("sqlite::memory:").is_err());
+        assert!(Location::parse("mysql://h/db").is_err());
+        let err = Location::parse("postgres://u:s3cret@h:notaport/db").err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| !e.contains("s3cret")));
+    }
+}

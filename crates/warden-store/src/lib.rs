@@ -1,0 +1,72 @@
+//! The audit log of every request and decision Warden makes: a durable, hash-chained table
+//! `mcp_audit` in SQLite (embedded, the default) or Postgres (when several gateways share
+//! state), behind one API.
+//!
+//! - [`AuditLog`] writes: one writer task per process batches events into transactions,
+//!   either answering each caller after its commit ([`Durability::Sync`]) or once queued
+//!   ([`Durability::Batched`]), and copies committed rows to an optional JSONL sink.
+//! - [`AuditReader`] reads, read-only at the database: [`verify`](AuditReader::verify) the
+//!   chain, run ad-hoc [`query`](AuditReader::query)s, page through rows for tail and export.
+//! - [`gates`] turns recent rows into alerts (unapproved writes, unknown servers, drift,
+//!   scope mismatches, quarantines).
+//!
+//! It knows nothing of the gateway's types: the gateway fills in an [`AuditEvent`] (with
+//! arguments already redacted) and this crate stores it. It is not a query engine or a
+//! metrics store, and it does not decide anything.
+//!
+//! # The chain
+//!
+//! Row `seq` (1, 2, 3, ... with no gaps) stores `prev_hash`, the previous row's `row_hash`
+//! (64 zeros for row 1), and
+//! `row_hash = hex(sha256(prev_hash || "\n" || canonical))`, where `canonical` is a JSON array
+//! of `seq` and every other column except `row_hash`, in table order, with JSON columns as
+//! their stored text and the time as stored (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC). Verification
+//! therefore finds an edited column, a deleted row, an inserted row, and rows whose seq
+//! values were swapped, and names the first bad row.
+//!
+//! What the chain alone cannot show is rows cut off the end: a shorter chain is still a valid
+//! chain. [`VerifyReport::head`] gives the last seq and hash; record it outside the database
+//! (a ticket, a log shipper, another host) and compare the next report against it.
+//!
+//! Retention ([`AuditSettings::retain`]) deletes the oldest rows, but first checks that they
+//! chain and writes a checkpoint: the last deleted row's seq and hash, signed with an Ed25519
+//! key. Verification then starts from a checkpoint signed by a trusted key.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use warden_store::{AuditEvent, AuditLog, AuditReader, AuditSettings, Durability};
+//! # async fn run() -> Result<(), warden_store::StoreError> {
+//! let mut settings = AuditSettings::new("sqlite:///var/lib/warden/audit.db");
+//! settings.durability = Durability::Batched { max_delay: std::time::Duration::from_millis(50) };
+//! let log = AuditLog::open(settings).await?;
+//! log.record(AuditEvent::new(chrono::Utc::now(), "call", "ALLOW")).await?;
+//! log.shutdown().await?;
+//!
+//! let reader = AuditReader::open("sqlite:///var/lib/warden/audit.db").await?;
+//! let report = reader.verify::<&str>(&[]).await?;
+//! assert!(report.is_clean());
+//! # Ok(()) }
+//! ```
+
+mod backend;
+mod chain;
+mod checkpoint;
+mod error;
+mod event;
+pub mod gates;
+mod postgres;
+mod query;
+mod reader;
+mod sqlite;
+mod verify;
+mod writer;
+
+pub use chain::GENESIS_HASH;
+pub use checkpoint::{PruneReport, public_key_of};
+pub use error::StoreError;
+pub use event::{AuditEvent, AuditRow};
+pub use query::{QueryLimits, QueryResult};
+pub use reader::AuditReader;
+pub use verify::{BadRow, VerifyReport};
+pub use writer::{AuditLog, AuditSettings, Durability, JsonlSink};

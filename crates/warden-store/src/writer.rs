@@ -1,0 +1,413 @@
+//! [`AuditLog`]: the one writer of the chain in this process.
+//!
+//! `record` hands the event to a single writer task through a bounded queue. The task takes
+//! whatever is queued (up to `max_batch`), and in one transaction reads the chain head,
+//! numbers and hashes the rows, inserts them and commits; then it answers `Sync` callers and
+//! copies the rows to the JSONL sink. One task per process and a database lock per
+//! transaction keep one unbroken chain however many callers and gateways there are.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use ed25519_dalek::SigningKey;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::StoreError;
+use crate::backend::{Backend, redact};
+use crate::chain::{GENESIS_HASH, StoredRow};
+use crate::checkpoint::{self, PruneReport};
+use crate::event::{AuditEvent, AuditRow};
+
+/// When `record` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After the row's transaction committed (SQLite `synchronous=FULL`). Callers that wait
+    /// at the same time share one commit.
+    Sync,
+    /// Once the event is queued; the writer gathers events for up to `max_delay` and commits
+    /// them together (SQLite `synchronous=NORMAL`). A crash can lose the queue.
+    Batched { max_delay: Duration },
+}
+
+/// Where committed rows are copied as JSON lines, for log shippers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonlSink {
+    Stdout,
+    /// Appended to; created with mode 0600.
+    File(PathBuf),
+}
+
+/// How to open an [`AuditLog`]. Start from [`AuditSettings::new`].
+#[derive(Clone)]
+pub struct AuditSettings {
+    /// `sqlite:///abs/path.db`, `sqlite://relative.db` or `postgres://...`.
+    pub url: String,
+    pub durability: Durability,
+    /// Most rows per transaction.
+    pub max_batch: usize,
+    /// Most events waiting for the writer; `record` waits for room beyond that.
+    pub queue: usize,
+    pub jsonl: Option<JsonlSink>,
+    /// File holding the Ed25519 secret (64 hex characters) that signs retention checkpoints;
+    /// generated with mode 0600 if missing. Required with `retain`.
+    pub signing_key: Option<PathBuf>,
+    /// Delete rows older than this (after a signed checkpoint). `None` keeps everything.
+    pub retain: Option<Duration>,
+}
+
+impl AuditSettings {
+    /// `Sync` durability, batches of 256, a queue of 4096, no sink, no retention.
+    pub fn new(url: impl Into<String>) -> AuditSettings {
+        AuditSettings {
+            url: url.into(),
+            durability: Durability::Sync,
+            max_batch: 256,
+            queue: 4096,
+            jsonl: None,
+            signing_key: None,
+            retain: None,
+        }
+    }
+
+    fn retention(&self) -> Result<Option<TimeDelta>, StoreError> {
+        if self.max_batch == 0 || self.queue == 0 {
+            return Err(StoreError::Settings("max_batch and queue must be at least 1".into()));
+        }
+        let Some(retain) = self.retain else { return Ok(None) };
+        if self.signing_key.is_none() {
+            return Err(StoreError::Settings(
+                "retention needs a signing key: set signing_key to a file path (a key is generated there if missing), \
+                 so pruned rows leave a signed checkpoint"
+                    .into(),
+            ));
+        }
+        match TimeDelta::from_std(retain) {
+            Ok(delta) if delta > TimeDelta::zero() => Ok(Some(delta)),
+            _ => Err(StoreError::Settings("retain must be a positive duration of at most a few million years".into())),
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditSettings")
+            .field("url", &redact(&self.url))
+            .field("durability", &self.durability)
+            .field("max_batch", &self.max_batch)
+            .field("queue", &self.queue)
+            .field("jsonl", &self.jsonl)
+            .field("signing_key", &self.signing_key)
+            .field("retain", &self.retain)
+            .finish()
+    }
+}
+
+/// The audit log's write side. Cheap to clone; every clone feeds the same writer.
+///
+/// Dropping every clone lets the writer finish what is queued (while the runtime lives);
+/// [`shutdown`](AuditLog::shutdown) also waits for it.
+#[derive(Clone)]
+pub struct AuditLog {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    sender: Mutex<Option<mpsc::Sender<Pending>>>,
+    writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    retention: Mutex<Option<JoinHandle<()>>>,
+    backlog: Arc<AtomicUsize>,
+    sync: bool,
+    backend: Backend,
+    signing_key: Option<Arc<SigningKey>>,
+    retain: Option<TimeDelta>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = self.retention.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
+    }
+}
+
+/// An event waiting for the writer, and who to tell when it is committed.
+struct Pending {
+    event: AuditEvent,
+    ack: Option<oneshot::Sender<Result<(), Arc<StoreError>>>>,
+}
+
+impl AuditLog {
+    /// Opens (creating on first start) the store, runs migrations and starts the writer, and
+    /// the retention task if `retain` is set.
+    pub async fn open(settings: AuditSettings) -> Result<AuditLog, StoreError> {
+        let retain = settings.retention()?;
+        let signing_key = match &settings.signing_key {
+            Some(path) => Some(Arc::new(checkpoint::load_or_create_key(path)?)),
+            None => None,
+        };
+        let sink = match &settings.jsonl {
+            None => None,
+            Some(target) => Some(Sink::open(target).await?),
+        };
+        let sync = settings.durability == Durability::Sync;
+        let backend = Backend::open_writer(&settings.url, sync).await?;
+        let (sender, receiver) = mpsc::channel(settings.queue);
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let writer = Writer {
+            receiver,
+            backend: backend.clone(),
+            durability: settings.durability,
+            max_batch: settings.max_batch,
+            backlog: backlog.clone(),
+            sink,
+        };
+        let writer = tokio::spawn(writer.run());
+        let retention = match (retain, &signing_key) {
+            (Some(retain), Some(key)) => Some(tokio::spawn(retention_loop(backend.clone(), key.clone(), retain))),
+            _ => None,
+        };
+        Ok(AuditLog {
+            shared: Arc::new(Shared {
+                sender: Mutex::new(Some(sender)),
+                writer: tokio::sync::Mutex::new(Some(writer)),
+                retention: Mutex::new(retention),
+                backlog,
+                sync,
+                backend,
+                signing_key,
+                retain,
+            }),
+        })
+    }
+
+    /// Appends one event. In `Sync` mode returns once its transaction committed (an error
+    /// means it is not stored: fail the request closed); in `Batched` mode once it is queued,
+    /// waiting for room if the queue is full. Never drops an event.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
+        let sender = self.shared.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let sender = sender.ok_or(StoreError::Closed)?;
+        let (ack, committed) = if self.shared.sync {
+            let (ack, committed) = oneshot::channel();
+            (Some(ack), Some(committed))
+        } else {
+            (None, None)
+        };
+        // Counted before sending so the writer can never count it off first.
+        self.shared.backlog.fetch_add(1, Ordering::Relaxed);
+        if sender.send(Pending { event: event.normalized(), ack }).await.is_err() {
+            self.shared.backlog.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::WriterGone);
+        }
+        drop(sender);
+        match committed {
+            None => Ok(()),
+            Some(committed) => match committed.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(err)) => Err(StoreError::NotRecorded(err)),
+                Err(_) => Err(StoreError::WriterGone),
+            },
+        }
+    }
+
+    /// Stops accepting events, commits everything queued, flushes the JSONL sink and closes
+    /// the database. Idempotent; concurrent calls all wait for the drain. If the database is
+    /// down this waits until it is back (rows are not dropped): bound it with a timeout.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        let mut writer = self.shared.writer.lock().await;
+        self.shared.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(task) = self.shared.retention.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
+        if let Some(task) = writer.take() {
+            task.await.map_err(|_| StoreError::WriterGone)?;
+            self.shared.backend.close().await;
+        }
+        Ok(())
+    }
+
+    /// Events queued or being written, for metrics.
+    pub fn backlog(&self) -> usize {
+        self.shared.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Runs one retention pass as of `now` (the periodic task calls this with the clock).
+    /// Fails with a settings error unless `retain` and `signing_key` were set.
+    pub async fn prune(&self, now: DateTime<Utc>) -> Result<PruneReport, StoreError> {
+        let (Some(key), Some(retain)) = (&self.shared.signing_key, self.shared.retain) else {
+            return Err(StoreError::Settings("pruning needs `retain` and `signing_key` in the audit settings".into()));
+        };
+        checkpoint::prune(&self.shared.backend, key, now - retain, now).await
+    }
+}
+
+async fn retention_loop(backend: Backend, key: Arc<SigningKey>, retain: TimeDelta) {
+    let period =
+        retain.to_std().unwrap_or_default().div_f64(10.0).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    // The first pass waits one period, so a restart loop does not prune on every start.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = Utc::now();
+        if let Err(err) = checkpoint::prune(&backend, &key, now - retain, now).await {
+            tracing::error!(error = %err, "audit retention failed; rows are kept until it succeeds");
+        }
+    }
+}
+
+struct Writer {
+    receiver: mpsc::Receiver<Pending>,
+    backend: Backend,
+    durability: Durability,
+    max_batch: usize,
+    backlog: Arc<AtomicUsize>,
+    sink: Option<Sink>,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        // `recv_many` returns 0 only when every sender is gone and the queue is empty.
+        while self.receiver.recv_many(&mut batch, self.max_batch).await > 0 {
+            if let Durability::Batched { max_delay } = self.durability {
+                let deadline = tokio::time::Instant::now() + max_delay;
+                while batch.len() < self.max_batch {
+                    let room = self.max_batch - batch.len();
+                    match tokio::time::timeout_at(deadline, self.receiver.recv_many(&mut batch, room)).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+            let taken = batch.len();
+            let rows = self.commit(&mut batch).await;
+            self.backlog.fetch_sub(taken, Ordering::Relaxed);
+            if let Some(sink) = &mut self.sink {
+                sink.write(&rows).await;
+            }
+        }
+    }
+
+    /// Commits the batch, retrying (with backoff) until it does, except that `Sync` callers
+    /// are told of a failure at once and their events leave the batch. Returns what was
+    /// committed and empties `batch`.
+    async fn commit(&self, batch: &mut Vec<Pending>) -> Vec<AuditRow> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match append(&self.backend, batch.iter().map(|p| &p.event)).await {
+                Ok(rows) => {
+                    return batch
+                        .drain(..)
+                        .zip(rows)
+                        .map(|(pending, row)| {
+                            if let Some(ack) = pending.ack {
+                                let _ = ack.send(Ok(()));
+                            }
+                            row.with_event(pending.event)
+                        })
+                        .collect();
+                }
+                Err(err) => {
+                    let err = Arc::new(err);
+                    batch.retain_mut(|pending| match pending.ack.take() {
+                        Some(ack) => {
+                            let _ = ack.send(Err(err.clone()));
+                            false
+                        }
+                        None => true,
+                    });
+                    if batch.is_empty() {
+                        tracing::error!(error = %err, "audit rows did not commit; the callers were told");
+                        return Vec::new();
+                    }
+                    tracing::error!(error = %err, rows = batch.len(), retry_in = ?delay, "audit rows did not commit; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction: read the head, chain the events after it, insert, commit.
+async fn append<'a>(
+    backend: &Backend,
+    events: impl Iterator<Item = &'a AuditEvent>,
+) -> Result<Vec<StoredRow>, StoreError> {
+    let mut tx = backend.begin_write().await?;
+    let (mut seq, mut prev_hash) = tx.head().await?.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let mut rows = Vec::new();
+    for event in events {
+        seq = seq.checked_add(1).ok_or_else(|| StoreError::CorruptRow {
+            seq,
+            problem: "the chain head's seq is at its maximum (edited?)".into(),
+        })?;
+        let row = StoredRow::chain(seq, event, &prev_hash);
+        tx.insert(&row).await?;
+        prev_hash.clone_from(&row.row_hash);
+        rows.push(row);
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// The JSONL copy. The database is the record; a sink that cannot be written is logged, not
+/// fatal.
+struct Sink {
+    out: SinkOut,
+    name: String,
+}
+
+enum SinkOut {
+    Stdout(tokio::io::Stdout),
+    File(tokio::fs::File),
+}
+
+impl Sink {
+    async fn open(target: &JsonlSink) -> Result<Sink, StoreError> {
+        Ok(match target {
+            JsonlSink::Stdout => Sink { out: SinkOut::Stdout(tokio::io::stdout()), name: "stdout".into() },
+            JsonlSink::File(path) => {
+                let mut options = tokio::fs::OpenOptions::new();
+                options.create(true).append(true);
+                #[cfg(unix)]
+                options.mode(0o600);
+                let file = options.open(path).await.map_err(|source| StoreError::Io { path: path.clone(), source })?;
+                Sink { out: SinkOut::File(file), name: path.display().to_string() }
+            }
+        })
+    }
+
+    async fn write(&mut self, rows: &[AuditRow]) {
+        if rows.is_empty() {
+            return;
+        }
+        let mut lines = String::new();
+        for row in rows {
+            match serde_json::to_string(row) {
+                Ok(line) => {
+                    lines.push_str(&line);
+                    lines.push('\n');
+                }
+                Err(err) => tracing::warn!(seq = row.seq, error = %err, "audit row could not be written as JSON"),
+            }
+        }
+        let result = match &mut self.out {
+            SinkOut::Stdout(out) => write_flushed(out, lines.as_bytes()).await,
+            SinkOut::File(out) => write_flushed(out, lines.as_bytes()).await,
+        };
+        if let Err(err) = result {
+            tracing::warn!(sink = %self.name, error = %err, "audit JSONL sink write failed; the rows are in the database");
+        }
+    }
+}
+
+async fn write_flushed(out: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes).await?;
+    out.flush().await
+}

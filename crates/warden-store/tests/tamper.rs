@@ -1,0 +1,248 @@
+//! The chain finds tampering, and retention leaves a signed checkpoint it can start from.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use common::{Kind, Target, event};
+use warden_store::{AuditLog, AuditReader, StoreError, VerifyReport, public_key_of};
+
+/// Ten rows; rows 3, 6 and 9 are DENY.
+async fn ten_rows(kind: Kind) -> Target {
+    let target = Target::new(kind).await;
+    let log = AuditLog::open(target.settings()).await.expect("open");
+    for i in 1..=10 {
+        log.record(event(i, Utc::now())).await.expect("record");
+    }
+    log.shutdown().await.unwrap();
+    target
+}
+
+async fn verify(target: &Target, keys: &[String]) -> VerifyReport {
+    AuditReader::open(&target.url).await.expect("reader").verify(keys).await.expect("verify")
+}
+
+fn first_bad(report: &VerifyReport) -> (i64, String) {
+    let bad = report.first_bad.as_ref().unwrap_or_else(|| panic!("tampering not found: {report:?}"));
+    (bad.seq, bad.problem.clone())
+}
+
+async fn an_untouched_chain_verifies(kind: Kind) {
+    let target = ten_rows(kind).await;
+    let report = verify(&target, &[]).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.rows, report.head.map(|h| h.0), report.checkpoint), (10, Some(10), None));
+}
+
+async fn an_edited_column_is_found(kind: Kind) {
+    let target = ten_rows(kind).await;
+    target.raw("UPDATE mcp_audit SET decision = 'ALLOW' WHERE seq = 6").await;
+    let report = verify(&target, &[]).await;
+    assert_eq!(first_bad(&report), (6, "row 6: its contents do not match its hash (edited)".into()));
+    assert_eq!(report.rows, 10, "later rows are still counted");
+}
+
+async fn a_deleted_middle_row_is_found(kind: Kind) {
+    let target = ten_rows(kind).await;
+    target.raw("DELETE FROM mcp_audit WHERE seq = 5").await;
+    let report = verify(&target, &[]).await;
+    assert_eq!(first_bad(&report), (6, "row 6 follows row 4: row 5 is missing (deleted)".into()));
+}
+
+async fn a_deleted_first_row_is_found(kind: Kind) {
+    let target = ten_rows(kind).await;
+    target.raw("DELETE FROM mcp_audit WHERE seq <= 2").await;
+    let (seq, problem) = first_bad(&verify(&target, &[]).await);
+    assert_eq!(seq, 3);
+    assert!(problem.contains("rows 1 to 2 are missing (deleted) and no checkpoint covers them"), "{problem}");
+}
+
+/// The documented limit: cutting rows off the end leaves a valid, shorter chain; only the
+/// head in the report (compared with one recorded earlier) shows it.
+async fn a_truncated_tail_shows_only_in_the_head(kind: Kind) {
+    let target = ten_rows(kind).await;
+    let before = verify(&target, &[]).await.head;
+    target.raw("DELETE FROM mcp_audit WHERE seq = 10").await;
+    let report = verify(&target, &[]).await;
+    assert!(report.is_clean());
+    assert_ne!(report.head, before);
+    assert_eq!(report.head.map(|h| h.0), Some(9));
+}
+
+async fn a_forged_row_is_found(kind: Kind) {
+    let target = ten_rows(kind).await;
+    let made_up = "ab".repeat(32);
+    target
+        .raw(&format!(
+            "INSERT INTO mcp_audit (seq, event_time, event, decision, prev_hash, row_hash) \
+             VALUES (11, '2026-01-01 00:00:00.000000', 'call', 'ALLOW', '{}', '{made_up}')",
+            "cd".repeat(32)
+        ))
+        .await;
+    let report = verify(&target, &[]).await;
+    assert_eq!(first_bad(&report), (11, "row 11: its prev_hash does not match row 10 (inserted or reordered)".into()));
+
+    // A better forger links to the real head but still cannot produce the hash.
+    target.raw("UPDATE mcp_audit SET prev_hash = (SELECT row_hash FROM mcp_audit WHERE seq = 10) WHERE seq = 11").await;
+    let report = verify(&target, &[]).await;
+    assert_eq!(first_bad(&report), (11, "row 11: its contents do not match its hash (edited)".into()));
+}
+
+async fn swapped_rows_are_found(kind: Kind) {
+    let target = ten_rows(kind).await;
+    target.raw("UPDATE mcp_audit SET seq = -3 WHERE seq = 3").await;
+    target.raw("UPDATE mcp_audit SET seq = 3 WHERE seq = 7").await;
+    target.raw("UPDATE mcp_audit SET seq = 7 WHERE seq = -3").await;
+    let report = verify(&target, &[]).await;
+    assert_eq!(first_bad(&report), (3, "row 3: its prev_hash does not match row 2 (inserted or reordered)".into()));
+}
+
+/// A value of the wrong type (possible in SQLite's dynamic typing; an out-of-range time in
+/// Postgres) is a finding, not a crash.
+async fn an_unreadable_value_is_found_not_a_panic(kind: Kind) {
+    let target = ten_rows(kind).await;
+    match kind {
+        Kind::Sqlite => target.raw("UPDATE mcp_audit SET redactions = 'lots' WHERE seq = 2").await,
+        Kind::Postgres => target.raw("UPDATE mcp_audit SET event_time = 'infinity' WHERE seq = 2").await,
+    }
+    let (seq, problem) = first_bad(&verify(&target, &[]).await);
+    assert_eq!(seq, 2);
+    assert!(problem.starts_with("row 2: ") && problem.ends_with("(edited)"), "{problem}");
+    let reader = AuditReader::open(&target.url).await.unwrap();
+    assert!(matches!(reader.rows_after(0, 10).await, Err(StoreError::CorruptRow { seq: 2, .. })));
+    // The query tool shows the value instead of panicking either.
+    let result = reader.query("SELECT seq, event_time, redactions FROM mcp_audit WHERE seq = 2").await;
+    if kind == Kind::Postgres {
+        assert!(matches!(result, Err(StoreError::QueryRefused(_))), "{result:?}");
+    } else {
+        assert_eq!(result.unwrap().rows[0][2], serde_json::json!("lots"));
+    }
+}
+
+/// Ten rows three hours old and five fresh ones, in a log that keeps one hour.
+async fn pruned_store(kind: Kind) -> (Target, AuditLog, String) {
+    let target = Target::new(kind).await;
+    let key = target.path("keys/checkpoint.key");
+    let mut settings = target.settings();
+    settings.retain = Some(Duration::from_secs(3600));
+    settings.signing_key = Some(key.clone());
+    let log = AuditLog::open(settings).await.expect("open");
+    let old = Utc::now() - TimeDelta::hours(3);
+    for i in 1..=10 {
+        log.record(event(i, old + TimeDelta::seconds(i as i64))).await.unwrap();
+    }
+    for i in 11..=15 {
+        log.record(event(i, Utc::now())).await.unwrap();
+    }
+    let report = log.prune(Utc::now()).await.expect("prune");
+    assert_eq!((report.deleted, report.checkpoint), (10, Some(10)));
+    let public = public_key_of(&key).expect("key was generated");
+    (target, log, public)
+}
+
+async fn retention_leaves_a_signed_checkpoint(kind: Kind) {
+    let (target, log, public) = pruned_store(kind).await;
+    let report = verify(&target, std::slice::from_ref(&public)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.rows, report.checkpoint, report.head.as_ref().map(|h| h.0)), (5, Some(10), Some(15)));
+    assert!(report.notes.is_empty());
+
+    // Without trusted keys it still verifies, and says on what authority.
+    let report = verify(&target, &[]).await;
+    assert!(report.is_clean() && report.notes.len() == 1, "{report:?}");
+
+    // A key the operator does not trust is refused.
+    let (seq, problem) = first_bad(&verify(&target, &["12".repeat(32)]).await);
+    assert_eq!(seq, 10);
+    assert!(problem.contains("not one of the trusted keys"), "{problem}");
+
+    // Nothing to prune a second time; the chain carries on past the checkpoint.
+    assert_eq!(log.prune(Utc::now()).await.unwrap().deleted, 0);
+    for i in 16..=18 {
+        log.record(event(i, Utc::now())).await.unwrap();
+    }
+    let report = verify(&target, std::slice::from_ref(&public)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.head.map(|h| h.0), Some(18));
+
+    // Everything pruned: the head is the checkpoint, and the next row chains from it.
+    let report = log.prune(Utc::now() + TimeDelta::hours(2)).await.unwrap();
+    assert_eq!((report.deleted, report.checkpoint), (8, Some(18)));
+    let report = verify(&target, std::slice::from_ref(&public)).await;
+    assert!(report.is_clean() && report.rows == 0, "{report:?}");
+    assert_eq!(report.head.map(|h| h.0), Some(18));
+    log.record(event(19, Utc::now())).await.unwrap();
+    let report = verify(&target, std::slice::from_ref(&public)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.checkpoint, report.head.map(|h| h.0)), (Some(18), Some(19)));
+    log.shutdown().await.unwrap();
+}
+
+async fn a_tampered_checkpoint_is_found(kind: Kind) {
+    let (target, log, public) = pruned_store(kind).await;
+    log.shutdown().await.unwrap();
+    let keys = std::slice::from_ref(&public);
+    let reader = AuditReader::open(&target.url).await.unwrap();
+    let signature = reader.query("SELECT signature FROM mcp_audit_checkpoints WHERE seq = 10").await.unwrap().rows[0]
+        [0]
+    .as_str()
+    .unwrap()
+    .to_owned();
+    let forged = format!("{}{}", if signature.starts_with('0') { '1' } else { '0' }, &signature[1..]);
+    target.raw(&format!("UPDATE mcp_audit_checkpoints SET signature = '{forged}'")).await;
+    let (seq, problem) = first_bad(&verify(&target, keys).await);
+    assert_eq!(seq, 10);
+    assert!(problem.contains("signature does not verify"), "{problem}");
+
+    // Moving the checkpoint's hash (to hide an edit of row 11) breaks the signature too.
+    target
+        .raw(&format!("UPDATE mcp_audit_checkpoints SET signature = '{signature}', row_hash = '{}'", "e".repeat(64)))
+        .await;
+    assert!(first_bad(&verify(&target, keys).await).1.contains("signature does not verify"));
+
+    target.raw(&format!("UPDATE mcp_audit_checkpoints SET signature = '{signature}'")).await;
+    target.raw("UPDATE mcp_audit_checkpoints SET row_hash = (SELECT prev_hash FROM mcp_audit WHERE seq = 11)").await;
+    assert!(verify(&target, keys).await.is_clean(), "restored");
+
+    target.raw(&format!("UPDATE mcp_audit SET prev_hash = '{}' WHERE seq = 11", "f".repeat(64))).await;
+    let (seq, problem) = first_bad(&verify(&target, keys).await);
+    assert_eq!(seq, 11);
+    assert!(problem.contains("does not match the checkpoint at row 10"), "{problem}");
+
+    target.raw("DELETE FROM mcp_audit_checkpoints").await;
+    let (seq, problem) = first_bad(&verify(&target, keys).await);
+    assert_eq!(seq, 11);
+    assert!(problem.contains("rows 1 to 10 are missing (deleted) and no checkpoint covers them"), "{problem}");
+}
+
+async fn prune_refuses_a_broken_chain(kind: Kind) {
+    let target = Target::new(kind).await;
+    let mut settings = target.settings();
+    settings.retain = Some(Duration::from_secs(3600));
+    settings.signing_key = Some(target.path("checkpoint.key"));
+    let log = AuditLog::open(settings).await.expect("open");
+    for i in 1..=5 {
+        log.record(event(i, Utc::now() - TimeDelta::hours(2))).await.unwrap();
+    }
+    target.raw("UPDATE mcp_audit SET tool_name = 'other' WHERE seq = 3").await;
+    let err = log.prune(Utc::now()).await.expect_err("must not sign over an edited row");
+    assert!(matches!(err, StoreError::ChainBroken { seq: 3, .. }), "{err}");
+    let reader = AuditReader::open(&target.url).await.unwrap();
+    assert_eq!(reader.count().await.unwrap(), 5, "nothing deleted");
+    log.shutdown().await.unwrap();
+}
+
+on_both!(
+    an_untouched_chain_verifies,
+    an_edited_column_is_found,
+    a_deleted_middle_row_is_found,
+    a_deleted_first_row_is_found,
+    a_truncated_tail_shows_only_in_the_head,
+    a_forged_row_is_found,
+    swapped_rows_are_found,
+    an_unreadable_value_is_found_not_a_panic,
+    retention_leaves_a_signed_checkpoint,
+    a_tampered_checkpoint_is_found,
+    prune_refuses_a_broken_chain,
+);

@@ -1,0 +1,207 @@
+//! `warden audit …` and `warden gates`: reading the audit log, checking its chain, and the
+//! detection gates over it.
+
+use clap::Subcommand;
+use std::io::Write;
+use std::time::Duration;
+use warden_gateway::config::Config;
+use warden_store::{AuditReader, AuditRow};
+
+/// `warden audit` subcommands.
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; names the first row that was edited, deleted, inserted or moved.
+    Verify {
+        /// Public keys (hex) trusted to sign retention checkpoints.
+        #[arg(long = "trusted-key")]
+        trusted_keys: Vec<String>,
+    },
+    /// Run a read-only SQL query (the table is `mcp_audit`).
+    Query {
+        /// The query.
+        sql: String,
+        /// One JSON object per row instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow new rows, one JSON object per line.
+    Tail {
+        /// Start after this row (default: the newest).
+        #[arg(long)]
+        after: Option<i64>,
+    },
+    /// Print rows for a SIEM.
+    Export {
+        /// Output format.
+        #[arg(long, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Start after this row.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
+}
+
+/// Export formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Where the audit log is: `--database`, else the configuration's.
+pub fn database(config: &std::path::Path, database: Option<String>) -> anyhow::Result<String> {
+    if let Some(d) = database {
+        return Ok(d);
+    }
+    let c = Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    warden_gateway::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Runs a subcommand; the exit status to use.
+pub async fn run(url: &str, command: AuditCommand) -> anyhow::Result<i32> {
+    let reader = AuditReader::open(url).await.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        AuditCommand::Verify { trusted_keys } => {
+            let report = reader.verify(&trusted_keys).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(cp) = report.checkpoint {
+                writeln!(out, "chain starts after signed checkpoint at row {cp}")?;
+            }
+            match report.first_bad {
+                Some(bad) => {
+                    writeln!(out, "TAMPERED: row {}: {}", bad.seq, bad.problem)?;
+                    Ok(1)
+                }
+                None => {
+                    let head =
+                        report.head.map(|(seq, hash)| format!("; head row {seq}, hash {hash}")).unwrap_or_default();
+                    writeln!(out, "ok: {} rows, chain intact{head}", report.rows)?;
+                    Ok(0)
+                }
+            }
+        }
+        AuditCommand::Query { sql, json } => {
+            let result = reader.query(&sql).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                for row in &result.rows {
+                    let object: serde_json::Map<String, serde_json::Value> =
+                        result.columns.iter().cloned().zip(row.iter().cloned()).collect();
+                    writeln!(out, "{}", serde_json::Value::Object(object))?;
+                }
+            } else {
+                writeln!(out, "{}", result.columns.join("\t"))?;
+                for row in &result.rows {
+                    let cells: Vec<String> = row.iter().map(cell).collect();
+                    writeln!(out, "{}", cells.join("\t"))?;
+                }
+            }
+            if result.truncated {
+                eprintln!("(more rows were left out)");
+            }
+            Ok(0)
+        }
+        AuditCommand::Export { format: ExportFormat::Jsonl, after } => {
+            let mut last = after;
+            loop {
+                let rows = reader.rows_after(last, 1000).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let Some(end) = rows.last().map(|r| r.seq) else { break };
+                write_rows(&mut out, &rows)?;
+                last = end;
+            }
+            Ok(0)
+        }
+        AuditCommand::Tail { after } => {
+            let mut last = match after {
+                Some(a) => a,
+                None => {
+                    let head =
+                        reader.query("SELECT MAX(seq) FROM mcp_audit").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    head.rows.first().and_then(|r| r.first()).and_then(serde_json::Value::as_i64).unwrap_or(0)
+                }
+            };
+            loop {
+                let rows = reader.rows_after(last, 1000).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                match rows.last().map(|r| r.seq) {
+                    Some(end) => {
+                        write_rows(&mut out, &rows)?;
+                        out.flush()?;
+                        last = end;
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(300)).await,
+                }
+            }
+        }
+    }
+}
+
+fn write_rows(out: &mut impl Write, rows: &[AuditRow]) -> anyhow::Result<()> {
+    for row in rows {
+        writeln!(out, "{}", serde_json::to_string(row)?)?;
+    }
+    Ok(())
+}
+
+fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.replace(['\t', '\n', '\r'], " "),
+        other => other.to_string(),
+    }
+}
+
+/// The gates of a configuration, as the store evaluates them.
+pub fn gates_of(config: &Config) -> anyhow::Result<Vec<warden_store::gates::Gate>> {
+    use warden_store::gates::{Gate, GateKind, Trip};
+    let g = &config.gates;
+    let mut gates = Vec::new();
+    if g.defaults {
+        let windows = g
+            .deploy_windows
+            .iter()
+            .map(|w| {
+                let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).map(|t| t.to_utc());
+                Ok((t(&w.start)?, t(&w.end)?))
+            })
+            .collect::<Result<Vec<_>, chrono::ParseError>>()?;
+        for mut gate in warden_store::gates::default_gates() {
+            if let GateKind::DriftOutsideWindows { windows: w } = &mut gate.kind {
+                *w = windows.clone();
+            }
+            gates.push(gate);
+        }
+    }
+    let count = |condition: &str| format!("SELECT COUNT(*) FROM mcp_audit WHERE event_time >= $1 AND ({condition})");
+    for c in &g.custom {
+        gates.push(Gate {
+            name: c.name.clone(),
+            kind: GateKind::Sql { count_sql: count(&c.count_where), total_sql: c.total_where.as_deref().map(count) },
+            window: c.window.0,
+            threshold: c.threshold,
+            trip: Trip::Above,
+        });
+    }
+    Ok(gates)
+}
+
+/// `warden gates`: prints every gate; the exit status is 1 if any tripped.
+pub async fn gates(config: &Config, url: &str) -> anyhow::Result<i32> {
+    let reader = AuditReader::open(url).await.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
+    let results = warden_store::gates::evaluate(&reader, &gates_of(config)?, chrono::Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut tripped = 0;
+    for r in &results {
+        let mark = if r.tripped {
+            tripped += 1;
+            "TRIPPED"
+        } else {
+            "ok"
+        };
+        println!("{mark:8} {:32} value {:<10} threshold {:<10} {}", r.name, fmt(r.value), fmt(r.threshold), r.detail);
+    }
+    Ok(if tripped > 0 { 1 } else { 0 })
+}
+
+fn fmt(x: f64) -> String {
+    if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.4}") }
+}

@@ -1,0 +1,78 @@
+//! Gate alerts while serving: the gates are evaluated every `gates.interval`, and each gate that
+//! newly trips is POSTed to `gates.webhook` as JSON.
+
+use std::collections::HashSet;
+use std::time::Duration;
+use warden_gateway::config::Config;
+use warden_store::AuditReader;
+use warden_store::gates::GateResult;
+
+/// Starts the alert loop when a webhook is configured.
+pub fn start(config: &Config) -> anyhow::Result<()> {
+    let Some(webhook) = config.gates.webhook.clone() else { return Ok(()) };
+    let gates = crate::audit_cli::gates_of(config)?;
+    let url = warden_gateway::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let every = config.gates.interval.0;
+    let allow_private = config.gates.webhook_allow_private;
+    tokio::spawn(async move {
+        let reader = match AuditReader::open(&url).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("gate alerts are off: the audit log cannot be read: {e}");
+                return;
+            }
+        };
+        let client = match reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("gate alerts are off: {e}");
+                return;
+            }
+        };
+        let mut tripped_before: HashSet<String> = HashSet::new();
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let results = match warden_store::gates::evaluate(&reader, &gates, chrono::Utc::now()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("gates not evaluated: {e}");
+                    continue;
+                }
+            };
+            for r in results.iter().filter(|r| r.tripped && !tripped_before.contains(&r.name)) {
+                tracing::warn!(gate = %r.name, value = r.value, threshold = r.threshold, "detection gate tripped");
+                alert(&client, &webhook, allow_private, r).await;
+            }
+            tripped_before = results.into_iter().filter(|r| r.tripped).map(|r| r.name).collect();
+        }
+    });
+    Ok(())
+}
+
+async fn alert(client: &reqwest::Client, webhook: &str, allow_private: bool, gate: &GateResult) {
+    if !allow_private {
+        let check = warden_upstream::egress::check_url(webhook, false, Duration::from_secs(5)).await;
+        if let Some(why) = check.refused {
+            tracing::error!(gate = %gate.name, "gate alert NOT sent: the webhook is refused by the egress guard: {why}");
+            return;
+        }
+    }
+    let body = serde_json::json!({
+        "source": "warden",
+        "gate": gate.name,
+        "value": gate.value,
+        "threshold": gate.threshold,
+        "detail": gate.detail,
+        "time": chrono::Utc::now().to_rfc3339(),
+    });
+    match client.post(webhook).json(&body).send().await {
+        Ok(r) if r.status().is_success() => tracing::info!(gate = %gate.name, "gate alert sent"),
+        Ok(r) => tracing::error!(gate = %gate.name, status = r.status().as_u16(), "gate alert refused by the webhook"),
+        Err(e) => tracing::error!(gate = %gate.name, "gate alert NOT sent: {e}"),
+    }
+}
