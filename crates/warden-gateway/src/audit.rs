@@ -11,10 +11,10 @@ use crate::metrics::{CallLabels, KindLabels, MethodLabels, Metrics, ReasonLabels
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use warden_inspect::SecretScanner;
-use warden_policy::{Decision, ToolClass, Verdict};
-use warden_protocol::{RpcError, error};
+use warden_policy::{Decision, Principal, ToolClass, Verdict};
+use warden_protocol::{Era, RpcError, error};
 use warden_store::{AuditEvent, AuditLog};
 
 /// What a request came to, gathered on its way through the guards.
@@ -57,6 +57,9 @@ impl Note {
         }
     }
 }
+
+/// Largest arguments stored as they are (after redaction); larger ones are stored as a hash.
+pub const MAX_STORED_ARGUMENTS: usize = 64 * 1024;
 
 /// A bounded, single-line reason.
 fn short(s: &str) -> String {
@@ -107,6 +110,38 @@ impl Auditor {
         Auditor { metrics, log: log.map(Arc::new), secrets: SecretScanner::new(), sync }
     }
 
+    /// Starts the row of a request; see [`Pending`].
+    pub fn pending(self: &Arc<Self>, ctx: &ClientContext, request_id: &str, method: &str) -> Pending {
+        Pending {
+            auditor: self.clone(),
+            caller: self.log.is_some().then(|| Caller::of(ctx)),
+            request_id: request_id.to_owned(),
+            method: method.to_owned(),
+            started: Instant::now(),
+            note: Note::default(),
+        }
+    }
+
+    /// A text a client or server chose, bounded and with secrets redacted.
+    fn scrubbed(&self, text: &str) -> String {
+        short(&self.secrets.redact_str(text).0)
+    }
+
+    /// Arguments as stored: secrets redacted, and above [`MAX_STORED_ARGUMENTS`] bytes replaced by
+    /// their size and hash.
+    fn stored_arguments(&self, arguments: Option<Value>) -> (Option<Value>, i64) {
+        let Some(mut args) = arguments else { return (None, 0) };
+        let found = self.secrets.redact_json(&mut args);
+        for (kind, n) in &found.by_kind {
+            self.metrics.redactions.get_or_create(&KindLabels { kind: (*kind).to_owned() }).inc_by(u64::from(*n));
+        }
+        let text = serde_json::to_vec(&args).unwrap_or_default();
+        if text.len() > MAX_STORED_ARGUMENTS {
+            args = serde_json::json!({ "_truncated": true, "bytes": text.len(), "sha256": hex::encode(Sha256::digest(&text)) });
+        }
+        (Some(args), i64::from(found.total))
+    }
+
     /// The log, to flush at shutdown.
     pub fn log(&self) -> Option<&AuditLog> {
         self.log.as_deref()
@@ -131,28 +166,21 @@ impl Auditor {
         let class = note.class.map(ToolClass::as_str);
         self.count(method, event, decision, &note, class, answer, elapsed);
         let Some(log) = &self.log else { return Ok(()) };
-        let mut arguments = note.arguments;
-        let mut redactions = 0i64;
-        if let Some(args) = arguments.as_mut() {
-            let found = self.secrets.redact_json(args);
-            redactions = i64::from(found.total);
-            for (kind, n) in &found.by_kind {
-                self.metrics.redactions.get_or_create(&KindLabels { kind: (*kind).to_owned() }).inc_by(u64::from(*n));
-            }
-        }
+        let (arguments, redactions) = self.stored_arguments(note.arguments);
         let policies = note.decision.as_ref().map(|d| d.policies.clone()).unwrap_or_default();
         let reason = match (&note.decision, reason) {
             (Some(d), Some(r)) if !d.reasons.is_empty() => Some(format!("{r}: {}", d.reasons.join("; "))),
             (_, r) => r,
-        };
+        }
+        .map(|r| self.scrubbed(&r));
         let arrived = chrono::Utc::now() - chrono::TimeDelta::from_std(elapsed).unwrap_or_default();
         let row = AuditEvent {
             event_time: arrived,
             event: event.to_owned(),
-            method: Some(method.to_owned()),
+            method: Some(short(method)),
             request_id: request_id.map(short),
             server_name: note.server,
-            tool_name: note.item.map(|i| short(&i)),
+            tool_name: note.item.map(|i| self.scrubbed(&i)),
             action_class: class.map(str::to_owned),
             arguments,
             redactions,
@@ -239,16 +267,7 @@ impl Auditor {
 
     /// The columns every row of this caller shares.
     fn base(&self, ctx: &ClientContext) -> AuditEvent {
-        let p = &ctx.principal;
-        AuditEvent {
-            era: Some(if ctx.era() == warden_protocol::Era::Modern { "modern" } else { "legacy" }.to_owned()),
-            actor_id: Some(p.subject.clone()),
-            actor_class: Some(format!("{:?}", p.class).to_lowercase()),
-            tenant: p.tenant.clone(),
-            client_id: p.client_id.clone(),
-            session_id: ctx.session.as_ref().map(|s| s.id.clone()),
-            ..AuditEvent::new(chrono::Utc::now(), "request", "ALLOW")
-        }
+        caller_columns(&Caller::of(ctx))
     }
 
     async fn write(&self, log: &AuditLog, row: AuditEvent) -> Result<(), RpcError> {
@@ -281,6 +300,8 @@ impl Auditor {
         elapsed: Duration,
     ) {
         let m = &self.metrics;
+        // Only methods MCP defines become labels: a client cannot grow the label set.
+        let method = if warden_protocol::methods::lookup(method).is_some() { method } else { "other" };
         m.requests.get_or_create(&MethodLabels { method: method.to_owned(), decision: decision.to_owned() }).inc();
         if event == "unknown_server" {
             m.unknown_servers.inc();
@@ -306,6 +327,95 @@ impl Auditor {
             if matches!(note.class, Some(ToolClass::Write | ToolClass::Irreversible)) {
                 m.unapproved_writes.inc();
             }
+        }
+    }
+}
+
+/// Who a row is about: what the columns need of a request's context.
+struct Caller {
+    principal: Arc<Principal>,
+    era: Era,
+    session_id: Option<String>,
+}
+
+impl Caller {
+    fn of(ctx: &ClientContext) -> Caller {
+        Caller {
+            principal: ctx.principal.clone(),
+            era: ctx.era(),
+            session_id: ctx.session.as_ref().map(|s| s.id.clone()),
+        }
+    }
+}
+
+fn caller_columns(c: &Caller) -> AuditEvent {
+    let p = &c.principal;
+    AuditEvent {
+        era: Some(if c.era == Era::Modern { "modern" } else { "legacy" }.to_owned()),
+        actor_id: Some(short(&p.subject)),
+        actor_class: Some(format!("{:?}", p.class).to_lowercase()),
+        tenant: p.tenant.as_deref().map(short),
+        client_id: p.client_id.as_deref().map(short),
+        session_id: c.session_id.clone(),
+        ..AuditEvent::new(chrono::Utc::now(), "request", "ALLOW")
+    }
+}
+
+/// A request on its way through the guards. If it is dropped unfinished (the client went away and
+/// the call was cancelled), its row is still written, with the outcome `abandoned`.
+pub struct Pending {
+    auditor: Arc<Auditor>,
+    caller: Option<Caller>,
+    request_id: String,
+    method: String,
+    started: Instant,
+    note: Note,
+}
+
+impl Pending {
+    /// The note the guards fill.
+    pub fn note(&mut self) -> &mut Note {
+        &mut self.note
+    }
+
+    /// The note and the time taken, once the request is answered.
+    pub fn finish(mut self) -> (Note, Duration) {
+        self.caller = None;
+        (std::mem::take(&mut self.note), self.started.elapsed())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(caller) = self.caller.take() else { return };
+        let Some(log) = self.auditor.log.clone() else { return };
+        let note = std::mem::take(&mut self.note);
+        let event = event_kind(&self.method, &note);
+        let mut row = AuditEvent {
+            event_time: chrono::Utc::now() - chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default(),
+            event: event.to_owned(),
+            method: Some(short(&self.method)),
+            request_id: Some(short(&self.request_id)),
+            server_name: note.server.clone(),
+            tool_name: note.item.as_deref().map(|i| self.auditor.scrubbed(i)),
+            action_class: note.class.map(|c| c.as_str().to_owned()),
+            decision: if note.forwarded { "ALLOW" } else { "DENY" }.to_owned(),
+            policy_ids: note.decision.as_ref().map(|d| d.policies.clone()).unwrap_or_default(),
+            outcome: Some("abandoned".to_owned()),
+            latency_ms: Some(self.started.elapsed().as_secs_f64() * 1000.0),
+            ..caller_columns(&caller)
+        };
+        (row.arguments, row.redactions) = self.auditor.stored_arguments(note.arguments);
+        let metrics = self.auditor.metrics.clone();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(async move {
+                if let Err(e) = log.record(row).await {
+                    metrics.audit_failures.inc();
+                    tracing::error!("audit row of an abandoned request not written: {e}");
+                } else {
+                    metrics.audit_rows.inc();
+                }
+            });
         }
     }
 }

@@ -68,10 +68,11 @@ impl Gateway {
             return Message::error_response(None, &RpcError::invalid_request("a request needs an id"));
         };
         let method = request.method().unwrap_or_default();
-        let started = std::time::Instant::now();
-        let mut note = Note::default();
-        let answer = self.route(ctx, method, request.params(), out, cancel, &mut note).await;
-        let recorded = self.auditor.request(ctx, Some(id.raw()), method, note, &answer, started.elapsed()).await;
+        // If the client goes away mid-call this future is dropped; the guard still writes the row.
+        let mut pending = self.auditor.pending(ctx, id.raw(), method);
+        let answer = self.route(ctx, method, request.params(), out, cancel, pending.note()).await;
+        let (note, elapsed) = pending.finish();
+        let recorded = self.auditor.request(ctx, Some(id.raw()), method, note, &answer, elapsed).await;
         match (recorded, answer) {
             (Err(e), _) | (Ok(()), Err(e)) => Message::error_response(Some(id), &e),
             (Ok(()), Ok(result)) => Message::response(id, self.shape_result(ctx, method, result)),
@@ -107,8 +108,10 @@ impl Gateway {
             "tools/call" => self.call_tool(ctx, params, out, cancel, note).await,
             "prompts/get" => self.get_prompt(ctx, params, out, cancel, note).await,
             "resources/read" => self.read_resource(ctx, params, out, cancel, note).await,
-            "completion/complete" => self.complete(ctx, params).await,
-            "resources/subscribe" | "resources/unsubscribe" => self.legacy_subscription(ctx, method, params).await,
+            "completion/complete" => self.complete(ctx, params, note).await,
+            "resources/subscribe" | "resources/unsubscribe" => {
+                self.legacy_subscription(ctx, method, params, note).await
+            }
             "logging/setLevel" => self.set_level(ctx, params).await,
             "initialize" => Err(RpcError::invalid_request("the session is already initialized")),
             "subscriptions/listen" => {
@@ -284,7 +287,7 @@ impl Gateway {
             .with_data(json!({ "scope": scope })))
     }
 
-    async fn complete(&self, ctx: &ClientContext, params: Option<&Value>) -> Result<Value, RpcError> {
+    async fn complete(&self, ctx: &ClientContext, params: Option<&Value>, note: &mut Note) -> Result<Value, RpcError> {
         let mut params = params.cloned().ok_or_else(|| RpcError::invalid_params("completion/complete needs params"))?;
         let reference = params.get("ref").cloned().ok_or_else(|| RpcError::invalid_params("params.ref is required"))?;
         let target = match reference.get("type").and_then(Value::as_str) {
@@ -319,6 +322,8 @@ impl Gateway {
             return Ok(json!({ "completion": { "values": [], "hasMore": false } }));
         }
         self.limits.take(ctx, &target.server.info.name, None)?;
+        note.server = Some(target.server.info.name.clone());
+        note.forwarded = true;
         let call = Call {
             client_capabilities: Some((*ctx.capabilities).clone()),
             ..Call::new("completion/complete", Some(params))
@@ -335,6 +340,7 @@ impl Gateway {
         ctx: &ClientContext,
         method: &str,
         params: Option<&Value>,
+        note: &mut Note,
     ) -> Result<Value, RpcError> {
         let session = ctx.session.as_ref().ok_or_else(|| RpcError::invalid_request("subscriptions need a session"))?;
         let uri = params
@@ -346,6 +352,8 @@ impl Gateway {
             _ => self.readable(ctx, uri).await?,
         };
         let who = Subscriber::Session(session.id.clone());
+        note.server = Some(target.server.info.name.clone());
+        note.item = Some(uri.to_owned());
         if method == "resources/subscribe" {
             let held = session.subscriptions();
             if held.len() >= MAX_SUBSCRIPTIONS && !held.iter().any(|u| u == uri) {
@@ -367,9 +375,11 @@ impl Gateway {
                     target.server.info.name
                 )));
             }
+            note.forwarded = true;
             target.lane.subscribe(uri, who).await?;
             session.subscribe(uri);
         } else {
+            note.forwarded = true;
             target.lane.unsubscribe(uri, &who).await?;
             session.unsubscribe(uri);
         }

@@ -79,9 +79,11 @@ impl Gate {
     fn sql(&self, since: DateTime<Utc>) -> (String, Option<String>, Vec<DateTime<Utc>>) {
         let count = |condition: &str| format!("SELECT COUNT(*) FROM mcp_audit WHERE event_time > $1 AND {condition}");
         match &self.kind {
-            GateKind::UnapprovedWrites => {
-                (count("action_class = 'write' AND decision = 'ALLOW' AND approval_id IS NULL"), None, vec![since])
-            }
+            GateKind::UnapprovedWrites => (
+                count("action_class IN ('write', 'irreversible') AND decision = 'ALLOW' AND approval_id IS NULL"),
+                None,
+                vec![since],
+            ),
             GateKind::UnknownServers => (count("event = 'unknown_server'"), None, vec![since]),
             GateKind::DriftOutsideWindows { windows } => {
                 let mut sql = count("event = 'drift'");

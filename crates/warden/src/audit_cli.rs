@@ -16,6 +16,9 @@ pub enum AuditCommand {
         #[arg(long = "trusted-key")]
         trusted_keys: Vec<String>,
     },
+    /// Print the public key of the configured checkpoint signing key (give it to `verify
+    /// --trusted-key`).
+    PublicKey,
     /// Run a read-only SQL query (the table is `mcp_audit`).
     Query {
         /// The query.
@@ -48,24 +51,54 @@ pub enum ExportFormat {
     Jsonl,
 }
 
-/// Where the audit log is: `--database`, else the configuration's.
-pub fn database(config: &std::path::Path, database: Option<String>) -> anyhow::Result<String> {
-    if let Some(d) = database {
-        return Ok(d);
-    }
-    let c = Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    warden_gateway::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))
+/// Where the audit log is (`--database`, else the configuration's), and the public key of the
+/// configuration's checkpoint signing key, if it has one.
+pub fn database(config: &std::path::Path, database: Option<String>) -> anyhow::Result<(String, Option<String>)> {
+    let c = match (Config::load(config), &database) {
+        (Ok(c), _) => Some(c),
+        (Err(_), Some(_)) => None,
+        (Err(e), None) => anyhow::bail!("{e}"),
+    };
+    let own_key = c
+        .as_ref()
+        .and_then(|c| c.audit.signing_key.as_ref().map(|k| c.resolve(k)))
+        .filter(|k| k.exists())
+        .map(|k| warden_store::public_key_of(&k).map_err(|e| anyhow::anyhow!("{e}")))
+        .transpose()?;
+    let url = match (database, &c) {
+        (Some(d), _) => d,
+        (None, Some(c)) => warden_gateway::audit::audit_url(c).map_err(|e| anyhow::anyhow!("{e}"))?,
+        (None, None) => unreachable!("a configuration that did not load was refused above"),
+    };
+    Ok((url, own_key))
 }
 
-/// Runs a subcommand; the exit status to use.
-pub async fn run(url: &str, command: AuditCommand) -> anyhow::Result<i32> {
+/// Runs a subcommand; the exit status to use. `own_key` is the public key of the configured
+/// checkpoint signing key, trusted when no `--trusted-key` is given.
+pub async fn run(url: &str, command: AuditCommand, own_key: Option<String>) -> anyhow::Result<i32> {
     let reader = AuditReader::open(url).await.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
     let mut out = std::io::stdout().lock();
     match command {
-        AuditCommand::Verify { trusted_keys } => {
+        AuditCommand::PublicKey => anyhow::bail!("public-key reads the configuration, not the log"),
+        AuditCommand::Verify { mut trusted_keys } => {
+            if trusted_keys.is_empty() {
+                trusted_keys.extend(own_key);
+            }
             let report = reader.verify(&trusted_keys).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if let Some(cp) = report.checkpoint {
                 writeln!(out, "chain starts after signed checkpoint at row {cp}")?;
+            }
+            for note in &report.notes {
+                writeln!(out, "warning: {note}")?;
+            }
+            // A checkpoint vouched for only by the key stored beside it proves nothing: anyone who
+            // can delete the first rows can write one.
+            if report.first_bad.is_none() && !report.notes.is_empty() && trusted_keys.is_empty() {
+                writeln!(
+                    out,
+                    "UNVERIFIED: pass --trusted-key (see `warden audit public-key`) to check the checkpoint"
+                )?;
+                return Ok(1);
             }
             match report.first_bad {
                 Some(bad) => {

@@ -52,6 +52,9 @@ pub struct BenchArgs {
     /// Time the upstream tool takes, in milliseconds (0: the `echo` tool, no work at all).
     #[arg(long, default_value_t = 0)]
     tool_ms: u64,
+    /// Audit durability of the gateway: batched or sync (the audit log is always on).
+    #[arg(long, default_value = "batched")]
+    audit: String,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -364,7 +367,8 @@ async fn targets(
             std::fs::write(
                 &config,
                 format!(
-                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}"
+                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n",
+                    args.audit
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;
@@ -399,8 +403,9 @@ async fn targets(
             std::fs::write(
                 &config,
                 format!(
-                    "[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n{BENCH_POLICY_CONFIG}",
-                    exe.display().to_string()
+                    "[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n",
+                    exe.display().to_string(),
+                    args.audit
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;

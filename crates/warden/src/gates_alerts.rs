@@ -73,6 +73,7 @@ async fn alert(client: &reqwest::Client, webhook: &str, allow_private: bool, gat
     match client.post(webhook).json(&body).send().await {
         Ok(r) if r.status().is_success() => tracing::info!(gate = %gate.name, "gate alert sent"),
         Ok(r) => tracing::error!(gate = %gate.name, status = r.status().as_u16(), "gate alert refused by the webhook"),
-        Err(e) => tracing::error!(gate = %gate.name, "gate alert NOT sent: {e}"),
+        // Without the URL: a webhook URL often carries its own secret.
+        Err(e) => tracing::error!(gate = %gate.name, "gate alert NOT sent: {}", e.without_url()),
     }
 }

@@ -236,9 +236,16 @@ fn main() -> anyhow::Result<()> {
             eprintln!("\nAdd to warden.toml:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"");
             Ok(())
         }
+        Command::Audit { config, command: audit_cli::AuditCommand::PublicKey, .. } => {
+            let c = load(&config)?;
+            let key = c.audit.signing_key.as_ref().context("the configuration sets no audit.signing_key")?;
+            let public = warden_store::public_key_of(&c.resolve(key)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{public}");
+            Ok(())
+        }
         Command::Audit { config, database, command } => {
-            let url = audit_cli::database(&config, database)?;
-            let status = runtime.block_on(audit_cli::run(&url, command))?;
+            let (url, own_key) = audit_cli::database(&config, database)?;
+            let status = runtime.block_on(audit_cli::run(&url, command, own_key))?;
             std::process::exit(status);
         }
         Command::Gates { config, database } => {
@@ -270,11 +277,20 @@ fn main() -> anyhow::Result<()> {
         Command::Run { config } => {
             let c = load(&config)?;
             let spans = runtime.block_on(async { init_tracing(Some(&c.telemetry)) })?;
+            if c.audit.jsonl.as_deref() == Some("-") {
+                anyhow::bail!(
+                    "audit.jsonl = \"-\" would write audit rows into the protocol stream of `warden run`: name a file"
+                );
+            }
             let served = runtime.block_on(async move {
                 let gw = start_gateway(&c).await?;
-                stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout()).await?;
+                // SIGTERM ends the session as end of input does: the audit log is drained either way.
+                let served = tokio::select! {
+                    r = stdio::serve(gw.clone(), tokio::io::stdin(), tokio::io::stdout()) => r.map_err(anyhow::Error::from),
+                    () = shutdown_signal() => Ok(()),
+                };
                 gw.shutdown().await;
-                Ok(())
+                served
             });
             finish_tracing(spans);
             served
@@ -327,10 +343,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!("Warden listening on http://{}{}", listener.local_addr()?, config.gateway.path);
     let listener = no_delay(listener);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     tracing::info!("shutting down");
     gw.shutdown().await;
-    Ok(())
+    Ok(served?)
 }
 
 /// Answers go out as soon as they are written: small JSON-RPC frames must not wait for Nagle.

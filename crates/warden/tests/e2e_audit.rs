@@ -160,8 +160,10 @@ fn arguments_are_redacted_and_results_only_hashed() {
     assert!(stored.contains("REDACTED"), "{stored}");
     assert!(rows[0]["redactions"].as_i64().unwrap() >= 1);
     assert_eq!(rows[0]["result_hash"].as_str().map(str::len), Some(64), "a SHA-256, not content: {stored}");
-    let db = std::fs::read(gw.dir.path("warden-audit.db")).unwrap();
-    assert!(!String::from_utf8_lossy(&db).contains(secret), "nowhere in the file");
+    for file in ["warden-audit.db", "warden-audit.db-wal"] {
+        let db = std::fs::read(gw.dir.path(file)).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&db).contains(secret), "nowhere in {file}");
+    }
 }
 
 /// Python's sqlite3, to tamper with a copy of the database as an attacker with file access would.
@@ -394,4 +396,31 @@ fn trace_context_reaches_the_server_and_the_collector() {
         assert!(std::time::Instant::now() < deadline, "no span exported: {got}\n{}", gw.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_call_abandoned_by_its_client_still_leaves_a_row() {
+    use std::io::Write;
+    let dir = TempDir::new("abandon-policy");
+    std::fs::write(dir.path("p.cedar"), "permit (principal, action, resource);").unwrap();
+    let mut gw = Warden::serve(
+        "",
+        &format!("{}\n[policy]\nfiles = [{:?}]\n", demo_server("demo"), dir.path("p.cedar").display().to_string()),
+    );
+    let sid = raw_initialize(gw.port);
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"demo__slow_count","arguments":{"steps":50,"delay_ms":100}}}"#;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\nmcp-session-id: {sid}\r\ncontent-length: {}\r\n\r\n{body}",
+        gw.port,
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(s);
+    std::thread::sleep(Duration::from_millis(500));
+    gw.stop();
+    let rows = query(&gw, "SELECT decision, outcome FROM mcp_audit WHERE tool_name = 'slow_count'");
+    assert_eq!(rows, vec![json!({ "decision": "ALLOW", "outcome": "abandoned" })], "{}", gw.log());
 }

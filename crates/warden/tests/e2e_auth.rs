@@ -234,6 +234,22 @@ fn forged_and_misdirected_tokens_are_refused() {
     assert!(names(ok(&v2, 0), "tools").contains(&"demo__echo".to_owned()), "{v2}");
     let py = python_client(json!({ "era": "legacy", "transport": s.transport(&good), "ops": [{ "op": "listTools" }] }));
     assert!(names(ok(&py, 0), "tools").contains(&"demo__echo".to_owned()), "{py}");
+
+    // Each refusal is an audit row with its reason; no token is in the log.
+    let out = std::process::Command::new(warden_bin())
+        .args(["audit", "--config"])
+        .arg(s.gw.dir.path("warden.toml"))
+        .args(["query", "--json", "SELECT reason FROM mcp_audit WHERE decision = 'AUTH_FAILED'"])
+        .output()
+        .unwrap();
+    let rows = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(rows.lines().count() > refused.len(), "{rows}");
+    for reason in ["audience:", "issuer:", "expired:", "missing:", "query_token:"] {
+        assert!(rows.contains(reason), "{reason} {rows}");
+    }
+    let read = |f: &str| std::fs::read(s.gw.dir.path(f)).unwrap_or_default();
+    let db = String::from_utf8_lossy(&[read("warden-audit.db"), read("warden-audit.db-wal")].concat()).into_owned();
+    assert!(refused.iter().all(|(_, t)| !db.contains(t.as_str())) && !db.contains(&good), "no token stored");
 }
 
 #[test]

@@ -219,7 +219,10 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
     };
     let session = match gw.hub.sessions.get(session_id, &principal) {
         Ok(s) => s,
-        Err(SessionError::NotFound | SessionError::Full) => return session_not_found(msg.id()),
+        Err(SessionError::NotFound | SessionError::Full) => {
+            audit_session_refusal(gw, &principal, msg.method()).await;
+            return session_not_found(msg.id());
+        }
     };
     if let Some(v) = header_str(headers, VERSION_HEADER)
         && v != session.version.as_str()
@@ -437,7 +440,10 @@ async fn get(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Header
     }
     let session = match front.gateway.hub.sessions.get(session_id, &principal) {
         Ok(s) => s,
-        Err(_) => return session_not_found(None),
+        Err(_) => {
+            audit_session_refusal(&front.gateway, &principal, Some("GET")).await;
+            return session_not_found(None);
+        }
     };
     let (tx, rx) = mpsc::channel::<Message>(256);
     if !session.attach_stream(tx) {
@@ -456,6 +462,7 @@ async fn delete(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
     };
     let gw = &front.gateway;
     if gw.hub.sessions.get(session_id, &principal).is_err() {
+        audit_session_refusal(gw, &principal, Some("DELETE")).await;
         return session_not_found(None);
     }
     if let Some(s) = gw.hub.sessions.remove(session_id) {
@@ -463,6 +470,18 @@ async fn delete(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         gw.end_session(&s).await;
     }
     Response::builder().status(StatusCode::OK).body(Body::empty()).unwrap_or_default()
+}
+
+/// Records a session id that was unknown, expired, or another principal's (a replay attempt
+/// looks exactly like this).
+async fn audit_session_refusal(gw: &Gateway, principal: &Principal, method: Option<&str>) {
+    let failure = crate::audit::AuthFailure {
+        reason: "session",
+        message: "unknown or expired session, or another principal's",
+        subject: Some(&principal.subject),
+        method,
+    };
+    gw.auditor.auth_failure(failure).await;
 }
 
 /// The scope an answer says the token lacks.
