@@ -424,3 +424,35 @@ fn a_call_abandoned_by_its_client_still_leaves_a_row() {
     let rows = query(&gw, "SELECT decision, outcome FROM mcp_audit WHERE tool_name = 'slow_count'");
     assert_eq!(rows, vec![json!({ "decision": "ALLOW", "outcome": "abandoned" })], "{}", gw.log());
 }
+
+#[test]
+fn tail_follows_new_rows() {
+    use std::io::{BufRead, BufReader};
+    let (gw, _p) = gateway("durability = \"sync\"", "");
+    let mut tail = Command::new(warden_bin())
+        .args(["audit", "--config", &config_of(&gw), "tail"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // If the row never shows, the tail is stopped rather than the test hanging.
+    let pid = nix::unistd::Pid::from_raw(tail.id() as i32);
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(20));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [echo(1)] }));
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let row: Value = serde_json::from_str(&line).unwrap();
+        let done = row["tool_name"] == "echo";
+        seen.push(row);
+        if done {
+            break;
+        }
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert!(seen.iter().any(|r| r["tool_name"] == "echo" && r["decision"] == "ALLOW"), "{seen:?}");
+}
