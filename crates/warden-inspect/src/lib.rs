@@ -19,6 +19,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod canonical;
+pub mod poison;
 pub mod secrets;
 
 pub use secrets::{Redactions, SecretScanner};
