@@ -212,6 +212,28 @@ impl Auditor {
         self.write(log, row).await
     }
 
+    /// Records what the integrity guard did to a definition (`drift`, `definition_held`,
+    /// `definition_pinned`, `definition_removed`): not a request, so no caller.
+    pub async fn integrity_event(&self, event: &str, server: &str, kind: &str, name: &str, reason: &str) {
+        let Some(log) = &self.log else { return };
+        let decision = match event {
+            "definition_removed" => "REPORTED",
+            "definition_pinned" => "PINNED",
+            _ => "BLOCKED",
+        };
+        let row = AuditEvent {
+            server_name: Some(server.to_owned()),
+            tool_name: Some(self.scrubbed(name)),
+            method: Some(format!("{kind} definition")),
+            reason: Some(short(reason)),
+            outcome: Some(if decision == "BLOCKED" { "held" } else { "reported" }.to_owned()),
+            // Not a call: only rows of calls say what class of tool they concern.
+            action_class: None,
+            ..AuditEvent::new(chrono::Utc::now(), event, decision)
+        };
+        let _ = self.write(log, row).await;
+    }
+
     /// Records a refused credential on the HTTP front.
     pub async fn auth_failure(&self, failure: AuthFailure<'_>) {
         self.metrics.auth_failures.get_or_create(&ReasonLabels { reason: failure.reason.to_owned() }).inc();

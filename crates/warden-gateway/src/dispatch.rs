@@ -100,7 +100,7 @@ impl Gateway {
         }
         match method {
             "ping" => Ok(json!({})),
-            "server/discover" => Ok(self.discover_result()),
+            "server/discover" => Ok(self.discover_result().await),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                 let kind = ListKind::from_method(method).unwrap_or(ListKind::Tools);
                 self.list(ctx, kind, params).await

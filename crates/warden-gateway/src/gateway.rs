@@ -7,6 +7,7 @@ use crate::client::ClientContext;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Isolation, ServerSection};
 use crate::hub::{Hub, Subscriber};
+use crate::integrity::Integrity;
 use crate::limit::CallLimits;
 use crate::parked::Parked;
 use crate::session::{Session, SessionStore};
@@ -58,6 +59,8 @@ pub struct Gateway {
     pub limits: Arc<CallLimits>,
     /// The audit log and the metrics.
     pub auditor: Arc<Auditor>,
+    /// Pins and the poisoning scanner.
+    pub integrity: Arc<Integrity>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -76,12 +79,21 @@ fn capabilities() -> Value {
 impl Gateway {
     /// Builds the gateway from a validated configuration, loading its policies. Nothing is
     /// started yet.
-    pub fn from_config(config: &Config, auditor: Arc<Auditor>) -> Result<Arc<Gateway>, String> {
-        Self::with_clock(config, Arc::new(SystemClock), auditor)
+    pub fn from_config(
+        config: &Config,
+        auditor: Arc<Auditor>,
+        integrity: Arc<Integrity>,
+    ) -> Result<Arc<Gateway>, String> {
+        Self::with_clock(config, Arc::new(SystemClock), auditor, integrity)
     }
 
     /// Builds the gateway with an injected clock.
-    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>, auditor: Arc<Auditor>) -> Result<Arc<Gateway>, String> {
+    pub fn with_clock(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        auditor: Arc<Auditor>,
+        integrity: Arc<Integrity>,
+    ) -> Result<Arc<Gateway>, String> {
         let authorizer = Arc::new(Authorizer::from_config(config).map_err(|e| format!("policies:\n{e}"))?);
         let authenticator = Arc::new(Authenticator::from_config(config)?);
         let limits = Arc::new(CallLimits::from_config(config, clock.clone())?);
@@ -95,6 +107,7 @@ impl Gateway {
             .map(|(name, s)| {
                 let mut info = server_info(name, s, frame_limits, g.input_required_ttl.0, &config.base_dir);
                 info.authorizer = Some(authorizer.clone());
+                info.integrity = Some(integrity.clone());
                 Server::new(info, hub.clone())
             })
             .collect();
@@ -116,6 +129,7 @@ impl Gateway {
             authorizer,
             limits,
             auditor,
+            integrity,
             clock,
         }))
     }
@@ -245,15 +259,17 @@ impl Gateway {
         json!({ "name": "warden", "title": "Warden MCP gateway", "version": env!("CARGO_PKG_VERSION") })
     }
 
-    fn instructions(&self, era: Era) -> Option<String> {
+    /// The gateway's instructions and each connected server's, where they match their pins.
+    async fn instructions(&self, era: Era) -> Option<String> {
         let mut parts: Vec<String> = self.settings.instructions.iter().cloned().collect();
         for server in &self.servers {
             let Some(slot) = server.slots().into_iter().find(|s| s.audience == crate::hub::Audience::All) else {
                 continue;
             };
-            if let Some((_, conn)) = slot.connected_lane(era)
-                && let Some(text) = &conn.hello().instructions
-            {
+            let Some(text) = slot.connected_lane(era).and_then(|(_, conn)| conn.hello().instructions.clone()) else {
+                continue;
+            };
+            if self.integrity.review_instructions(&server.info.name, &text).await {
                 parts.push(format!("Server \"{}\":\n{}", server.info.name, text));
             }
         }
@@ -277,25 +293,25 @@ impl Gateway {
     }
 
     /// The `initialize` result for a legacy client.
-    pub fn initialize_result(&self, version: ProtocolVersion) -> Value {
+    pub async fn initialize_result(&self, version: ProtocolVersion) -> Value {
         let mut r = json!({
             "protocolVersion": version.as_str(),
             "capabilities": capabilities(),
             "serverInfo": Self::server_info(),
         });
-        if let Some(i) = self.instructions(Era::Legacy) {
+        if let Some(i) = self.instructions(Era::Legacy).await {
             r["instructions"] = Value::String(i);
         }
         r
     }
 
     /// The `server/discover` result.
-    pub fn discover_result(&self) -> Value {
+    pub async fn discover_result(&self) -> Value {
         let mut r = json!({
             "supportedVersions": ProtocolVersion::ALL.iter().filter(|v| **v != ProtocolVersion::V2024_11_05).map(|v| v.as_str()).collect::<Vec<_>>(),
             "capabilities": capabilities(),
         });
-        if let Some(i) = self.instructions(Era::Modern) {
+        if let Some(i) = self.instructions(Era::Modern).await {
             r["instructions"] = Value::String(i);
         }
         r
@@ -442,5 +458,6 @@ fn server_info(
         spec,
         client_answer_timeout: answer_timeout,
         authorizer: None,
+        integrity: None,
     }
 }

@@ -146,6 +146,8 @@ pub struct Inventory {
     lists: [Mutex<Option<Snapshot>>; 4],
     dirty: [AtomicBool; 4],
     last_miss_refetch: std::sync::Mutex<Option<Instant>>,
+    /// Reviews every fetched list against its server's pins before it is kept.
+    reviewer: Option<(std::sync::Arc<crate::integrity::Integrity>, String)>,
 }
 
 /// Least time between refetches caused by calls to names not in the cached list, so that calls to
@@ -153,6 +155,12 @@ pub struct Inventory {
 const MISS_REFETCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Inventory {
+    /// An empty inventory whose lists `reviewer` (the integrity guard, and the server's name)
+    /// reviews as they are fetched.
+    pub fn new(reviewer: Option<(std::sync::Arc<crate::integrity::Integrity>, String)>) -> Inventory {
+        Inventory { reviewer, ..Inventory::default() }
+    }
+
     /// Whether a call to an unlisted name may refetch the list now (rate-limited).
     pub fn may_refetch_on_miss(&self) -> bool {
         let mut last = self.last_miss_refetch.lock().unwrap_or_else(|p| p.into_inner());
@@ -194,7 +202,11 @@ impl Inventory {
             }
         }
         self.dirty[kind.index()].store(false, Ordering::Release);
-        let items = fetch(conn, kind).await?;
+        let mut items = fetch(conn, kind).await?;
+        // What the integrity guard holds is not kept: neither listed nor callable.
+        if let Some((integrity, server)) = &self.reviewer {
+            items = integrity.review(server, kind, items).await;
+        }
         let templates = if kind == ListKind::Templates {
             items.iter().map(|t| t.get("uriTemplate").and_then(Value::as_str).and_then(UriTemplate::compile)).collect()
         } else {

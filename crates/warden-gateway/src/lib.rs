@@ -15,6 +15,7 @@ pub mod forward;
 pub mod front;
 pub mod gateway;
 pub mod hub;
+pub mod integrity;
 pub mod inventory;
 pub mod levels;
 pub mod limit;

@@ -48,6 +48,9 @@ pub struct ServerInfo {
     /// The policies that decide whether the server may ask a client anything. Without them
     /// (tests of connection handling only), nothing is asked.
     pub authorizer: Option<Arc<crate::authorize::Authorizer>>,
+    /// The guard that reviews listed definitions against their pins. Without it (tests of
+    /// connection handling only), lists are used as the server sent them.
+    pub integrity: Option<Arc<crate::integrity::Integrity>>,
 }
 
 /// One configured server and its slots.
@@ -317,11 +320,12 @@ impl Lane {
             Era::Modern => EraPreference::Modern,
         };
         let (tx, rx) = mpsc::channel(256);
+        let inventory = Inventory::new(info.integrity.clone().map(|i| (i, info.name.clone())));
         let lane = Arc::new(Lane {
             era,
             info,
             audience,
-            inventory: Inventory::default(),
+            inventory,
             upstream: Upstream::new(Arc::new(spec), tx),
             hub,
             subscribers: Mutex::new(HashMap::new()),
@@ -698,6 +702,7 @@ mod tests {
             spec,
             client_answer_timeout: Duration::from_secs(1),
             authorizer: None,
+            integrity: None,
         };
         Server::new(info, hub)
     }

@@ -23,4 +23,5 @@ pub mod canonical;
 pub mod poison;
 pub mod secrets;
 
+pub use poison::{DefinitionKind, Finding, PoisonScanner};
 pub use secrets::{Redactions, SecretScanner};

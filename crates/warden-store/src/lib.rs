@@ -7,6 +7,9 @@
 //!   ([`Durability::Batched`]), and copies committed rows to an optional JSONL sink.
 //! - [`AuditReader`] reads, read-only at the database: [`verify`](AuditReader::verify) the
 //!   chain, run ad-hoc [`query`](AuditReader::query)s, page through rows for tail and export.
+//! - [`PinStore`] keeps, in the same database, the reviewed hash of every tool, prompt,
+//!   resource template and instructions each server offers, and the changed definitions
+//!   waiting for review; [`pins::diff()`] shows what changed.
 //! - [`gates`] turns recent rows into alerts (unapproved writes, unknown servers, drift,
 //!   scope mismatches, quarantines).
 //!
@@ -55,6 +58,7 @@ mod checkpoint;
 mod error;
 mod event;
 pub mod gates;
+pub mod pins;
 mod postgres;
 mod query;
 mod reader;
@@ -66,6 +70,7 @@ pub use chain::GENESIS_HASH;
 pub use checkpoint::{PruneReport, public_key_of};
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow};
+pub use pins::{Candidate, Pin, PinStore};
 pub use query::{QueryLimits, QueryResult};
 pub use reader::AuditReader;
 pub use verify::{BadRow, VerifyReport};

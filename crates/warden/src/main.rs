@@ -4,6 +4,7 @@ mod audit_cli;
 mod bench;
 mod demo;
 mod gates_alerts;
+mod pins_cli;
 mod policy_test;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
@@ -87,6 +88,14 @@ enum Command {
         database: Option<String>,
         #[command(subcommand)]
         command: audit_cli::AuditCommand,
+    },
+    /// Pinned tool definitions: list them, review what is held (`diff`), accept it.
+    Pins {
+        /// Configuration file (its servers and the database holding the pins).
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: pins_cli::PinsCommand,
     },
     /// Evaluate the detection gates against the audit log; exits 1 if any trips.
     Gates {
@@ -248,6 +257,13 @@ fn main() -> anyhow::Result<()> {
             let status = runtime.block_on(audit_cli::run(&url, command, own_key))?;
             std::process::exit(status);
         }
+        Command::Pins { config, command } => {
+            let c = load(&config)?;
+            let url = warden_gateway::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let servers: Vec<String> = c.servers.keys().cloned().collect();
+            let status = runtime.block_on(pins_cli::run(&url, &servers, command))?;
+            std::process::exit(status);
+        }
         Command::Gates { config, database } => {
             let c = load(&config)?;
             let url = match database {
@@ -319,8 +335,14 @@ fn main() -> anyhow::Result<()> {
 /// and the gate alerts.
 async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway>> {
     let metrics = std::sync::Arc::new(warden_gateway::metrics::Metrics::new());
-    let auditor = warden_gateway::audit::open(config, metrics).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let gw = Gateway::from_config(config, std::sync::Arc::new(auditor)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auditor =
+        std::sync::Arc::new(warden_gateway::audit::open(config, metrics).await.map_err(|e| anyhow::anyhow!("{e}"))?);
+    let url = warden_gateway::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pins = warden_store::pins::PinStore::open(&url).await.map_err(|e| anyhow::anyhow!("the pin store: {e}"))?;
+    let integrity =
+        warden_gateway::integrity::Integrity::new(config, pins, auditor.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gw =
+        Gateway::from_config(config, auditor, std::sync::Arc::new(integrity)).map_err(|e| anyhow::anyhow!("{e}"))?;
     if gw.authorizer.engine().is_empty() {
         tracing::warn!("no policies are configured ([policy] files): every call will be denied");
     }

@@ -89,10 +89,8 @@ fn the_demo_example_runs_as_shipped() {
     assert_eq!(err(&out, 4)["code"], -32003);
     assert_eq!(err(&out, 5)["code"], -32004);
     let tools = names(ok(&out, 0), "tools");
-    assert!(
-        tools.contains(&"demo__daily_tip".to_owned()) && tools.contains(&"demo__get_deploy_config".to_owned()),
-        "{tools:?}"
-    );
+    assert!(tools.contains(&"demo__get_deploy_config".to_owned()), "{tools:?}");
+    assert!(!tools.contains(&"demo__daily_tip".to_owned()), "the poisoned tool is held: {tools:?}");
     // What the demo is for: an unguarded proxy passes the (fake) credential through.
     assert!(text(ok(&out, 1)).contains("AKIAIOSFODNN7EXAMPLE"));
 }

@@ -421,7 +421,7 @@ fn a_call_abandoned_by_its_client_still_leaves_a_row() {
     drop(s);
     std::thread::sleep(Duration::from_millis(500));
     gw.stop();
-    let rows = query(&gw, "SELECT decision, outcome FROM mcp_audit WHERE tool_name = 'slow_count'");
+    let rows = query(&gw, "SELECT decision, outcome FROM mcp_audit WHERE event = 'call' AND tool_name = 'slow_count'");
     assert_eq!(rows, vec![json!({ "decision": "ALLOW", "outcome": "abandoned" })], "{}", gw.log());
 }
 
@@ -446,7 +446,7 @@ fn tail_follows_new_rows() {
     let mut seen = Vec::new();
     while let Some(Ok(line)) = lines.next() {
         let row: Value = serde_json::from_str(&line).unwrap();
-        let done = row["tool_name"] == "echo";
+        let done = row["tool_name"] == "echo" && row["event"] == "call";
         seen.push(row);
         if done {
             break;

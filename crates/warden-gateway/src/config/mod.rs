@@ -49,6 +49,9 @@ pub struct Config {
     /// Rate limits and budgets per caller.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Pinning of tool definitions and the poisoning scanner.
+    #[serde(default)]
+    pub integrity: IntegritySection,
     /// The audit log.
     #[serde(default)]
     pub audit: AuditSection,
@@ -259,6 +262,38 @@ pub struct ServerSection {
     /// Directories that path arguments (see `path_arguments`) must stay under, as absolute paths.
     #[serde(default)]
     pub path_roots: Vec<String>,
+    /// How this server's tool, prompt and template definitions are pinned: `tofu` (first sight
+    /// is pinned) or `strict` (nothing is listed until a human accepts it).
+    #[serde(default)]
+    pub pinning: PinMode,
+}
+
+/// How a server's definitions come to be trusted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PinMode {
+    /// Trust on first use: a definition seen for the first time is pinned as it is (unless the
+    /// poisoning scanner flags it).
+    #[default]
+    Tofu,
+    /// A definition with no pin is held (not listed, not callable) until accepted with
+    /// `warden pins accept`.
+    Strict,
+}
+
+/// `[integrity]`: tool definitions, their pins and the poisoning scanner.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegritySection {
+    /// Findings of the poisoning scanner at or above this severity hold a definition until a
+    /// human accepts it: `info`, `low`, `medium`, `high` or `critical`.
+    pub block_at: String,
+}
+
+impl Default for IntegritySection {
+    fn default() -> Self {
+        IntegritySection { block_at: "medium".to_owned() }
+    }
 }
 
 /// `credential = { env = "TICKETS_TOKEN" }` or `{ file = "/run/secrets/tickets" }`, sent as
@@ -501,6 +536,9 @@ impl Config {
 
     fn validate_observability(&self) -> Result<(), (Vec<String>, String)> {
         let at = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+        if !matches!(self.integrity.block_at.as_str(), "info" | "low" | "medium" | "high" | "critical") {
+            return Err((at(&["integrity", "block_at"]), "must be info, low, medium, high or critical".into()));
+        }
         let a = &self.audit;
         if a.postgres_url.is_some() && a.postgres_url_env.is_some() {
             return Err((at(&["audit"]), "set postgres_url or postgres_url_env, not both".into()));

@@ -203,7 +203,7 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
             gw.hub.sessions.remove(&session.id);
             return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &e);
         }
-        let reply = Message::response(id, gw.initialize_result(version));
+        let reply = Message::response(id, gw.initialize_result(version).await);
         let mut resp = json_response(StatusCode::OK, &reply);
         if let Ok(v) = HeaderValue::from_str(&session.id) {
             resp.headers_mut().insert(SESSION_HEADER, v);

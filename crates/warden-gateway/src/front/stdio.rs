@@ -138,7 +138,7 @@ impl StdioClient {
                             s.attach_stream(self.tx.clone());
                             gw.hub.add_detached(s.clone());
                             self.session = Some(s);
-                            Message::response(id, gw.initialize_result(version))
+                            Message::response(id, gw.initialize_result(version).await)
                         }
                         Err(e) => Message::error_response(Some(id), &e),
                     }

@@ -1,0 +1,51 @@
+//! Tool-poisoning scan throughput: 10,000 definitions per iteration, cycling through the
+//! labelled corpus (benign and malicious), reported as definitions per second.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=target cargo bench -p warden-inspect --bench poison
+//! ```
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Value;
+use warden_inspect::poison::{DefinitionKind, PoisonScanner};
+
+const DEFINITIONS: usize = 10_000;
+
+fn corpus() -> Vec<(DefinitionKind, Value)> {
+    let text = concat!(include_str!("../corpus/benign.jsonl"), include_str!("../corpus/malicious.jsonl"));
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|entry| {
+            let kind = match entry.get("kind")?.as_str()? {
+                "prompt" => DefinitionKind::Prompt,
+                "resource_template" => DefinitionKind::ResourceTemplate,
+                _ => DefinitionKind::Tool,
+            };
+            Some((kind, entry.get("definition")?.clone()))
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let scanner = PoisonScanner::new();
+    let corpus = corpus();
+    assert!(corpus.len() >= 300, "corpus has {} definitions", corpus.len());
+    let mut group = c.benchmark_group("poison_scan");
+    group.throughput(Throughput::Elements(DEFINITIONS as u64));
+    group.sample_size(20);
+    group.bench_function(format!("{DEFINITIONS}_definitions"), |b| {
+        b.iter(|| {
+            let mut findings = 0;
+            for (kind, definition) in corpus.iter().cycle().take(DEFINITIONS) {
+                findings += scanner.scan(*kind, black_box(definition)).len();
+            }
+            black_box(findings)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

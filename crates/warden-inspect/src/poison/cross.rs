@@ -1,0 +1,345 @@
+//! Checks across servers: tool names that look alike, and descriptions that speak of
+//! another server's tools (shadowing).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
+
+use regex_automata::meta::Regex;
+
+use super::Severity;
+use super::confusables::skeleton;
+
+/// Bytes of each description searched for other servers' tool names.
+const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
+
+/// Findings returned at most.
+const MAX_CROSS_FINDINGS: usize = 4096;
+
+/// Tool names too common to mean anything when they appear in prose.
+const COMMON_WORDS: &[&str] = &[
+    "about",
+    "access",
+    "account",
+    "action",
+    "actions",
+    "add",
+    "after",
+    "before",
+    "both",
+    "browse",
+    "build",
+    "call",
+    "check",
+    "clear",
+    "click",
+    "close",
+    "code",
+    "commit",
+    "config",
+    "connect",
+    "copy",
+    "count",
+    "create",
+    "data",
+    "date",
+    "delete",
+    "deploy",
+    "diff",
+    "download",
+    "echo",
+    "edit",
+    "email",
+    "empty",
+    "events",
+    "exec",
+    "execute",
+    "export",
+    "fetch",
+    "file",
+    "files",
+    "fill",
+    "find",
+    "format",
+    "from",
+    "help",
+    "history",
+    "hover",
+    "import",
+    "info",
+    "init",
+    "input",
+    "insert",
+    "issue",
+    "issues",
+    "item",
+    "items",
+    "list",
+    "load",
+    "login",
+    "logout",
+    "logs",
+    "merge",
+    "move",
+    "name",
+    "navigate",
+    "next",
+    "note",
+    "notes",
+    "open",
+    "page",
+    "parse",
+    "path",
+    "ping",
+    "post",
+    "print",
+    "prompt",
+    "pull",
+    "push",
+    "query",
+    "read",
+    "remove",
+    "rename",
+    "reply",
+    "report",
+    "request",
+    "reset",
+    "restart",
+    "result",
+    "run",
+    "save",
+    "scan",
+    "schema",
+    "screenshot",
+    "search",
+    "select",
+    "send",
+    "server",
+    "set",
+    "show",
+    "sleep",
+    "sort",
+    "start",
+    "status",
+    "stop",
+    "sync",
+    "tags",
+    "task",
+    "tasks",
+    "test",
+    "text",
+    "that",
+    "this",
+    "time",
+    "tool",
+    "tools",
+    "type",
+    "update",
+    "upload",
+    "user",
+    "users",
+    "validate",
+    "version",
+    "view",
+    "wait",
+    "when",
+    "with",
+    "write",
+];
+
+/// A tool as one server exposes it, for [`cross_server`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exposed<'a> {
+    /// The server's configured name.
+    pub server: &'a str,
+    /// The tool's name.
+    pub name: &'a str,
+    /// The tool's description.
+    pub description: &'a str,
+}
+
+/// Something wrong between two servers' tools.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossFinding {
+    /// `shadowing.lookalike_name`, `shadowing.confusable_name`, `shadowing.duplicate_name`
+    /// or `shadowing.mentions_foreign_tool`.
+    pub rule: &'static str,
+    /// How serious it is.
+    pub severity: Severity,
+    /// The two servers. For a mention: the server whose tool is named, then the server
+    /// whose description names it.
+    pub servers: (String, String),
+    /// The two tool names, in the order of `servers`.
+    pub names: (String, String),
+    /// What was found and why it matters.
+    pub explanation: String,
+}
+
+/// Compares the tools several servers expose.
+///
+/// - Two servers exposing names with the same [`skeleton`]: `shadowing.lookalike_name`
+///   (high) when one of them has non-ASCII lookalike letters (`send_emaіl` with Cyrillic
+///   `і`), `shadowing.confusable_name` (medium) when they differ only in case, separators
+///   or `0`/`1` (`get-file`, `get_file`), `shadowing.duplicate_name` (low) when equal.
+/// - A description naming, as a whole word, another server's tool (a name of at least
+///   four characters that is not a common word) that its own server does not expose:
+///   `shadowing.mentions_foreign_tool`, high when the description also uses steering
+///   words (instead, always, whenever, other/another server, BCC, redirect, override, …),
+///   medium otherwise.
+///
+/// Work is `O(n log n)` in the number of tools plus linear in the descriptions (each
+/// searched up to 64 KiB); at most 4,096 findings are returned.
+///
+/// ```
+/// use warden_inspect::poison::{Exposed, cross_server};
+///
+/// let items = [
+///     Exposed { server: "mail", name: "send_email", description: "Sends an e-mail." },
+///     Exposed { server: "notes", name: "send_emaіl", description: "Sends a note." },
+/// ];
+/// let findings = cross_server(&items);
+/// assert_eq!(findings[0].rule, "shadowing.lookalike_name");
+/// ```
+pub fn cross_server(items: &[Exposed<'_>]) -> Vec<CrossFinding> {
+    let mut findings = Vec::new();
+    confusable_names(items, &mut findings);
+    foreign_mentions(items, &mut findings);
+    findings.truncate(MAX_CROSS_FINDINGS);
+    findings
+}
+
+fn confusable_names(items: &[Exposed<'_>], findings: &mut Vec<CrossFinding>) {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (index, item) in items.iter().enumerate() {
+        let key = skeleton(item.name);
+        if !key.is_empty() {
+            groups.entry(key).or_default().push(index);
+        }
+    }
+    let mut reported: HashSet<(usize, usize)> = HashSet::new();
+    for group in groups.values() {
+        let Some(&anchor) = group.first() else { continue };
+        let Some(&other_server) = group.iter().find(|&&i| items[i].server != items[anchor].server) else { continue };
+        // Each tool is paired with one tool of another server: linear in the group.
+        for &index in group {
+            let partner = if items[index].server == items[anchor].server { other_server } else { anchor };
+            let pair = (index.min(partner), index.max(partner));
+            if index == partner || !reported.insert(pair) || findings.len() >= MAX_CROSS_FINDINGS {
+                continue;
+            }
+            let (a, b) = (&items[pair.0], &items[pair.1]);
+            let (rule, severity, explanation) = if a.name == b.name {
+                (
+                    "shadowing.duplicate_name",
+                    Severity::Low,
+                    format!(
+                        "Servers {:?} and {:?} both expose a tool named {:?}; a client may call the wrong one.",
+                        a.server, b.server, a.name
+                    ),
+                )
+            } else if !a.name.is_ascii() || !b.name.is_ascii() {
+                (
+                    "shadowing.lookalike_name",
+                    Severity::High,
+                    format!(
+                        "Tool {:?} of server {:?} imitates {:?} of server {:?} with lookalike letters ({}); one of them impersonates the other.",
+                        b.name,
+                        b.server,
+                        a.name,
+                        a.server,
+                        escape_non_ascii(if a.name.is_ascii() { b.name } else { a.name })
+                    ),
+                )
+            } else {
+                (
+                    "shadowing.confusable_name",
+                    Severity::Medium,
+                    format!(
+                        "Tool {:?} of server {:?} differs from {:?} of server {:?} only in case, separators or 0/1, which a model easily confuses.",
+                        b.name, b.server, a.name, a.server
+                    ),
+                )
+            };
+            findings.push(CrossFinding {
+                rule,
+                severity,
+                servers: (a.server.to_owned(), b.server.to_owned()),
+                names: (a.name.to_owned(), b.name.to_owned()),
+                explanation,
+            });
+        }
+    }
+}
+
+fn foreign_mentions(items: &[Exposed<'_>], findings: &mut Vec<CrossFinding>) {
+    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut exposed: HashSet<(&str, String)> = HashSet::new();
+    for (index, item) in items.iter().enumerate() {
+        let lower = item.name.to_ascii_lowercase();
+        exposed.insert((item.server, lower.clone()));
+        if lower.chars().count() >= 4 && item.name.is_ascii() && COMMON_WORDS.binary_search(&lower.as_str()).is_err() {
+            by_name.entry(lower).or_default().push(index);
+        }
+    }
+    if by_name.is_empty() {
+        return;
+    }
+    let mut reported: HashSet<(usize, usize)> = HashSet::new();
+    for (speaker, item) in items.iter().enumerate() {
+        let text = &item.description[..super::excerpt::floor_boundary(item.description, MAX_DESCRIPTION_BYTES)];
+        let mut steering: Option<bool> = None;
+        for token in tokens(text) {
+            let lower = token.to_ascii_lowercase();
+            let parts = std::iter::once(lower.as_str()).chain(lower.split('.').filter(|_| lower.contains('.')));
+            for part in parts {
+                let Some(owners) = by_name.get(part) else { continue };
+                if exposed.contains(&(item.server, part.to_owned())) {
+                    continue;
+                }
+                for &owner in owners {
+                    let target = &items[owner];
+                    if target.server == item.server
+                        || !reported.insert((owner, speaker))
+                        || findings.len() >= MAX_CROSS_FINDINGS
+                    {
+                        continue;
+                    }
+                    let steers = *steering.get_or_insert_with(|| steering_words().is_match(text));
+                    findings.push(CrossFinding {
+                        rule: "shadowing.mentions_foreign_tool",
+                        severity: if steers { Severity::High } else { Severity::Medium },
+                        servers: (target.server.to_owned(), item.server.to_owned()),
+                        names: (target.name.to_owned(), item.name.to_owned()),
+                        explanation: format!(
+                            "The description of {:?} (server {:?}) speaks of {:?}, a tool of server {:?}: a server has no business instructing how another server's tools are used.",
+                            item.name, item.server, target.name, target.server
+                        ),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Runs of characters a tool name is made of, with trailing punctuation trimmed.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/')))
+        .flat_map(|run| run.split('/'))
+        .map(|token| token.trim_end_matches(['.', '-']).trim_start_matches(['.', '-']))
+        .filter(|token| token.len() >= 4)
+}
+
+/// Words that turn a mention of another tool into a steer.
+fn steering_words() -> &'static Regex {
+    static WORDS: OnceLock<Regex> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        Regex::new(concat!(
+            r"(?i)(?-u:\b)(?:instead|always|whenever|bcc|redirect|reroute|override|overrides|replace|replaces|secretly|silently|",
+            r"quietly|must|never|other\s+server|another\s+server|also\s+(?:send|call|use|include|add|forward))(?-u:\b)"
+        ))
+        .expect("builtin steering words compile")
+    })
+}
+
+fn escape_non_ascii(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii() { c.to_string() } else { format!("\\u{{{:x}}}", u32::from(c)) }).collect()
+}

@@ -1,0 +1,474 @@
+//! Pins: the reviewed hash of every definition each upstream server offers, so a definition
+//! that changes under the gateway (a "rug pull") is held back until a person looks at it.
+//!
+//! An item is one tool, prompt or resource template, or a server's instructions, named by
+//! `(server, kind, name)`. Its pin holds the `sha256:` hash of its RFC 8785 canonical form
+//! (computed by the caller, `warden_inspect::canonical::definition_hash`) and the definition
+//! itself, so `warden pins diff` can show what changed. Pins live in the audit database, in
+//! tables `mcp_pins` and `mcp_pin_candidates`, created by the same migrations.
+//!
+//! The gateway decides; this store remembers:
+//!
+//! - in `tofu` mode it pins what it first sees with [`PinStore::pin_if_absent`], which only
+//!   one of several gateways sharing a database wins;
+//! - in `strict` mode, and on a changed hash, it records a [`Candidate`] with
+//!   [`PinStore::record_candidate`], which says whether that hash is new so the gateway
+//!   alerts once, not on every listing;
+//! - a person reviews ([`PinStore::candidates`], [`diff()`], [`render_diff`]) and
+//!   [`accept`](PinStore::accept)s.
+//!
+//! Kinds are `tool`, `prompt`, `resource_template` and `instructions`; candidate reasons are
+//! `new`, `drift`, `removed` (definition absent) and `poisoned`. The database refuses others.
+
+mod diff;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::StoreError;
+use crate::backend::Backend;
+use crate::event::{parse_stored_time, stored_time};
+
+pub use diff::{Change, diff, render_diff};
+
+/// Candidate reason for a definition that disappeared from the server's listing.
+pub const REMOVED: &str = "removed";
+
+/// One pinned definition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pin {
+    pub server: String,
+    /// `tool`, `prompt`, `resource_template` or `instructions`.
+    pub kind: String,
+    pub name: String,
+    /// `sha256:<hex>` of the canonical definition.
+    pub hash: String,
+    pub definition: Value,
+    pub pinned_at: DateTime<Utc>,
+    /// Who pinned it: a person's name, or e.g. `tofu` for trust on first use.
+    pub pinned_by: String,
+}
+
+/// A definition seen but not pinned, waiting for review. One per distinct hash of an item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub server: String,
+    pub kind: String,
+    pub name: String,
+    pub hash: String,
+    /// `None` exactly when `reason` is `removed`.
+    pub definition: Option<Value>,
+    /// `new`, `drift`, `removed` or `poisoned`.
+    pub reason: String,
+    /// What the inspection found, as the gateway reported it (`[]` for nothing).
+    pub findings: Value,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// The pins and candidates of every server, in the audit database.
+///
+/// ```no_run
+/// use warden_store::PinStore;
+/// # async fn run() -> Result<(), warden_store::StoreError> {
+/// let pins = PinStore::open("sqlite:///var/lib/warden/audit.db").await?;
+/// let definition = serde_json::json!({"name": "search", "description": "Searches."});
+/// let hash = "sha256:..."; // warden_inspect::canonical::definition_hash(&definition)
+/// if !pins.pin_if_absent("github", "tool", "search", hash, &definition, "tofu").await? {
+///     // Already pinned: compare `hash` with the pin's and record a candidate if it differs.
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PinStore {
+    backend: Backend,
+}
+
+/// The SQL that differs between the backends.
+struct Dialect {
+    /// Each time column, read as stored-format text (Postgres: from `timestamptz`, which also
+    /// keeps sqlx's decoder, which panics on `infinity`, away from hand-edited rows).
+    pinned_at: &'static str,
+    first_seen: &'static str,
+    last_seen: &'static str,
+    /// Appended to the candidate read in `accept`, so two concurrent accepts serialize.
+    lock_rows: &'static str,
+}
+
+const SQLITE: Dialect =
+    Dialect { pinned_at: "pinned_at", first_seen: "first_seen", last_seen: "last_seen", lock_rows: "" };
+
+const POSTGRES: Dialect = Dialect {
+    pinned_at: "to_char(pinned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+    first_seen: "to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+    last_seen: "to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
+    lock_rows: " FOR UPDATE",
+};
+
+/// Runs `$body` in one write transaction with `$conn` its connection, `$sql` the backend's
+/// [`Dialect`] and `$now` the current time in the form the backend binds. `$body` runs as an
+/// async block returning `Result`: an error (`?` or `return Err`) rolls back, `Ok` commits.
+macro_rules! write_tx {
+    ($store:expr, |$conn:ident, $sql:ident, $now:ident| $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite(pool) => {
+                // IMMEDIATE: take the write lock before reading, so a read-then-write cannot
+                // deadlock against another writer.
+                let mut tx =
+                    pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::db("starting a pin transaction"))?;
+                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
+                let $sql = &SQLITE;
+                let now_text = stored_time(&now());
+                let $now = now_text.as_str();
+                let value = async { $body }.await?;
+                tx.commit().await.map_err(StoreError::db("committing pins"))?;
+                Ok(value)
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(StoreError::db("starting a pin transaction"))?;
+                let $conn: &mut sqlx::PgConnection = &mut *tx;
+                let $sql = &POSTGRES;
+                let $now = now();
+                let value = async { $body }.await?;
+                tx.commit().await.map_err(StoreError::db("committing pins"))?;
+                Ok(value)
+            }
+        }
+    };
+}
+
+/// Runs `$body` on a pooled connection, for reads.
+macro_rules! read_conn {
+    ($store:expr, |$conn:ident, $sql:ident| $body:expr) => {
+        match &$store.backend {
+            Backend::Sqlite(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                let $conn: &mut sqlx::SqliteConnection = &mut pooled;
+                let $sql = &SQLITE;
+                $body
+            }
+            Backend::Postgres(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                let $conn: &mut sqlx::PgConnection = &mut pooled;
+                let $sql = &POSTGRES;
+                $body
+            }
+        }
+    };
+}
+
+fn now() -> DateTime<Utc> {
+    // Both backends keep microseconds; what is returned must equal what is read back.
+    Utc::now().trunc_subsecs(6)
+}
+
+type PinRow = (String, String, String, String, String, String, String);
+type CandidateRow = (String, String, String, String, Option<String>, String, String, String, String);
+
+impl PinStore {
+    /// Opens the pin tables in the audit database at `url` (`sqlite://...` or
+    /// `postgres://...`), creating the database and every table (audit and pins) if needed.
+    pub async fn open(url: &str) -> Result<PinStore, StoreError> {
+        // A reviewed pin should survive a power cut: full sync on SQLite; writes are rare.
+        let backend = Backend::open_writer(url, true).await?;
+        Ok(PinStore { backend })
+    }
+
+    /// Every pin of `server`, by kind then name.
+    pub async fn pins(&self, server: &str) -> Result<Vec<Pin>, StoreError> {
+        let rows: Vec<PinRow> = read_conn!(self, |conn, sql| {
+            sqlx::query_as(&format!(
+                "SELECT server, kind, name, hash, definition, {}, pinned_by FROM mcp_pins \
+                 WHERE server = $1 ORDER BY kind, name",
+                sql.pinned_at
+            ))
+            .bind(server)
+            .fetch_all(conn)
+            .await
+            .map_err(StoreError::db("reading pins"))?
+        });
+        rows.into_iter().map(pin_from_row).collect()
+    }
+
+    /// Pins one item as `hash`/`definition`, replacing any pin it had, and drops its
+    /// candidates: the person who pinned it has decided.
+    pub async fn pin(
+        &self,
+        server: &str,
+        kind: &str,
+        name: &str,
+        hash: &str,
+        definition: &Value,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        write_tx!(self, |conn, _sql, now| {
+            sqlx::query(
+                "INSERT INTO mcp_pins (server, kind, name, hash, definition, pinned_at, pinned_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (server, kind, name) DO UPDATE SET hash = excluded.hash, \
+                 definition = excluded.definition, pinned_at = excluded.pinned_at, pinned_by = excluded.pinned_by",
+            )
+            .bind(server)
+            .bind(kind)
+            .bind(name)
+            .bind(hash)
+            .bind(definition.to_string())
+            .bind(now)
+            .bind(by)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("writing a pin"))?;
+            sqlx::query("DELETE FROM mcp_pin_candidates WHERE server = $1 AND kind = $2 AND name = $3")
+                .bind(server)
+                .bind(kind)
+                .bind(name)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db("dropping candidates of a pinned item"))?;
+            Ok(())
+        })
+    }
+
+    /// Trust on first use: pins the item only if it has no pin, and says whether it did.
+    /// Of several gateways racing on one database exactly one gets `true`; the others (and
+    /// every later caller) compare their hash with the existing pin's.
+    pub async fn pin_if_absent(
+        &self,
+        server: &str,
+        kind: &str,
+        name: &str,
+        hash: &str,
+        definition: &Value,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        write_tx!(self, |conn, _sql, now| {
+            let inserted = sqlx::query(
+                "INSERT INTO mcp_pins (server, kind, name, hash, definition, pinned_at, pinned_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (server, kind, name) DO NOTHING",
+            )
+            .bind(server)
+            .bind(kind)
+            .bind(name)
+            .bind(hash)
+            .bind(definition.to_string())
+            .bind(now)
+            .bind(by)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("writing a pin"))?;
+            Ok(inserted.rows_affected() == 1)
+        })
+    }
+
+    /// Records that the item was seen with `hash`, not pinned: `definition` is `None` exactly
+    /// when `reason` is `removed`. Returns `true` only the first time this hash of this item
+    /// is recorded, so the gateway audits and alerts once per candidate; later calls update
+    /// its `last_seen`, `reason` and `findings`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_candidate(
+        &self,
+        server: &str,
+        kind: &str,
+        name: &str,
+        hash: &str,
+        definition: Option<&Value>,
+        reason: &str,
+        findings: &Value,
+    ) -> Result<bool, StoreError> {
+        let definition = definition.map(Value::to_string);
+        let findings = findings.to_string();
+        write_tx!(self, |conn, _sql, now| {
+            let inserted = sqlx::query(
+                "INSERT INTO mcp_pin_candidates \
+                 (server, kind, name, hash, definition, reason, findings, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                 ON CONFLICT (server, kind, name, hash) DO NOTHING",
+            )
+            .bind(server)
+            .bind(kind)
+            .bind(name)
+            .bind(hash)
+            .bind(&definition)
+            .bind(reason)
+            .bind(&findings)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("recording a pin candidate"))?;
+            if inserted.rows_affected() == 1 {
+                return Ok(true);
+            }
+            sqlx::query(
+                "UPDATE mcp_pin_candidates SET last_seen = $5, reason = $6, findings = $7 \
+                 WHERE server = $1 AND kind = $2 AND name = $3 AND hash = $4",
+            )
+            .bind(server)
+            .bind(kind)
+            .bind(name)
+            .bind(hash)
+            .bind(now)
+            .bind(reason)
+            .bind(&findings)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("updating a pin candidate"))?;
+            Ok(false)
+        })
+    }
+
+    /// Every candidate of `server`, by kind and name, the most recently seen first.
+    pub async fn candidates(&self, server: &str) -> Result<Vec<Candidate>, StoreError> {
+        let rows: Vec<CandidateRow> = read_conn!(self, |conn, sql| {
+            sqlx::query_as(&candidate_select(sql, "", ""))
+                .bind(server)
+                .fetch_all(conn)
+                .await
+                .map_err(StoreError::db("reading pin candidates"))?
+        });
+        rows.into_iter().map(candidate_from_row).collect()
+    }
+
+    /// Accepts the candidates of `server` (only those of items called `name`, of any kind, if
+    /// given), in one transaction. For each item the most recently seen candidate wins: a
+    /// `removed` one deletes the pin, any other becomes the pin. All of the item's candidates
+    /// that were read are then deleted. Returns the winning candidates.
+    pub async fn accept(&self, server: &str, name: Option<&str>, by: &str) -> Result<Vec<Candidate>, StoreError> {
+        write_tx!(self, |conn, sql, now| {
+            let filter = if name.is_some() { " AND name = $2" } else { "" };
+            let select = candidate_select(sql, filter, sql.lock_rows);
+            let mut query = sqlx::query_as(&select).bind(server);
+            if let Some(name) = name {
+                query = query.bind(name);
+            }
+            let rows: Vec<CandidateRow> =
+                query.fetch_all(&mut *conn).await.map_err(StoreError::db("reading pin candidates"))?;
+            let mut accepted: Vec<Candidate> = Vec::new();
+            for candidate in rows.into_iter().map(candidate_from_row) {
+                let candidate = candidate?;
+                let item = |c: &Candidate| (c.kind.clone(), c.name.clone());
+                // Rows come newest first within an item, so the first of each item wins.
+                let winner = accepted.last().is_none_or(|last| item(last) != item(&candidate));
+                if winner {
+                    match &candidate.definition {
+                        None => {
+                            sqlx::query("DELETE FROM mcp_pins WHERE server = $1 AND kind = $2 AND name = $3")
+                                .bind(server)
+                                .bind(&candidate.kind)
+                                .bind(&candidate.name)
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(StoreError::db("deleting a removed item's pin"))?;
+                        }
+                        Some(definition) => {
+                            sqlx::query(
+                                "INSERT INTO mcp_pins (server, kind, name, hash, definition, pinned_at, pinned_by) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                                 ON CONFLICT (server, kind, name) DO UPDATE SET hash = excluded.hash, \
+                                 definition = excluded.definition, pinned_at = excluded.pinned_at, \
+                                 pinned_by = excluded.pinned_by",
+                            )
+                            .bind(server)
+                            .bind(&candidate.kind)
+                            .bind(&candidate.name)
+                            .bind(&candidate.hash)
+                            .bind(definition.to_string())
+                            .bind(now)
+                            .bind(by)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(StoreError::db("pinning an accepted candidate"))?;
+                        }
+                    }
+                }
+                // Only the rows read: a hash another gateway records meanwhile stays for review.
+                sqlx::query(
+                    "DELETE FROM mcp_pin_candidates WHERE server = $1 AND kind = $2 AND name = $3 AND hash = $4",
+                )
+                .bind(server)
+                .bind(&candidate.kind)
+                .bind(&candidate.name)
+                .bind(&candidate.hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db("deleting an accepted candidate"))?;
+                if winner {
+                    accepted.push(candidate);
+                }
+            }
+            Ok(accepted)
+        })
+    }
+
+    /// Deletes the item's pin and candidates: the next sighting is a first sighting again.
+    pub async fn forget(&self, server: &str, kind: &str, name: &str) -> Result<(), StoreError> {
+        write_tx!(self, |conn, _sql, _now| {
+            for table in ["mcp_pins", "mcp_pin_candidates"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE server = $1 AND kind = $2 AND name = $3"))
+                    .bind(server)
+                    .bind(kind)
+                    .bind(name)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(StoreError::db("forgetting a pin"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Closes the connections.
+    pub async fn close(&self) {
+        self.backend.close().await;
+    }
+}
+
+/// Candidates of server `$1`, newest first within each item; the order `accept` relies on.
+fn candidate_select(sql: &Dialect, filter: &str, lock: &str) -> String {
+    format!(
+        "SELECT server, kind, name, hash, definition, reason, findings, {}, {} FROM mcp_pin_candidates \
+         WHERE server = $1{filter} ORDER BY kind, name, last_seen DESC, first_seen DESC, hash{lock}",
+        sql.first_seen, sql.last_seen
+    )
+}
+
+fn pin_from_row(row: PinRow) -> Result<Pin, StoreError> {
+    let (server, kind, name, hash, definition, pinned_at, pinned_by) = row;
+    Ok(Pin {
+        definition: json(&definition, "a pinned definition")?,
+        pinned_at: time(&pinned_at)?,
+        server,
+        kind,
+        name,
+        hash,
+        pinned_by,
+    })
+}
+
+fn candidate_from_row(row: CandidateRow) -> Result<Candidate, StoreError> {
+    let (server, kind, name, hash, definition, reason, findings, first_seen, last_seen) = row;
+    Ok(Candidate {
+        definition: definition.as_deref().map(|text| json(text, "a candidate definition")).transpose()?,
+        findings: json(&findings, "a candidate's findings")?,
+        first_seen: time(&first_seen)?,
+        last_seen: time(&last_seen)?,
+        server,
+        kind,
+        name,
+        hash,
+        reason,
+    })
+}
+
+/// Stored JSON text back to a value. The text was written by this module; a row edited by
+/// hand into something else is an error, never a panic.
+fn json(text: &str, what: &'static str) -> Result<Value, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|err| StoreError::Database { doing: what, source: sqlx::Error::Decode(err.into()) })
+}
+
+fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    parse_stored_time(text).ok_or_else(|| StoreError::Database {
+        doing: "reading a pin time",
+        source: sqlx::Error::Decode(format!("`{text}` is not a time").into()),
+    })
+}
