@@ -34,6 +34,8 @@ pub struct Note {
     pub forwarded: bool,
     /// The name asked for named no configured server (R10).
     pub unknown_server: bool,
+    /// Values redacted from the result before the client saw it.
+    pub result_redactions: u32,
 }
 
 impl Note {
@@ -165,8 +167,13 @@ impl Auditor {
         let event = event_kind(method, &note);
         let class = note.class.map(ToolClass::as_str);
         self.count(method, event, decision, &note, class, answer, elapsed);
+        if note.result_redactions > 0 {
+            let labels = KindLabels { kind: "result".to_owned() };
+            self.metrics.redactions.get_or_create(&labels).inc_by(u64::from(note.result_redactions));
+        }
         let Some(log) = &self.log else { return Ok(()) };
-        let (arguments, redactions) = self.stored_arguments(note.arguments);
+        let (arguments, argument_redactions) = self.stored_arguments(note.arguments);
+        let redactions = argument_redactions + i64::from(note.result_redactions);
         let policies = note.decision.as_ref().map(|d| d.policies.clone()).unwrap_or_default();
         let reason = match (&note.decision, reason) {
             (Some(d), Some(r)) if !d.reasons.is_empty() => Some(format!("{r}: {}", d.reasons.join("; "))),

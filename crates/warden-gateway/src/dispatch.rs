@@ -161,8 +161,15 @@ impl Gateway {
             self.limits.take(ctx, &server, Some(&tool.name))?;
         }
         note.forwarded = true;
+        let definition = target.definition.clone();
         let f = Forwarding { ctx, out, cancel, method: "tools/call", exposed: name, slot: Some(&slot) };
-        self.forward(&f, target, params.clone()).await
+        let mut result = self.forward(&f, target, params.clone()).await?;
+        if !is_input_required(&result) {
+            let listed = definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
+            let cleaned = self.output.tool_result(name, listed, &settings, &mut result)?;
+            note.result_redactions += cleaned.redactions;
+        }
+        Ok(result)
     }
 
     async fn get_prompt(
@@ -200,7 +207,9 @@ impl Gateway {
         }
         note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
-        self.forward(&f, target, params.clone()).await
+        let mut result = self.forward(&f, target, params.clone()).await?;
+        note.result_redactions += self.output.clean(&mut result).redactions;
+        Ok(result)
     }
 
     async fn read_resource(
@@ -235,7 +244,9 @@ impl Gateway {
         }
         note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
-        self.forward(&f, target, params.clone()).await
+        let mut result = self.forward(&f, target, params.clone()).await?;
+        note.result_redactions += self.output.clean(&mut result).redactions;
+        Ok(result)
     }
 
     /// Resolves a resource URI the principal may see; one it may not is "not found".
@@ -503,6 +514,11 @@ impl Gateway {
 }
 
 /// The `name` and `arguments` of a `tools/call` or `prompts/get`.
+/// Whether a result asks the client for input first (2026-07-28): not yet the tool's answer.
+fn is_input_required(result: &Value) -> bool {
+    result.get("resultType").and_then(Value::as_str) == Some("input_required")
+}
+
 fn named_call(params: &Value) -> Result<(&str, Option<&Value>), RpcError> {
     let name = params
         .get("name")

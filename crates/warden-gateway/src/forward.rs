@@ -401,6 +401,10 @@ impl Gateway {
     /// server cannot make a client believe the gateway refused it (or ask for more scopes), and
     /// a server's demand for a URL elicitation is an elicitation the policies must allow.
     fn translate_error(&self, f: &Forwarding<'_>, server: &str, mut e: RpcError) -> RpcError {
+        // R9: a server's error reaches the client without the secrets it may carry.
+        if self.output.scrub_error(&mut e) > 0 {
+            tracing::info!(%server, "redacted secrets from a server's error");
+        }
         if WARDEN_CODES.contains(&e.code) {
             let data = json!({ "serverCode": e.code, "serverData": e.data.take() });
             e.code = error::INTERNAL_ERROR;

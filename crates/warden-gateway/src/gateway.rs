@@ -61,6 +61,8 @@ pub struct Gateway {
     pub auditor: Arc<Auditor>,
     /// Pins and the poisoning scanner.
     pub integrity: Arc<Integrity>,
+    /// The response guards.
+    pub output: crate::sanitize::OutputGuard,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -130,6 +132,7 @@ impl Gateway {
             limits,
             auditor,
             integrity,
+            output: crate::sanitize::OutputGuard::new(),
             clock,
         }))
     }

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod names;
 pub mod parked;
 pub mod routing;
+pub mod sanitize;
 pub mod session;
 pub mod telemetry;
 pub mod upstreams;

@@ -20,8 +20,16 @@
 #![forbid(unsafe_code)]
 
 pub mod canonical;
+pub mod errors;
+pub mod injection;
+pub mod pii;
 pub mod poison;
+pub mod sanitize;
 pub mod secrets;
 
+pub use errors::{ScrubbedError, scrub_error_message};
+pub use injection::{Injection, InjectionScanner};
+pub use pii::{PiiKind, PiiMatch, PiiScanner};
 pub use poison::{DefinitionKind, Finding, PoisonScanner};
-pub use secrets::{Redactions, SecretScanner};
+pub use sanitize::{Cleaned, clean_text};
+pub use secrets::{Redactions, SecretMatch, SecretScanner};

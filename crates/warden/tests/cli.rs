@@ -91,8 +91,9 @@ fn the_demo_example_runs_as_shipped() {
     let tools = names(ok(&out, 0), "tools");
     assert!(tools.contains(&"demo__get_deploy_config".to_owned()), "{tools:?}");
     assert!(!tools.contains(&"demo__daily_tip".to_owned()), "the poisoned tool is held: {tools:?}");
-    // What the demo is for: an unguarded proxy passes the (fake) credential through.
-    assert!(text(ok(&out, 1)).contains("AKIAIOSFODNN7EXAMPLE"));
+    // What the demo is for: the (fake) credential it returns is redacted on the way out.
+    let config = text(ok(&out, 1));
+    assert!(!config.contains("AKIAIOSFODNN7EXAMPLE") && config.contains("[REDACTED:"), "{config}");
 }
 
 #[test]

@@ -17,6 +17,7 @@
 Standard library only.
 """
 
+import hashlib
 import json
 import sys
 import time
@@ -45,7 +46,8 @@ class Handler(BaseHTTPRequestHandler):
     def record(self):
         for h in ("authorization", "cookie"):
             for v in self.headers.get_all(h) or []:
-                SEEN.append(f"{h}: {v}")
+                # As a digest: the gateway rightly redacts credentials from results.
+                SEEN.append(f"{h} header sha256 " + hashlib.sha256(v.encode()).hexdigest())
 
     def do_GET(self):
         self.record()

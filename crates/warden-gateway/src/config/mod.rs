@@ -17,7 +17,7 @@ pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
-pub use tools::{ToolClass, ToolSection, tool_settings};
+pub use tools::{ExtraFields, ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

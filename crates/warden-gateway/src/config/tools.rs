@@ -28,6 +28,22 @@ pub struct ToolSection {
     pub rate: Option<RateSection>,
     /// Calls a principal may make to this tool per UTC day.
     pub daily_calls: Option<u64>,
+    /// A JSON Schema the tool's `structuredContent` must match, narrower than what the tool
+    /// declares: fields it does not declare are removed (or refused, see `extra_fields`).
+    pub response_schema: Option<serde_json::Value>,
+    /// What happens to result fields the `response_schema` does not declare.
+    pub extra_fields: Option<ExtraFields>,
+}
+
+/// Result fields a configured response schema does not declare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtraFields {
+    /// Removed before the client sees the result.
+    #[default]
+    Strip,
+    /// The whole result is refused.
+    Refuse,
 }
 
 impl ToolSection {
@@ -41,6 +57,8 @@ impl ToolSection {
             url_arguments: self.url_arguments.clone().or_else(|| defaults.url_arguments.clone()),
             rate: self.rate.clone().or_else(|| defaults.rate.clone()),
             daily_calls: self.daily_calls.or(defaults.daily_calls),
+            response_schema: self.response_schema.clone().or_else(|| defaults.response_schema.clone()),
+            extra_fields: self.extra_fields.or(defaults.extra_fields),
         }
     }
 }

@@ -1,26 +1,37 @@
 //! Secret redaction: find credentials in text and JSON and replace them with a marker
 //! that names their kind, `[REDACTED:<kind>]`.
 //!
-//! The rules are a table ([`rules::RULES`]) compiled once into one multi-pattern regex,
-//! so a text is scanned in a single pass whatever the number of rules. Redaction is
-//! idempotent: a marker is never itself redacted.
+//! The rules are a table (`rules::RULES`) compiled once into one multi-pattern regex.
+//! A text is first scanned once for the rules' literal anchors with Aho-Corasick
+//! (`prefilter`); text with none is returned untouched, and otherwise the regex runs only
+//! in windows around the anchors, so the cost does not grow with the number of rules.
+//! Redaction is idempotent: a marker is never itself redacted. The kinds and what each
+//! matches are listed in `docs/secrets.md`.
 
+mod checks;
 mod keys;
+mod prefilter;
 mod rules;
 
+#[cfg(test)]
+mod examples;
 #[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::LazyLock;
 
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, Span};
 use serde_json::Value;
 
+use self::checks::{is_marker, judge};
 use self::keys::classify_key;
-use self::rules::{Check, Kind, RULES, is_marker, judge};
+use self::prefilter::Prefilter;
+use self::rules::{Check, KEY_KINDS, Kind, RULES};
 
 /// How deep [`SecretScanner::redact_json`] descends. A value nested deeper is replaced by
 /// `[REDACTED:depth_limit]`: it is not inspected, so it is not passed on either.
@@ -47,13 +58,13 @@ impl Redactions {
         self.total == 0
     }
 
-    fn record(&mut self, kind: &'static str) {
+    pub(crate) fn record(&mut self, kind: &'static str) {
         self.total = self.total.saturating_add(1);
         let count = self.by_kind.entry(kind).or_insert(0);
         *count = count.saturating_add(1);
     }
 
-    fn merge(&mut self, other: Redactions) {
+    pub(crate) fn merge(&mut self, other: Redactions) {
         self.total = self.total.saturating_add(other.total);
         for (kind, n) in other.by_kind {
             let count = self.by_kind.entry(kind).or_insert(0);
@@ -84,7 +95,33 @@ impl Redactions {
 #[derive(Debug)]
 pub struct SecretScanner {
     regex: Regex,
+    prefilter: Prefilter,
 }
+
+/// Where a secret is and what kind it is; never the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMatch {
+    /// The marker kind, as in [`Redactions::by_kind`] (`github_token`, `password`, …).
+    pub kind: &'static str,
+    /// Byte range of the secret in the scanned text: what [`SecretScanner::redact_str`]
+    /// would replace.
+    pub span: Range<usize>,
+}
+
+/// Every kind a scanner can report, sorted and without duplicates; computed once.
+static KINDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut kinds: Vec<&'static str> = RULES
+        .iter()
+        .filter_map(|rule| match rule.kind {
+            Kind::Fixed(kind) if rule.check != Check::Benign => Some(kind),
+            _ => None,
+        })
+        .chain(KEY_KINDS.iter().copied())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+});
 
 impl Default for SecretScanner {
     fn default() -> Self {
@@ -99,7 +136,51 @@ impl SecretScanner {
         // The patterns are constants, and a test compiles them: failure here is a bug in
         // this crate, never a consequence of input.
         let regex = Regex::new_many(&patterns).expect("builtin secret rules compile");
-        SecretScanner { regex }
+        SecretScanner { regex, prefilter: Prefilter::new() }
+    }
+
+    /// The kinds of secret the builtin rules report, sorted: the names that appear in
+    /// markers and in [`Redactions::by_kind`]. [`DEPTH_LIMIT_KIND`] is not among them.
+    pub fn kinds() -> &'static [&'static str] {
+        KINDS.as_slice()
+    }
+
+    /// How many distinct kinds of secret the builtin rules detect.
+    pub fn detector_count() -> usize {
+        KINDS.len()
+    }
+
+    /// Where the secrets in `text` are and of what kind, in order and non-overlapping:
+    /// exactly the spans [`SecretScanner::redact_str`] replaces.
+    ///
+    /// ```
+    /// use warden_inspect::SecretScanner;
+    ///
+    /// let scanner = SecretScanner::new();
+    /// let found = scanner.find("deploy with ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 now");
+    /// assert_eq!(found[0].kind, "github_token");
+    /// assert_eq!(found[0].span, 12..52);
+    /// ```
+    pub fn find(&self, text: &str) -> Vec<SecretMatch> {
+        let mut caps = self.regex.create_captures();
+        let mut matches = Vec::new();
+        let mut found = Vec::new();
+        let mut windows = Vec::new();
+        let mut segment_start = 0;
+        while segment_start <= text.len() {
+            let (segment_end, next) =
+                next_marker(text, segment_start).map_or((text.len(), text.len() + 1), |m| (m.start, m.end));
+            found.clear();
+            self.find_secrets_windowed(&text[segment_start..segment_end], &mut caps, &mut windows, &mut found);
+            matches.extend(
+                found.iter().map(|&(span, kind)| SecretMatch {
+                    kind,
+                    span: segment_start + span.start..segment_start + span.end,
+                }),
+            );
+            segment_start = next;
+        }
+        matches
     }
 
     /// Replaces every secret in `text` with its marker. Borrows `text` back unchanged
@@ -116,12 +197,13 @@ impl SecretScanner {
         let mut out = String::new();
         let mut found = Vec::new();
         let mut copied = 0;
+        let mut windows = Vec::new();
         let mut segment_start = 0;
         while segment_start <= text.len() {
             let (segment_end, next) =
                 next_marker(text, segment_start).map_or((text.len(), text.len() + 1), |m| (m.start, m.end));
             found.clear();
-            self.find_secrets(&text[segment_start..segment_end], caps, 0, &mut found);
+            self.find_secrets_windowed(&text[segment_start..segment_end], caps, &mut windows, &mut found);
             for &(span, kind) in &found {
                 out.push_str(&text[copied..segment_start + span.start]);
                 push_marker(&mut out, kind);
@@ -137,16 +219,59 @@ impl SecretScanner {
         (Cow::Owned(out), redactions)
     }
 
+    /// Appends the spans to replace in `text`, in order, and their kinds, running the
+    /// rules only in the windows the prefilter picks (see [`prefilter`]).
+    fn find_secrets_windowed(
+        &self,
+        text: &str,
+        caps: &mut Captures,
+        windows: &mut Vec<Range<usize>>,
+        secrets: &mut Vec<(Span, &'static str)>,
+    ) {
+        self.prefilter.windows(text, windows);
+        let mut at = 0;
+        for window in windows.iter() {
+            let start = window.start.max(at);
+            if start < window.end {
+                at = self.find_secrets_in(text, start..window.end, caps, 0, secrets);
+            }
+        }
+    }
+
     /// Appends the spans to replace in `text`, in order, and their kinds.
     fn find_secrets(&self, text: &str, caps: &mut Captures, nesting: usize, secrets: &mut Vec<(Span, &'static str)>) {
-        let mut at = 0;
+        self.find_secrets_in(text, 0..text.len(), caps, nesting, secrets);
+    }
+
+    /// As [`Self::find_secrets`] for matches that start in `range`; a match may run past
+    /// its end. Returns where scanning stopped, past the last match consumed.
+    fn find_secrets_in(
+        &self,
+        text: &str,
+        range: Range<usize>,
+        caps: &mut Captures,
+        nesting: usize,
+        secrets: &mut Vec<(Span, &'static str)>,
+    ) -> usize {
+        let mut at = range.start;
         // Re-scanning from just after a rejected match is what lets a rule that starts
         // inside it be found; bound that work so crafted input (`token=$token=$…`) stays
         // linear, at the price of skipping whole rejected matches once it is spent.
-        let mut rescan_budget = text.len().saturating_mul(4).saturating_add(4096);
-        while at < text.len() {
-            self.regex.search_captures(&Input::new(text).range(at..), caps);
-            let Some(found) = caps.get_match() else { return };
+        let mut rescan_budget = range.len().saturating_mul(4).saturating_add(4096);
+        while at < range.end {
+            self.regex.search_captures(&Input::new(text).range(at..range.end), caps);
+            let Some(mut found) = caps.get_match() else { return at.max(range.end) };
+            if found.end() == range.end && range.end < text.len() {
+                // The window cut the match short (a PEM body, a long value): run the
+                // same match to its natural end.
+                let from = found.start();
+                self.regex.search_captures(&Input::new(text).range(from..).anchored(Anchored::Yes), caps);
+                match caps.get_match() {
+                    Some(longer) => found = longer,
+                    // Cannot happen (the match is still there); keep the short one.
+                    None => self.regex.search_captures(&Input::new(text).range(at..range.end), caps),
+                }
+            }
             let rule = &RULES[found.pattern().as_usize()];
             let secret = caps.get_group_by_name("secret").unwrap_or(found.span());
             let key = caps.get_group_by_name("key").map(|span| &text[span]);
@@ -179,6 +304,7 @@ impl SecretScanner {
                 None => at = found.end(),
             }
         }
+        at
     }
 
     /// Redacts every string in `value`, recursively, and object keys that contain a

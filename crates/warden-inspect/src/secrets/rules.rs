@@ -7,19 +7,23 @@
 //! A rule's pattern may name a `secret` group; only that span is replaced, so a URL
 //! keeps its scheme, user and host and a `password=` assignment keeps its key. A
 //! pattern without the group has its whole match replaced.
-
-use super::keys::classify_key;
+//!
+//! Every rule must hold a literal from [`super::prefilter::ANCHORS`] in any text it
+//! matches; the prefilter only runs the regex near those literals. Shapes with no literal
+//! of their own (a Heroku key is a bare UUID, a Discord bot token three base64 runs) are
+//! written with the provider's name in front (`HEROKU_API_KEY=`, `discord … token`), as
+//! TruffleHog's keyword detectors are, and that name is the anchor.
 
 /// What a match is reported as.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Kind {
     /// Always this kind.
     Fixed(&'static str),
-    /// Decided by the name in the pattern's `key` group (see [`classify_key`]).
+    /// Decided by the name in the pattern's `key` group (see [`super::keys::classify_key`]).
     FromKey,
 }
 
-/// What must also hold for a match to be a secret.
+/// What must also hold for a match to be a secret (see [`super::checks`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Check {
     /// The pattern is specific enough.
@@ -31,6 +35,8 @@ pub(super) enum Check {
     LooksRandom,
     /// The key must name a secret and the value must not be a placeholder.
     NamedValue,
+    /// As `NamedValue`, and an unquoted value must not be a short word.
+    NamedBareValue,
     /// As `NamedValue`, and the value must also look random: `name: word` is often prose.
     NamedRandomValue,
 }
@@ -50,7 +56,7 @@ const fn named(check: Check, pattern: &'static str) -> Rule {
 }
 
 /// A field name ending in a word that may name a secret, then the separator's left side.
-/// Deliberately loose (`key` matches `monkey`): [`classify_key`] has the final say.
+/// Deliberately loose (`key` matches `monkey`): `classify_key` has the final say.
 macro_rules! secret_name {
     () => {
         concat!(
@@ -70,6 +76,28 @@ macro_rules! bare_value {
     };
 }
 
+/// A provider's name, up to 24 more name characters, an assignment, and a value of the
+/// given shape: `TWILIO_AUTH_TOKEN="…"`, `heroku.api-key: …`.
+macro_rules! provider_value {
+    ($name:literal, $value:literal) => {
+        concat!(
+            r"(?-u:\b)(?i-u:",
+            $name,
+            r#")[A-Za-z0-9_.\-]{0,24}?\\?["']?[ \t]*(?:=>|:=|[:=])[ \t]*\\?["']?"#,
+            r"(?P<secret>",
+            $value,
+            r")(?-u:\b)",
+        )
+    };
+}
+
+/// A token that begins with a fixed prefix and runs to a word boundary.
+macro_rules! prefixed {
+    ($body:literal) => {
+        concat!(r"(?-u:\b)", $body, r"(?-u:\b)")
+    };
+}
+
 pub(super) const RULES: &[Rule] = &[
     // Inline images and files are long base64 runs; keep them whole and untouched.
     rule(
@@ -77,9 +105,33 @@ pub(super) const RULES: &[Rule] = &[
         Check::Benign,
         r"(?-u:\b)data:[A-Za-z]{1,20}/[A-Za-z0-9.+\-]{1,64}(?:;[A-Za-z0-9.=\-]{1,64}){0,4};base64,[A-Za-z0-9+/=]+",
     ),
-    // The whole PEM block; a block cut off before its END line loses its body too. Both
-    // branches run over the same alphabet, so looking for the END line never scans past
-    // where the block would end anyway (no quadratic scans of repeated BEGIN lines).
+    // ---- Private key blocks. A block cut off before its END line loses its body too.
+    // Both branches run over the same alphabet, so looking for the END line never scans
+    // past where the block would end anyway (no quadratic scans of repeated BEGIN lines).
+    rule(
+        "gcp_service_account_key",
+        Check::None,
+        concat!(
+            r#""private_key"[ \t]*:[ \t]*"(?P<secret>-----BEGIN PRIVATE KEY-----"#,
+            r#"[A-Za-z0-9+/=\s\\]*?-----END PRIVATE KEY-----(?:\\n)?)""#,
+        ),
+    ),
+    rule(
+        "openssh_private_key",
+        Check::None,
+        concat!(
+            r"-----BEGIN OPENSSH PRIVATE KEY-----",
+            r"(?:[A-Za-z0-9+/=\s\\]*?-----END OPENSSH PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)",
+        ),
+    ),
+    rule(
+        "pgp_private_key",
+        Check::None,
+        concat!(
+            r"-----BEGIN PGP PRIVATE KEY BLOCK-----",
+            r"(?:[A-Za-z0-9+/=\s\\:,.\-_()@<>]*?-----END PGP PRIVATE KEY BLOCK-----|[A-Za-z0-9+/=\s\\:,.\-_()@<>]*)",
+        ),
+    ),
     rule(
         "private_key",
         Check::None,
@@ -89,7 +141,9 @@ pub(super) const RULES: &[Rule] = &[
             r"|[A-Za-z0-9+/=\s\\:,.\-_()@<>]*)",
         ),
     ),
-    rule("aws_access_key_id", Check::None, r"(?-u:\b)A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}(?-u:\b)"),
+    rule("age_secret_key", Check::None, prefixed!(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
+    // ---- Cloud providers.
+    rule("aws_access_key_id", Check::None, prefixed!(r"A(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}")),
     rule(
         "aws_secret_access_key",
         Check::None,
@@ -99,18 +153,108 @@ pub(super) const RULES: &[Rule] = &[
             r#"(?P<secret>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|\z)"#,
         ),
     ),
-    rule("github_token", Check::None, r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})(?-u:\b)"),
-    rule("gitlab_token", Check::None, r"(?-u:\b)gl(?:pat|ptt|rt|dt|cbt|ft|soat)-[A-Za-z0-9_\-]{20,}"),
+    rule(
+        "aws_session_token",
+        Check::None,
+        concat!(
+            r#"(?-u:\b)(?i-u:aws[_.\-]?session[_.\-]?token|session[_.\-]?token)"#,
+            r#"\\?["']?[ \t]*(?:=>|:=|[:=])[ \t]*\\?["']?"#,
+            r#"(?P<secret>[A-Za-z0-9/+]{100,}={0,2})"#,
+        ),
+    ),
+    rule("gcp_private_key_id", Check::None, r#""private_key_id"[ \t]*:[ \t]*"(?P<secret>[a-f0-9]{40})""#),
+    rule("gcp_oauth_client_secret", Check::None, prefixed!(r"GOCSPX-[A-Za-z0-9_\-]{28}")),
+    rule("google_oauth_access_token", Check::None, prefixed!(r"ya29\.[A-Za-z0-9_\-]{30,}")),
+    rule("google_oauth_refresh_token", Check::None, prefixed!(r"1//0[A-Za-z0-9_\-]{40,}")),
+    rule("google_api_key", Check::None, r"(?-u:\b)(?P<secret>AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|\z)"),
+    rule("azure_storage_account_key", Check::None, r"(?i-u:AccountKey)[ \t]*=[ \t]*(?P<secret>[A-Za-z0-9+/]{86}==)"),
+    rule("azure_sas_signature", Check::None, r"[?&;]sig=(?P<secret>[A-Za-z0-9%+/]{30,}(?:%3[Dd]|=){0,2})"),
+    rule("azure_client_secret", Check::None, prefixed!(r"[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}")),
+    rule("digitalocean_token", Check::None, prefixed!(r"do[por]_v1_[a-f0-9]{64}")),
+    rule("heroku_api_key", Check::None, prefixed!(r"HRKU-[A-Za-z0-9_\-]{60}")),
+    rule(
+        "heroku_api_key",
+        Check::None,
+        provider_value!("heroku", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ),
+    rule("hashicorp_vault_token", Check::None, prefixed!(r"hv[sb]\.[A-Za-z0-9_\-]{90,}")),
+    rule("terraform_cloud_token", Check::None, prefixed!(r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}")),
+    rule("databricks_token", Check::None, prefixed!(r"dapi[a-f0-9]{32}(?:-[0-9])?")),
+    rule("doppler_token", Check::None, prefixed!(r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9_]{40,44}")),
+    rule("planetscale_token", Check::None, prefixed!(r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_=.\-]{32,64}")),
+    // ---- Source hosts and package registries.
+    rule("github_token", Check::None, prefixed!(r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
+    rule("gitlab_deploy_token", Check::None, r"(?-u:\b)gldt-[A-Za-z0-9_\-]{20,}"),
+    rule("gitlab_runner_token", Check::None, r"(?-u:\b)glrt-[A-Za-z0-9_\-]{20,}"),
+    rule("gitlab_runner_registration_token", Check::None, r"(?-u:\b)GR1348941[A-Za-z0-9_\-]{20,}"),
+    rule("gitlab_token", Check::None, r"(?-u:\b)gl(?:pat|ptt|cbt|ft|soat|oas)-[A-Za-z0-9_\-]{20,}"),
+    rule("bitbucket_app_password", Check::None, prefixed!(r"ATBB[A-Za-z0-9_=.\-]{28,}")),
+    rule("bitbucket_access_token", Check::None, prefixed!(r"ATCTT3xFfGN0[A-Za-z0-9_=\-]{50,}")),
+    rule("atlassian_api_token", Check::None, prefixed!(r"ATATT3[A-Za-z0-9_=\-]{150,}")),
+    rule("npm_token", Check::None, prefixed!(r"npm_[A-Za-z0-9]{36}")),
+    rule("pypi_token", Check::None, r"(?-u:\b)pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}"),
+    rule("dockerhub_token", Check::None, r"(?-u:\b)dckr_(?:pat|oat)_[A-Za-z0-9_\-]{27,}"),
+    rule("linear_api_key", Check::None, prefixed!(r"lin_api_[A-Za-z0-9]{40}")),
+    rule("notion_token", Check::None, prefixed!(r"ntn_[0-9]{11}[A-Za-z0-9]{35}")),
+    rule("postman_api_key", Check::None, prefixed!(r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}")),
+    rule(
+        "grafana_token",
+        Check::None,
+        prefixed!(r"(?:glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,400}={0,2})"),
+    ),
+    // ---- Chat, mail and payments.
+    rule("slack_app_token", Check::None, prefixed!(r"xapp-[0-9]-[A-Z0-9]+-[0-9]+-[a-z0-9]+")),
+    rule("slack_config_token", Check::None, prefixed!(r"xoxe\.xox[bp]-[0-9]-[A-Za-z0-9]{100,}")),
     rule("slack_token", Check::None, r"(?-u:\b)xox[abposr]-[A-Za-z0-9\-]{10,}"),
     rule(
         "slack_webhook",
         Check::None,
         r"hooks\.slack\.com/services/T[A-Za-z0-9]{4,}/B[A-Za-z0-9]{4,}/(?P<secret>[A-Za-z0-9]{16,})",
     ),
+    rule(
+        "discord_webhook",
+        Check::None,
+        r"discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/(?P<secret>[A-Za-z0-9_\-]{60,68})",
+    ),
+    rule(
+        "discord_bot_token",
+        Check::None,
+        concat!(
+            r"(?-u:\b)(?i-u:discord)[^\r\n]{0,64}?",
+            r"(?P<secret>[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?-u:\b)",
+        ),
+    ),
+    rule("telegram_bot_token", Check::None, prefixed!(r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}")),
+    rule("stripe_webhook_secret", Check::None, prefixed!(r"whsec_[A-Za-z0-9]{24,}")),
     rule("stripe_key", Check::None, r"(?-u:\b)[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"),
-    rule("google_api_key", Check::None, r"(?-u:\b)(?P<secret>AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|\z)"),
+    rule("square_token", Check::None, prefixed!(r"(?:sq0atp-[A-Za-z0-9_\-]{22}|sq0csp-[A-Za-z0-9_\-]{43})")),
+    rule("twilio_api_key", Check::None, prefixed!(r"SK[0-9a-f]{32}")),
+    rule("twilio_auth_token", Check::None, provider_value!("twilio", "[a-f0-9]{32}")),
+    rule("sendgrid_api_key", Check::None, prefixed!(r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}")),
+    rule("mailgun_api_key", Check::None, prefixed!(r"key-[0-9a-f]{32}")),
+    rule("mailchimp_api_key", Check::None, prefixed!(r"[0-9a-f]{32}-us[0-9]{1,2}")),
+    // ---- Observability.
+    rule("datadog_api_key", Check::None, provider_value!("datadog|dd[_.\\-]?(?:api|app)", "[a-f0-9]{32,40}")),
+    rule("newrelic_api_key", Check::None, prefixed!(r"NRAK-[A-Z0-9]{27}")),
+    rule("newrelic_insert_key", Check::None, prefixed!(r"NRII-[A-Za-z0-9_\-]{32}")),
+    rule("sentry_auth_token", Check::None, prefixed!(r"(?:sntrys_[A-Za-z0-9+/=_]{60,}|sntryu_[a-f0-9]{64})")),
+    rule(
+        "sentry_dsn",
+        Check::None,
+        r"(?-u:\b)https?://(?P<secret>[0-9a-f]{32})(?::[0-9a-f]{32})?@[A-Za-z0-9.\-]+(?::[0-9]+)?/[0-9]+",
+    ),
+    // ---- Model providers.
     rule("anthropic_api_key", Check::None, r"(?-u:\b)sk-ant-[A-Za-z0-9_\-]{20,}"),
     rule("openai_api_key", Check::LooksRandom, r"(?-u:\b)sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),
+    rule("huggingface_token", Check::None, prefixed!(r"(?:hf_[A-Za-z0-9]{34}|api_org_[A-Za-z0-9]{34})")),
+    rule("groq_api_key", Check::None, prefixed!(r"gsk_[A-Za-z0-9]{52}")),
+    rule("replicate_api_token", Check::None, prefixed!(r"r8_[A-Za-z0-9]{37}")),
+    rule("perplexity_api_key", Check::None, prefixed!(r"pplx-[A-Za-z0-9]{48}")),
+    rule("xai_api_key", Check::None, prefixed!(r"xai-[A-Za-z0-9]{80}")),
+    rule("cohere_api_key", Check::None, provider_value!("cohere|co[_.\\-]api", "[A-Za-z0-9]{40}")),
+    rule("mistral_api_key", Check::None, provider_value!("mistral", "[A-Za-z0-9]{32}")),
+    rule("gemini_api_key", Check::None, provider_value!("gemini", "[A-Za-z0-9_\\-]{39}")),
+    // ---- Tokens and credentials in protocols.
     rule("jwt", Check::None, r"(?-u:\b)eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"),
     rule(
         "bearer_token",
@@ -130,6 +274,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     // "Bearer" outside a header is also a word ("the bearer certificates").
     rule("bearer_token", Check::LooksRandom, r"(?-u:\b)(?i-u:bearer)[ \t]+(?P<secret>[A-Za-z0-9\-._~+/]{16,}=*)"),
+    // Any URL with a password in it: postgres, mysql, mongodb(+srv), redis, amqp, http.
     rule(
         "url_password",
         Check::None,
@@ -141,90 +286,12 @@ pub(super) const RULES: &[Rule] = &[
         Check::None,
         r#";[ \t]*(?i-u:password|pwd)[ \t]*=[ \t]*(?P<secret>[^;\r\n"']+)"#,
     ),
+    // ---- Generic `name = value`: the kind comes from the name (`password` or `secret`).
     named(Check::NamedValue, concat!(secret_name!(), r#"(?:=>|:=|[:=])[ \t]*\\?"(?P<secret>[^"\r\n]+?)\\?""#)),
     named(Check::NamedValue, concat!(secret_name!(), r#"(?:=>|:=|[:=])[ \t]*'(?P<secret>[^'\r\n]+)'"#)),
-    named(Check::NamedValue, concat!(secret_name!(), r#"(?:=>|:=|=)[ \t]*"#, bare_value!())),
+    named(Check::NamedBareValue, concat!(secret_name!(), r#"(?:=>|:=|=)[ \t]*"#, bare_value!())),
     named(Check::NamedRandomValue, concat!(secret_name!(), r#":[ \t]*"#, bare_value!())),
 ];
 
-/// Does `value` look machine-generated rather than like a word of prose?
-pub(super) fn looks_random(value: &str) -> bool {
-    let has_digit = value.bytes().any(|b| b.is_ascii_digit());
-    let has_alpha = value.bytes().any(|b| b.is_ascii_alphabetic());
-    let mixed_case = value.bytes().any(|b| b.is_ascii_uppercase()) && value.bytes().any(|b| b.is_ascii_lowercase());
-    (has_digit && has_alpha) || (value.len() >= 16 && mixed_case)
-}
-
-/// Is `value` a stand-in rather than a secret: a variable reference, a template slot, a
-/// mask, or a literal like `null`?
-pub(super) fn is_placeholder(value: &str) -> bool {
-    let v = value.trim();
-    v.is_empty()
-        || v.starts_with(['$', '%', '{', '<'])
-        || v.bytes().all(|b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'-' | b'_'))
-        || ["null", "none", "nil", "undefined", "true", "false", "empty", "redacted"]
-            .iter()
-            .any(|w| v.eq_ignore_ascii_case(w))
-}
-
-/// Is `text` exactly one redaction marker?
-pub(super) fn is_marker(text: &str) -> bool {
-    text.strip_prefix("[REDACTED:").and_then(|rest| rest.strip_suffix(']')).is_some_and(|kind| {
-        !kind.is_empty()
-            && kind.len() <= 40
-            && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    })
-}
-
-/// The kind a match of `rule` reports, once its checks pass; `None` rejects the match.
-pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'static str> {
-    if is_marker(secret) {
-        return None;
-    }
-    let passes = match rule.check {
-        Check::None => true,
-        Check::Benign => false,
-        Check::LooksRandom => looks_random(secret),
-        Check::NamedValue => !is_placeholder(secret),
-        Check::NamedRandomValue => !is_placeholder(secret) && looks_random(secret),
-    };
-    if !passes {
-        return None;
-    }
-    match rule.kind {
-        Kind::Fixed(kind) => Some(kind),
-        Kind::FromKey => key.and_then(classify_key),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders() {
-        for v in ["${DB_PASSWORD}", "$PASS", "%s", "{{ secret }}", "<your-token>", "****", "xxxx", "null", ""] {
-            assert!(is_placeholder(v), "{v}");
-        }
-        for v in ["hunter2", "changeme", "x1"] {
-            assert!(!is_placeholder(v), "{v}");
-        }
-    }
-
-    #[test]
-    fn random_looking_values() {
-        assert!(looks_random("abc123"));
-        assert!(looks_random("AbCdEfGhIjKlMnOpQr"));
-        assert!(!looks_random("required"));
-        assert!(!looks_random("Required"));
-        assert!(!looks_random("1234"));
-    }
-
-    #[test]
-    fn markers() {
-        assert!(is_marker("[REDACTED:aws_access_key_id]"));
-        assert!(!is_marker("[REDACTED:]"));
-        assert!(!is_marker("[REDACTED:x]tail"));
-        assert!(!is_marker("[REDACTED:X Y]"));
-    }
-}
+/// The kinds the generic `name = value` rules report, decided by the name.
+pub(super) const KEY_KINDS: &[&str] = &["password", "secret"];

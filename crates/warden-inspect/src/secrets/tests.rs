@@ -115,7 +115,7 @@ fn private_key_blocks() {
     assert_redacts(
         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n[truncated",
         "b3BlbnNzaC1rZXktdjEAAAAA",
-        "private_key",
+        "openssh_private_key",
     );
     assert_untouched(
         "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----",
@@ -367,6 +367,10 @@ fn unchanged_text_is_borrowed() {
     assert!(matches!(SCANNER.redact_str(text).0, Cow::Borrowed(_)));
 }
 
+fn longest_marker() -> usize {
+    SecretScanner::kinds().iter().map(|kind| kind.len() + "[REDACTED:]".len()).max().unwrap_or_default()
+}
+
 /// Fragments that put secret shapes next to each other and to markers, where rule
 /// boundaries interact.
 fn fragment() -> impl Strategy<Value = String> {
@@ -396,7 +400,7 @@ proptest! {
     #[test]
     fn redact_str_never_panics_and_stays_bounded(text in any::<String>()) {
         let (out, found) = SCANNER.redact_str(&text);
-        let longest_marker = "[REDACTED:connection_string_password]".len();
+        let longest_marker = longest_marker();
         prop_assert!(out.len() <= text.len() + found.total as usize * longest_marker);
     }
 
@@ -404,7 +408,7 @@ proptest! {
     fn redaction_is_idempotent(parts in prop::collection::vec(fragment(), 0..8)) {
         let text = parts.concat();
         let (out, found) = SCANNER.redact_str(&text);
-        let longest_marker = "[REDACTED:connection_string_password]".len();
+        let longest_marker = longest_marker();
         prop_assert!(out.len() <= text.len() + found.total as usize * longest_marker);
         let (again, second) = SCANNER.redact_str(&out);
         prop_assert_eq!(&again, &out, "second pass changed output");

@@ -1,0 +1,275 @@
+//! The response guards: what comes back from a server before a client (and its model) sees it.
+//!
+//! ```text
+//! tools/call result ─▶ structuredContent against the tool's outputSchema (fail closed)
+//!                   ─▶ the configured response schema: undeclared fields removed, or refused
+//!                   ─▶ every string: secrets redacted
+//!                   ─▶ every string: terminal escapes, control and invisible characters removed,
+//!                      secrets redacted
+//!                   ─▶ instructions aimed at the model: the context is tainted, and above
+//!                      `quarantine_at` the result is quarantined
+//! prompts/get, resources/read results ─▶ every string cleaned and redacted the same way
+//! errors from servers ─▶ secrets, paths, hosts and stack traces removed
+//! ```
+//!
+//! Schemas are JSON Schema 2020-12 (or the draft they declare), compiled once per distinct schema,
+//! with `$ref` resolved only inside the schema (never fetched) and patterns run by a linear-time
+//! regex engine.
+
+use crate::config::{ExtraFields, ToolSection};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use warden_inspect::sanitize::clean_text;
+use warden_inspect::{Injection, InjectionScanner, SecretScanner, scrub_error_message};
+use warden_protocol::{RpcError, error};
+
+/// Most distinct schemas kept compiled.
+const MAX_CACHED_SCHEMAS: usize = 1024;
+
+/// A compiled schema, or why it could not be compiled.
+type Compiled = Arc<Result<jsonschema::Validator, String>>;
+
+/// Checks and cleans what servers answer.
+pub struct OutputGuard {
+    secrets: SecretScanner,
+    injections: InjectionScanner,
+    schemas: Mutex<HashMap<[u8; 32], Compiled>>,
+}
+
+/// What cleaning a result removed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Cleaning {
+    /// Secrets redacted.
+    pub redactions: u32,
+    /// Terminal escapes, control and invisible characters removed.
+    pub removed_characters: u32,
+    /// Text hidden in Unicode tag characters, decoded (for the audit log).
+    pub hidden_text: Option<String>,
+}
+
+impl Default for OutputGuard {
+    fn default() -> Self {
+        OutputGuard::new()
+    }
+}
+
+/// A schema `$ref` outside the schema itself is never fetched.
+struct NoRetrieval;
+
+impl jsonschema::Retrieve for NoRetrieval {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        Err(format!("external schema references are not followed ({})", uri.as_str()).into())
+    }
+}
+
+impl OutputGuard {
+    /// A guard with its scanners compiled.
+    pub fn new() -> OutputGuard {
+        OutputGuard {
+            secrets: SecretScanner::new(),
+            injections: InjectionScanner::new(),
+            schemas: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn compiled(&self, schema: &Value) -> Compiled {
+        let key: [u8; 32] = Sha256::digest(serde_json::to_vec(schema).unwrap_or_default()).into();
+        if let Some(c) = self.schemas.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return c.clone();
+        }
+        let built = jsonschema::options()
+            .with_retriever(NoRetrieval)
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .build(schema)
+            .map_err(|e| e.to_string());
+        let compiled = Arc::new(built);
+        let mut cache = self.schemas.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_SCHEMAS {
+            cache.clear();
+        }
+        cache.insert(key, compiled.clone());
+        compiled
+    }
+
+    /// Checks a `tools/call` result against the tool's `outputSchema` and the configured
+    /// response schema, then redacts secrets in it. `exposed` names the tool in errors.
+    pub fn tool_result(
+        &self,
+        exposed: &str,
+        definition: &Value,
+        settings: &ToolSection,
+        result: &mut Value,
+    ) -> Result<Cleaning, RpcError> {
+        let is_error = result.get("isError").and_then(Value::as_bool) == Some(true);
+        if !is_error {
+            if let Some(schema) = definition.get("outputSchema") {
+                let structured = result
+                    .get("structuredContent")
+                    .ok_or_else(|| refuse(exposed, "it declares an outputSchema but returned no structuredContent"))?;
+                self.validate(exposed, "outputSchema", schema, structured)?;
+            }
+            if let Some(schema) = &settings.response_schema {
+                self.narrow(exposed, schema, settings.extra_fields.unwrap_or_default(), result)?;
+            }
+        }
+        Ok(self.clean(result))
+    }
+
+    fn validate(&self, exposed: &str, which: &str, schema: &Value, instance: &Value) -> Result<(), RpcError> {
+        let compiled = self.compiled(schema);
+        let validator = match compiled.as_ref() {
+            Ok(v) => v,
+            Err(why) => return Err(refuse(exposed, &format!("its {which} cannot be used ({why})"))),
+        };
+        match validator.iter_errors(instance).next() {
+            None => Ok(()),
+            Some(e) => {
+                let at = e.instance_path.to_string();
+                let at = if at.is_empty() { "/".to_owned() } else { at };
+                Err(refuse(
+                    exposed,
+                    &format!("its structuredContent does not match its {which} at {at} (schema {})", e.schema_path),
+                ))
+            }
+        }
+    }
+
+    /// Applies the configured response schema: fields it does not declare are removed (or the
+    /// result is refused), and what remains must match it.
+    fn narrow(&self, exposed: &str, schema: &Value, extra: ExtraFields, result: &mut Value) -> Result<(), RpcError> {
+        let Some(structured) = result.get_mut("structuredContent") else {
+            return Err(refuse(exposed, "a response schema is configured but it returned no structuredContent"));
+        };
+        let original = structured.clone();
+        let removed = strip_undeclared(schema, structured, "", 0);
+        if !removed.is_empty() {
+            if extra == ExtraFields::Refuse {
+                return Err(refuse(
+                    exposed,
+                    &format!("it returned fields its response schema does not declare: {}", removed.join(", ")),
+                ));
+            }
+            tracing::info!(tool = %crate::routing::shown(exposed), fields = ?removed, "removed undeclared result fields");
+        }
+        let narrowed = structured.clone();
+        self.validate(exposed, "response schema", schema, &narrowed)?;
+        // The text form of the same data must not carry what was removed.
+        if let Some(blocks) = result.get_mut("content").and_then(Value::as_array_mut) {
+            for block in blocks {
+                let same =
+                    block.get("text").and_then(Value::as_str).and_then(|t| serde_json::from_str::<Value>(t).ok());
+                if same.as_ref() == Some(&original) {
+                    block["text"] = Value::String(narrowed.to_string());
+                } else if !removed.is_empty() && block.get("type").and_then(Value::as_str) == Some("text") {
+                    // Text that merely describes the data cannot be narrowed field by field.
+                    block["text"] = Value::String(narrowed.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cleans every string of a result (or any value): terminal escapes, control and invisible
+    /// characters removed, secrets redacted. Binary payloads (`blob`, image and audio `data`)
+    /// are left alone.
+    pub fn clean(&self, value: &mut Value) -> Cleaning {
+        let mut c = Cleaning::default();
+        self.clean_value(value, &mut c, 0);
+        c
+    }
+
+    fn clean_value(&self, value: &mut Value, c: &mut Cleaning, depth: usize) {
+        if depth > 128 {
+            *value = Value::String("[removed by Warden: nested too deeply]".to_owned());
+            c.removed_characters += 1;
+            return;
+        }
+        match value {
+            Value::String(s) => {
+                let (cleaned, report) = clean_text(s);
+                let removed = report.total();
+                c.removed_characters += removed;
+                if let Some(hidden) = report.tags_decoded {
+                    c.hidden_text.get_or_insert(hidden);
+                }
+                let (redacted, found) = self.secrets.redact_str(&cleaned);
+                c.redactions += found.total;
+                if removed > 0 || found.total > 0 {
+                    *s = redacted.into_owned();
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.clean_value(v, c, depth + 1)),
+            Value::Object(obj) => {
+                let binary = matches!(obj.get("type").and_then(Value::as_str), Some("image" | "audio"));
+                for (k, v) in obj.iter_mut() {
+                    if k == "blob" || (binary && k == "data") {
+                        continue;
+                    }
+                    self.clean_value(v, c, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Instructions aimed at the model inside a result.
+    pub fn injections(&self, result: &Value) -> Injection {
+        self.injections.scan_result(result)
+    }
+
+    /// Scrubs a server's error before a client sees it: secrets redacted, paths, internal hosts
+    /// and stack traces removed. Returns how many things were removed.
+    pub fn scrub_error(&self, e: &mut RpcError) -> u32 {
+        let scrubbed = scrub_error_message(&self.secrets, &e.message);
+        let mut n = scrubbed.redactions + scrubbed.paths + scrubbed.hosts + scrubbed.trace_lines;
+        if scrubbed.changed {
+            e.message = scrubbed.text;
+        }
+        if let Some(data) = e.data.as_mut() {
+            n += self.clean(data).redactions;
+        }
+        n
+    }
+}
+
+/// Removes object members a schema's `properties` do not declare (where it declares any),
+/// following `properties` and `items`; returns the JSON pointers removed.
+fn strip_undeclared(schema: &Value, value: &mut Value, at: &str, depth: usize) -> Vec<String> {
+    let mut removed = Vec::new();
+    if depth > 64 {
+        return removed;
+    }
+    match value {
+        Value::Object(obj) => {
+            let Some(props) = schema.get("properties").and_then(Value::as_object) else { return removed };
+            let undeclared: Vec<String> = obj.keys().filter(|k| !props.contains_key(*k)).cloned().collect();
+            for k in undeclared {
+                obj.remove(&k);
+                removed.push(format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")));
+            }
+            for (k, v) in obj.iter_mut() {
+                if let Some(sub) = props.get(k) {
+                    removed.extend(strip_undeclared(sub, v, &format!("{at}/{k}"), depth + 1));
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = schema.get("items") {
+                for (i, v) in items.iter_mut().enumerate() {
+                    removed.extend(strip_undeclared(sub, v, &format!("{at}/{i}"), depth + 1));
+                }
+            }
+        }
+        _ => {}
+    }
+    removed
+}
+
+fn refuse(exposed: &str, why: &str) -> RpcError {
+    RpcError::new(
+        error::UPSTREAM_INVALID_RESPONSE,
+        format!("tools/call {}: the result was refused: {why}", crate::routing::shown(exposed)),
+    )
+}

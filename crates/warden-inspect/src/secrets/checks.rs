@@ -1,0 +1,185 @@
+//! What a rule's match must also satisfy to count as a secret: the value checks that a
+//! regular expression cannot express (randomness, placeholders, markers).
+//!
+//! The generic `name = value` rules are where false positives come from, so their checks
+//! are spelled out here:
+//!
+//! * every named value is rejected when it is a *placeholder*: a variable or template
+//!   reference (`$X`, `%s`, `{{x}}`, `<your token>`), a mask (`****`, `xxxx`), a literal
+//!   (`null`, `true`, `redacted`), or a well-known dummy (`changeme`, `password`,
+//!   `example`, `your-api-key`, …; see [`DUMMY_VALUES`]);
+//! * an unquoted `name=value` is also rejected when the value is a short word: letters
+//!   only and fewer than six of them (`password=test`, `token=abc`);
+//! * an unquoted `name: value`, which is often prose (`token: required`), must also look
+//!   random: letters mixed with digits, or 16+ characters of mixed case, and at least
+//!   2.5 bits of Shannon entropy per character once it is 8 characters or longer.
+
+use super::keys::classify_key;
+use super::rules::{Check, Kind, Rule};
+
+/// Values people write where a secret would go, meaning "fill this in". Compared
+/// ASCII-case-insensitively after stripping `-`/`_`.
+pub(super) const DUMMY_VALUES: &[&str] = &[
+    "changeme",
+    "changeit",
+    "password",
+    "passw0rd",
+    "secret",
+    "example",
+    "sample",
+    "placeholder",
+    "dummy",
+    "test",
+    "testing",
+    "foobar",
+    "yourpassword",
+    "yoursecret",
+    "yourtoken",
+    "yourapikey",
+    "yourkey",
+    "mypassword",
+    "mysecret",
+    "mytoken",
+    "apikey",
+    "token",
+    "notset",
+    "todo",
+    "tbd",
+    "fixme",
+];
+
+/// Does `value` look machine-generated rather than like a word of prose?
+pub(super) fn looks_random(value: &str) -> bool {
+    let has_digit = value.bytes().any(|b| b.is_ascii_digit());
+    let has_alpha = value.bytes().any(|b| b.is_ascii_alphabetic());
+    let mixed_case = value.bytes().any(|b| b.is_ascii_uppercase()) && value.bytes().any(|b| b.is_ascii_lowercase());
+    let shaped = (has_digit && has_alpha) || (value.len() >= 16 && mixed_case);
+    shaped && (value.len() < 8 || shannon_entropy(value) >= 2.5)
+}
+
+/// Bits of Shannon entropy per byte of `value`.
+pub(super) fn shannon_entropy(value: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in value.bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    let len = value.len() as f64;
+    counts.iter().filter(|&&c| c > 0).map(|&c| f64::from(c) / len).map(|p| -p * p.log2()).sum()
+}
+
+/// Is `value` a stand-in rather than a secret: a variable reference, a template slot, a
+/// mask, a literal like `null`, or a well-known dummy like `changeme`?
+pub(super) fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    if v.is_empty()
+        || v.starts_with(['$', '%', '{', '<'])
+        || v.bytes().all(|b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'-' | b'_'))
+        || ["null", "none", "nil", "undefined", "true", "false", "empty", "redacted"]
+            .iter()
+            .any(|w| v.eq_ignore_ascii_case(w))
+    {
+        return true;
+    }
+    if v.len() > 24 {
+        return false;
+    }
+    let mut squashed = [0u8; 24];
+    let mut n = 0;
+    for b in v.bytes().filter(|b| !matches!(b, b'-' | b'_' | b' ')) {
+        squashed[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    DUMMY_VALUES.iter().any(|d| d.as_bytes() == &squashed[..n])
+}
+
+/// A bare word too short to be a password anyone meant: letters only, fewer than six.
+fn is_short_word(value: &str) -> bool {
+    value.len() < 6 && value.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// Is `text` exactly one redaction marker?
+pub(super) fn is_marker(text: &str) -> bool {
+    text.strip_prefix("[REDACTED:").and_then(|rest| rest.strip_suffix(']')).is_some_and(|kind| {
+        !kind.is_empty()
+            && kind.len() <= 40
+            && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    })
+}
+
+/// The kind a match of `rule` reports, once its checks pass; `None` rejects the match.
+pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'static str> {
+    if is_marker(secret) {
+        return None;
+    }
+    let passes = match rule.check {
+        Check::None => true,
+        Check::Benign => false,
+        Check::LooksRandom => looks_random(secret),
+        Check::NamedValue => !is_placeholder(secret),
+        Check::NamedBareValue => !is_placeholder(secret) && !is_short_word(secret),
+        Check::NamedRandomValue => !is_placeholder(secret) && looks_random(secret),
+    };
+    if !passes {
+        return None;
+    }
+    match rule.kind {
+        Kind::Fixed(kind) => Some(kind),
+        Kind::FromKey => key.and_then(classify_key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders() {
+        for v in [
+            "${DB_PASSWORD}",
+            "$PASS",
+            "%s",
+            "{{ secret }}",
+            "<your-token>",
+            "****",
+            "xxxx",
+            "null",
+            "",
+            "changeme",
+            "CHANGE_ME",
+            "your-api-key",
+            "password",
+        ] {
+            assert!(is_placeholder(v), "{v}");
+        }
+        for v in ["hunter2", "x1", "c0rrect-h0rse"] {
+            assert!(!is_placeholder(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn short_words() {
+        assert!(is_short_word("test"));
+        assert!(is_short_word("abc"));
+        assert!(!is_short_word("hunter"));
+        assert!(!is_short_word("x9"));
+    }
+
+    #[test]
+    fn random_looking_values() {
+        assert!(looks_random("abc123"));
+        assert!(looks_random("AbCdEfGhIjKlMnOpQr"));
+        assert!(!looks_random("required"));
+        assert!(!looks_random("Required"));
+        assert!(!looks_random("1234"));
+        // Shaped like a key, but with almost no entropy.
+        assert!(!looks_random("a1a1a1a1a1a1a1a1"));
+    }
+
+    #[test]
+    fn markers() {
+        assert!(is_marker("[REDACTED:aws_access_key_id]"));
+        assert!(!is_marker("[REDACTED:]"));
+        assert!(!is_marker("[REDACTED:x]tail"));
+        assert!(!is_marker("[REDACTED:X Y]"));
+    }
+}

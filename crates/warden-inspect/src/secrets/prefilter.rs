@@ -1,0 +1,254 @@
+//! The literal prefilter: one Aho-Corasick pass finds the places a secret could be, and
+//! the rules' regex runs only in windows around them.
+//!
+//! Soundness rests on one invariant, checked by tests over every rule's examples: **every
+//! text a rule matches contains one of the [`ANCHORS`], at most [`Anchor::back`] bytes
+//! after the match starts, and the anchor's [`Gate`] accepts it.** Rules with no literal
+//! of their own carry the provider's name in their pattern (see `rules.rs`), so that name
+//! is their anchor; no rule needs an always-run regex.
+//!
+//! A window runs from `back` bytes before an accepted anchor to the end of the anchor's
+//! line, but at most [`MAX_FORWARD`] bytes past the anchor. No rule's match crosses a
+//! line break except the private key blocks, which begin with their anchor and match
+//! any prefix of themselves: a match that reaches the window's end is re-run to its
+//! natural end, so PEM blocks, data URIs and long tokens are found whole. What the
+//! windows cannot see is a match on a line longer than [`MAX_FORWARD`] whose *closing*
+//! delimiter lies more than [`MAX_FORWARD`] bytes past its anchor: a quoted value or a
+//! URL user name of that length, or a GCP service-account key in one-line JSON (its PEM
+//! block is still found, as `private_key`).
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+/// How far past an anchor a window reaches, at most, on a long line.
+pub(super) const MAX_FORWARD: usize = 1024;
+
+/// When an anchor hit is worth a regex run: a cheap look at the bytes around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gate {
+    /// Always.
+    Any,
+    /// Only when the hit has the anchor's exact case (the automaton ignores case).
+    Exact,
+    /// A name word: only when an assignment (`=` or `:`) follows within a few name
+    /// characters, a quote and blanks: `password=`, `"api_key": `, `Token\":`.
+    Assign,
+    /// `://`: only when the authority before the first `/` holds an `@`.
+    UrlUserinfo,
+}
+
+pub(super) struct Anchor {
+    pub(super) literal: &'static str,
+    pub(super) gate: Gate,
+    /// How far before the anchor a match may start.
+    pub(super) back: usize,
+}
+
+const fn anchor(literal: &'static str, gate: Gate, back: usize) -> Anchor {
+    Anchor { literal, gate, back }
+}
+
+/// The anchors. Matched ASCII-case-insensitively, in one automaton.
+pub(super) const ANCHORS: &[Anchor] = &[
+    anchor(";base64,", Gate::Any, 400),
+    anchor("-----BEGIN", Gate::Exact, 32),
+    anchor("AGE-SECRET-KEY-1", Gate::Exact, 0),
+    anchor("AKIA", Gate::Exact, 0),
+    anchor("ASIA", Gate::Exact, 0),
+    anchor("ABIA", Gate::Exact, 0),
+    anchor("ACCA", Gate::Exact, 0),
+    anchor("GOCSPX-", Gate::Exact, 0),
+    anchor("ya29.", Gate::Exact, 0),
+    anchor("1//0", Gate::Exact, 0),
+    anchor("AIza", Gate::Exact, 0),
+    anchor("AccountKey", Gate::Any, 0),
+    anchor("sig=", Gate::Exact, 1),
+    anchor("Q~", Gate::Exact, 4),
+    anchor("_v1_", Gate::Exact, 3),
+    anchor("HRKU-", Gate::Exact, 0),
+    anchor("hvs.", Gate::Exact, 0),
+    anchor("hvb.", Gate::Exact, 0),
+    anchor(".atlasv1.", Gate::Exact, 14),
+    anchor("dapi", Gate::Exact, 0),
+    anchor("dp.", Gate::Exact, 0),
+    anchor("pscale_", Gate::Exact, 0),
+    anchor("ghp_", Gate::Exact, 0),
+    anchor("gho_", Gate::Exact, 0),
+    anchor("ghu_", Gate::Exact, 0),
+    anchor("ghs_", Gate::Exact, 0),
+    anchor("ghr_", Gate::Exact, 0),
+    anchor("github_pat_", Gate::Exact, 0),
+    anchor("gldt-", Gate::Exact, 0),
+    anchor("glrt-", Gate::Exact, 0),
+    anchor("GR1348941", Gate::Exact, 0),
+    anchor("glpat-", Gate::Exact, 0),
+    anchor("glptt-", Gate::Exact, 0),
+    anchor("glcbt-", Gate::Exact, 0),
+    anchor("glft-", Gate::Exact, 0),
+    anchor("glsoat-", Gate::Exact, 0),
+    anchor("gloas-", Gate::Exact, 0),
+    anchor("ATBB", Gate::Exact, 0),
+    anchor("ATCTT3", Gate::Exact, 0),
+    anchor("ATATT3", Gate::Exact, 0),
+    anchor("npm_", Gate::Exact, 0),
+    anchor("pypi-AgEI", Gate::Exact, 0),
+    anchor("dckr_", Gate::Exact, 0),
+    anchor("lin_api_", Gate::Exact, 0),
+    anchor("ntn_", Gate::Exact, 0),
+    anchor("PMAK-", Gate::Exact, 0),
+    anchor("glsa_", Gate::Exact, 0),
+    anchor("glc_", Gate::Exact, 0),
+    anchor("xapp-", Gate::Exact, 0),
+    anchor("xox", Gate::Exact, 5),
+    anchor("hooks.slack.com", Gate::Exact, 0),
+    anchor("/api/webhooks/", Gate::Any, 16),
+    anchor("discord", Gate::Any, 0),
+    anchor(":AA", Gate::Exact, 10),
+    anchor("whsec_", Gate::Exact, 0),
+    anchor("k_live_", Gate::Exact, 1),
+    anchor("k_test_", Gate::Exact, 1),
+    anchor("sq0", Gate::Exact, 0),
+    anchor("SK", Gate::Exact, 0),
+    anchor("twilio", Gate::Assign, 0),
+    anchor("SG.", Gate::Exact, 0),
+    anchor("key-", Gate::Exact, 0),
+    anchor("-us", Gate::Exact, 32),
+    anchor("datadog", Gate::Assign, 0),
+    anchor("dd_a", Gate::Any, 0),
+    anchor("dd-a", Gate::Any, 0),
+    anchor("dd.a", Gate::Any, 0),
+    anchor("ddapi", Gate::Any, 0),
+    anchor("ddapp", Gate::Any, 0),
+    anchor("NRAK-", Gate::Exact, 0),
+    anchor("NRII-", Gate::Exact, 0),
+    anchor("sntry", Gate::Exact, 0),
+    anchor("sk-", Gate::Exact, 0),
+    anchor("hf_", Gate::Exact, 0),
+    anchor("api_org_", Gate::Exact, 0),
+    anchor("gsk_", Gate::Exact, 0),
+    anchor("r8_", Gate::Exact, 0),
+    anchor("pplx-", Gate::Exact, 0),
+    anchor("xai-", Gate::Exact, 0),
+    anchor("cohere", Gate::Assign, 0),
+    anchor("co_api", Gate::Assign, 0),
+    anchor("co-api", Gate::Assign, 0),
+    anchor("co.api", Gate::Assign, 0),
+    anchor("mistral", Gate::Assign, 0),
+    anchor("gemini", Gate::Assign, 0),
+    anchor("heroku", Gate::Assign, 0),
+    anchor("eyJ", Gate::Exact, 0),
+    anchor("bearer", Gate::Any, 0),
+    anchor("://", Gate::UrlUserinfo, 40),
+    // The generic `name = value` rules' name words (see `secret_name!`), and the words
+    // of the named provider rules above.
+    anchor("pass", Gate::Assign, 64),
+    anchor("pwd", Gate::Assign, 64),
+    anchor("secret", Gate::Assign, 64),
+    anchor("token", Gate::Assign, 64),
+    anchor("key", Gate::Assign, 64),
+    anchor("credential", Gate::Assign, 64),
+    anchor("authorization", Gate::Assign, 64),
+    anchor("cookie", Gate::Assign, 64),
+    anchor("session", Gate::Assign, 64),
+];
+
+/// The compiled anchors.
+#[derive(Debug)]
+pub(super) struct Prefilter {
+    automaton: AhoCorasick,
+}
+
+impl Prefilter {
+    pub(super) fn new() -> Prefilter {
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(ANCHORS.iter().map(|a| a.literal))
+            // Constant literals: failure is a bug here, never a consequence of input.
+            .expect("builtin anchors compile");
+        Prefilter { automaton }
+    }
+
+    /// The windows of `text` the rules must be run over, in order and disjoint; empty
+    /// when `text` holds no accepted anchor.
+    pub(super) fn windows(&self, text: &str, out: &mut Vec<std::ops::Range<usize>>) {
+        out.clear();
+        let bytes = text.as_bytes();
+        for hit in self.automaton.find_overlapping_iter(text) {
+            let anchor = &ANCHORS[hit.pattern().as_usize()];
+            if !accepts(anchor, bytes, hit.start(), hit.end()) {
+                continue;
+            }
+            let start = floor_char_boundary(text, hit.start().saturating_sub(anchor.back));
+            let limit = hit.end().saturating_add(MAX_FORWARD).min(text.len());
+            let line_end = bytes[hit.end()..limit].iter().position(|&b| b == b'\n').map(|i| hit.end() + i + 1);
+            let end = ceil_char_boundary(text, line_end.unwrap_or(limit));
+            out.push(start..end);
+        }
+        // Hits arrive in order of where they end, and reach back by different amounts.
+        out.sort_unstable_by_key(|w| w.start);
+        let mut merged = 0;
+        for i in 0..out.len() {
+            if merged > 0 && out[i].start <= out[merged - 1].end {
+                out[merged - 1].end = out[merged - 1].end.max(out[i].end);
+            } else {
+                out[merged] = out[i].clone();
+                merged += 1;
+            }
+        }
+        out.truncate(merged);
+    }
+}
+
+fn accepts(anchor: &Anchor, bytes: &[u8], start: usize, end: usize) -> bool {
+    match anchor.gate {
+        Gate::Any => true,
+        Gate::Exact => bytes.get(start..end) == Some(anchor.literal.as_bytes()),
+        Gate::Assign => assignment_follows(bytes, end),
+        Gate::UrlUserinfo => {
+            let authority = bytes.get(end..).unwrap_or_default();
+            authority
+                .iter()
+                .take(1024)
+                .take_while(|b| {
+                    !matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>') && !b.is_ascii_whitespace()
+                })
+                .any(|&b| b == b'@')
+        }
+    }
+}
+
+/// Does an assignment follow a name word ending at `at`: up to 32 more name characters,
+/// an optional backslash and quote, blanks, then `=` or `:`?
+fn assignment_follows(bytes: &[u8], at: usize) -> bool {
+    let mut rest = bytes.get(at..).unwrap_or_default().iter().copied().take(160).peekable();
+    let mut skipped = 0;
+    while rest.peek().is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) && skipped < 32 {
+        rest.next();
+        skipped += 1;
+    }
+    if rest.peek() == Some(&b'\\') {
+        rest.next();
+    }
+    if rest.peek().is_some_and(|b| matches!(b, b'"' | b'\'')) {
+        rest.next();
+    }
+    while rest.peek().is_some_and(|b| matches!(b, b' ' | b'\t')) {
+        rest.next();
+    }
+    rest.next().is_some_and(|b| matches!(b, b'=' | b':'))
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while at > 0 && !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
+    while at < text.len() && !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
