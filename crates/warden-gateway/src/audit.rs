@@ -36,6 +36,8 @@ pub struct Note {
     pub unknown_server: bool,
     /// Values redacted from the result before the client saw it.
     pub result_redactions: u32,
+    /// Rules of the injection scanner the result set off (the context is then tainted).
+    pub injections: Vec<&'static str>,
 }
 
 impl Note {
@@ -175,9 +177,11 @@ impl Auditor {
         let (arguments, argument_redactions) = self.stored_arguments(note.arguments);
         let redactions = argument_redactions + i64::from(note.result_redactions);
         let policies = note.decision.as_ref().map(|d| d.policies.clone()).unwrap_or_default();
+        let injections = (!note.injections.is_empty())
+            .then(|| format!("tainted: the result set off {}", note.injections.join(", ")));
         let reason = match (&note.decision, reason) {
             (Some(d), Some(r)) if !d.reasons.is_empty() => Some(format!("{r}: {}", d.reasons.join("; "))),
-            (_, r) => r,
+            (_, r) => r.or(injections),
         }
         .map(|r| self.scrubbed(&r));
         let arrived = chrono::Utc::now() - chrono::TimeDelta::from_std(elapsed).unwrap_or_default();

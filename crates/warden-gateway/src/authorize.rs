@@ -192,7 +192,8 @@ impl Authorizer {
         self.engine.load().decide(&Query { principal, action, server: &facts, item, call: &call }).verdict.permits()
     }
 
-    /// Decides a call (of a tool, a prompt or a resource read, by `item`) with its arguments.
+    /// Decides a call (of a tool, a prompt or a resource read, by `item`) with its arguments, in
+    /// the state of its context.
     /// Path and URL arguments named in `settings` become facts first (URLs are resolved here).
     pub async fn decide_call(
         &self,
@@ -201,7 +202,7 @@ impl Authorizer {
         item: Item<'_>,
         args: Option<&Map<String, Value>>,
         settings: &ToolSection,
-        call_depth: u32,
+        state: CallState,
     ) -> Decision {
         let action = match item {
             Item::Tool(_) => Action::CallTool,
@@ -228,8 +229,8 @@ impl Authorizer {
         let call = CallFacts {
             args,
             listing: false,
-            tainted: false,
-            call_depth,
+            tainted: state.tainted,
+            call_depth: state.depth,
             now_unix: unix_now(),
             era: era_name(ctx.era()),
             paths,
@@ -289,6 +290,15 @@ impl Authorizer {
             _ => Err(refusal(&format!("{method} from server '{server}'"), &d)),
         }
     }
+}
+
+/// What a call's context has been through, for the policies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallState {
+    /// How deeply the call is nested (1 for a direct call).
+    pub depth: u32,
+    /// Whether the context has read content that tried to instruct the model.
+    pub tainted: bool,
 }
 
 /// The error a client gets for a decision that does not allow: a denial, or (until approvals

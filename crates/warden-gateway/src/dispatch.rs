@@ -17,7 +17,7 @@
 //! is authorized in [`crate::forward`].
 
 use crate::audit::Note;
-use crate::authorize::refusal;
+use crate::authorize::{CallState, refusal};
 use crate::client::{ClientContext, Outbound};
 use crate::forward::Forwarding;
 use crate::gateway::Gateway;
@@ -150,7 +150,10 @@ impl Gateway {
         }
         let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
         let args = arguments.and_then(Value::as_object);
-        let decision = self.authorizer.decide_call(ctx, &server, Item::Tool(&tool), args, &settings, slot.depth).await;
+        let decision = self
+            .authorizer
+            .decide_call(ctx, &server, Item::Tool(&tool), args, &settings, self.call_state(ctx, slot.depth))
+            .await;
         let allowed = decision.verdict == Verdict::Allow;
         let refused = (!allowed).then(|| refusal(&format!("tools/call {}", shown(name)), &decision));
         note.decision = Some(decision);
@@ -168,6 +171,7 @@ impl Gateway {
             let listed = definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
             let cleaned = self.output.tool_result(name, listed, &settings, &mut result)?;
             note.result_redactions += cleaned.redactions;
+            note.injections = self.check_injection(ctx, name, &result);
         }
         Ok(result)
     }
@@ -195,7 +199,8 @@ impl Gateway {
         let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
         let args = arguments.and_then(Value::as_object);
         let no_settings = Default::default();
-        let decision = self.authorizer.decide_call(ctx, &server, item, args, &no_settings, slot.depth).await;
+        let decision =
+            self.authorizer.decide_call(ctx, &server, item, args, &no_settings, self.call_state(ctx, slot.depth)).await;
         let refused =
             (decision.verdict != Verdict::Allow).then(|| refusal(&format!("prompts/get {}", shown(name)), &decision));
         note.decision = Some(decision);
@@ -209,6 +214,7 @@ impl Gateway {
         let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
         note.result_redactions += self.output.clean(&mut result).redactions;
+        note.injections = self.check_injection(ctx, name, &result);
         Ok(result)
     }
 
@@ -232,7 +238,8 @@ impl Gateway {
         let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
         let item = Item::Resource { uri, template: false };
         let no_settings = Default::default();
-        let decision = self.authorizer.decide_call(ctx, &server, item, None, &no_settings, slot.depth).await;
+        let decision =
+            self.authorizer.decide_call(ctx, &server, item, None, &no_settings, self.call_state(ctx, slot.depth)).await;
         let refused =
             (decision.verdict != Verdict::Allow).then(|| refusal(&format!("resources/read {}", shown(uri)), &decision));
         note.decision = Some(decision);
@@ -246,6 +253,7 @@ impl Gateway {
         let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
         note.result_redactions += self.output.clean(&mut result).redactions;
+        note.injections = self.check_injection(ctx, uri, &result);
         Ok(result)
     }
 
@@ -269,11 +277,33 @@ impl Gateway {
         let target = self.readable(ctx, uri).await?;
         let item = Item::Resource { uri, template: false };
         let no_settings = Default::default();
-        let decision = self.authorizer.decide_call(ctx, &target.server.info.name, item, None, &no_settings, 1).await;
+        let decision = self
+            .authorizer
+            .decide_call(ctx, &target.server.info.name, item, None, &no_settings, self.call_state(ctx, 1))
+            .await;
         if decision.verdict != Verdict::Allow {
             return Err(refusal(&format!("resources/subscribe {}", shown(uri)), &decision));
         }
         Ok(target)
+    }
+
+    /// The state of a call's context the policies see.
+    fn call_state(&self, ctx: &ClientContext, depth: u32) -> CallState {
+        CallState { depth, tainted: self.taint.is_tainted(ctx) }
+    }
+
+    /// Taints the context when a result carries instructions aimed at the model (the human
+    /// confirmation of high-impact calls acts on it); returns the findings' rule ids.
+    fn check_injection(&self, ctx: &ClientContext, what: &str, result: &Value) -> Vec<&'static str> {
+        let found = self.output.injections(result);
+        if !found.at_least(warden_inspect::poison::Severity::Medium) {
+            return vec![];
+        }
+        let rules: Vec<&'static str> = found.findings.iter().map(|f| f.rule).collect();
+        if self.taint.mark(ctx) {
+            tracing::warn!(%what, ?rules, "a result tried to instruct the model: the context is now tainted");
+        }
+        rules
     }
 
     /// Whether a request resumes a call Warden parked for this caller (already counted against

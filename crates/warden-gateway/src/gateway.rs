@@ -63,6 +63,8 @@ pub struct Gateway {
     pub integrity: Arc<Integrity>,
     /// The response guards.
     pub output: crate::sanitize::OutputGuard,
+    /// Contexts that have read content aimed at the model.
+    pub taint: crate::taint::Taint,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -133,6 +135,7 @@ impl Gateway {
             auditor,
             integrity,
             output: crate::sanitize::OutputGuard::new(),
+            taint: crate::taint::Taint::default(),
             clock,
         }))
     }
@@ -244,6 +247,7 @@ impl Gateway {
     /// Releases what a legacy session held: its connections (with session isolation) and its
     /// resource subscriptions.
     pub async fn end_session(&self, session: &Session) {
+        self.taint.forget_session(&session.id);
         let who = Subscriber::Session(session.id.clone());
         for server in &self.servers {
             if server.info.isolation == Isolation::Session {

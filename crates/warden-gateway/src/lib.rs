@@ -26,6 +26,7 @@ pub mod parked;
 pub mod routing;
 pub mod sanitize;
 pub mod session;
+pub mod taint;
 pub mod telemetry;
 pub mod upstreams;
 

@@ -44,6 +44,9 @@ struct Case {
     arguments: Map<String, Value>,
     #[serde(default = "one")]
     call_depth: u32,
+    /// Whether the caller's context has read content that tried to instruct the model.
+    #[serde(default)]
+    tainted: bool,
     /// `2026-07-28` for a modern client; a 2025 version otherwise.
     #[serde(default = "legacy")]
     protocol: String,
@@ -154,9 +157,8 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
             if !a.visible(&ctx.principal, ctx.era(), &server, Item::Tool(&tool)) {
                 return Ok(hidden);
             }
-            let d = a
-                .decide_call(&ctx, &server, Item::Tool(&tool), Some(&case.arguments), &settings, case.call_depth)
-                .await;
+            let d =
+                a.decide_call(&ctx, &server, Item::Tool(&tool), Some(&case.arguments), &settings, state(case)).await;
             Ok(shown(d))
         }
         Action::GetPrompt => {
@@ -171,7 +173,7 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
                     Item::Prompt(&name),
                     Some(&case.arguments),
                     &Default::default(),
-                    case.call_depth,
+                    state(case),
                 )
                 .await;
             Ok(shown(d))
@@ -184,7 +186,7 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
             if !a.visible(&ctx.principal, ctx.era(), server, item) {
                 return Ok(hidden);
             }
-            Ok(shown(a.decide_call(&ctx, server, item, None, &Default::default(), case.call_depth).await))
+            Ok(shown(a.decide_call(&ctx, server, item, None, &Default::default(), state(case)).await))
         }
         Action::Sample | Action::Elicit | Action::ListRoots => {
             let server = case.server.as_deref().context("server requests need server")?;
@@ -198,4 +200,8 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
             Ok(shown(a.decide_server_request(&ctx.principal, ctx.era(), server, method, Some(&params))))
         }
     }
+}
+
+fn state(case: &Case) -> warden_gateway::authorize::CallState {
+    warden_gateway::authorize::CallState { depth: case.call_depth, tainted: case.tainted }
 }

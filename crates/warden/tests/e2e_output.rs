@@ -113,3 +113,33 @@ fn terminal_escapes_invisible_text_and_error_internals_are_removed() {
         assert!(!message.contains(internal), "{internal} removed: {message}");
     }
 }
+
+#[test]
+fn a_result_that_instructs_the_model_taints_its_context() {
+    let dir = TempDir::new("taint-policy");
+    std::fs::write(
+        dir.path("p.cedar"),
+        "@id(\"all\") permit (principal, action, resource);\n\
+         @id(\"no-writes-when-tainted\") @reason(\"this context has read content that tried to instruct the model\")\n\
+         forbid (principal, action == Action::\"call_tool\", resource) when { context.tainted && resource.class != \"read\" };\n",
+    )
+    .unwrap();
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "{}\n[tools.\"leaky/inject\"]\nclass = \"read\"\n\n[policy]\nfiles = [{:?}]\n",
+            leaky(""),
+            dir.path("p.cedar").display().to_string()
+        ),
+    );
+    let out = run(&gw, json!([call("leaky__leak_text"), call("leaky__inject"), call("leaky__leak_text")]));
+    ok(&out, 0);
+    ok(&out, 1);
+    let refused = err(&out, 2);
+    assert_eq!(refused["code"], -32003, "{out}");
+    assert!(refused["message"].as_str().unwrap().contains("tried to instruct the model"), "{out}");
+    assert_eq!(refused["data"]["policies"], json!(["no-writes-when-tainted"]));
+    // Another session has read nothing: it is not tainted.
+    let other = run(&gw, json!([call("leaky__leak_text")]));
+    ok(&other, 0);
+}
