@@ -119,9 +119,10 @@ impl Gateway {
             let inflight = self.start_call(f.ctx, &target.conn, f.method, params, header_params.clone());
             match self.drive(f, inflight).await? {
                 Driven::Parked(result) => return Ok(result),
-                Driven::Done(result) => {
+                Driven::Done(mut result) => {
                     if is_input_required(&result) {
                         self.screen_input_requests(f, &target.server.info.name, &result)?;
+                        guard_input_requests(&mut result);
                     }
                     let Some(mut params) = kept.filter(|_| is_input_required(&result)) else {
                         return Ok(result);
@@ -325,7 +326,8 @@ impl Gateway {
                     "the server asked for an input the protocol does not define",
                 ));
             }
-            let params = request.get("params").cloned();
+            let mut params = request.get("params").cloned();
+            crate::sanitize::guard_sampling(&method, params.as_mut());
             let out = f.out.clone();
             let timeout = self.settings.input_required_ttl;
             asks.push(async move { out.request(&method, params, timeout).await.map(|v| (key, v)) });
@@ -453,6 +455,15 @@ fn check_result(inflight: &InFlight, result: &Value) -> Result<(), RpcError> {
     Ok(())
 }
 
+/// Applies the sampling guard to the requests an `input_required` result carries.
+fn guard_input_requests(result: &mut Value) {
+    let Some(requests) = result.get_mut("inputRequests").and_then(Value::as_object_mut) else { return };
+    for request in requests.values_mut() {
+        let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
+        crate::sanitize::guard_sampling(&method, request.get_mut("params"));
+    }
+}
+
 fn is_input_required(result: &Value) -> bool {
     result.get("resultType").and_then(Value::as_str) == Some("input_required")
 }
@@ -474,7 +485,8 @@ fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
 
 async fn relay_request(request: ServerRequest, out: Outbound, timeout: Duration) {
     let method = request.method().to_owned();
-    let params = request.message().params().cloned();
+    let mut params = request.message().params().cloned();
+    crate::sanitize::guard_sampling(&method, params.as_mut());
     let answer = out.request(&method, params, timeout).await;
     request.respond(answer);
 }

@@ -273,3 +273,71 @@ fn refuse(exposed: &str, why: &str) -> RpcError {
         format!("tools/call {}: the result was refused: {why}", crate::routing::shown(exposed)),
     )
 }
+
+/// Most tokens a server may ask a client's model for in one sampling request.
+pub const SAMPLING_MAX_TOKENS: u64 = 4096;
+
+/// R8, the sampling guard: what a server asks of a client's model, made safe to relay. Runs
+/// after policy has allowed the request. Every string of the messages and the system prompt is
+/// cleaned and has secrets redacted; `includeContext` (which would hand the server the client's
+/// other conversations) is narrowed to `none`; `maxTokens` is capped at [`SAMPLING_MAX_TOKENS`].
+/// Other requests pass unchanged. Returns how many values were redacted or removed.
+pub fn guard_sampling(method: &str, params: Option<&mut Value>) -> u32 {
+    static GUARD: std::sync::OnceLock<OutputGuard> = std::sync::OnceLock::new();
+    if method != "sampling/createMessage" {
+        return 0;
+    }
+    let Some(Value::Object(p)) = params else { return 0 };
+    let guard = GUARD.get_or_init(OutputGuard::new);
+    let mut changed = 0;
+    for key in ["messages", "systemPrompt"] {
+        if let Some(v) = p.get_mut(key) {
+            let c = guard.clean(v);
+            changed += c.redactions + c.removed_characters;
+        }
+    }
+    if p.get("includeContext").and_then(Value::as_str).is_some_and(|c| c != "none") {
+        p.insert("includeContext".to_owned(), Value::String("none".to_owned()));
+        changed += 1;
+    }
+    let asked = p.get("maxTokens").and_then(Value::as_u64);
+    if asked.is_none_or(|t| t > SAMPLING_MAX_TOKENS) {
+        p.insert(
+            "maxTokens".to_owned(),
+            Value::from(asked.map_or(SAMPLING_MAX_TOKENS, |t| t.min(SAMPLING_MAX_TOKENS))),
+        );
+        changed += u32::from(asked.is_some());
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sampling_requests_are_narrowed_and_redacted() {
+        let mut p = json!({
+            "messages": [{ "role": "user", "content": { "type": "text", "text": "summarize ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA \u{1b}[8mhidden" } }],
+            "includeContext": "allServers",
+            "maxTokens": 100000,
+        });
+        assert!(guard_sampling("sampling/createMessage", Some(&mut p)) >= 3);
+        let text = p["messages"][0]["content"]["text"].as_str().unwrap();
+        assert!(!text.contains("ghp_") && !text.contains('\u{1b}'), "{text}");
+        assert_eq!(p["includeContext"], "none");
+        assert_eq!(p["maxTokens"], SAMPLING_MAX_TOKENS);
+        let mut other = json!({ "message": "ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" });
+        assert_eq!(guard_sampling("elicitation/create", Some(&mut other)), 0);
+    }
+
+    #[test]
+    fn undeclared_fields_are_found_at_every_depth() {
+        let schema = json!({ "properties": { "a": { "properties": { "b": {} } }, "list": { "items": { "properties": { "x": {} } } } } });
+        let mut v = json!({ "a": { "b": 1, "c": 2 }, "list": [{ "x": 1, "y": 2 }], "z": 3 });
+        let removed = strip_undeclared(&schema, &mut v, "", 0);
+        assert_eq!(removed, vec!["/z", "/a/c", "/list/0/y"]);
+        assert_eq!(v, json!({ "a": { "b": 1 }, "list": [{ "x": 1 }] }));
+    }
+}

@@ -653,7 +653,8 @@ impl Lane {
                     request.respond(Err(e));
                     return;
                 }
-                let params = request.message().params().cloned();
+                let mut params = request.message().params().cloned();
+                crate::sanitize::guard_sampling(&method, params.as_mut());
                 let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
                 request.respond(answer);
                 return;

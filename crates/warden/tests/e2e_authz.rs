@@ -101,9 +101,19 @@ fn servers_ask_clients_only_what_policy_allows() {
     )
     .unwrap();
     assert!(gw.wait_log("policies reloaded", Duration::from_secs(10)), "{}", gw.log());
-    let out = node_client(spec);
+    let out = node_client(spec.clone());
     assert_eq!(out["serverRequests"].as_array().map(Vec::len), Some(1), "{out}");
     assert!(out.to_string().contains("sampled!"), "{out}");
+
+    // Allowed, but guarded (R8): secrets redacted from the messages, maxTokens capped.
+    let mut greedy = spec;
+    greedy["ops"][0]["arguments"] =
+        json!({ "prompt": "summarize ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "maxTokens": 1_000_000 });
+    let out = node_client(greedy);
+    let asked = &out["serverRequests"][0]["params"];
+    assert_eq!(asked["maxTokens"], 4096, "{out}");
+    assert!(!asked.to_string().contains("ghp_AAAA"), "{out}");
+    assert!(asked.to_string().contains("[REDACTED:github_token]"), "{out}");
 }
 
 #[test]
