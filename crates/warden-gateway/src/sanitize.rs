@@ -25,6 +25,33 @@ use warden_inspect::sanitize::clean_text;
 use warden_inspect::{Injection, InjectionScanner, SecretScanner, scrub_error_message};
 use warden_protocol::{RpcError, error};
 
+/// Longest string of a result by default (`max_text_bytes`).
+pub const DEFAULT_MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// Largest result by default (`max_result_bytes`).
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Cuts every string longer than `max` bytes (binary payloads excepted); how many were cut.
+fn cut_texts(value: &mut Value, max: usize, depth: usize) -> u32 {
+    if depth > 128 {
+        return 0;
+    }
+    match value {
+        Value::String(s) if s.len() > max => {
+            *s = warden_inspect::sanitize::truncate(s, max).into_owned();
+            1
+        }
+        Value::Array(items) => items.iter_mut().map(|v| cut_texts(v, max, depth + 1)).sum(),
+        Value::Object(obj) => {
+            let binary = matches!(obj.get("type").and_then(Value::as_str), Some("image" | "audio"));
+            obj.iter_mut()
+                .filter(|(k, _)| !(k.as_str() == "blob" || (binary && k.as_str() == "data")))
+                .map(|(_, v)| cut_texts(v, max, depth + 1))
+                .sum()
+        }
+        _ => 0,
+    }
+}
+
 /// Most distinct schemas kept compiled.
 const MAX_CACHED_SCHEMAS: usize = 1024;
 
@@ -114,7 +141,24 @@ impl OutputGuard {
                 self.narrow(exposed, schema, settings.extra_fields.unwrap_or_default(), result)?;
             }
         }
-        Ok(self.clean(result))
+        let cleaned = self.clean(result);
+        self.cap(exposed, settings, result)?;
+        Ok(cleaned)
+    }
+
+    /// Cuts over-long texts and refuses an over-large result.
+    fn cap(&self, exposed: &str, settings: &ToolSection, result: &mut Value) -> Result<(), RpcError> {
+        let max_text = settings.max_text_bytes.map_or(DEFAULT_MAX_TEXT_BYTES, |b| b as usize);
+        let cut = cut_texts(result, max_text, 0);
+        if cut > 0 {
+            tracing::info!(tool = %crate::routing::shown(exposed), cut, "cut over-long texts in a result");
+        }
+        let max_result = settings.max_result_bytes.map_or(DEFAULT_MAX_RESULT_BYTES, |b| b as usize);
+        let size = serde_json::to_vec(result).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > max_result {
+            return Err(refuse(exposed, &format!("it is {size} bytes, over the {max_result} bytes allowed")));
+        }
+        Ok(())
     }
 
     fn validate(&self, exposed: &str, which: &str, schema: &Value, instance: &Value) -> Result<(), RpcError> {

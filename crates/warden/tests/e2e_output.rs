@@ -143,3 +143,21 @@ fn a_result_that_instructs_the_model_taints_its_context() {
     let other = run(&gw, json!([call("leaky__leak_text")]));
     ok(&other, 0);
 }
+
+#[test]
+fn over_long_texts_are_cut_and_over_large_results_refused() {
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "{}\n[tools.\"leaky/long\"]\nmax_text_bytes = 10000\n\n[tools.\"leaky/leak_text\"]\nmax_result_bytes = 50\n",
+            leaky("")
+        ),
+    );
+    let out = run(&gw, json!([call("leaky__long"), call("leaky__leak_text")]));
+    let report = text(ok(&out, 0));
+    assert!(report.len() < 10_200, "cut to the limit: {} bytes", report.len());
+    assert!(report.contains("truncated by Warden"), "with a marker: {}", &report[report.len() - 80..]);
+    let refused = err(&out, 1);
+    assert_eq!(refused["code"], -32011, "{out}");
+    assert!(refused["message"].as_str().unwrap().contains("bytes allowed"), "{out}");
+}

@@ -33,6 +33,12 @@ pub struct ToolSection {
     pub response_schema: Option<serde_json::Value>,
     /// What happens to result fields the `response_schema` does not declare.
     pub extra_fields: Option<ExtraFields>,
+    /// Longest text (in bytes) of any one string in the tool's result; longer text is cut
+    /// with a marker saying how much was removed. Default 1 MiB.
+    pub max_text_bytes: Option<u64>,
+    /// Largest whole result (in bytes of JSON, after cutting texts); a larger one is refused.
+    /// Default 4 MiB.
+    pub max_result_bytes: Option<u64>,
 }
 
 /// Result fields a configured response schema does not declare.
@@ -59,6 +65,8 @@ impl ToolSection {
             daily_calls: self.daily_calls.or(defaults.daily_calls),
             response_schema: self.response_schema.clone().or_else(|| defaults.response_schema.clone()),
             extra_fields: self.extra_fields.or(defaults.extra_fields),
+            max_text_bytes: self.max_text_bytes.or(defaults.max_text_bytes),
+            max_result_bytes: self.max_result_bytes.or(defaults.max_result_bytes),
         }
     }
 }
