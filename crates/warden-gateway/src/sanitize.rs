@@ -16,13 +16,13 @@
 //! with `$ref` resolved only inside the schema (never fetched) and patterns run by a linear-time
 //! regex engine.
 
-use crate::config::{ExtraFields, ToolSection};
+use crate::config::{ExtraFields, PiiAction, ToolSection};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use warden_inspect::sanitize::clean_text;
-use warden_inspect::{Injection, InjectionScanner, SecretScanner, scrub_error_message};
+use warden_inspect::{Injection, InjectionScanner, PiiKind, PiiScanner, SecretScanner, scrub_error_message};
 use warden_protocol::{RpcError, error};
 
 /// Longest string of a result by default (`max_text_bytes`).
@@ -61,6 +61,7 @@ type Compiled = Arc<Result<jsonschema::Validator, String>>;
 /// Checks and cleans what servers answer.
 pub struct OutputGuard {
     secrets: SecretScanner,
+    pii: PiiScanner,
     injections: InjectionScanner,
     schemas: Mutex<HashMap<[u8; 32], Compiled>>,
 }
@@ -96,6 +97,7 @@ impl OutputGuard {
     pub fn new() -> OutputGuard {
         OutputGuard {
             secrets: SecretScanner::new(),
+            pii: PiiScanner::new(),
             injections: InjectionScanner::new(),
             schemas: Mutex::new(HashMap::new()),
         }
@@ -141,9 +143,33 @@ impl OutputGuard {
                 self.narrow(exposed, schema, settings.extra_fields.unwrap_or_default(), result)?;
             }
         }
-        let cleaned = self.clean(result);
+        let mut cleaned = self.clean(result);
+        cleaned.redactions += self.personal_data(exposed, settings, result)?;
         self.cap(exposed, settings, result)?;
         Ok(cleaned)
+    }
+
+    /// Applies the tool's policy on personal data: kinds to refuse, then kinds to redact.
+    fn personal_data(&self, exposed: &str, settings: &ToolSection, result: &mut Value) -> Result<u32, RpcError> {
+        let Some(rules) = &settings.pii else { return Ok(0) };
+        let kinds = |action: PiiAction| -> Vec<PiiKind> {
+            rules.iter().filter(|(_, a)| **a == action).filter_map(|(k, _)| k.parse().ok()).collect()
+        };
+        let refused = kinds(PiiAction::Refuse);
+        if !refused.is_empty() {
+            // Found by redacting a copy: the kinds present, never the values.
+            let mut probe = result.clone();
+            let found = self.pii.redact_json(&mut probe, &refused);
+            if found.total > 0 {
+                let names: Vec<&str> = found.by_kind.keys().copied().collect();
+                return Err(refuse(
+                    exposed,
+                    &format!("it contains personal data this tool may not return ({})", names.join(", ")),
+                ));
+            }
+        }
+        let redacted = kinds(PiiAction::Redact);
+        Ok(if redacted.is_empty() { 0 } else { self.pii.redact_json(result, &redacted).total })
     }
 
     /// Cuts over-long texts and refuses an over-large result.

@@ -161,3 +161,26 @@ fn over_long_texts_are_cut_and_over_large_results_refused() {
     assert_eq!(refused["code"], -32011, "{out}");
     assert!(refused["message"].as_str().unwrap().contains("bytes allowed"), "{out}");
 }
+
+#[test]
+fn personal_data_is_allowed_redacted_or_refused_as_configured() {
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "{}\n[tools.\"leaky/customer\"]\npii = {{ email = \"redact\", payment_card = \"redact\" }}\n\n[tools.\"leaky/*\"]\npii = {{ iban = \"refuse\" }}\n",
+            leaky("")
+        ),
+    );
+    let out = run(&gw, json!([call("leaky__customer")]));
+    let shown = text(ok(&out, 0));
+    assert!(!shown.contains("ada@example.com") && !shown.contains("4111 1111 1111 1111"), "{shown}");
+    assert!(shown.contains("[REDACTED:email]") && shown.contains("[REDACTED:payment_card]"), "{shown}");
+    assert!(shown.contains("GB82"), "this tool's own setting replaces the server's: {shown}");
+
+    let strict = Warden::serve("", &format!("{}\n[tools.\"leaky/*\"]\npii = {{ iban = \"refuse\" }}\n", leaky("")));
+    let out = run(&strict, json!([call("leaky__customer")]));
+    let refused = err(&out, 0);
+    assert_eq!(refused["code"], -32011, "{out}");
+    assert!(refused["message"].as_str().unwrap().contains("iban"), "{out}");
+    assert!(!out.to_string().contains("GB82"), "{out}");
+}

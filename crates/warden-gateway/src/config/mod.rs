@@ -17,7 +17,7 @@ pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
-pub use tools::{ExtraFields, ToolClass, ToolSection, tool_settings};
+pub use tools::{ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -529,6 +529,14 @@ impl Config {
                 r.parse().map_err(|e| ([here.clone(), vec!["rate".to_owned()]].concat(), e))?;
             }
             auth::check_scopes(settings.scopes.iter().flatten(), [here.clone(), vec!["scopes".to_owned()]].concat())?;
+            if let Some(kind) =
+                settings.pii.iter().flatten().map(|(k, _)| k).find(|k| k.parse::<warden_inspect::PiiKind>().is_err())
+            {
+                return Err((
+                    [here.clone(), vec!["pii".to_owned()]].concat(),
+                    format!("{kind:?} is not email, phone, payment_card, iban, us_ssn or ip_address"),
+                ));
+            }
         }
         auth::check_scopes(&g.local_principal.scopes, at(&["gateway", "local_principal", "scopes"]))?;
         self.validate_observability()

@@ -39,6 +39,22 @@ pub struct ToolSection {
     /// Largest whole result (in bytes of JSON, after cutting texts); a larger one is refused.
     /// Default 4 MiB.
     pub max_result_bytes: Option<u64>,
+    /// Personal data in the tool's results, by kind (`email`, `phone`, `payment_card`, `iban`,
+    /// `us_ssn`, `ip_address`): `allow` (the default), `redact` or `refuse`.
+    pub pii: Option<BTreeMap<String, PiiAction>>,
+}
+
+/// What happens to personal data of one kind in a result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiAction {
+    /// Passed on.
+    #[default]
+    Allow,
+    /// Replaced by `[REDACTED:<kind>]`.
+    Redact,
+    /// The whole result is refused.
+    Refuse,
 }
 
 /// Result fields a configured response schema does not declare.
@@ -67,6 +83,7 @@ impl ToolSection {
             extra_fields: self.extra_fields.or(defaults.extra_fields),
             max_text_bytes: self.max_text_bytes.or(defaults.max_text_bytes),
             max_result_bytes: self.max_result_bytes.or(defaults.max_result_bytes),
+            pii: self.pii.clone().or_else(|| defaults.pii.clone()),
         }
     }
 }
