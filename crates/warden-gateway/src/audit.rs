@@ -67,7 +67,7 @@ pub const MAX_STORED_ARGUMENTS: usize = 64 * 1024;
 
 /// A bounded, single-line reason.
 fn short(s: &str) -> String {
-    s.chars().take(200).map(|c| if c.is_control() { ' ' } else { c }).collect()
+    crate::routing::shown(s)
 }
 
 /// Which methods are calls (of a tool, prompt or resource): the rest are "requests".

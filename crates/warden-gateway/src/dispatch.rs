@@ -167,12 +167,15 @@ impl Gateway {
         let definition = target.definition.clone();
         let f = Forwarding { ctx, out, cancel, method: "tools/call", exposed: name, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
-        if !is_input_required(&result) {
+        if is_input_required(&result) {
+            // Not the tool's answer yet, but still shown to the client: cleaned all the same.
+            note.result_redactions += self.output.clean_result(&mut result).redactions;
+        } else {
             let listed = definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
             let cleaned = self.output.tool_result(name, listed, &settings, &mut result)?;
             note.result_redactions += cleaned.redactions;
-            note.injections = self.check_injection(ctx, name, &result);
         }
+        note.injections = self.check_injection(ctx, name, &result);
         Ok(result)
     }
 
@@ -213,7 +216,7 @@ impl Gateway {
         note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
-        note.result_redactions += self.output.clean(&mut result).redactions;
+        note.result_redactions += self.output.clean_result(&mut result).redactions;
         note.injections = self.check_injection(ctx, name, &result);
         Ok(result)
     }
@@ -252,7 +255,7 @@ impl Gateway {
         note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
-        note.result_redactions += self.output.clean(&mut result).redactions;
+        note.result_redactions += self.output.clean_result(&mut result).redactions;
         note.injections = self.check_injection(ctx, uri, &result);
         Ok(result)
     }
@@ -371,8 +374,15 @@ impl Gateway {
         };
         let reply = target.conn.call(call).await.map_err(|e| e.to_rpc())?;
         match reply.rpc_error() {
-            Some(e) => Err(e),
-            None => Ok(reply.result().cloned().unwrap_or_else(|| json!({}))),
+            Some(mut e) => {
+                self.output.scrub_error(&mut e);
+                Err(e)
+            }
+            None => {
+                let mut result = reply.result().cloned().unwrap_or_else(|| json!({}));
+                note.result_redactions += self.output.clean_result(&mut result).redactions;
+                Ok(result)
+            }
         }
     }
 

@@ -143,7 +143,7 @@ impl OutputGuard {
                 self.narrow(exposed, schema, settings.extra_fields.unwrap_or_default(), result)?;
             }
         }
-        let mut cleaned = self.clean(result);
+        let mut cleaned = self.clean_result(result);
         cleaned.redactions += self.personal_data(exposed, settings, result)?;
         self.cap(exposed, settings, result)?;
         Ok(cleaned)
@@ -247,6 +247,25 @@ impl OutputGuard {
     pub fn clean(&self, value: &mut Value) -> Cleaning {
         let mut c = Cleaning::default();
         self.clean_value(value, &mut c, 0);
+        c
+    }
+
+    /// Cleans a result as [`OutputGuard::clean`] does, leaving alone only what the client must get
+    /// back byte for byte (a 2026-07-28 `requestState`) and the requests to the client, which the
+    /// sampling guard handles. A result of any shape, or with members Warden does not know, is
+    /// cleaned all the same.
+    pub fn clean_result(&self, result: &mut Value) -> Cleaning {
+        let mut c = Cleaning::default();
+        match result {
+            Value::Object(obj) => {
+                for (k, v) in obj.iter_mut() {
+                    if !matches!(k.as_str(), "requestState" | "inputRequests" | "resultType") {
+                        self.clean_value(v, &mut c, 1);
+                    }
+                }
+            }
+            other => self.clean_value(other, &mut c, 0),
+        }
         c
     }
 

@@ -30,7 +30,7 @@ use crate::StoreError;
 use crate::backend::Backend;
 use crate::event::{parse_stored_time, stored_time};
 
-pub use diff::{Change, diff, render_diff};
+pub use diff::{Change, diff, escaped, render_diff};
 
 /// Candidate reason for a definition that disappeared from the server's listing.
 pub const REMOVED: &str = "removed";

@@ -49,7 +49,7 @@ pub async fn run(url: &str, servers: &[String], command: PinsCommand) -> anyhow:
                         out,
                         "  pinned  {:18} {:32} {}  {} by {}",
                         p.kind,
-                        visible(&p.name),
+                        pins::escaped(&p.name),
                         short_hash(&p.hash),
                         p.pinned_at.format("%Y-%m-%d %H:%M"),
                         p.pinned_by
@@ -60,7 +60,7 @@ pub async fn run(url: &str, servers: &[String], command: PinsCommand) -> anyhow:
                         out,
                         "  HELD    {:18} {:32} {}  ({})",
                         c.kind,
-                        visible(&c.name),
+                        pins::escaped(&c.name),
                         short_hash(&c.hash),
                         c.reason
                     )?;
@@ -91,7 +91,7 @@ pub async fn run(url: &str, servers: &[String], command: PinsCommand) -> anyhow:
             }
             for c in &accepted {
                 let what = if c.reason == "removed" { "unpinned (removed)" } else { "pinned" };
-                writeln!(out, "{what}: {} {} {}", c.kind, visible(&c.name), short_hash(&c.hash))?;
+                writeln!(out, "{what}: {} {} {}", c.kind, pins::escaped(&c.name), short_hash(&c.hash))?;
             }
             writeln!(out, "running gateways pick this up at their next listing")?;
             Ok(0)
@@ -104,7 +104,7 @@ fn write_candidate(out: &mut impl Write, c: &Candidate, old: Option<&Value>) -> 
         out,
         "== {} {} — {} (first seen {})",
         c.kind,
-        visible(&c.name),
+        pins::escaped(&c.name),
         c.reason,
         c.first_seen.format("%Y-%m-%d %H:%M:%S")
     )?;
@@ -120,7 +120,7 @@ fn write_candidate(out: &mut impl Write, c: &Candidate, old: Option<&Value>) -> 
         )?;
         writeln!(out, "    text: {}", text("excerpt"))?;
         if let Some(d) = f.get("decoded").and_then(Value::as_str) {
-            writeln!(out, "    hidden text, decoded: {}", visible(d))?;
+            writeln!(out, "    hidden text, decoded: {}", pins::escaped(d))?;
         }
     }
     match (&c.definition, old) {
@@ -129,23 +129,12 @@ fn write_candidate(out: &mut impl Write, c: &Candidate, old: Option<&Value>) -> 
             writeln!(out, "  new definition:")?;
             let pretty = serde_json::to_string_pretty(new)?;
             for line in pretty.lines() {
-                writeln!(out, "  + {}", visible(line))?;
+                writeln!(out, "  + {}", pins::escaped(line))?;
             }
         }
         (None, _) => writeln!(out, "  the server no longer lists it")?,
     }
     Ok(())
-}
-
-/// A name as printed: control and invisible characters escaped, so nothing hides in a terminal.
-fn visible(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let invisible = c.is_control()
-                || matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF | 0xE0000..=0xE007F);
-            if invisible { format!("\\u{{{:x}}}", c as u32) } else { c.to_string() }
-        })
-        .collect()
 }
 
 fn short_hash(h: &str) -> String {

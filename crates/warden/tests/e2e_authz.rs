@@ -192,3 +192,42 @@ fn a_hidden_resource_template_is_not_readable_through_its_uris() {
     assert!(hidden["message"].as_str().unwrap().ends_with("Resource not found: demo://notes/welcome"), "{out}");
     assert!(unknown["message"].as_str().unwrap().ends_with("Resource not found: other://welcome"), "{out}");
 }
+
+#[test]
+fn a_forged_request_state_does_not_skip_the_rate_limit() {
+    let gw = Warden::serve(
+        "",
+        &format!("{}\n[tools.\"demo/echo\"]\nrate = {{ rate = \"2/h\", burst = 2 }}\n", demo_server("demo")),
+    );
+    let sid = raw_initialize(gw.port);
+    let call = |i: u32| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"demo__echo","arguments":{{"text":"x"}},"requestState":"forged-{i}"}}}}"#
+        );
+        post_json(gw.port, &[("mcp-session-id", &sid)], &body).json()
+    };
+    assert!(call(2).get("result").is_some());
+    assert!(call(3).get("result").is_some());
+    let third = call(4);
+    assert_eq!(third["error"]["code"], -32005, "a requestState Warden never parked is a new call: {third}");
+}
+
+#[test]
+fn a_subscription_is_decided_as_a_read() {
+    let policies = TempDir::new("subscribe-policy");
+    std::fs::write(
+        policies.path("p.cedar"),
+        "@id(\"see\") permit (principal, action == Action::\"read_resource\", resource in Server::\"demo\");\n\
+         @id(\"no-reads\") forbid (principal, action == Action::\"read_resource\", resource) when { !context.listing };\n",
+    )
+    .unwrap();
+    let gw = Warden::serve(
+        "",
+        &format!("{}\n[policy]\nfiles = [{:?}]\n", demo_server("demo"), policies.path("p.cedar").display().to_string()),
+    );
+    let sid = raw_initialize(gw.port);
+    let body = r#"{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"demo://readme"}}"#;
+    let r = post_json(gw.port, &[("mcp-session-id", &sid)], body).json();
+    assert_eq!(r["error"]["code"], -32003, "listed, but not readable, so not subscribable: {r}");
+    assert_eq!(r["error"]["data"]["policies"], json!(["no-reads"]), "{r}");
+}

@@ -176,6 +176,12 @@ fn render_text(out: &mut String, old: &str, new: &str) {
     }
 }
 
+/// `text` as a terminal may print it for a reviewer: every character it would not show plainly
+/// (controls, escapes, zero-width, bidi, tag characters) written as `\u{hex}`.
+pub fn escaped(text: &str) -> String {
+    visible(text, false)
+}
+
 /// `text` with every character a terminal would not show plainly written as `\u{hex}`, and
 /// (for raw strings) each backslash doubled so a written-out escape cannot pass for one.
 fn visible(text: &str, escape_backslash: bool) -> String {
