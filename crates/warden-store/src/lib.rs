@@ -10,6 +10,8 @@
 //! - [`PinStore`] keeps, in the same database, the reviewed hash of every tool, prompt,
 //!   resource template and instructions each server offers, and the changed definitions
 //!   waiting for review; [`pins::diff()`] shows what changed.
+//! - [`QuarantineStore`] keeps the results withheld from clients for carrying instructions aimed
+//!   at the model, until a person releases or discards them.
 //! - [`gates`] turns recent rows into alerts (unapproved writes, unknown servers, drift,
 //!   scope mismatches, quarantines).
 //!
@@ -60,8 +62,10 @@ mod event;
 pub mod gates;
 pub mod pins;
 mod postgres;
+pub mod quarantine;
 mod query;
 mod reader;
+mod sql;
 mod sqlite;
 mod verify;
 mod writer;
@@ -71,6 +75,7 @@ pub use checkpoint::{PruneReport, public_key_of};
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow};
 pub use pins::{Candidate, Pin, PinStore};
+pub use quarantine::QuarantineStore;
 pub use query::{QueryLimits, QueryResult};
 pub use reader::AuditReader;
 pub use verify::{BadRow, VerifyReport};

@@ -22,13 +22,13 @@
 
 mod diff;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::event::{parse_stored_time, stored_time};
+use crate::sql::{Dialect, json, read_conn, time, write_tx};
 
 pub use diff::{Change, diff, escaped, render_diff};
 
@@ -85,84 +85,6 @@ pub struct PinStore {
     backend: Backend,
 }
 
-/// The SQL that differs between the backends.
-struct Dialect {
-    /// Each time column, read as stored-format text (Postgres: from `timestamptz`, which also
-    /// keeps sqlx's decoder, which panics on `infinity`, away from hand-edited rows).
-    pinned_at: &'static str,
-    first_seen: &'static str,
-    last_seen: &'static str,
-    /// Appended to the candidate read in `accept`, so two concurrent accepts serialize.
-    lock_rows: &'static str,
-}
-
-const SQLITE: Dialect =
-    Dialect { pinned_at: "pinned_at", first_seen: "first_seen", last_seen: "last_seen", lock_rows: "" };
-
-const POSTGRES: Dialect = Dialect {
-    pinned_at: "to_char(pinned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
-    first_seen: "to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
-    last_seen: "to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')",
-    lock_rows: " FOR UPDATE",
-};
-
-/// Runs `$body` in one write transaction with `$conn` its connection, `$sql` the backend's
-/// [`Dialect`] and `$now` the current time in the form the backend binds. `$body` runs as an
-/// async block returning `Result`: an error (`?` or `return Err`) rolls back, `Ok` commits.
-macro_rules! write_tx {
-    ($store:expr, |$conn:ident, $sql:ident, $now:ident| $body:expr) => {
-        match &$store.backend {
-            Backend::Sqlite(pool) => {
-                // IMMEDIATE: take the write lock before reading, so a read-then-write cannot
-                // deadlock against another writer.
-                let mut tx =
-                    pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::db("starting a pin transaction"))?;
-                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
-                let $sql = &SQLITE;
-                let now_text = stored_time(&now());
-                let $now = now_text.as_str();
-                let value = async { $body }.await?;
-                tx.commit().await.map_err(StoreError::db("committing pins"))?;
-                Ok(value)
-            }
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(StoreError::db("starting a pin transaction"))?;
-                let $conn: &mut sqlx::PgConnection = &mut *tx;
-                let $sql = &POSTGRES;
-                let $now = now();
-                let value = async { $body }.await?;
-                tx.commit().await.map_err(StoreError::db("committing pins"))?;
-                Ok(value)
-            }
-        }
-    };
-}
-
-/// Runs `$body` on a pooled connection, for reads.
-macro_rules! read_conn {
-    ($store:expr, |$conn:ident, $sql:ident| $body:expr) => {
-        match &$store.backend {
-            Backend::Sqlite(pool) => {
-                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
-                let $conn: &mut sqlx::SqliteConnection = &mut pooled;
-                let $sql = &SQLITE;
-                $body
-            }
-            Backend::Postgres(pool) => {
-                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
-                let $conn: &mut sqlx::PgConnection = &mut pooled;
-                let $sql = &POSTGRES;
-                $body
-            }
-        }
-    };
-}
-
-fn now() -> DateTime<Utc> {
-    // Both backends keep microseconds; what is returned must equal what is read back.
-    Utc::now().trunc_subsecs(6)
-}
-
 type PinRow = (String, String, String, String, String, String, String);
 type CandidateRow = (String, String, String, String, Option<String>, String, String, String, String);
 
@@ -181,7 +103,7 @@ impl PinStore {
             sqlx::query_as(&format!(
                 "SELECT server, kind, name, hash, definition, {}, pinned_by FROM mcp_pins \
                  WHERE server = $1 ORDER BY kind, name",
-                sql.pinned_at
+                sql.at("pinned_at")
             ))
             .bind(server)
             .fetch_all(conn)
@@ -427,7 +349,8 @@ fn candidate_select(sql: &Dialect, filter: &str, lock: &str) -> String {
     format!(
         "SELECT server, kind, name, hash, definition, reason, findings, {}, {} FROM mcp_pin_candidates \
          WHERE server = $1{filter} ORDER BY kind, name, last_seen DESC, first_seen DESC, hash{lock}",
-        sql.first_seen, sql.last_seen
+        sql.at("first_seen"),
+        sql.at("last_seen")
     )
 }
 
@@ -456,19 +379,5 @@ fn candidate_from_row(row: CandidateRow) -> Result<Candidate, StoreError> {
         name,
         hash,
         reason,
-    })
-}
-
-/// Stored JSON text back to a value. The text was written by this module; a row edited by
-/// hand into something else is an error, never a panic.
-fn json(text: &str, what: &'static str) -> Result<Value, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|err| StoreError::Database { doing: what, source: sqlx::Error::Decode(err.into()) })
-}
-
-fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    parse_stored_time(text).ok_or_else(|| StoreError::Database {
-        doing: "reading a pin time",
-        source: sqlx::Error::Decode(format!("`{text}` is not a time").into()),
     })
 }

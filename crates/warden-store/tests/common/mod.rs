@@ -59,16 +59,22 @@ impl Target {
 
     /// Runs SQL with full rights, as a tamperer with database access would.
     pub async fn raw(&self, sql: &str) {
+        self.try_raw(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs SQL with full rights; the database's answer.
+    #[allow(dead_code)]
+    pub async fn try_raw(&self, sql: &str) -> Result<(), sqlx::Error> {
         match self.kind {
             Kind::Sqlite => {
                 let path = self.dir.path().join("audit/audit.db");
                 let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
                 let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("raw sqlite");
-                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
             }
             Kind::Postgres => {
                 let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("raw postgres");
-                sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
             }
         }
     }
