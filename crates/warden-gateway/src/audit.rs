@@ -38,6 +38,10 @@ pub struct Note {
     pub result_redactions: u32,
     /// Rules of the injection scanner the result set off (the context is then tainted).
     pub injections: Vec<&'static str>,
+    /// The quarantine id, when the result was withheld.
+    pub quarantined: Option<String>,
+    /// The JSON-RPC id as text.
+    pub request_id: String,
 }
 
 impl Note {
@@ -122,7 +126,7 @@ impl Auditor {
             request_id: request_id.to_owned(),
             method: method.to_owned(),
             started: Instant::now(),
-            note: Note::default(),
+            note: Note { request_id: request_id.to_owned(), ..Note::default() },
         }
     }
 
@@ -177,8 +181,13 @@ impl Auditor {
         let (arguments, argument_redactions) = self.stored_arguments(note.arguments);
         let redactions = argument_redactions + i64::from(note.result_redactions);
         let policies = note.decision.as_ref().map(|d| d.policies.clone()).unwrap_or_default();
-        let injections = (!note.injections.is_empty())
-            .then(|| format!("tainted: the result set off {}", note.injections.join(", ")));
+        let injections = (!note.injections.is_empty()).then(|| {
+            let rules = note.injections.join(", ");
+            match &note.quarantined {
+                Some(id) => format!("quarantined as {id}, tainted: the result set off {rules}"),
+                None => format!("tainted: the result set off {rules}"),
+            }
+        });
         let reason = match (&note.decision, reason) {
             (Some(d), Some(r)) if !d.reasons.is_empty() => Some(format!("{r}: {}", d.reasons.join("; "))),
             (_, r) => r.or(injections),
@@ -199,10 +208,56 @@ impl Auditor {
             decision: decision.to_owned(),
             policy_ids: policies,
             reason,
-            outcome: Some(outcome(note.forwarded, answer).to_owned()),
+            outcome: Some(
+                if note.quarantined.is_some() { "quarantined" } else { outcome(note.forwarded, answer) }.to_owned(),
+            ),
             error_code: answer.as_ref().err().map(|e| i64::from(e.code)),
             latency_ms: Some(elapsed.as_secs_f64() * 1000.0),
             ..self.base(ctx)
+        };
+        self.write(log, row).await
+    }
+
+    /// Records a result withheld and quarantined as `id` (its own row, event `quarantine`,
+    /// beside the call's), and counts it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn quarantined(
+        &self,
+        ctx: &ClientContext,
+        request_id: &str,
+        method: &str,
+        server: &str,
+        item: &str,
+        id: &str,
+        rules: &[&str],
+    ) {
+        self.metrics.quarantined.inc();
+        let Some(log) = &self.log else { return };
+        let row = AuditEvent {
+            event: "quarantine".to_owned(),
+            method: Some(short(method)),
+            request_id: Some(short(request_id)),
+            server_name: Some(server.to_owned()),
+            tool_name: Some(self.scrubbed(item)),
+            decision: "QUARANTINED".to_owned(),
+            reason: Some(short(&format!("{id}: the result set off {}", rules.join(", ")))),
+            outcome: Some("held".to_owned()),
+            ..self.base(ctx)
+        };
+        // The call's own row follows, and says the same; this one must not fail the call.
+        let _ = self.write(log, row).await;
+    }
+
+    /// Records what a person did outside the request path (`warden quarantine release`, ...):
+    /// `event` and `decision` as given, `by` the person; `reason` names what it was done to.
+    pub async fn operator_action(&self, event: &str, decision: &str, by: &str, reason: &str) -> Result<(), RpcError> {
+        let Some(log) = &self.log else { return Ok(()) };
+        let row = AuditEvent {
+            actor_id: Some(short(by)),
+            actor_class: Some("admin".to_owned()),
+            reason: Some(self.scrubbed(reason)),
+            outcome: Some("ok".to_owned()),
+            ..AuditEvent::new(chrono::Utc::now(), event, decision)
         };
         self.write(log, row).await
     }
@@ -488,19 +543,39 @@ pub async fn open(config: &Config, metrics: Arc<Metrics>) -> Result<Auditor, Str
         crate::config::Durability::Sync => warden_store::Durability::Sync,
         crate::config::Durability::Batched => warden_store::Durability::Batched { max_delay: a.max_delay.0 },
     };
+    let settings = warden_store::AuditSettings {
+        durability,
+        retain: a.retain_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+        ..log_settings(config)?
+    };
+    let log = AuditLog::open(settings).await.map_err(|e| format!("the audit log: {e}"))?;
+    Ok(Auditor::new(metrics, Some(log), a.durability == crate::config::Durability::Sync))
+}
+
+/// Opens the configured audit log for a command a person runs (`warden quarantine release`):
+/// each row is committed before the command goes on, a JSONL copy goes only to a file (standard
+/// output is the person's), and retention is left to the gateway.
+pub async fn open_for_operator(config: &Config) -> Result<Auditor, String> {
+    let mut settings = log_settings(config)?;
+    settings.jsonl = settings.jsonl.filter(|j| matches!(j, warden_store::JsonlSink::File(_)));
+    let log = AuditLog::open(settings).await.map_err(|e| format!("the audit log: {e}"))?;
+    Ok(Auditor::new(Arc::new(Metrics::new()), Some(log), true))
+}
+
+/// The settings every writer of the configured log shares; durability `sync`, no retention.
+fn log_settings(config: &Config) -> Result<warden_store::AuditSettings, String> {
+    let a = &config.audit;
     let jsonl = a.jsonl.as_deref().map(|j| match j {
         "-" => warden_store::JsonlSink::Stdout,
         file => warden_store::JsonlSink::File(config.resolve(std::path::Path::new(file))),
     });
-    let settings = warden_store::AuditSettings {
+    Ok(warden_store::AuditSettings {
         url: audit_url(config)?,
-        durability,
+        durability: warden_store::Durability::Sync,
         max_batch: a.max_batch.max(1),
         queue: a.queue.max(1),
         jsonl,
         signing_key: a.signing_key.as_ref().map(|k| config.resolve(k)),
-        retain: a.retain_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
-    };
-    let log = AuditLog::open(settings).await.map_err(|e| format!("the audit log: {e}"))?;
-    Ok(Auditor::new(metrics, Some(log), a.durability == crate::config::Durability::Sync))
+        retain: None,
+    })
 }

@@ -24,6 +24,7 @@ use crate::gateway::Gateway;
 use crate::hub::{ListenFilter, Listener, Subscriber};
 use crate::inventory::{self, Definition, ListKind};
 use crate::levels;
+use crate::quarantine;
 use crate::routing::{self, Target, shown};
 use crate::telemetry;
 use serde_json::{Value, json};
@@ -31,10 +32,24 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use warden_inspect::poison::Severity;
 use warden_policy::{Item, Verdict};
 use warden_protocol::methods::{self, Direction};
 use warden_protocol::{Era, Message, RpcError, error};
 use warden_upstream::Call;
+
+/// A result on its way to the injection screen: whose, and of what.
+struct Screened<'a> {
+    ctx: &'a ClientContext,
+    method: &'a str,
+    server: &'a str,
+    exposed: &'a str,
+}
+
+/// A released result as the contents of the resource naming it: the withheld result, as JSON.
+fn released_as_resource(uri: &str, content: &Value) -> Value {
+    json!({ "contents": [{ "uri": uri, "mimeType": "application/json", "text": content.to_string() }] })
+}
 
 /// Most resource subscriptions one session or one listen stream may hold.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
@@ -167,15 +182,18 @@ impl Gateway {
         let definition = target.definition.clone();
         let f = Forwarding { ctx, out, cancel, method: "tools/call", exposed: name, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
+        let screened = Screened { ctx, method: "tools/call", server: &server, exposed: name };
         if is_input_required(&result) {
             // Not the tool's answer yet, but still shown to the client: cleaned all the same.
+            // It carries what the client must send back, so it is never withheld.
             note.result_redactions += self.output.clean_result(&mut result).redactions;
+            self.screen_result(&screened, None, &mut result, note).await?;
         } else {
             let listed = definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
             let cleaned = self.output.tool_result(name, listed, &settings, &mut result)?;
             note.result_redactions += cleaned.redactions;
+            self.screen_result(&screened, self.quarantine.threshold(Some(&settings)), &mut result, note).await?;
         }
-        note.injections = self.check_injection(ctx, name, &result);
         Ok(result)
     }
 
@@ -217,7 +235,8 @@ impl Gateway {
         let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
         note.result_redactions += self.output.clean_result(&mut result).redactions;
-        note.injections = self.check_injection(ctx, name, &result);
+        let screened = Screened { ctx, method: "prompts/get", server: &server, exposed: name };
+        self.screen_result(&screened, self.quarantine.threshold(None), &mut result, note).await?;
         Ok(result)
     }
 
@@ -234,6 +253,9 @@ impl Gateway {
             .get("uri")
             .and_then(Value::as_str)
             .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?;
+        if uri.starts_with(quarantine::URI_PREFIX) {
+            return self.read_released(ctx, uri, note).await;
+        }
         let target = self.readable(ctx, uri).await?;
         let server = target.server.info.name.clone();
         note.server = Some(server.clone());
@@ -256,7 +278,8 @@ impl Gateway {
         let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
         note.result_redactions += self.output.clean_result(&mut result).redactions;
-        note.injections = self.check_injection(ctx, uri, &result);
+        let screened = Screened { ctx, method: "resources/read", server: &server, exposed: uri };
+        self.screen_result(&screened, self.quarantine.threshold(None), &mut result, note).await?;
         Ok(result)
     }
 
@@ -296,17 +319,57 @@ impl Gateway {
     }
 
     /// Taints the context when a result carries instructions aimed at the model (the human
-    /// confirmation of high-impact calls acts on it); returns the findings' rule ids.
-    fn check_injection(&self, ctx: &ClientContext, what: &str, result: &Value) -> Vec<&'static str> {
+    /// confirmation of high-impact calls acts on it); at or above `threshold`, also withholds
+    /// the result, which becomes the quarantine notice.
+    async fn screen_result(
+        &self,
+        screened: &Screened<'_>,
+        threshold: Option<Severity>,
+        result: &mut Value,
+        note: &mut Note,
+    ) -> Result<(), RpcError> {
         let found = self.output.injections(result);
-        if !found.at_least(warden_inspect::poison::Severity::Medium) {
-            return vec![];
+        let rules = || found.findings.iter().map(|f| f.rule).collect::<Vec<&'static str>>();
+        if found.at_least(Severity::Medium) {
+            note.injections = rules();
+            if self.taint.mark(screened.ctx) {
+                tracing::warn!(what = %shown(screened.exposed), rules = ?note.injections,
+                    "a result tried to instruct the model: the context is now tainted");
+            }
         }
-        let rules: Vec<&'static str> = found.findings.iter().map(|f| f.rule).collect();
+        if let Some(at) = threshold
+            && found.at_least(at)
+        {
+            let request_id = note.request_id.clone();
+            let who = quarantine::Subject {
+                ctx: screened.ctx,
+                request_id: &request_id,
+                method: screened.method,
+                server: screened.server,
+                exposed: screened.exposed,
+            };
+            let (id, notice) = self.quarantine.withhold(&who, &found, result).await?;
+            note.injections = rules();
+            note.quarantined = Some(id);
+            *result = notice;
+        }
+        Ok(())
+    }
+
+    /// Serves a quarantined result a person released, to the caller it was withheld from; to
+    /// anyone else, and for anything not released, the resource does not exist. Reading it
+    /// taints the context.
+    async fn read_released(&self, ctx: &ClientContext, uri: &str, note: &mut Note) -> Result<Value, RpcError> {
+        note.item = Some(uri.to_owned());
+        self.limits.take(ctx, "", None)?;
+        let Some(content) = self.quarantine.released(ctx, uri).await? else {
+            return Err(self.resource_not_found(ctx, uri));
+        };
+        note.forwarded = true;
         if self.taint.mark(ctx) {
-            tracing::warn!(%what, ?rules, "a result tried to instruct the model: the context is now tainted");
+            tracing::warn!(%uri, "a released quarantined result was read: the context is now tainted");
         }
-        rules
+        Ok(released_as_resource(uri, &content))
     }
 
     /// Whether a request resumes a call Warden parked for this caller (already counted against

@@ -10,6 +10,7 @@ use crate::hub::{Hub, Subscriber};
 use crate::integrity::Integrity;
 use crate::limit::CallLimits;
 use crate::parked::Parked;
+use crate::quarantine::Quarantine;
 use crate::session::{Session, SessionStore};
 use crate::upstreams::{Server, ServerInfo};
 use serde_json::{Value, json};
@@ -61,6 +62,8 @@ pub struct Gateway {
     pub auditor: Arc<Auditor>,
     /// Pins and the poisoning scanner.
     pub integrity: Arc<Integrity>,
+    /// Results withheld for instructing the model.
+    pub quarantine: Arc<Quarantine>,
     /// The response guards.
     pub output: crate::sanitize::OutputGuard,
     /// Contexts that have read content aimed at the model.
@@ -87,8 +90,9 @@ impl Gateway {
         config: &Config,
         auditor: Arc<Auditor>,
         integrity: Arc<Integrity>,
+        quarantine: Arc<Quarantine>,
     ) -> Result<Arc<Gateway>, String> {
-        Self::with_clock(config, Arc::new(SystemClock), auditor, integrity)
+        Self::with_clock(config, Arc::new(SystemClock), auditor, integrity, quarantine)
     }
 
     /// Builds the gateway with an injected clock.
@@ -97,6 +101,7 @@ impl Gateway {
         clock: Arc<dyn Clock>,
         auditor: Arc<Auditor>,
         integrity: Arc<Integrity>,
+        quarantine: Arc<Quarantine>,
     ) -> Result<Arc<Gateway>, String> {
         let authorizer = Arc::new(Authorizer::from_config(config).map_err(|e| format!("policies:\n{e}"))?);
         let authenticator = Arc::new(Authenticator::from_config(config)?);
@@ -134,6 +139,7 @@ impl Gateway {
             limits,
             auditor,
             integrity,
+            quarantine,
             output: crate::sanitize::OutputGuard::new(),
             taint: crate::taint::Taint::default(),
             clock,

@@ -23,6 +23,7 @@ pub mod lists;
 pub mod metrics;
 pub mod names;
 pub mod parked;
+pub mod quarantine;
 pub mod routing;
 pub mod sanitize;
 pub mod session;

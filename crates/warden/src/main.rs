@@ -6,6 +6,7 @@ mod demo;
 mod gates_alerts;
 mod pins_cli;
 mod policy_test;
+mod quarantine_cli;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
 // contention between worker threads.
@@ -96,6 +97,14 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: pins_cli::PinsCommand,
+    },
+    /// Results withheld for instructing the model: list them, show one, release or discard it.
+    Quarantine {
+        /// Configuration file (the database holding the quarantine and the audit log).
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: quarantine_cli::QuarantineCommand,
     },
     /// Evaluate the detection gates against the audit log; exits 1 if any trips.
     Gates {
@@ -264,6 +273,11 @@ fn main() -> anyhow::Result<()> {
             let status = runtime.block_on(pins_cli::run(&url, &servers, command))?;
             std::process::exit(status);
         }
+        Command::Quarantine { config, command } => {
+            let c = load(&config)?;
+            let status = runtime.block_on(quarantine_cli::run(&c, command))?;
+            std::process::exit(status);
+        }
         Command::Gates { config, database } => {
             let c = load(&config)?;
             let url = match database {
@@ -341,8 +355,11 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
     let pins = warden_store::pins::PinStore::open(&url).await.map_err(|e| anyhow::anyhow!("the pin store: {e}"))?;
     let integrity =
         warden_gateway::integrity::Integrity::new(config, pins, auditor.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let gw =
-        Gateway::from_config(config, auditor, std::sync::Arc::new(integrity)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let held = warden_store::QuarantineStore::open(&url).await.map_err(|e| anyhow::anyhow!("the quarantine: {e}"))?;
+    let quarantine = warden_gateway::quarantine::Quarantine::new(config, held, auditor.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gw = Gateway::from_config(config, auditor, std::sync::Arc::new(integrity), std::sync::Arc::new(quarantine))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if gw.authorizer.engine().is_empty() {
         tracing::warn!("no policies are configured ([policy] files): every call will be denied");
     }

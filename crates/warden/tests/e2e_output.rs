@@ -184,3 +184,103 @@ fn personal_data_is_allowed_redacted_or_refused_as_configured() {
     assert!(refused["message"].as_str().unwrap().contains("iban"), "{out}");
     assert!(!out.to_string().contains("GB82"), "{out}");
 }
+
+fn warden_cli(gw: &Warden, args: &[&str]) -> (i32, String) {
+    let config = gw.dir.path("warden.toml").display().to_string();
+    let out = std::process::Command::new(warden_bin())
+        .arg(args[0])
+        .args(["--config", &config])
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn api_key() -> (String, String) {
+    use sha2::Digest;
+    let key = format!("wdn_test_{}", hex::encode(rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_be_bytes()));
+    let hash = format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes())));
+    (key, hash)
+}
+
+#[test]
+fn an_injected_result_is_quarantined_until_a_person_releases_it_to_its_caller() {
+    let (alice, alice_hash) = api_key();
+    let (bob, bob_hash) = api_key();
+    let admin = free_port();
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[auth.api_keys.alice]\nhash = {alice_hash:?}\n\n[auth.api_keys.bob]\nhash = {bob_hash:?}\n\n{}\n\
+             [tools.\"leaky/ansi\"]\nquarantine_at = \"off\"\n",
+            leaky("")
+        ),
+    );
+    let as_key = |key: &str, ops: Value| {
+        node_client(json!({
+            "sdk": "v1",
+            "transport": { "type": "http", "url": gw.url(), "headers": { "Authorization": format!("Bearer {key}") } },
+            "ops": ops,
+        }))
+    };
+    let out = as_key(&alice, json!([call("leaky__inject"), call("leaky__leak_text")]));
+    let notice = ok(&out, 0);
+    assert_eq!(notice["isError"], true, "{out}");
+    let shown = text(notice);
+    assert!(shown.contains("Warden withheld this result"), "{shown}");
+    assert!(!out.to_string().contains("id_rsa"), "the payload never reaches the client: {out}");
+    let id = notice["_meta"]["warden/quarantine"]["id"].as_str().expect("the notice names the item").to_owned();
+    assert!(shown.contains(&id), "{shown}");
+    assert!(text(ok(&out, 1)).contains("Deployed."), "other results pass: {out}");
+
+    // A person reviews it.
+    let (code, listed) = warden_cli(&gw, &["quarantine", "list"]);
+    assert_eq!(code, 0, "{listed}");
+    assert!(listed.contains(&id) && listed.contains("leaky__inject") && listed.contains("alice"), "{listed}");
+    let (code, shown) = warden_cli(&gw, &["quarantine", "show", &id]);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("IGNORE ALL PREVIOUS INSTRUCTIONS") && shown.contains("instruction."), "{shown}");
+
+    // Nobody can read it before it is released, and after, only alice.
+    let uri = format!("warden://quarantine/{id}");
+    let read = json!([{ "op": "readResource", "uri": uri }]);
+    let before = as_key(&alice, read.clone());
+    assert!(err(&before, 0)["message"].as_str().unwrap().contains("not found"), "{before}");
+    let (code, released) = warden_cli(&gw, &["quarantine", "release", &id, "--by", "reviewer-carol"]);
+    assert_eq!(code, 0, "{released}");
+    let (code, again) = warden_cli(&gw, &["quarantine", "discard", &id]);
+    assert_eq!(code, 1, "reviewed once: {again}");
+    let stolen = as_key(&bob, read.clone());
+    assert!(err(&stolen, 0)["message"].as_str().unwrap().contains("not found"), "{stolen}");
+    let after = as_key(&alice, read);
+    assert!(ok(&after, 0)["contents"][0]["text"].as_str().unwrap().contains("IGNORE ALL PREVIOUS"), "{after}");
+
+    // Each step is on record, with the reviewer's name.
+    let (code, rows) = warden_cli(
+        &gw,
+        &["audit", "query", "--json", "SELECT event, decision, actor_id, outcome, reason FROM mcp_audit ORDER BY seq"],
+    );
+    assert_eq!(code, 0, "{rows}");
+    let rows: Vec<Value> = rows.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let find = |event: &str| rows.iter().find(|r| r["event"] == event).unwrap_or_else(|| panic!("{event}: {rows:?}"));
+    assert_eq!(find("quarantine")["decision"], "QUARANTINED");
+    assert!(find("quarantine")["reason"].as_str().unwrap().contains(&id));
+    assert_eq!(find("quarantine_released")["actor_id"], "reviewer-carol");
+    assert!(rows.iter().any(|r| r["event"] == "call" && r["outcome"] == "quarantined"), "{rows:?}");
+    assert!(!rows.iter().any(|r| r["event"] == "quarantine_discarded"), "{rows:?}");
+    let metrics = http_at("GET", admin, "/metrics", &[], b"").body;
+    assert!(metrics.lines().any(|l| l == "warden_quarantined_results_total 1"), "{metrics}");
+}
+
+#[test]
+fn quarantine_thresholds_are_configurable_per_tool() {
+    // Off for this tool: the result passes (the context is still tainted).
+    let gw = Warden::serve("", &format!("{}\n[tools.\"leaky/inject\"]\nquarantine_at = \"off\"\n", leaky("")));
+    let out = run(&gw, json!([call("leaky__inject")]));
+    assert!(text(ok(&out, 0)).contains("IGNORE ALL PREVIOUS"), "{out}");
+    let (_, listed) = warden_cli(&gw, &["quarantine", "list"]);
+    assert!(listed.contains("nothing is waiting"), "{listed}");
+}

@@ -10,6 +10,7 @@ mod import;
 mod limits;
 mod locate;
 mod observe;
+mod output;
 mod tools;
 
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
@@ -17,6 +18,7 @@ pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
+pub use output::{OutputSection, QUARANTINE_LEVELS, is_quarantine_level};
 pub use tools::{ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;
@@ -52,6 +54,9 @@ pub struct Config {
     /// Pinning of tool definitions and the poisoning scanner.
     #[serde(default)]
     pub integrity: IntegritySection,
+    /// The response guards: quarantine of results that instruct the model.
+    #[serde(default)]
+    pub output: OutputSection,
     /// The audit log.
     #[serde(default)]
     pub audit: AuditSection,
@@ -537,6 +542,12 @@ impl Config {
                     format!("{kind:?} is not email, phone, payment_card, iban, us_ssn or ip_address"),
                 ));
             }
+            if let Some(level) = settings.quarantine_at.as_deref().filter(|l| !is_quarantine_level(l)) {
+                return Err((
+                    [here.clone(), vec!["quarantine_at".to_owned()]].concat(),
+                    format!("{level:?} is not {QUARANTINE_LEVELS}"),
+                ));
+            }
         }
         auth::check_scopes(&g.local_principal.scopes, at(&["gateway", "local_principal", "scopes"]))?;
         self.validate_observability()
@@ -546,6 +557,9 @@ impl Config {
         let at = |keys: &[&str]| keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
         if !matches!(self.integrity.block_at.as_str(), "info" | "low" | "medium" | "high" | "critical") {
             return Err((at(&["integrity", "block_at"]), "must be info, low, medium, high or critical".into()));
+        }
+        if !is_quarantine_level(&self.output.quarantine_at) {
+            return Err((at(&["output", "quarantine_at"]), format!("must be {QUARANTINE_LEVELS}")));
         }
         let a = &self.audit;
         if a.postgres_url.is_some() && a.postgres_url_env.is_some() {

@@ -42,6 +42,9 @@ pub struct ToolSection {
     /// Personal data in the tool's results, by kind (`email`, `phone`, `payment_card`, `iban`,
     /// `us_ssn`, `ip_address`): `allow` (the default), `redact` or `refuse`.
     pub pii: Option<BTreeMap<String, PiiAction>>,
+    /// Quarantine this tool's results whose instructions aimed at the model reach this
+    /// severity (`low`, `medium`, `high`, `critical` or `off`), instead of `output.quarantine_at`.
+    pub quarantine_at: Option<String>,
 }
 
 /// What happens to personal data of one kind in a result.
@@ -84,6 +87,7 @@ impl ToolSection {
             max_text_bytes: self.max_text_bytes.or(defaults.max_text_bytes),
             max_result_bytes: self.max_result_bytes.or(defaults.max_result_bytes),
             pii: self.pii.clone().or_else(|| defaults.pii.clone()),
+            quarantine_at: self.quarantine_at.clone().or_else(|| defaults.quarantine_at.clone()),
         }
     }
 }
