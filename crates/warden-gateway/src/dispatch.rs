@@ -443,6 +443,7 @@ impl Gateway {
             }
             None => {
                 let mut result = reply.result().cloned().unwrap_or_else(|| json!({}));
+                crate::forward::check_shape(&target.server.info.name, "completion/complete", &result)?;
                 note.result_redactions += self.output.clean_result(&mut result).redactions;
                 Ok(result)
             }

@@ -17,6 +17,7 @@ use crate::levels;
 use crate::limit::CallSlot;
 use crate::parked::{PARKED_PREFIX, ParkedCall};
 use crate::routing::Target;
+use crate::sanitize::SamplingLimits;
 use serde_json::{Map, Value, json};
 use std::future::Future;
 use std::pin::Pin;
@@ -122,13 +123,13 @@ impl Gateway {
                 Driven::Done(mut result) => {
                     if is_input_required(&result) {
                         self.screen_input_requests(f, &target.server.info.name, &result)?;
-                        guard_input_requests(&mut result);
+                        guard_input_requests(&mut result, &target.server.info.sampling);
                     }
                     let Some(mut params) = kept.filter(|_| is_input_required(&result)) else {
                         return Ok(result);
                     };
                     // A legacy client cannot read input_required: ask it ourselves and retry.
-                    let responses = self.fulfil(f, &result).await?;
+                    let responses = self.fulfil(f, &result, &target.server.info.sampling).await?;
                     if let Some(obj) = params.as_object_mut() {
                         obj.insert("inputResponses".into(), responses);
                         match result.get("requestState") {
@@ -213,8 +214,9 @@ impl Gateway {
                                     let out = f.out.clone();
                                     let timeout = self.settings.input_required_ttl;
                                     let waiting = f.slot.map(CallSlot::waiting_on_client);
+                                    let limits = self.sampling_limits(&inflight.server);
                                     tokio::spawn(async move {
-                                        relay_request(request, out, timeout).await;
+                                        relay_request(request, out, timeout, limits).await;
                                         drop((permit, waiting));
                                     });
                                 }
@@ -227,11 +229,19 @@ impl Gateway {
                     None => inflight.exchange_open = false,
                 }},
                 answer = &mut inflight.answer => {
+                    // What the server said before it answered goes out before the answer.
+                    while let Ok(event) = inflight.exchange.try_recv() {
+                        match event {
+                            Exchange::Notification(n) => relay_notification(f.ctx, f.out, n),
+                            // Answered with an error when dropped: the call is over.
+                            Exchange::Request(request) => drop(request),
+                        }
+                    }
                     return match answer {
                         Err(e) => Err(e.to_rpc()),
                         Ok(mut m) if m.kind() == Kind::Response => {
                             let result = m.take_result().unwrap_or_else(|| json!({}));
-                            check_result(&inflight, &result)?;
+                            check_result(&inflight, f.method, &result)?;
                             Ok(Driven::Done(result))
                         }
                         Ok(m) => Err(self.translate_error(f, &inflight.server, m.rpc_error().unwrap_or_else(|| RpcError::internal("error")))),
@@ -267,11 +277,14 @@ impl Gateway {
     }
 
     fn park_and_ask(&self, call: ParkedCall) -> Result<Driven, RpcError> {
+        let limits = self.sampling_limits(&call.inflight.server);
         let mut requests = Map::new();
         for (key, r) in &call.waiting {
             let mut entry = json!({ "method": r.method() });
             if let Some(p) = r.message().params() {
-                entry["params"] = p.clone();
+                let mut params = p.clone();
+                crate::sanitize::guard_sampling(r.method(), Some(&mut params), &limits);
+                entry["params"] = params;
             }
             requests.insert(key.clone(), entry);
         }
@@ -304,7 +317,7 @@ impl Gateway {
     }
 
     /// Asks a legacy client each input request of a modern server's `input_required` result.
-    async fn fulfil(&self, f: &Forwarding<'_>, result: &Value) -> Result<Value, RpcError> {
+    async fn fulfil(&self, f: &Forwarding<'_>, result: &Value, limits: &SamplingLimits) -> Result<Value, RpcError> {
         let _waiting = f.slot.map(CallSlot::waiting_on_client);
         let requests = result.get("inputRequests").and_then(Value::as_object).cloned().unwrap_or_default();
         let mut asks = Vec::new();
@@ -327,7 +340,7 @@ impl Gateway {
                 ));
             }
             let mut params = request.get("params").cloned();
-            crate::sanitize::guard_sampling(&method, params.as_mut());
+            crate::sanitize::guard_sampling(&method, params.as_mut(), limits);
             let out = f.out.clone();
             let timeout = self.settings.input_required_ttl;
             asks.push(async move { out.request(&method, params, timeout).await.map(|v| (key, v)) });
@@ -441,26 +454,34 @@ impl Gateway {
 /// The codes of Warden's own errors (-32003 to -32019): never relayed from a server as they are.
 const WARDEN_CODES: std::ops::RangeInclusive<i32> = -32019..=error::POLICY_DENIED;
 
-/// Refuses results no server may send: one that is not an object, and `input_required` from a
-/// 2025-era server (it would bypass the bridging that checks what the client may be asked).
-fn check_result(inflight: &InFlight, result: &Value) -> Result<(), RpcError> {
-    let invalid =
-        |why: &str| Err(UpstreamError::Protocol { server: inflight.server.clone(), reason: why.to_owned() }.to_rpc());
-    if !result.is_object() {
-        return invalid("its result is not an object");
-    }
+/// Refuses results no server may send: one that does not parse as `method`'s result type, and
+/// `input_required` from a 2025-era server (it would bypass the bridging that checks what the
+/// client may be asked). The client gets an error, never the frame.
+fn check_result(inflight: &InFlight, method: &str, result: &Value) -> Result<(), RpcError> {
     if !inflight.modern_server && is_input_required(result) {
-        return invalid("a 2025-era server cannot answer input_required");
+        let reason = "a 2025-era server cannot answer input_required".to_owned();
+        return Err(UpstreamError::Protocol { server: inflight.server.clone(), reason }.to_rpc());
     }
-    Ok(())
+    check_shape(&inflight.server, method, result)
+}
+
+/// Refuses a result that does not parse as `method`'s result type; what the parser said is
+/// logged (it may quote the server), not relayed.
+pub(crate) fn check_shape(server: &str, method: &str, result: &Value) -> Result<(), RpcError> {
+    warden_protocol::typed::check_result(method, result).map_err(|m| {
+        let detail = crate::sanitize::redacted_for_log(&m.detail);
+        tracing::warn!(server, method, %detail, "refused a malformed result");
+        let reason = format!("its answer is not a valid {method} result");
+        UpstreamError::Protocol { server: server.to_owned(), reason }.to_rpc()
+    })
 }
 
 /// Applies the sampling guard to the requests an `input_required` result carries.
-fn guard_input_requests(result: &mut Value) {
+fn guard_input_requests(result: &mut Value, limits: &SamplingLimits) {
     let Some(requests) = result.get_mut("inputRequests").and_then(Value::as_object_mut) else { return };
     for request in requests.values_mut() {
         let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
-        crate::sanitize::guard_sampling(&method, request.get_mut("params"));
+        crate::sanitize::guard_sampling(&method, request.get_mut("params"), limits);
     }
 }
 
@@ -468,7 +489,8 @@ fn is_input_required(result: &Value) -> bool {
     result.get("resultType").and_then(Value::as_str) == Some("input_required")
 }
 
-fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
+fn relay_notification(ctx: &ClientContext, out: &Outbound, mut n: Message) {
+    crate::sanitize::clean_notification(&mut n);
     match n.method() {
         Some("notifications/progress") => out.notify(n),
         Some("notifications/message") => {
@@ -477,16 +499,18 @@ fn relay_notification(ctx: &ClientContext, out: &Outbound, n: Message) {
             let wanted = ctx.era() == Era::Legacy || level.is_some();
             if wanted && levels::permits(level.as_deref(), n.params()) {
                 out.notify(n);
+            } else {
+                tracing::debug!(?level, "a log message below the client's level was not relayed");
             }
         }
         _ => tracing::debug!(method = ?n.method(), "dropped a request-scoped notification"),
     }
 }
 
-async fn relay_request(request: ServerRequest, out: Outbound, timeout: Duration) {
+async fn relay_request(request: ServerRequest, out: Outbound, timeout: Duration, limits: SamplingLimits) {
     let method = request.method().to_owned();
     let mut params = request.message().params().cloned();
-    crate::sanitize::guard_sampling(&method, params.as_mut());
+    crate::sanitize::guard_sampling(&method, params.as_mut(), &limits);
     let answer = out.request(&method, params, timeout).await;
     request.respond(answer);
 }

@@ -272,6 +272,11 @@ impl Gateway {
         json!({ "name": "warden", "title": "Warden MCP gateway", "version": env!("CARGO_PKG_VERSION") })
     }
 
+    /// What the server named `server` may ask of a client's model in a sampling request.
+    pub fn sampling_limits(&self, server: &str) -> crate::sanitize::SamplingLimits {
+        self.servers.iter().find(|s| s.info.name == server).map(|s| s.info.sampling).unwrap_or_default()
+    }
+
     /// The gateway's instructions and each connected server's, where they match their pins.
     async fn instructions(&self, era: Era) -> Option<String> {
         let mut parts: Vec<String> = self.settings.instructions.iter().cloned().collect();
@@ -472,5 +477,6 @@ fn server_info(
         client_answer_timeout: answer_timeout,
         authorizer: None,
         integrity: None,
+        sampling: crate::sanitize::SamplingLimits::of(s),
     }
 }

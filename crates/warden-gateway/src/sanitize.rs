@@ -16,7 +16,7 @@
 //! with `$ref` resolved only inside the schema (never fetched) and patterns run by a linear-time
 //! regex engine.
 
-use crate::config::{ExtraFields, PiiAction, ToolSection};
+use crate::config::{ExtraFields, PiiAction, SamplingContext, ToolSection};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -363,21 +363,83 @@ fn refuse(exposed: &str, why: &str) -> RpcError {
     )
 }
 
-/// Most tokens a server may ask a client's model for in one sampling request.
+/// One guard for the code paths that have no gateway at hand (its scanners are costly to build).
+fn shared() -> &'static OutputGuard {
+    static GUARD: std::sync::OnceLock<OutputGuard> = std::sync::OnceLock::new();
+    GUARD.get_or_init(OutputGuard::new)
+}
+
+/// Text a server chose, made fit for the gateway's own log: cleaned, secrets redacted, on one
+/// line, at most 2000 characters.
+pub fn redacted_for_log(text: &str) -> String {
+    const MOST: usize = 2000;
+    let mut value = Value::String(text.to_owned());
+    shared().clean(&mut value);
+    let text = value.as_str().unwrap_or_default();
+    let mut out: String = text.chars().take(MOST).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if text.chars().count() > MOST {
+        out.push('…');
+    }
+    out
+}
+
+/// Cleans what a server's notification tells a client (a log message's `data` and `logger`, a
+/// progress `message`) as results are cleaned: terminal escapes, control and invisible
+/// characters removed, secrets redacted. Tokens and levels the client matches on are left as
+/// they are. Returns how many values were changed.
+pub fn clean_notification(n: &mut warden_protocol::Message) -> u32 {
+    let Some(Value::Object(params)) = n.params_mut() else { return 0 };
+    let guard = shared();
+    let mut changed = 0;
+    for (key, value) in params.iter_mut() {
+        if !matches!(key.as_str(), "progressToken" | "level" | "progress" | "total") {
+            let c = guard.clean(value);
+            changed += c.redactions + c.removed_characters;
+        }
+    }
+    changed
+}
+
+/// Most tokens a server may ask a client's model for in one sampling request, by default.
 pub const SAMPLING_MAX_TOKENS: u64 = 4096;
+
+/// What one server's sampling requests may ask of a client's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SamplingLimits {
+    /// The widest `includeContext` passed on.
+    pub context: SamplingContext,
+    /// The most tokens passed on.
+    pub max_tokens: u64,
+}
+
+impl Default for SamplingLimits {
+    fn default() -> Self {
+        SamplingLimits { context: SamplingContext::None, max_tokens: SAMPLING_MAX_TOKENS }
+    }
+}
+
+impl SamplingLimits {
+    /// The limits a server's configuration sets.
+    pub fn of(server: &crate::config::ServerSection) -> SamplingLimits {
+        SamplingLimits {
+            context: server.sampling_context,
+            max_tokens: server.sampling_max_tokens.unwrap_or(SAMPLING_MAX_TOKENS),
+        }
+    }
+}
 
 /// R8, the sampling guard: what a server asks of a client's model, made safe to relay. Runs
 /// after policy has allowed the request. Every string of the messages and the system prompt is
 /// cleaned and has secrets redacted; `includeContext` (which would hand the server the client's
-/// other conversations) is narrowed to `none`; `maxTokens` is capped at [`SAMPLING_MAX_TOKENS`].
-/// Other requests pass unchanged. Returns how many values were redacted or removed.
-pub fn guard_sampling(method: &str, params: Option<&mut Value>) -> u32 {
-    static GUARD: std::sync::OnceLock<OutputGuard> = std::sync::OnceLock::new();
+/// other conversations) is narrowed to what the server may ask (`none` unless configured);
+/// `maxTokens` is capped. Other requests pass unchanged. Returns how many values were redacted
+/// or removed.
+pub fn guard_sampling(method: &str, params: Option<&mut Value>, limits: &SamplingLimits) -> u32 {
     if method != "sampling/createMessage" {
         return 0;
     }
     let Some(Value::Object(p)) = params else { return 0 };
-    let guard = GUARD.get_or_init(OutputGuard::new);
+    let guard = shared();
     let mut changed = 0;
     for key in ["messages", "systemPrompt"] {
         if let Some(v) = p.get_mut(key) {
@@ -385,16 +447,16 @@ pub fn guard_sampling(method: &str, params: Option<&mut Value>) -> u32 {
             changed += c.redactions + c.removed_characters;
         }
     }
-    if p.get("includeContext").and_then(Value::as_str).is_some_and(|c| c != "none") {
-        p.insert("includeContext".to_owned(), Value::String("none".to_owned()));
-        changed += 1;
+    if let Some(asked) = p.get("includeContext") {
+        let wanted = asked.as_str().map_or(SamplingContext::AllServers, SamplingContext::from_wire);
+        if wanted > limits.context || !asked.is_string() {
+            p.insert("includeContext".to_owned(), Value::String(limits.context.wire().to_owned()));
+            changed += 1;
+        }
     }
     let asked = p.get("maxTokens").and_then(Value::as_u64);
-    if asked.is_none_or(|t| t > SAMPLING_MAX_TOKENS) {
-        p.insert(
-            "maxTokens".to_owned(),
-            Value::from(asked.map_or(SAMPLING_MAX_TOKENS, |t| t.min(SAMPLING_MAX_TOKENS))),
-        );
+    if asked.is_none_or(|t| t > limits.max_tokens) {
+        p.insert("maxTokens".to_owned(), Value::from(asked.map_or(limits.max_tokens, |t| t.min(limits.max_tokens))));
         changed += u32::from(asked.is_some());
     }
     changed
@@ -412,13 +474,27 @@ mod tests {
             "includeContext": "allServers",
             "maxTokens": 100000,
         });
-        assert!(guard_sampling("sampling/createMessage", Some(&mut p)) >= 3);
+        assert!(guard_sampling("sampling/createMessage", Some(&mut p), &SamplingLimits::default()) >= 3);
         let text = p["messages"][0]["content"]["text"].as_str().unwrap();
         assert!(!text.contains("ghp_") && !text.contains('\u{1b}'), "{text}");
         assert_eq!(p["includeContext"], "none");
         assert_eq!(p["maxTokens"], SAMPLING_MAX_TOKENS);
         let mut other = json!({ "message": "ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" });
-        assert_eq!(guard_sampling("elicitation/create", Some(&mut other)), 0);
+        assert_eq!(guard_sampling("elicitation/create", Some(&mut other), &SamplingLimits::default()), 0);
+    }
+
+    #[test]
+    fn a_server_may_be_allowed_its_own_context_and_more_tokens() {
+        let limits = SamplingLimits { context: SamplingContext::ThisServer, max_tokens: 10_000 };
+        let mut p = json!({ "messages": [], "includeContext": "thisServer", "maxTokens": 8000 });
+        assert_eq!(guard_sampling("sampling/createMessage", Some(&mut p), &limits), 0);
+        assert_eq!((p["includeContext"].as_str(), p["maxTokens"].as_u64()), (Some("thisServer"), Some(8000)));
+        for wider in [json!("allServers"), json!("everything"), json!(3)] {
+            let mut p = json!({ "messages": [], "includeContext": wider, "maxTokens": 20_000 });
+            guard_sampling("sampling/createMessage", Some(&mut p), &limits);
+            assert_eq!(p["includeContext"], "thisServer", "narrowed from {wider}");
+            assert_eq!(p["maxTokens"], 10_000);
+        }
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct ServerInfo {
     /// The guard that reviews listed definitions against their pins. Without it (tests of
     /// connection handling only), lists are used as the server sent them.
     pub integrity: Option<Arc<crate::integrity::Integrity>>,
+    /// What its sampling requests may ask of a client's model.
+    pub sampling: crate::sanitize::SamplingLimits,
 }
 
 /// One configured server and its slots.
@@ -608,11 +610,13 @@ impl Lane {
                 self.hub.resource_updated(uri, &subs);
             }
             "notifications/message" => {
+                let mut m = m;
+                crate::sanitize::clean_notification(&mut m);
                 if let Audience::Session(id) = &self.audience
                     && let Some(s) = self.hub.session(id)
                 {
-                    if levels::permits(s.log_level().as_deref(), m.params()) {
-                        s.push(m);
+                    if levels::permits(s.log_level().as_deref(), m.params()) && !s.push(m) {
+                        tracing::debug!(server = %self.info.name, "a log message for a session with no stream open was dropped");
                     }
                     return;
                 }
@@ -622,7 +626,8 @@ impl Lane {
                 }
                 let level = m.params().and_then(|p| p.get("level")).and_then(Value::as_str).unwrap_or("info");
                 let data = m.params().and_then(|p| p.get("data")).map(|d| d.to_string()).unwrap_or_default();
-                tracing::info!(server = %self.info.name, %level, "server log: {}", data.chars().take(2000).collect::<String>());
+                let data = crate::sanitize::redacted_for_log(&data);
+                tracing::info!(server = %self.info.name, level = %crate::routing::shown(level), "server log: {data}");
             }
             other => tracing::debug!(server = %self.info.name, method = %other, "ignored an unsolicited notification"),
         }
@@ -654,7 +659,7 @@ impl Lane {
                     return;
                 }
                 let mut params = request.message().params().cloned();
-                crate::sanitize::guard_sampling(&method, params.as_mut());
+                crate::sanitize::guard_sampling(&method, params.as_mut(), &self.info.sampling);
                 let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
                 request.respond(answer);
                 return;
@@ -704,6 +709,7 @@ mod tests {
             client_answer_timeout: Duration::from_secs(1),
             authorizer: None,
             integrity: None,
+            sampling: Default::default(),
         };
         Server::new(info, hub)
     }

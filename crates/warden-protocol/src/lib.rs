@@ -19,6 +19,7 @@ pub mod meta;
 pub mod methods;
 pub mod results;
 pub mod sse;
+pub mod typed;
 pub mod version;
 
 pub use bounded::parse_value;

@@ -216,26 +216,28 @@ fn answers_no_server_may_send_are_refused() {
     assert_eq!(err(&out, 1)["code"], -32011, "a result that is not an object is refused");
 }
 
-fn sleepers() -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x003617\x00"))
-        .count()
-}
-
 #[test]
-fn what_a_server_leaves_behind_in_its_process_group_is_stopped_with_it() {
-    let gw = Warden::serve(
-        "",
-        &hostile("bad", "").replace("env = { HOSTILE_ALLOWED = \"yes\" }", "env_inherit = [\"PATH\"]"),
-    );
-    let before = sleepers();
-    let out = call(&gw.url(), json!([{ "op": "callTool", "name": "bad__orphan", "arguments": {} }]));
-    err(&out, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while sleepers() > before && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(sleepers(), before, "the server's child did not outlive it");
+fn results_are_parsed_as_their_method_result_and_unknown_blocks_still_cleaned() {
+    let gw = Warden::serve("", &hostile("bad", ""));
+    let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
+        { "op": "callTool", "name": "bad__misshapen", "arguments": {} },
+    ] }));
+    let refused = err(&out, 0);
+    assert_eq!(refused["code"], -32011, "{out}");
+    assert!(refused["message"].as_str().unwrap().contains("not a valid tools/call result"), "{out}");
+    assert!(!out.to_string().contains("raw frame"), "the frame is not passed on: {out}");
+    let log = gw.log();
+    assert!(log.contains("refused a malformed result"), "the parser's detail goes to the log");
+    assert!(!log.contains("ghp_BBBB"), "with secrets redacted");
+
+    // A block of a type no MCP version defines passes (the SDK clients refuse it themselves, so
+    // by raw HTTP), but cleaned like any other.
+    let sid = raw_initialize(gw.port);
+    let session = [("mcp-session-id", sid.as_str()), ("mcp-protocol-version", "2025-11-25")];
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"bad__future_block","arguments":{}}}"#;
+    let answer = post_json(gw.port, &session, call).json();
+    let block = &answer["result"]["content"][0];
+    assert_eq!(block["type"], "hologram", "{answer}");
+    let caption = block["caption"].as_str().unwrap();
+    assert!(caption.contains("[REDACTED:github_token]") && !caption.contains('\u{1b}'), "{caption:?}");
 }

@@ -284,3 +284,72 @@ fn quarantine_thresholds_are_configurable_per_tool() {
     let (_, listed) = warden_cli(&gw, &["quarantine", "list"]);
     assert!(listed.contains("nothing is waiting"), "{listed}");
 }
+
+/// Config with the leaky server and a policy that permits every call and lets it sample.
+fn sampling_gateway(server_extra: &str) -> Warden {
+    let dir = TempDir::new("sample-policy");
+    let policy = "@id(\"all\") permit (principal, action, resource);\n";
+    std::fs::write(dir.path("p.cedar"), policy).unwrap();
+    let config =
+        format!("{}\n[policy]\nfiles = [{:?}]\n", leaky(server_extra), dir.path("p.cedar").display().to_string());
+    let gw = Warden::serve("", &config);
+    std::mem::forget(dir);
+    gw
+}
+
+fn ask_model(gw: &Warden) -> Value {
+    node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() },
+        "capabilities": { "sampling": {} },
+        "answers": { "sampling": { "role": "assistant", "model": "m", "content": { "type": "text", "text": "sampled" } } },
+        "ops": [call("leaky__ask_model")] }))
+}
+
+#[test]
+fn sampling_context_and_tokens_are_narrowed_unless_the_server_is_permitted_more() {
+    let gw = sampling_gateway("");
+    let out = ask_model(&gw);
+    assert!(text(ok(&out, 0)).contains("model said: sampled"), "{out}");
+    let asked = &out["serverRequests"][0]["params"];
+    assert_eq!(asked["includeContext"], "none", "{out}");
+    assert_eq!(asked["maxTokens"], 4096, "{out}");
+    assert!(!asked.to_string().contains(GH) && asked["systemPrompt"].as_str().unwrap().contains("[REDACTED:"), "{out}");
+
+    let gw = sampling_gateway("sampling_context = \"this_server\"\nsampling_max_tokens = 20000\n");
+    let out = ask_model(&gw);
+    let asked = &out["serverRequests"][0]["params"];
+    assert_eq!(asked["includeContext"], "thisServer", "allServers is wider than permitted: {out}");
+    assert_eq!(asked["maxTokens"], 20000, "{out}");
+}
+
+#[test]
+fn server_log_messages_lose_secrets_and_terminal_escapes() {
+    // A connection of its own per session: the server's log messages go to that session's client.
+    let gw = Warden::serve("", &leaky("isolation = \"session\""));
+    let out = run(
+        &gw,
+        json!([
+            { "op": "setLevel", "level": "debug" },
+            { "op": "sleep", "ms": 800 },
+            call("leaky__noisy"),
+            { "op": "waitFor", "method": "notifications/message", "timeoutMs": 10000 },
+        ]),
+    );
+    assert_eq!(text(ok(&out, 2)), "done", "{out}");
+    let logs: Vec<&Value> =
+        out["notifications"].as_array().unwrap().iter().filter(|n| n["method"] == "notifications/message").collect();
+    assert_eq!(logs.len(), 1, "the log message is relayed: {out}");
+    let data = logs[0]["params"]["data"].as_str().unwrap();
+    assert!(data.contains("retrying with token=[REDACTED:github_token]"), "{data:?}");
+    assert!(!data.contains('\u{1b}') && !data.contains('\u{7}') && !data.contains("pwned"), "{data:?}");
+    assert_eq!(logs[0]["params"]["level"], "error");
+
+    // A shared connection: the message belongs to no client and goes to the gateway's own log.
+    let gw = Warden::serve("", &leaky(""));
+    let out = run(&gw, json!([call("leaky__noisy")]));
+    assert_eq!(text(ok(&out, 0)), "done", "{out}");
+    assert!(gw.wait_log("server log:", std::time::Duration::from_secs(5)), "{}", gw.log());
+    let log = gw.log();
+    let line = log.lines().find(|l| l.contains("server log:")).unwrap();
+    assert!(line.contains("[REDACTED:github_token]") && !line.contains("ghp_"), "{line}");
+    assert!(!line.contains('\u{1b}') && !line.contains("pwned"), "{line:?}");
+}

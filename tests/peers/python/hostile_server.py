@@ -13,6 +13,9 @@ It answers `initialize` and lists its tools properly; each tool then misbehaves 
   seen       answers with the notifications it has received (to observe cancellation)
   fake_input_required   answers with input_required, which a 2025-era server may not send
   not_object answers with a result that is a string
+  misshapen  answers with a tools/call result whose content is a string (carrying a secret)
+  future_block  answers with a content block of a type no MCP version defines, carrying a secret
+             and a terminal escape, beside a text block
   orphan     starts `sleep 3617` in its process group, then exits without answering
 
 Standard library only. Writes a marker line to stderr at start so tests can see stderr is logged.
@@ -49,6 +52,8 @@ TOOLS = [
         ("seen", "Answers with the notifications it received."),
         ("fake_input_required", "Answers with input_required."),
         ("not_object", "Answers with a string."),
+        ("misshapen", "Answers with content that is not a list."),
+        ("future_block", "Answers with a content block of an unknown type."),
         ("orphan", "Leaves a child behind and exits."),
     ]
 ]
@@ -115,6 +120,12 @@ for line in sys.stdin:
                 "x": {"method": "sampling/createMessage", "params": {"messages": [], "maxTokens": 1}}}, "requestState": "forged"}})
         elif name == "not_object":
             send({"jsonrpc": "2.0", "id": mid, "result": "just a string"})
+        elif name == "misshapen":
+            send({"jsonrpc": "2.0", "id": mid, "result": {"content": "raw frame ghp_" + "B" * 36}})
+        elif name == "future_block":
+            send({"jsonrpc": "2.0", "id": mid, "result": {"content": [
+                {"type": "hologram", "caption": "token ghp_" + "C" * 36 + " \u001b[31mred"},
+                {"type": "text", "text": "ok"}]}})
         elif name == "orphan":
             import subprocess
             subprocess.Popen(["sleep", "3617"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -271,6 +271,46 @@ pub struct ServerSection {
     /// is pinned) or `strict` (nothing is listed until a human accepts it).
     #[serde(default)]
     pub pinning: PinMode,
+    /// The widest `includeContext` this server's sampling requests may ask of a client's model;
+    /// a wider one is narrowed to it. Default `none`: a server never sees the client's other
+    /// conversations through sampling.
+    #[serde(default)]
+    pub sampling_context: SamplingContext,
+    /// Most tokens this server's sampling requests may ask for; more is capped. Default 4096.
+    pub sampling_max_tokens: Option<u64>,
+}
+
+/// How much of a client's context a server's sampling request may include.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplingContext {
+    /// None of it.
+    #[default]
+    None,
+    /// What the client holds from this server.
+    ThisServer,
+    /// What the client holds from every server.
+    AllServers,
+}
+
+impl SamplingContext {
+    /// The value of `includeContext` on the wire.
+    pub fn wire(self) -> &'static str {
+        match self {
+            SamplingContext::None => "none",
+            SamplingContext::ThisServer => "thisServer",
+            SamplingContext::AllServers => "allServers",
+        }
+    }
+
+    /// Reads `includeContext`; a value MCP does not define counts as the widest.
+    pub fn from_wire(value: &str) -> SamplingContext {
+        match value {
+            "none" => SamplingContext::None,
+            "thisServer" => SamplingContext::ThisServer,
+            _ => SamplingContext::AllServers,
+        }
+    }
 }
 
 /// How a server's definitions come to be trusted.

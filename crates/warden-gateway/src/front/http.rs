@@ -365,6 +365,11 @@ async fn respond(
         biased;
         Some(m) = rx.recv(), if accepts.sse => m,
         reply = &mut call => {
+            // Messages the call sent in the same step it finished in go out before its answer.
+            let mut queued = Vec::new();
+            while let Ok(m) = rx.try_recv() {
+                queued.push(m);
+            }
             if let Some(scope) = missing_scope(&reply) {
                 // Step-up: the client learns, the way OAuth clients expect, which scope to ask for.
                 let mut resp = json_response(StatusCode::FORBIDDEN, &reply);
@@ -373,10 +378,11 @@ async fn respond(
                 }
                 return resp;
             }
-            return if accepts.json || !accepts.sse {
-                json_response(status_for(era, &reply), &reply)
+            return if accepts.sse && (!queued.is_empty() || !accepts.json) {
+                queued.push(reply);
+                sse_response(event_stream(queued, None, None))
             } else {
-                sse_response(event_stream(vec![reply], None, None))
+                json_response(status_for(era, &reply), &reply)
             };
         }
     };
