@@ -38,6 +38,8 @@ pub struct Note {
     pub result_redactions: u32,
     /// Rules of the injection scanner the result set off (the context is then tainted).
     pub injections: Vec<&'static str>,
+    /// What the response guards found in the result, by kind or rule and place (never values).
+    pub findings: Vec<Value>,
     /// The quarantine id, when the result was withheld.
     pub quarantined: Option<String>,
     /// The JSON-RPC id as text.
@@ -45,6 +47,12 @@ pub struct Note {
 }
 
 impl Note {
+    /// Adds what cleaning a result redacted.
+    pub fn cleaned(&mut self, cleaning: crate::sanitize::Cleaning) {
+        self.result_redactions += cleaning.redactions;
+        self.findings.extend(cleaning.found);
+    }
+
     fn decision_label(&self, answer: &Result<Value, RpcError>) -> (&'static str, Option<String>) {
         if let Some(d) = &self.decision {
             match d.verdict {
@@ -213,6 +221,7 @@ impl Auditor {
             ),
             error_code: answer.as_ref().err().map(|e| i64::from(e.code)),
             latency_ms: Some(elapsed.as_secs_f64() * 1000.0),
+            findings: (!note.findings.is_empty()).then(|| Value::Array(note.findings)),
             ..self.base(ctx)
         };
         self.write(log, row).await

@@ -186,12 +186,11 @@ impl Gateway {
         if is_input_required(&result) {
             // Not the tool's answer yet, but still shown to the client: cleaned all the same.
             // It carries what the client must send back, so it is never withheld.
-            note.result_redactions += self.output.clean_result(&mut result).redactions;
+            note.cleaned(self.output.clean_result(&mut result));
             self.screen_result(&screened, None, &mut result, note).await?;
         } else {
             let listed = definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
-            let cleaned = self.output.tool_result(name, listed, &settings, &mut result)?;
-            note.result_redactions += cleaned.redactions;
+            note.cleaned(self.output.tool_result(name, listed, &settings, &mut result)?);
             self.screen_result(&screened, self.quarantine.threshold(Some(&settings)), &mut result, note).await?;
         }
         Ok(result)
@@ -234,7 +233,7 @@ impl Gateway {
         note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
-        note.result_redactions += self.output.clean_result(&mut result).redactions;
+        note.cleaned(self.output.clean_result(&mut result));
         let screened = Screened { ctx, method: "prompts/get", server: &server, exposed: name };
         self.screen_result(&screened, self.quarantine.threshold(None), &mut result, note).await?;
         Ok(result)
@@ -277,7 +276,7 @@ impl Gateway {
         note.forwarded = true;
         let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
         let mut result = self.forward(&f, target, params.clone()).await?;
-        note.result_redactions += self.output.clean_result(&mut result).redactions;
+        note.cleaned(self.output.clean_result(&mut result));
         let screened = Screened { ctx, method: "resources/read", server: &server, exposed: uri };
         self.screen_result(&screened, self.quarantine.threshold(None), &mut result, note).await?;
         Ok(result)
@@ -330,6 +329,8 @@ impl Gateway {
     ) -> Result<(), RpcError> {
         let found = self.output.injections(result);
         let rules = || found.findings.iter().map(|f| f.rule).collect::<Vec<&'static str>>();
+        let places = found.findings.iter().map(|f| json!({ "rule": f.rule, "at": f.pointer }));
+        note.findings.extend(places.take(crate::sanitize::MAX_FINDINGS));
         if found.at_least(Severity::Medium) {
             note.injections = rules();
             if self.taint.mark(screened.ctx) {
@@ -444,7 +445,7 @@ impl Gateway {
             None => {
                 let mut result = reply.result().cloned().unwrap_or_else(|| json!({}));
                 crate::forward::check_shape(&target.server.info.name, "completion/complete", &result)?;
-                note.result_redactions += self.output.clean_result(&mut result).redactions;
+                note.cleaned(self.output.clean_result(&mut result));
                 Ok(result)
             }
         }

@@ -75,6 +75,31 @@ pub struct Cleaning {
     pub removed_characters: u32,
     /// Text hidden in Unicode tag characters, decoded (for the audit log).
     pub hidden_text: Option<String>,
+    /// What was redacted, by kind and JSON pointer (never the value), for the audit log; at
+    /// most [`MAX_FINDINGS`].
+    pub found: Vec<Value>,
+}
+
+/// Most redactions a [`Cleaning`] lists by kind and place (it counts them all).
+pub const MAX_FINDINGS: usize = 64;
+
+/// Where a value lies in the value being cleaned, built only when something is found there.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    /// The RFC 6901 pointer.
+    fn pointer(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Key(parent, key) => format!("{}/{}", parent.pointer(), key.replace('~', "~0").replace('/', "~1")),
+            Path::Index(parent, i) => format!("{}/{i}", parent.pointer()),
+        }
+    }
 }
 
 impl Default for OutputGuard {
@@ -144,14 +169,26 @@ impl OutputGuard {
             }
         }
         let mut cleaned = self.clean_result(result);
-        cleaned.redactions += self.personal_data(exposed, settings, result)?;
+        let personal = self.personal_data(exposed, settings, result)?;
+        cleaned.redactions += personal.iter().map(|(_, n)| n).sum::<u32>();
+        for (kind, _) in personal {
+            if cleaned.found.len() < MAX_FINDINGS {
+                cleaned.found.push(serde_json::json!({ "kind": kind }));
+            }
+        }
         self.cap(exposed, settings, result)?;
         Ok(cleaned)
     }
 
-    /// Applies the tool's policy on personal data: kinds to refuse, then kinds to redact.
-    fn personal_data(&self, exposed: &str, settings: &ToolSection, result: &mut Value) -> Result<u32, RpcError> {
-        let Some(rules) = &settings.pii else { return Ok(0) };
+    /// Applies the tool's policy on personal data: kinds to refuse, then kinds to redact; the
+    /// kinds redacted and how many of each.
+    fn personal_data(
+        &self,
+        exposed: &str,
+        settings: &ToolSection,
+        result: &mut Value,
+    ) -> Result<Vec<(&'static str, u32)>, RpcError> {
+        let Some(rules) = &settings.pii else { return Ok(vec![]) };
         let kinds = |action: PiiAction| -> Vec<PiiKind> {
             rules.iter().filter(|(_, a)| **a == action).filter_map(|(k, _)| k.parse().ok()).collect()
         };
@@ -169,7 +206,10 @@ impl OutputGuard {
             }
         }
         let redacted = kinds(PiiAction::Redact);
-        Ok(if redacted.is_empty() { 0 } else { self.pii.redact_json(result, &redacted).total })
+        if redacted.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(self.pii.redact_json(result, &redacted).by_kind.into_iter().collect())
     }
 
     /// Cuts over-long texts and refuses an over-large result.
@@ -246,7 +286,7 @@ impl OutputGuard {
     /// are left alone.
     pub fn clean(&self, value: &mut Value) -> Cleaning {
         let mut c = Cleaning::default();
-        self.clean_value(value, &mut c, 0);
+        self.clean_value(value, &mut c, 0, &Path::Root);
         c
     }
 
@@ -260,16 +300,16 @@ impl OutputGuard {
             Value::Object(obj) => {
                 for (k, v) in obj.iter_mut() {
                     if !matches!(k.as_str(), "requestState" | "inputRequests" | "resultType") {
-                        self.clean_value(v, &mut c, 1);
+                        self.clean_value(v, &mut c, 1, &Path::Key(&Path::Root, k));
                     }
                 }
             }
-            other => self.clean_value(other, &mut c, 0),
+            other => self.clean_value(other, &mut c, 0, &Path::Root),
         }
         c
     }
 
-    fn clean_value(&self, value: &mut Value, c: &mut Cleaning, depth: usize) {
+    fn clean_value(&self, value: &mut Value, c: &mut Cleaning, depth: usize, at: &Path<'_>) {
         if depth > 128 {
             *value = Value::String("[removed by Warden: nested too deeply]".to_owned());
             c.removed_characters += 1;
@@ -285,18 +325,27 @@ impl OutputGuard {
                 }
                 let (redacted, found) = self.secrets.redact_str(&cleaned);
                 c.redactions += found.total;
+                for kind in found.by_kind.keys() {
+                    if c.found.len() < MAX_FINDINGS {
+                        c.found.push(serde_json::json!({ "kind": kind, "at": at.pointer() }));
+                    }
+                }
                 if removed > 0 || found.total > 0 {
                     *s = redacted.into_owned();
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.clean_value(v, c, depth + 1)),
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    self.clean_value(v, c, depth + 1, &Path::Index(at, i));
+                }
+            }
             Value::Object(obj) => {
                 let binary = matches!(obj.get("type").and_then(Value::as_str), Some("image" | "audio"));
                 for (k, v) in obj.iter_mut() {
                     if k == "blob" || (binary && k == "data") {
                         continue;
                     }
-                    self.clean_value(v, c, depth + 1);
+                    self.clean_value(v, c, depth + 1, &Path::Key(at, k));
                 }
             }
             _ => {}

@@ -17,7 +17,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub(crate) const COLUMNS: &str = "seq, event_time, request_id, era, event, method, actor_id, \
     actor_class, tenant, client_id, session_id, server_name, tool_name, action_class, arguments, \
     redactions, result_hash, decision, policy_ids, reason, approval_id, outcome, error_code, \
-    latency_ms, prev_hash, row_hash";
+    latency_ms, prev_hash, row_hash, findings";
 
 /// A row exactly as the database holds it: JSON columns as their text, the time as
 /// [`stored_time`] text. This is what is hashed, so a row read back hashes as it was written
@@ -50,6 +50,7 @@ pub(crate) struct StoredRow {
     pub latency_ms: Option<f64>,
     pub prev_hash: String,
     pub row_hash: String,
+    pub findings: Option<String>,
 }
 
 impl StoredRow {
@@ -82,16 +83,18 @@ impl StoredRow {
             latency_ms: event.latency_ms,
             prev_hash: prev_hash.to_owned(),
             row_hash: String::new(),
+            findings: event.findings.as_ref().map(Value::to_string),
         };
         row.row_hash = row.computed_hash();
         row
     }
 
     /// The fixed-order serialization that is hashed: a JSON array of `seq` and every column but
-    /// `row_hash`, in table order.
+    /// `row_hash`, in table order, with `findings` (added later) after `prev_hash` only when set,
+    /// so rows written before it existed hash as they did.
     pub fn canonical(&self) -> String {
         let text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
-        Value::Array(vec![
+        let mut columns = vec![
             Value::from(self.seq),
             Value::from(self.event_time.clone()),
             text(&self.request_id),
@@ -118,8 +121,11 @@ impl StoredRow {
             // `Value::from(f64)` is null for NaN and infinities, which the writer never stores.
             self.latency_ms.map_or(Value::Null, Value::from),
             Value::from(self.prev_hash.clone()),
-        ])
-        .to_string()
+        ];
+        if let Some(findings) = &self.findings {
+            columns.push(Value::String(findings.clone()));
+        }
+        Value::Array(columns).to_string()
     }
 
     /// `hex(sha256(prev_hash || "\n" || canonical))`.
@@ -145,6 +151,12 @@ impl StoredRow {
         };
         let policy_ids = serde_json::from_str(&self.policy_ids)
             .map_err(|err| corrupt(format!("policy_ids is not a JSON array of strings: {err}")))?;
+        let findings = match &self.findings {
+            None => None,
+            Some(text) => {
+                Some(serde_json::from_str(text).map_err(|err| corrupt(format!("findings are not JSON: {err}")))?)
+            }
+        };
         Ok(AuditRow {
             seq,
             event: AuditEvent {
@@ -171,6 +183,7 @@ impl StoredRow {
                 outcome: self.outcome,
                 error_code: self.error_code,
                 latency_ms: self.latency_ms,
+                findings,
             },
             prev_hash: self.prev_hash,
             row_hash: self.row_hash,
@@ -214,6 +227,22 @@ mod tests {
         let mut unset = row.clone();
         unset.tool_name = None;
         assert_ne!(unset.computed_hash(), row.row_hash);
+    }
+
+    #[test]
+    fn findings_are_hashed_when_present_and_absent_rows_hash_as_before() {
+        let plain = StoredRow::chain(1, &event(), GENESIS_HASH);
+        assert!(!plain.canonical().contains("findings"));
+        let columns: Vec<Value> = serde_json::from_str(&plain.canonical()).unwrap();
+        assert_eq!(columns.len(), 25, "seq and 24 columns, as before findings existed");
+        let mut found = event();
+        found.findings = Some(serde_json::json!([{ "kind": "github_token", "at": "/content/0/text" }]));
+        let row = StoredRow::chain(1, &found, GENESIS_HASH);
+        assert_ne!(row.row_hash, plain.row_hash);
+        let mut removed = row.clone();
+        removed.findings = None;
+        assert_ne!(removed.computed_hash(), row.row_hash, "removing the findings breaks the chain");
+        assert_eq!(row.clone().into_row().unwrap().event.findings, found.findings);
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct AuditEvent {
     pub error_code: Option<i64>,
     /// Milliseconds; a value that is not finite is stored as absent.
     pub latency_ms: Option<f64>,
+    /// What the response guards found, by type and location, never the value (a JSON array).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<serde_json::Value>,
 }
 
 impl AuditEvent {

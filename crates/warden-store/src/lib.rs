@@ -24,8 +24,9 @@
 //! Row `seq` (1, 2, 3, ... with no gaps) stores `prev_hash`, the previous row's `row_hash`
 //! (64 zeros for row 1), and
 //! `row_hash = hex(sha256(prev_hash || "\n" || canonical))`, where `canonical` is a JSON array
-//! of `seq` and every other column except `row_hash`, in table order, with JSON columns as
-//! their stored text and the time as stored (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC). Verification
+//! of `seq` and every other column except `row_hash`, in table order (`findings`, added
+//! later, only when set, after `prev_hash`), with JSON columns as their stored text and the
+//! time as stored (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC). Verification
 //! therefore finds an edited column, a deleted row, an inserted row, and rows whose seq
 //! values were swapped, and names the first bad row.
 //!

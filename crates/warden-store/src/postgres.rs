@@ -69,7 +69,7 @@ fn as_time(seq: i64, text: &str) -> Result<DateTime<Utc>, StoreError> {
 pub(crate) async fn insert(conn: &mut PgConnection, row: &StoredRow) -> Result<(), StoreError> {
     sqlx::query(&format!(
         "INSERT INTO mcp_audit ({COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
     ))
     .bind(row.seq)
     .bind(as_time(row.seq, &row.event_time)?)
@@ -97,6 +97,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, row: &StoredRow) -> Result<(
     .bind(row.latency_ms)
     .bind(&row.prev_hash)
     .bind(&row.row_hash)
+    .bind(&row.findings)
     .execute(conn)
     .await
     .map_err(StoreError::db("inserting an audit row"))?;
@@ -179,6 +180,7 @@ fn decode(row: &PgRow) -> Decoded {
         latency_ms: col!("latency_ms"),
         prev_hash: col!("prev_hash"),
         row_hash: col!("row_hash"),
+        findings: col!("findings"),
     })
 }
 

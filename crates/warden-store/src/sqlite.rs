@@ -78,7 +78,7 @@ pub(crate) async fn last_row(conn: &mut SqliteConnection) -> Result<Option<(i64,
 pub(crate) async fn insert(conn: &mut SqliteConnection, row: &StoredRow) -> Result<(), StoreError> {
     sqlx::query(&format!(
         "INSERT INTO mcp_audit ({COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
     ))
     .bind(row.seq)
     .bind(&row.event_time)
@@ -106,6 +106,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, row: &StoredRow) -> Resu
     .bind(row.latency_ms)
     .bind(&row.prev_hash)
     .bind(&row.row_hash)
+    .bind(&row.findings)
     .execute(conn)
     .await
     .map_err(StoreError::db("inserting an audit row"))?;
@@ -158,6 +159,7 @@ fn decode(row: &SqliteRow) -> Decoded {
         latency_ms: col!("latency_ms"),
         prev_hash: col!("prev_hash"),
         row_hash: col!("row_hash"),
+        findings: col!("findings"),
     })
 }
 

@@ -52,6 +52,26 @@ fn secrets_never_reach_the_client_from_any_output() {
     );
     assert!(ok(&out, 3).to_string().contains("[REDACTED:"), "{out}");
     assert!(ok(&out, 4).to_string().contains("[REDACTED:"), "{out}");
+
+    // The audit log says what was redacted and where, never the value.
+    let (code, rows) = warden_cli(
+        &gw,
+        &["audit", "query", "--json", "SELECT tool_name, redactions, findings FROM mcp_audit WHERE event = 'call'"],
+    );
+    assert_eq!(code, 0, "{rows}");
+    assert!(!rows.contains("ghp_") && !rows.contains(AWS), "no secret in the audit log: {rows}");
+    let rows: Vec<Value> = rows.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let findings = |tool: &str| -> Value {
+        let row = rows.iter().find(|r| r["tool_name"] == tool).unwrap_or_else(|| panic!("{tool}: {rows:?}"));
+        serde_json::from_str(row["findings"].as_str().unwrap_or("null")).unwrap()
+    };
+    let text_findings = findings("leak_text");
+    assert!(
+        text_findings.as_array().unwrap().contains(&json!({ "kind": "github_token", "at": "/content/0/text" })),
+        "{text_findings}"
+    );
+    assert!(findings("leak_structured").to_string().contains("/structuredContent/city"), "{rows:?}");
+    assert!(findings("leak://config").to_string().contains("/contents/0/text"), "{rows:?}");
 }
 
 #[test]
