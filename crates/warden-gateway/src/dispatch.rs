@@ -19,7 +19,7 @@
 use crate::audit::Note;
 use crate::authorize::{CallState, refusal};
 use crate::client::{ClientContext, Outbound};
-use crate::forward::Forwarding;
+use crate::forward::{Forwarding, OriginalCall};
 use crate::gateway::Gateway;
 use crate::hub::{ListenFilter, Listener, Subscriber};
 use crate::inventory::{self, Definition, ListKind};
@@ -180,7 +180,16 @@ impl Gateway {
         }
         note.forwarded = true;
         let definition = target.definition.clone();
-        let f = Forwarding { ctx, out, cancel, method: "tools/call", exposed: name, slot: Some(&slot) };
+        let request_id = note.request_id.clone();
+        let f = Forwarding {
+            ctx,
+            out,
+            cancel,
+            method: "tools/call",
+            exposed: name,
+            slot: Some(&slot),
+            request_id: &request_id,
+        };
         let mut result = self.forward(&f, target, params.clone()).await?;
         let screened = Screened { ctx, method: "tools/call", server: &server, exposed: name };
         if is_input_required(&result) {
@@ -231,7 +240,16 @@ impl Gateway {
             self.limits.take(ctx, &server, None)?;
         }
         note.forwarded = true;
-        let f = Forwarding { ctx, out, cancel, method: "prompts/get", exposed: name, slot: Some(&slot) };
+        let request_id = note.request_id.clone();
+        let f = Forwarding {
+            ctx,
+            out,
+            cancel,
+            method: "prompts/get",
+            exposed: name,
+            slot: Some(&slot),
+            request_id: &request_id,
+        };
         let mut result = self.forward(&f, target, params.clone()).await?;
         note.cleaned(self.output.clean_result(&mut result));
         let screened = Screened { ctx, method: "prompts/get", server: &server, exposed: name };
@@ -274,7 +292,16 @@ impl Gateway {
             self.limits.take(ctx, &server, None)?;
         }
         note.forwarded = true;
-        let f = Forwarding { ctx, out, cancel, method: "resources/read", exposed: uri, slot: Some(&slot) };
+        let request_id = note.request_id.clone();
+        let f = Forwarding {
+            ctx,
+            out,
+            cancel,
+            method: "resources/read",
+            exposed: uri,
+            slot: Some(&slot),
+            request_id: &request_id,
+        };
         let mut result = self.forward(&f, target, params.clone()).await?;
         note.cleaned(self.output.clean_result(&mut result));
         let screened = Screened { ctx, method: "resources/read", server: &server, exposed: uri };
@@ -439,6 +466,10 @@ impl Gateway {
         let reply = target.conn.call(call).await.map_err(|e| e.to_rpc())?;
         match reply.rpc_error() {
             Some(mut e) => {
+                let server = &target.server.info.name;
+                let call =
+                    OriginalCall { server, method: "completion/complete", item: None, request_id: &note.request_id };
+                self.keep_original_error(ctx, &call, &e);
                 self.output.scrub_error(&mut e);
                 Err(e)
             }

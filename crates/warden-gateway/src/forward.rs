@@ -85,6 +85,8 @@ pub struct Forwarding<'a> {
     pub exposed: &'a str,
     /// The call's place in its context, to mark it waiting while the client is asked something.
     pub slot: Option<&'a CallSlot>,
+    /// The client's JSON-RPC id, as text.
+    pub request_id: &'a str,
 }
 
 impl Gateway {
@@ -416,6 +418,8 @@ impl Gateway {
     /// server cannot make a client believe the gateway refused it (or ask for more scopes), and
     /// a server's demand for a URL elicitation is an elicitation the policies must allow.
     fn translate_error(&self, f: &Forwarding<'_>, server: &str, mut e: RpcError) -> RpcError {
+        let original = OriginalCall { server, method: f.method, item: Some(f.exposed), request_id: f.request_id };
+        self.keep_original_error(f.ctx, &original, &e);
         // R9: a server's error reaches the client without the secrets it may carry.
         if self.output.scrub_error(&mut e) > 0 {
             tracing::info!(%server, "redacted secrets from a server's error");
@@ -448,6 +452,44 @@ impl Gateway {
             }
         }
         e
+    }
+}
+
+/// Whose request a server's error answered.
+pub(crate) struct OriginalCall<'a> {
+    pub server: &'a str,
+    pub method: &'a str,
+    pub item: Option<&'a str>,
+    pub request_id: &'a str,
+}
+
+impl Gateway {
+    /// Keeps a server's error as it sent it, where `[output] server_errors = "keep"`, before it
+    /// is scrubbed for the client. Written in the background: the answer does not wait for it.
+    pub(crate) fn keep_original_error(&self, ctx: &ClientContext, call: &OriginalCall<'_>, e: &RpcError) {
+        let Some(store) = self.kept_errors.get().cloned() else { return };
+        let (server, method) = (call.server.to_owned(), call.method.to_owned());
+        let item = call.item.map(str::to_owned);
+        let request_id = call.request_id.to_owned();
+        let session_id = ctx.session.as_ref().map(|s| s.id.clone());
+        let actor_id = ctx.principal.subject.clone();
+        let (code, message, data) = (i64::from(e.code), e.message.clone(), e.data.clone());
+        tokio::spawn(async move {
+            let original = warden_store::server_errors::OriginalError {
+                server: &server,
+                method: &method,
+                item: item.as_deref(),
+                request_id: Some(&request_id),
+                session_id: session_id.as_deref(),
+                actor_id: Some(&actor_id),
+                code,
+                message: &message,
+                data: data.as_ref(),
+            };
+            if let Err(err) = store.keep(&original).await {
+                tracing::error!("a server's original error could not be kept: {err}");
+            }
+        });
     }
 }
 

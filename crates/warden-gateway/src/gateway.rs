@@ -64,6 +64,8 @@ pub struct Gateway {
     pub integrity: Arc<Integrity>,
     /// Results withheld for instructing the model.
     pub quarantine: Arc<Quarantine>,
+    /// Where servers' original errors are kept, when configured (`[output] server_errors`).
+    pub kept_errors: std::sync::OnceLock<warden_store::ServerErrorStore>,
     /// The response guards.
     pub output: crate::sanitize::OutputGuard,
     /// Contexts that have read content aimed at the model.
@@ -140,6 +142,7 @@ impl Gateway {
             auditor,
             integrity,
             quarantine,
+            kept_errors: std::sync::OnceLock::new(),
             output: crate::sanitize::OutputGuard::new(),
             taint: crate::taint::Taint::default(),
             clock,

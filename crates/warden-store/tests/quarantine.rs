@@ -119,5 +119,35 @@ on_both!(
     reviewed_once,
     concurrent_reviews_decide_once,
     released_only_to_its_caller,
-    the_database_refuses_a_bad_status
+    the_database_refuses_a_bad_status,
+    server_errors_kept_newest_first
 );
+
+async fn server_errors_kept_newest_first(kind: Kind) {
+    use warden_store::ServerErrorStore;
+    use warden_store::server_errors::OriginalError;
+    {
+        let target = Target::new(kind).await;
+        let store = ServerErrorStore::open(&target.url).await.expect("open");
+        let data = json!({ "trace": "/srv/app/db.py:42" });
+        for (i, message) in ["first", "connection failed: postgres://admin:pw@10.0.0.7/prod"].iter().enumerate() {
+            let e = OriginalError {
+                server: "db",
+                method: "tools/call",
+                item: Some("db__query"),
+                request_id: Some(if i == 0 { "1" } else { "2" }),
+                code: -32000,
+                message,
+                data: (i == 1).then_some(&data),
+                ..Default::default()
+            };
+            store.keep(&e).await.expect("keep");
+        }
+        let kept = store.recent(10).await.unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].message, "connection failed: postgres://admin:pw@10.0.0.7/prod", "kept as sent");
+        assert_eq!(kept[0].data, Some(data));
+        assert_eq!((kept[1].request_id.as_deref(), kept[1].data.as_ref()), (Some("1"), None));
+        assert_eq!(store.recent(1).await.unwrap().len(), 1);
+    }
+}

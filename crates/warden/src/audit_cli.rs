@@ -42,6 +42,13 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 0)]
         after: i64,
     },
+    /// Servers' original error messages, as they sent them (kept only with
+    /// `[output] server_errors = "keep"`), newest first, one JSON object per line.
+    ServerErrors {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 /// Export formats.
@@ -76,10 +83,19 @@ pub fn database(config: &std::path::Path, database: Option<String>) -> anyhow::R
 /// Runs a subcommand; the exit status to use. `own_key` is the public key of the configured
 /// checkpoint signing key, trusted when no `--trusted-key` is given.
 pub async fn run(url: &str, command: AuditCommand, own_key: Option<String>) -> anyhow::Result<i32> {
-    let reader = AuditReader::open(url).await.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
     let mut out = std::io::stdout().lock();
+    if let AuditCommand::ServerErrors { limit } = command {
+        let store =
+            warden_store::ServerErrorStore::open(url).await.map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
+        for kept in store.recent(limit).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            writeln!(out, "{}", serde_json::to_string(&kept)?)?;
+        }
+        return Ok(0);
+    }
+    let reader = AuditReader::open(url).await.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
     match command {
         AuditCommand::PublicKey => anyhow::bail!("public-key reads the configuration, not the log"),
+        AuditCommand::ServerErrors { .. } => unreachable!("answered above"),
         AuditCommand::Verify { mut trusted_keys } => {
             if trusted_keys.is_empty() {
                 trusted_keys.extend(own_key);

@@ -360,6 +360,10 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let gw = Gateway::from_config(config, auditor, std::sync::Arc::new(integrity), std::sync::Arc::new(quarantine))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if config.output.server_errors == warden_gateway::config::ServerErrors::Keep {
+        let kept = warden_store::ServerErrorStore::open(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let _ = gw.kept_errors.set(kept);
+    }
     if gw.authorizer.engine().is_empty() {
         tracing::warn!("no policies are configured ([policy] files): every call will be denied");
     }

@@ -373,3 +373,33 @@ fn server_log_messages_lose_secrets_and_terminal_escapes() {
     assert!(line.contains("[REDACTED:github_token]") && !line.contains("ghp_"), "{line}");
     assert!(!line.contains('\u{1b}') && !line.contains("pwned"), "{line:?}");
 }
+
+#[test]
+fn original_server_errors_are_dropped_or_kept_apart_as_configured() {
+    // Default: the client sees the scrubbed error and nothing else is kept.
+    let gw = Warden::serve("", &leaky(""));
+    let out = run(&gw, json!([call("leaky__leak_error")]));
+    assert!(!err(&out, 0).to_string().contains("S3cretPassw0rd"), "{out}");
+    let (code, kept) = warden_cli(&gw, &["audit", "server-errors"]);
+    assert_eq!((code, kept.trim()), (0, ""), "nothing kept by default");
+
+    // keep: the original, as sent, goes to its own table, and still not to the client.
+    let gw = Warden::serve("", &format!("{}\n[output]\nserver_errors = \"keep\"\n", leaky("")));
+    let out = run(&gw, json!([call("leaky__leak_error")]));
+    let shown = err(&out, 0).to_string();
+    assert!(!shown.contains("S3cretPassw0rd") && !shown.contains("/srv/app"), "{out}");
+    let mut kept = String::new();
+    for _ in 0..50 {
+        kept = warden_cli(&gw, &["audit", "server-errors"]).1;
+        if !kept.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let row: Value = serde_json::from_str(kept.lines().next().unwrap_or("null")).unwrap();
+    assert!(row["message"].as_str().unwrap_or_default().contains("S3cretPassw0rd@10.0.3.7"), "kept as sent: {kept}");
+    assert_eq!((row["server"].as_str(), row["item"].as_str()), (Some("leaky"), Some("leaky__leak_error")), "{row}");
+    assert!(row["request_id"].is_string(), "{row}");
+    let (_, audit) = warden_cli(&gw, &["audit", "query", "--json", "SELECT reason, findings FROM mcp_audit"]);
+    assert!(!audit.contains("S3cretPassw0rd"), "the audit log itself never holds it: {audit}");
+}

@@ -18,7 +18,7 @@ pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
-pub use output::{OutputSection, QUARANTINE_LEVELS, is_quarantine_level};
+pub use output::{OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
 pub use tools::{ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;

@@ -15,11 +15,27 @@ pub struct OutputSection {
     /// person to review (`warden quarantine`). `low`, `medium`, `high`, `critical`, or `off`.
     /// A tool's own `quarantine_at` overrides it.
     pub quarantine_at: String,
+    /// Servers' error messages reach clients scrubbed (secrets, paths, internal hosts and stack
+    /// traces removed). `drop` (the default) keeps nothing more; `keep` also stores each
+    /// original, as sent, in the audit database's table `mcp_server_errors`, apart from the
+    /// audit log so that access to it can be granted apart (`warden audit server-errors`).
+    pub server_errors: ServerErrors,
+}
+
+/// What becomes of a server's original error message once a scrubbed copy went to the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerErrors {
+    /// Nothing is kept.
+    #[default]
+    Drop,
+    /// Kept in `mcp_server_errors`.
+    Keep,
 }
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { quarantine_at: "high".to_owned() }
+        OutputSection { quarantine_at: "high".to_owned(), server_errors: ServerErrors::Drop }
     }
 }
 
