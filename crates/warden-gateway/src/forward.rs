@@ -285,7 +285,7 @@ impl Gateway {
             let mut entry = json!({ "method": r.method() });
             if let Some(p) = r.message().params() {
                 let mut params = p.clone();
-                crate::sanitize::guard_sampling(r.method(), Some(&mut params), &limits);
+                crate::sanitize::guard_client_request(r.method(), Some(&mut params), &limits);
                 entry["params"] = params;
             }
             requests.insert(key.clone(), entry);
@@ -342,7 +342,7 @@ impl Gateway {
                 ));
             }
             let mut params = request.get("params").cloned();
-            crate::sanitize::guard_sampling(&method, params.as_mut(), limits);
+            crate::sanitize::guard_client_request(&method, params.as_mut(), limits);
             let out = f.out.clone();
             let timeout = self.settings.input_required_ttl;
             asks.push(async move { out.request(&method, params, timeout).await.map(|v| (key, v)) });
@@ -523,7 +523,7 @@ fn guard_input_requests(result: &mut Value, limits: &SamplingLimits) {
     let Some(requests) = result.get_mut("inputRequests").and_then(Value::as_object_mut) else { return };
     for request in requests.values_mut() {
         let method = request.get("method").and_then(Value::as_str).unwrap_or_default().to_owned();
-        crate::sanitize::guard_sampling(&method, request.get_mut("params"), limits);
+        crate::sanitize::guard_client_request(&method, request.get_mut("params"), limits);
     }
 }
 
@@ -552,7 +552,7 @@ fn relay_notification(ctx: &ClientContext, out: &Outbound, mut n: Message) {
 async fn relay_request(request: ServerRequest, out: Outbound, timeout: Duration, limits: SamplingLimits) {
     let method = request.method().to_owned();
     let mut params = request.message().params().cloned();
-    crate::sanitize::guard_sampling(&method, params.as_mut(), &limits);
+    crate::sanitize::guard_client_request(&method, params.as_mut(), &limits);
     let answer = out.request(&method, params, timeout).await;
     request.respond(answer);
 }

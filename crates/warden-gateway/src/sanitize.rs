@@ -477,18 +477,29 @@ impl SamplingLimits {
     }
 }
 
-/// R8, the sampling guard: what a server asks of a client's model, made safe to relay. Runs
-/// after policy has allowed the request. Every string of the messages and the system prompt is
-/// cleaned and has secrets redacted; `includeContext` (which would hand the server the client's
-/// other conversations) is narrowed to what the server may ask (`none` unless configured);
-/// `maxTokens` is capped. Other requests pass unchanged. Returns how many values were redacted
-/// or removed.
-pub fn guard_sampling(method: &str, params: Option<&mut Value>, limits: &SamplingLimits) -> u32 {
+/// What a server asks of a client, made safe to relay; runs after policy has allowed the
+/// request. An elicitation's message and schema texts, shown to the user, are cleaned and have
+/// secrets redacted. R8, the sampling guard: every string of a sampling request's messages and
+/// system prompt is cleaned and has secrets redacted; `includeContext` (which would hand the
+/// server the client's other conversations) is narrowed to what the server may ask (`none`
+/// unless configured); `maxTokens` is capped. Other requests pass unchanged. Returns how many
+/// values were redacted or removed.
+pub fn guard_client_request(method: &str, params: Option<&mut Value>, limits: &SamplingLimits) -> u32 {
+    let Some(Value::Object(p)) = params else { return 0 };
+    let guard = shared();
+    if method == "elicitation/create" {
+        let mut changed = 0;
+        for key in ["message", "requestedSchema"] {
+            if let Some(v) = p.get_mut(key) {
+                let c = guard.clean(v);
+                changed += c.redactions + c.removed_characters;
+            }
+        }
+        return changed;
+    }
     if method != "sampling/createMessage" {
         return 0;
     }
-    let Some(Value::Object(p)) = params else { return 0 };
-    let guard = shared();
     let mut changed = 0;
     for key in ["messages", "systemPrompt"] {
         if let Some(v) = p.get_mut(key) {
@@ -523,24 +534,28 @@ mod tests {
             "includeContext": "allServers",
             "maxTokens": 100000,
         });
-        assert!(guard_sampling("sampling/createMessage", Some(&mut p), &SamplingLimits::default()) >= 3);
+        assert!(guard_client_request("sampling/createMessage", Some(&mut p), &SamplingLimits::default()) >= 3);
         let text = p["messages"][0]["content"]["text"].as_str().unwrap();
         assert!(!text.contains("ghp_") && !text.contains('\u{1b}'), "{text}");
         assert_eq!(p["includeContext"], "none");
         assert_eq!(p["maxTokens"], SAMPLING_MAX_TOKENS);
-        let mut other = json!({ "message": "ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" });
-        assert_eq!(guard_sampling("elicitation/create", Some(&mut other), &SamplingLimits::default()), 0);
+        let mut other = json!({ "uri": "ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" });
+        assert_eq!(guard_client_request("roots/list", Some(&mut other), &SamplingLimits::default()), 0);
+        let mut asked =
+            json!({ "message": "token ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA \u{1b}[31m", "requestedSchema": {} });
+        assert_eq!(guard_client_request("elicitation/create", Some(&mut asked), &SamplingLimits::default()), 2);
+        assert_eq!(asked["message"], "token [REDACTED:github_token] ");
     }
 
     #[test]
     fn a_server_may_be_allowed_its_own_context_and_more_tokens() {
         let limits = SamplingLimits { context: SamplingContext::ThisServer, max_tokens: 10_000 };
         let mut p = json!({ "messages": [], "includeContext": "thisServer", "maxTokens": 8000 });
-        assert_eq!(guard_sampling("sampling/createMessage", Some(&mut p), &limits), 0);
+        assert_eq!(guard_client_request("sampling/createMessage", Some(&mut p), &limits), 0);
         assert_eq!((p["includeContext"].as_str(), p["maxTokens"].as_u64()), (Some("thisServer"), Some(8000)));
         for wider in [json!("allServers"), json!("everything"), json!(3)] {
             let mut p = json!({ "messages": [], "includeContext": wider, "maxTokens": 20_000 });
-            guard_sampling("sampling/createMessage", Some(&mut p), &limits);
+            guard_client_request("sampling/createMessage", Some(&mut p), &limits);
             assert_eq!(p["includeContext"], "thisServer", "narrowed from {wider}");
             assert_eq!(p["maxTokens"], 10_000);
         }

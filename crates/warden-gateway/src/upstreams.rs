@@ -659,7 +659,7 @@ impl Lane {
                     return;
                 }
                 let mut params = request.message().params().cloned();
-                crate::sanitize::guard_sampling(&method, params.as_mut(), &self.info.sampling);
+                crate::sanitize::guard_client_request(&method, params.as_mut(), &self.info.sampling);
                 let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
                 request.respond(answer);
                 return;

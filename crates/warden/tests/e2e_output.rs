@@ -403,3 +403,39 @@ fn original_server_errors_are_dropped_or_kept_apart_as_configured() {
     let (_, audit) = warden_cli(&gw, &["audit", "query", "--json", "SELECT reason, findings FROM mcp_audit"]);
     assert!(!audit.contains("S3cretPassw0rd"), "the audit log itself never holds it: {audit}");
 }
+
+#[test]
+fn a_hostile_modern_servers_input_required_is_guarded_end_to_end() {
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "[servers.modern]\ncommand = {:?}\nargs = [{:?}]\n",
+            venv_bin("python"),
+            peer_file("python/modern_leaky_server.py")
+        ),
+    );
+    let out = node_client(json!({ "sdk": "v2", "era": "modern",
+        "transport": { "type": "http", "url": gw.url() },
+        "capabilities": { "sampling": {}, "elicitation": { "form": {} } },
+        "answers": {
+            "sampling": { "role": "assistant", "model": "m", "content": { "type": "text", "text": "summary" } },
+            "elicitation": { "action": "accept", "content": { "ok": true } },
+        },
+        "ops": [call("modern__deploy")] }));
+    assert_eq!(out["version"], "2026-07-28", "{out}");
+    let done = text(ok(&out, 0));
+    assert!(done.contains("deployed with [REDACTED:github_token]"), "the final result is redacted: {done}");
+    assert!(done.contains("state-7f3a"), "requestState reached the server byte for byte: {done}");
+    let asked = &out["serverRequests"];
+    let elicit = asked.as_array().unwrap().iter().find(|r| r["method"] == "elicitation/create").expect("elicited");
+    let message = elicit["params"]["message"].as_str().unwrap();
+    assert!(message.contains("[REDACTED:github_token]"), "{message:?}");
+    assert!(
+        !message.contains('\u{1b}') && !message.chars().any(|c| ('\u{E0000}'..='\u{E007F}').contains(&c)),
+        "{message:?}"
+    );
+    let sample = asked.as_array().unwrap().iter().find(|r| r["method"] == "sampling/createMessage").expect("sampled");
+    assert_eq!(sample["params"]["includeContext"], "none", "{sample}");
+    assert_eq!(sample["params"]["maxTokens"], 4096, "{sample}");
+    assert!(!out.to_string().contains("ghp_DDDD") && !out.to_string().contains(AWS), "no secret anywhere: {out}");
+}
