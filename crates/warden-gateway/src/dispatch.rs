@@ -365,6 +365,14 @@ impl Gateway {
                     "a result tried to instruct the model: the context is now tainted");
             }
         }
+        if found.incomplete {
+            // What was not read may instruct the model: the context is tainted as if it did.
+            note.findings.push(json!({ "rule": "scan.incomplete" }));
+            if self.taint.mark(screened.ctx) {
+                tracing::warn!(what = %shown(screened.exposed),
+                    "a result too large or deep to scan whole: the context is now tainted");
+            }
+        }
         if let Some(at) = threshold
             && found.at_least(at)
         {

@@ -340,6 +340,12 @@ impl OutputGuard {
                 }
             }
             Value::Object(obj) => {
+                // Text sent base64-encoded is still text for the model: it is decoded, and then
+                // cleaned and scanned like any other text.
+                if let Some(text) = textual_blob(obj) {
+                    obj.remove("blob");
+                    obj.insert("text".to_owned(), Value::String(text));
+                }
                 let binary = matches!(obj.get("type").and_then(Value::as_str), Some("image" | "audio"));
                 for (k, v) in obj.iter_mut() {
                     if k == "blob" || (binary && k == "data") {
@@ -370,6 +376,32 @@ impl OutputGuard {
         }
         n
     }
+}
+
+/// The text of a resource's `blob` whose `mimeType` says it is text (and which decodes to
+/// UTF-8), so that it can travel as `text` instead. Binary payloads stay as they are.
+fn textual_blob(obj: &serde_json::Map<String, Value>) -> Option<String> {
+    use base64::Engine;
+    let blob = obj.get("blob")?.as_str()?;
+    let mime = obj.get("mimeType")?.as_str()?.split(';').next()?.trim().to_ascii_lowercase();
+    let textual = mime.starts_with("text/")
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+        || matches!(
+            mime.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/yaml"
+                | "application/x-yaml"
+                | "application/toml"
+                | "application/x-sh"
+        );
+    if !textual || obj.contains_key("text") {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(blob.trim()).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// Removes object members a schema's `properties` do not declare (where it declares any),
@@ -559,6 +591,23 @@ mod tests {
             assert_eq!(p["includeContext"], "thisServer", "narrowed from {wider}");
             assert_eq!(p["maxTokens"], 10_000);
         }
+    }
+
+    #[test]
+    fn text_sent_as_a_blob_is_decoded_and_cleaned_binary_is_left() {
+        use base64::Engine;
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        let guard = OutputGuard::new();
+        let mut r = json!({ "contents": [
+            { "uri": "a://1", "mimeType": "text/plain; charset=utf-8", "blob": b64(b"key ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") },
+            { "uri": "a://2", "mimeType": "image/png", "blob": b64(b"ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") },
+            { "uri": "a://3", "mimeType": "text/plain", "blob": b64(&[0xff, 0xfe]) },
+        ] });
+        assert_eq!(guard.clean_result(&mut r).redactions, 1);
+        assert_eq!(r["contents"][0]["text"], "key [REDACTED:github_token]");
+        assert!(r["contents"][0].get("blob").is_none());
+        assert!(r["contents"][1]["blob"].is_string() && r["contents"][1].get("text").is_none());
+        assert!(r["contents"][2]["blob"].is_string(), "not UTF-8: left as binary");
     }
 
     #[test]

@@ -44,45 +44,57 @@ pub fn check_result(method: &str, result: &Value) -> Result<(), Misshapen> {
     }
     let input_required = result.get("resultType").and_then(Value::as_str) == Some("input_required");
     match method {
-        "tools/call" | "prompts/get" | "resources/read" if input_required => {
-            parses::<InputRequiredResult>(result.clone())
-        }
-        "tools/call" => {
-            let mut probe = result.clone();
-            if let Some(blocks) = probe.get_mut("content").and_then(Value::as_array_mut) {
-                blocks.iter_mut().for_each(stand_in_for_unknown);
-            }
-            parses::<CallToolResult>(probe)
-        }
-        "prompts/get" => {
-            let mut probe = result.clone();
-            if let Some(messages) = probe.get_mut("messages").and_then(Value::as_array_mut) {
-                messages.iter_mut().filter_map(|m| m.get_mut("content")).for_each(stand_in_for_unknown);
-            }
-            parses::<GetPromptResult>(probe)
-        }
-        "resources/read" => parses::<ReadResourceResult>(result.clone()),
-        "completion/complete" => parses::<CompleteResult>(result.clone()),
-        "tools/list" => parses::<ListToolsResult>(result.clone()),
-        "prompts/list" => parses::<ListPromptsResult>(result.clone()),
-        "resources/list" => parses::<ListResourcesResult>(result.clone()),
-        "resources/templates/list" => parses::<ListResourceTemplatesResult>(result.clone()),
+        "tools/call" | "prompts/get" | "resources/read" if input_required => parses::<InputRequiredResult>(result),
+        "tools/call" => with_known_blocks(result, "content", None, parses::<CallToolResult>),
+        "prompts/get" => with_known_blocks(result, "messages", Some("content"), parses::<GetPromptResult>),
+        "resources/read" => parses::<ReadResourceResult>(result),
+        "completion/complete" => parses::<CompleteResult>(result),
+        "tools/list" => parses::<ListToolsResult>(result),
+        "prompts/list" => parses::<ListPromptsResult>(result),
+        "resources/list" => parses::<ListResourcesResult>(result),
+        "resources/templates/list" => parses::<ListResourceTemplatesResult>(result),
         _ => Ok(()),
     }
     .map_err(fail)
 }
 
-fn parses<T: DeserializeOwned>(value: Value) -> Result<(), String> {
-    serde_json::from_value::<T>(value).map(drop).map_err(|e| e.to_string())
+/// Parses the value where it lies: no copy of the result is made.
+fn parses<T: DeserializeOwned>(value: &Value) -> Result<(), String> {
+    T::deserialize(value).map(drop).map_err(|e| e.to_string())
 }
 
-/// Replaces a content block of an unknown type with a text block, for the parse only: a block
-/// needs a string `type`, but a type added by a later MCP version is not a malformed result.
-fn stand_in_for_unknown(block: &mut Value) {
-    let unknown = block.get("type").and_then(Value::as_str).is_some_and(|t| !KNOWN_BLOCKS.contains(&t));
-    if unknown {
-        *block = json!({ "type": "text", "text": "" });
+/// Parses `result`, with the content blocks of the array `list` (each block at `field` of an
+/// item, or the item itself) of types this version does not know replaced by text blocks. The
+/// result is copied only when it has such a block.
+fn with_known_blocks(
+    result: &Value,
+    list: &str,
+    field: Option<&str>,
+    parse: fn(&Value) -> Result<(), String>,
+) -> Result<(), String> {
+    let items = result.get(list).and_then(Value::as_array);
+    let unknown = items
+        .is_some_and(|items| items.iter().filter_map(|item| field.map_or(Some(item), |f| item.get(f))).any(is_unknown));
+    if !unknown {
+        return parse(result);
     }
+    let mut probe = result.clone();
+    for item in probe.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+        let target = match field {
+            Some(f) => item.get_mut(f),
+            None => Some(item),
+        };
+        if let Some(b) = target.filter(|b| is_unknown(b)) {
+            *b = json!({ "type": "text", "text": "" });
+        }
+    }
+    parse(&probe)
+}
+
+/// A content block with a string `type` this version does not define: not a malformed result,
+/// since a later MCP version may add types. A block without a string `type` is malformed.
+fn is_unknown(block: &Value) -> bool {
+    block.get("type").and_then(Value::as_str).is_some_and(|t| !KNOWN_BLOCKS.contains(&t))
 }
 
 #[cfg(test)]

@@ -232,6 +232,23 @@ impl QuarantineStore {
         })
     }
 
+    /// Undoes `by`'s review of `id`: the item is held again. For a review that could not be
+    /// recorded in the audit log, which must not stand unrecorded. Whether it was undone.
+    pub async fn reopen(&self, id: &str, by: &str) -> Result<bool, StoreError> {
+        write_tx!(self, |conn, _sql, _now| {
+            let updated = sqlx::query(
+                "UPDATE mcp_quarantine SET status = 'held', reviewed_by = NULL, reviewed_at = NULL \
+                 WHERE id = $1 AND status <> 'held' AND reviewed_by = $2",
+            )
+            .bind(id)
+            .bind(by)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("reopening a quarantined result"))?;
+            Ok(updated.rows_affected() == 1)
+        })
+    }
+
     /// A released item, only for the caller it was withheld from (`principal_key`); `None`
     /// for any other caller, an item still held or discarded, or an unknown id, alike.
     pub async fn released_to(&self, id: &str, principal_key: &str) -> Result<Option<Held>, StoreError> {

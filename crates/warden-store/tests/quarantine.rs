@@ -102,6 +102,11 @@ async fn released_only_to_its_caller(kind: Kind) {
     let item = store.released_to(&id, "key-alice").await.unwrap().expect("released to alice");
     assert_eq!(item.content, Some(content("payload")));
     assert!(store.released_to(&id, "key-mallory").await.unwrap().is_none(), "another caller gets nothing");
+    // A review that could not be recorded is undone: only by its reviewer.
+    assert!(!store.reopen(&id, "mallory").await.unwrap());
+    assert!(store.reopen(&id, "bob").await.unwrap());
+    assert!(store.released_to(&id, "key-alice").await.unwrap().is_none(), "held again");
+    assert_eq!(store.get(&id).await.unwrap().unwrap().status, "held");
 }
 
 async fn the_database_refuses_a_bad_status(kind: Kind) {

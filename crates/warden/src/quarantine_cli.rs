@@ -104,7 +104,8 @@ async fn review(
     by: Option<String>,
 ) -> anyhow::Result<i32> {
     let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "operator".to_owned());
-    // The audit log is opened first: a decision that cannot be recorded is not made.
+    // A decision that cannot be recorded does not stand: the log is opened first, and a review
+    // whose row cannot be written is undone.
     let auditor = warden_gateway::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let reviewed = store.review(id, decision, &by).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let item = match reviewed {
@@ -127,7 +128,11 @@ async fn review(
     if let Some(log) = auditor.log() {
         let _ = log.shutdown().await;
     }
-    recorded.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    if let Err(e) = recorded {
+        let undone = store.reopen(&item.id, &by).await.unwrap_or(false);
+        let state = if undone { "the item is held again" } else { "the review could NOT be undone" };
+        anyhow::bail!("the audit log did not record the review ({}); {state}", e.message);
+    }
     match decision {
         Review::Release => println!(
             "released {}: {} can now read it as the resource warden://quarantine/{}",

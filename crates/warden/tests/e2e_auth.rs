@@ -135,13 +135,6 @@ files = [{test:?}, {tenant:?}, {ssrf:?}]
     }
 }
 
-fn api_key() -> (String, String) {
-    use sha2::Digest;
-    let key = format!("wdn_test_{}", hex::encode(rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_be_bytes()));
-    let hash = format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes())));
-    (key, hash)
-}
-
 fn bearer(t: &str) -> String {
     format!("Bearer {t}")
 }

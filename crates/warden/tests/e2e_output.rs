@@ -38,6 +38,7 @@ fn secrets_never_reach_the_client_from_any_output() {
             call("leaky__leak_error"),
             { "op": "readResource", "uri": "leak://config" },
             { "op": "getPrompt", "name": "leaky__leaky", "arguments": {} },
+            { "op": "readResource", "uri": "leak://blob" },
         ]),
     );
     let everything = out.to_string();
@@ -52,6 +53,7 @@ fn secrets_never_reach_the_client_from_any_output() {
     );
     assert!(ok(&out, 3).to_string().contains("[REDACTED:"), "{out}");
     assert!(ok(&out, 4).to_string().contains("[REDACTED:"), "{out}");
+    assert_eq!(ok(&out, 5)["contents"][0]["text"], "API_KEY=[REDACTED:github_token]", "text sent as a blob: {out}");
 
     // The audit log says what was redacted and where, never the value.
     let (code, rows) = warden_cli(
@@ -165,6 +167,32 @@ fn a_result_that_instructs_the_model_taints_its_context() {
 }
 
 #[test]
+fn a_result_too_large_to_scan_whole_taints_its_context() {
+    // An instruction hidden past what the scanner reads (4 MiB of text) is not found, so the
+    // context is tainted as if it were.
+    let dir = TempDir::new("taint-policy");
+    std::fs::write(
+        dir.path("p.cedar"),
+        "@id(\"all\") permit (principal, action, resource);\n\
+         @id(\"no-writes-when-tainted\") forbid (principal, action == Action::\"call_tool\", resource) when { context.tainted && resource.class != \"read\" };\n",
+    )
+    .unwrap();
+    let big = 16 * 1024 * 1024;
+    let gw = Warden::serve(
+        &format!("max_frame_bytes = {big}"),
+        &format!(
+            "{}\n[tools.\"leaky/padded\"]\nclass = \"read\"\nmax_text_bytes = {big}\nmax_result_bytes = {big}\n\n[policy]\nfiles = [{:?}]\n",
+            leaky(""),
+            dir.path("p.cedar").display().to_string()
+        ),
+    );
+    let out = run(&gw, json!([call("leaky__leak_text"), call("leaky__padded"), call("leaky__leak_text")]));
+    ok(&out, 0);
+    assert!(text(ok(&out, 1)).len() > 4 * 1024 * 1024, "the big result passed");
+    assert_eq!(err(&out, 2)["data"]["policies"], json!(["no-writes-when-tainted"]), "{}", err(&out, 2));
+}
+
+#[test]
 fn over_long_texts_are_cut_and_over_large_results_refused() {
     let gw = Warden::serve(
         "",
@@ -203,27 +231,6 @@ fn personal_data_is_allowed_redacted_or_refused_as_configured() {
     assert_eq!(refused["code"], -32011, "{out}");
     assert!(refused["message"].as_str().unwrap().contains("iban"), "{out}");
     assert!(!out.to_string().contains("GB82"), "{out}");
-}
-
-fn warden_cli(gw: &Warden, args: &[&str]) -> (i32, String) {
-    let config = gw.dir.path("warden.toml").display().to_string();
-    let out = std::process::Command::new(warden_bin())
-        .arg(args[0])
-        .args(["--config", &config])
-        .args(&args[1..])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-fn api_key() -> (String, String) {
-    use sha2::Digest;
-    let key = format!("wdn_test_{}", hex::encode(rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_be_bytes()));
-    let hash = format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes())));
-    (key, hash)
 }
 
 #[test]
@@ -296,6 +303,26 @@ fn an_injected_result_is_quarantined_until_a_person_releases_it_to_its_caller() 
 }
 
 #[test]
+fn injected_prompts_and_resources_are_quarantined_too() {
+    let gw = Warden::serve("", &leaky(""));
+    let out = run(
+        &gw,
+        json!([
+            { "op": "readResource", "uri": "leak://page" },
+            { "op": "getPrompt", "name": "leaky__poisoned", "arguments": {} },
+        ]),
+    );
+    assert!(!out.to_string().contains("IGNORE ALL PREVIOUS"), "neither payload reaches the client: {out}");
+    let resource = ok(&out, 0);
+    assert!(resource["contents"][0]["text"].as_str().unwrap().contains("Warden withheld"), "{out}");
+    assert_eq!(resource["contents"][0]["uri"], "leak://page");
+    let prompt = ok(&out, 1);
+    assert!(prompt["messages"][0]["content"]["text"].as_str().unwrap().contains("Warden withheld"), "{out}");
+    let (_, listed) = warden_cli(&gw, &["quarantine", "list"]);
+    assert!(listed.contains("resources/read") && listed.contains("prompts/get"), "{listed}");
+}
+
+#[test]
 fn quarantine_thresholds_are_configurable_per_tool() {
     // Off for this tool: the result passes (the context is still tainted).
     let gw = Warden::serve("", &format!("{}\n[tools.\"leaky/inject\"]\nquarantine_at = \"off\"\n", leaky("")));
@@ -339,6 +366,22 @@ fn sampling_context_and_tokens_are_narrowed_unless_the_server_is_permitted_more(
     let asked = &out["serverRequests"][0]["params"];
     assert_eq!(asked["includeContext"], "thisServer", "allServers is wider than permitted: {out}");
     assert_eq!(asked["maxTokens"], 20000, "{out}");
+}
+
+#[test]
+fn sampling_is_guarded_when_bridged_from_a_legacy_server_to_a_modern_client() {
+    // The legacy server's request reaches the modern client inside the gateway's input_required.
+    let gw = sampling_gateway("");
+    let out = node_client(json!({ "sdk": "v2", "era": "modern", "transport": { "type": "http", "url": gw.url() },
+        "capabilities": { "sampling": {} },
+        "answers": { "sampling": { "role": "assistant", "model": "m", "content": { "type": "text", "text": "sampled" } } },
+        "ops": [call("leaky__ask_model")] }));
+    assert_eq!(out["version"], "2026-07-28", "{out}");
+    assert!(text(ok(&out, 0)).contains("model said: sampled"), "{out}");
+    let asked = &out["serverRequests"][0]["params"];
+    assert_eq!(asked["includeContext"], "none", "{out}");
+    assert_eq!(asked["maxTokens"], 4096, "{out}");
+    assert!(!asked.to_string().contains(GH) && asked.to_string().contains("[REDACTED:github_token]"), "{out}");
 }
 
 #[test]

@@ -438,3 +438,22 @@ pub fn hostile(name: &str, extra: &str) -> String {
         peer_file("python/hostile_server.py")
     )
 }
+
+/// Runs a `warden` subcommand against a running gateway's configuration (`args[0]` is the
+/// subcommand, the rest follow `--config`); its exit code and its output and errors together.
+pub fn warden_cli(gw: &Warden, args: &[&str]) -> (i32, String) {
+    let config = gw.dir.path("warden.toml").display().to_string();
+    let out = Command::new(warden_bin()).arg(args[0]).args(["--config", &config]).args(&args[1..]).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A new random API key and the `sha256:` hash that goes in `[auth.api_keys.NAME]`.
+pub fn api_key() -> (String, String) {
+    use sha2::Digest;
+    let key = format!("wdn_test_{}", hex::encode(rand_core::RngCore::next_u64(&mut rand_core::OsRng).to_be_bytes()));
+    let hash = format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes())));
+    (key, hash)
+}
