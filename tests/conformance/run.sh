@@ -36,6 +36,9 @@ listen = "127.0.0.1:$GW_PORT"
 url = "http://localhost:$REF_PORT/mcp"
 namespace = ""
 isolation = "session"
+# The suite's tools would otherwise taint each context and hold its writes for approval.
+trusted_content = true
+trusted_resources = true
 
 # The suite exercises the protocol, not authorization: everything is permitted.
 [policy]

@@ -42,6 +42,8 @@ pub struct Note {
     pub findings: Vec<Value>,
     /// The quarantine id, when the result was withheld.
     pub quarantined: Option<String>,
+    /// The approval the call proceeded under.
+    pub approval_id: Option<String>,
     /// The JSON-RPC id as text.
     pub request_id: String,
 }
@@ -57,8 +59,10 @@ impl Note {
         if let Some(d) = &self.decision {
             match d.verdict {
                 Verdict::Deny => return ("DENY", Some("policy".into())),
-                Verdict::RequireApproval => return ("REQUIRE_APPROVAL", Some("policy".into())),
-                Verdict::Allow => {}
+                Verdict::RequireApproval if self.approval_id.is_none() => {
+                    return ("REQUIRE_APPROVAL", Some("approval".into()));
+                }
+                Verdict::RequireApproval | Verdict::Allow => {}
             }
         }
         match answer {
@@ -72,6 +76,19 @@ impl Note {
             _ => ("ALLOW", None),
         }
     }
+}
+
+/// One event in an approval's life, for [`Auditor::approval`].
+pub struct ApprovalEvent<'a> {
+    /// `approval_requested`, `approval_granted`, `approval_denied`, `approval_expired`,
+    /// `approval_used` or `approval_revoked`.
+    pub event: &'static str,
+    /// The approval, as it is after the event.
+    pub approval: &'a warden_store::approvals::Approval,
+    /// Who decided (grants, denials, revocations).
+    pub by: Option<&'a str>,
+    /// What happened, in a few words.
+    pub note: &'a str,
 }
 
 /// Largest arguments stored as they are (after redaction); larger ones are stored as a hash.
@@ -145,7 +162,7 @@ impl Auditor {
 
     /// Arguments as stored: secrets redacted, and above [`MAX_STORED_ARGUMENTS`] bytes replaced by
     /// their size and hash.
-    fn stored_arguments(&self, arguments: Option<Value>) -> (Option<Value>, i64) {
+    pub(crate) fn stored_arguments(&self, arguments: Option<Value>) -> (Option<Value>, i64) {
         let Some(mut args) = arguments else { return (None, 0) };
         let found = self.secrets.redact_json(&mut args);
         for (kind, n) in &found.by_kind {
@@ -222,6 +239,7 @@ impl Auditor {
             error_code: answer.as_ref().err().map(|e| i64::from(e.code)),
             latency_ms: Some(elapsed.as_secs_f64() * 1000.0),
             findings: (!note.findings.is_empty()).then(|| Value::Array(note.findings)),
+            approval_id: note.approval_id,
             ..self.base(ctx)
         };
         self.write(log, row).await
@@ -264,6 +282,59 @@ impl Auditor {
         let row = AuditEvent {
             actor_id: Some(short(by)),
             actor_class: Some("admin".to_owned()),
+            reason: Some(self.scrubbed(reason)),
+            outcome: Some("ok".to_owned()),
+            ..AuditEvent::new(chrono::Utc::now(), event, decision)
+        };
+        self.write(log, row).await
+    }
+
+    /// Records one event in an approval's life. For a grant or denial, `by` is the person who
+    /// decided; other events are about the caller whose call it is.
+    pub async fn approval(&self, e: ApprovalEvent<'_>) -> Result<(), RpcError> {
+        self.metrics.approvals.get_or_create(&crate::metrics::EventLabels { event: e.event.to_owned() }).inc();
+        let Some(log) = &self.log else { return Ok(()) };
+        let a = e.approval;
+        let decision = match e.event {
+            "approval_requested" => "REQUIRE_APPROVAL",
+            "approval_granted" => "APPROVED",
+            "approval_denied" => "DENIED",
+            "approval_expired" => "EXPIRED",
+            "approval_revoked" => "REVOKED",
+            _ => "ALLOW",
+        };
+        let (actor, class) = match e.by {
+            Some(by) => (short(by), if by.ends_with("(in the client)") { "user" } else { "admin" }),
+            None => (short(&a.actor_id), "caller"),
+        };
+        let row = AuditEvent {
+            method: Some("tools/call".to_owned()),
+            request_id: a.request_id.as_deref().map(short),
+            actor_id: Some(actor),
+            actor_class: Some(class.to_owned()),
+            tenant: a.tenant.as_deref().map(short),
+            session_id: a.session_id.clone(),
+            server_name: Some(a.server.clone()),
+            tool_name: Some(self.scrubbed(&a.tool)),
+            arguments: Some(a.arguments.clone()),
+            approval_id: Some(a.id.clone()),
+            reason: Some(self.scrubbed(&format!("{} (caller {}, {} flow): {}", a.id, a.actor_id, a.flow, e.note))),
+            outcome: Some(a.status.clone()),
+            ..AuditEvent::new(chrono::Utc::now(), e.event, decision)
+        };
+        self.write(log, row).await
+    }
+
+    /// Records a containment (`containment`) or its release (`containment_released`) of `server`
+    /// by `by`.
+    pub async fn containment(&self, event: &str, server: &str, by: &str, reason: &str) -> Result<(), RpcError> {
+        self.metrics.approvals.get_or_create(&crate::metrics::EventLabels { event: event.to_owned() }).inc();
+        let Some(log) = &self.log else { return Ok(()) };
+        let decision = if event == "containment" { "CONTAINED" } else { "RELEASED" };
+        let row = AuditEvent {
+            actor_id: Some(short(by)),
+            actor_class: Some("admin".to_owned()),
+            server_name: Some(server.to_owned()),
             reason: Some(self.scrubbed(reason)),
             outcome: Some("ok".to_owned()),
             ..AuditEvent::new(chrono::Utc::now(), event, decision)
@@ -362,6 +433,32 @@ impl Auditor {
         });
     }
 
+    /// Records that a context became tainted (`source`: what kind of content, `what`: the item
+    /// read). Written in the background: the answer does not wait for it.
+    pub fn tainted(&self, ctx: &ClientContext, source: &str, server: &str, what: &str) {
+        let Some(log) = self.log.clone() else { return };
+        let row = AuditEvent {
+            event: "taint".to_owned(),
+            server_name: Some(server.to_owned()),
+            tool_name: Some(self.scrubbed(what)),
+            decision: "TAINTED".to_owned(),
+            reason: Some(format!(
+                "{source}: the context read untrusted content; write and irreversible calls need approval"
+            )),
+            outcome: Some("tainted".to_owned()),
+            ..self.base(ctx)
+        };
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = log.record(row).await {
+                metrics.audit_failures.inc();
+                tracing::error!("audit row not written: {e}");
+            } else {
+                metrics.audit_rows.inc();
+            }
+        });
+    }
+
     /// The columns every row of this caller shares.
     fn base(&self, ctx: &ClientContext) -> AuditEvent {
         caller_columns(&Caller::of(ctx))
@@ -421,7 +518,7 @@ impl Auditor {
             if answer.is_ok() {
                 m.results.inc();
             }
-            if matches!(note.class, Some(ToolClass::Write | ToolClass::Irreversible)) {
+            if matches!(note.class, Some(ToolClass::Write | ToolClass::Irreversible)) && note.approval_id.is_none() {
                 m.unapproved_writes.inc();
             }
         }

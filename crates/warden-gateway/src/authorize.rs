@@ -301,14 +301,15 @@ pub struct CallState {
     pub tainted: bool,
 }
 
-/// The error a client gets for a decision that does not allow: a denial, or (until approvals
-/// exist) a refusal of what needs approval.
+/// The error a client gets for a decision that does not allow: a denial, or a refusal of what
+/// needs approval where no approval flow applies (prompts and resources: approvals are given for
+/// tool calls).
 pub fn refusal(what: &str, decision: &Decision) -> RpcError {
     match decision.verdict {
         Verdict::Allow => RpcError::internal("an allowed request was refused"),
         Verdict::RequireApproval => RpcError::new(
             error::APPROVAL_REQUIRED,
-            format!("{what} needs a human's approval, and approvals are not available on this gateway: refused"),
+            format!("{what} needs a human's approval, and approvals are given for tool calls only: refused"),
         )
         .with_data(json!({ "verdict": "require_approval", "policies": decision.policies })),
         Verdict::Deny => {

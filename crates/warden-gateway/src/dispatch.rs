@@ -7,9 +7,12 @@
 //!   ─▶ visible to this principal? (else: unknown, exactly as if it did not exist)
 //!   ─▶ token scopes the tool needs
 //!   ─▶ call depth / calls in flight of the context
-//!   ─▶ authorize with the arguments (Cedar; require_approval refuses until approvals exist)
+//!   ─▶ authorize with the arguments (Cedar); write and irreversible tools from a tainted
+//!      context, or in emergency mode, need approval whatever the policies allow
 //!   ─▶ rate limits and daily budgets
-//!   ─▶ forward ─▶ shape for era
+//!   ─▶ approve (in the client, or by an operator; see [`crate::approve`])
+//!   ─▶ forward ─▶ response guards ─▶ taint the context if the content is untrusted
+//!   ─▶ shape for era
 //! ```
 //!
 //! The fronts (HTTP, stdio) own framing, sessions, headers and authentication. Lists are
@@ -165,18 +168,47 @@ impl Gateway {
         }
         let slot = self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?;
         let args = arguments.and_then(Value::as_object);
-        let decision = self
-            .authorizer
-            .decide_call(ctx, &server, Item::Tool(&tool), args, &settings, self.call_state(ctx, slot.depth))
-            .await;
-        let allowed = decision.verdict == Verdict::Allow;
-        let refused = (!allowed).then(|| refusal(&format!("tools/call {}", shown(name)), &decision));
-        note.decision = Some(decision);
-        if let Some(e) = refused {
+        let state = self.call_state(ctx, slot.depth);
+        let mut decision = self.authorizer.decide_call(ctx, &server, Item::Tool(&tool), args, &settings, state).await;
+        let emergency = self.containment.emergency();
+        let approval_reasons = crate::approve::reasons(&mut decision, tool.class, state.tainted, emergency);
+        if decision.verdict == Verdict::Deny {
+            let e = refusal(&format!("tools/call {}", shown(name)), &decision);
+            note.decision = Some(decision);
             return Err(e);
         }
-        if !self.resumes_parked(ctx, &params, "tools/call", name) {
+        let resumes = self.resumes_parked(ctx, &params, "tools/call", name);
+        let needs_approval = decision.verdict == Verdict::RequireApproval && !resumes;
+        note.decision = Some(decision);
+        if !resumes {
             self.limits.take(ctx, &server, Some(&tool.name))?;
+        }
+        let mut sent = params.clone();
+        if needs_approval {
+            let asking = crate::approve::Asking {
+                ctx,
+                out,
+                slot: &slot,
+                server: &server,
+                tool: &tool,
+                settings: &settings,
+                exposed: name,
+                arguments,
+                request_id: &note.request_id,
+                params: &params,
+                reasons: approval_reasons,
+                emergency,
+            };
+            match self.approvals.obtain(&asking).await? {
+                crate::approve::Obtained::Ask(question) => return Ok(question),
+                crate::approve::Obtained::Approved(id) => {
+                    note.approval_id = Some(id);
+                    if let Some(p) = sent.as_object_mut() {
+                        p.remove("requestState");
+                        p.remove("inputResponses");
+                    }
+                }
+            }
         }
         note.forwarded = true;
         let definition = target.definition.clone();
@@ -190,7 +222,8 @@ impl Gateway {
             slot: Some(&slot),
             request_id: &request_id,
         };
-        let mut result = self.forward(&f, target, params.clone()).await?;
+        let trusted = settings.trusted_content.unwrap_or(target.server.info.trusted_content);
+        let mut result = self.forward(&f, target, sent).await.map_err(|e| self.explain_containment(&server, e))?;
         let screened = Screened { ctx, method: "tools/call", server: &server, exposed: name };
         if is_input_required(&result) {
             // Not the tool's answer yet, but still shown to the client: cleaned all the same.
@@ -201,6 +234,9 @@ impl Gateway {
             let listed = definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
             note.cleaned(self.output.tool_result(name, listed, &settings, &mut result)?);
             self.screen_result(&screened, self.quarantine.threshold(Some(&settings)), &mut result, note).await?;
+            if !trusted {
+                self.taint_by(ctx, crate::taint::Source::UntrustedResult, &server, name);
+            }
         }
         Ok(result)
     }
@@ -250,10 +286,15 @@ impl Gateway {
             slot: Some(&slot),
             request_id: &request_id,
         };
-        let mut result = self.forward(&f, target, params.clone()).await?;
+        let trusted = target.server.info.trusted_content;
+        let mut result =
+            self.forward(&f, target, params.clone()).await.map_err(|e| self.explain_containment(&server, e))?;
         note.cleaned(self.output.clean_result(&mut result));
         let screened = Screened { ctx, method: "prompts/get", server: &server, exposed: name };
         self.screen_result(&screened, self.quarantine.threshold(None), &mut result, note).await?;
+        if !trusted && !is_input_required(&result) {
+            self.taint_by(ctx, crate::taint::Source::UntrustedResult, &server, name);
+        }
         Ok(result)
     }
 
@@ -302,10 +343,15 @@ impl Gateway {
             slot: Some(&slot),
             request_id: &request_id,
         };
-        let mut result = self.forward(&f, target, params.clone()).await?;
+        let trusted = target.server.info.trusted_resources;
+        let mut result =
+            self.forward(&f, target, params.clone()).await.map_err(|e| self.explain_containment(&server, e))?;
         note.cleaned(self.output.clean_result(&mut result));
         let screened = Screened { ctx, method: "resources/read", server: &server, exposed: uri };
         self.screen_result(&screened, self.quarantine.threshold(None), &mut result, note).await?;
+        if !trusted && !is_input_required(&result) {
+            self.taint_by(ctx, crate::taint::Source::Resource, &server, uri);
+        }
         Ok(result)
     }
 
@@ -360,18 +406,14 @@ impl Gateway {
         note.findings.extend(places.take(crate::sanitize::MAX_FINDINGS));
         if found.at_least(Severity::Medium) {
             note.injections = rules();
-            if self.taint.mark(screened.ctx) {
-                tracing::warn!(what = %shown(screened.exposed), rules = ?note.injections,
-                    "a result tried to instruct the model: the context is now tainted");
-            }
+            tracing::warn!(what = %shown(screened.exposed), rules = ?note.injections,
+                "a result tried to instruct the model: its context is tainted");
+            self.taint_by(screened.ctx, crate::taint::Source::Injection, screened.server, screened.exposed);
         }
         if found.incomplete {
             // What was not read may instruct the model: the context is tainted as if it did.
             note.findings.push(json!({ "rule": "scan.incomplete" }));
-            if self.taint.mark(screened.ctx) {
-                tracing::warn!(what = %shown(screened.exposed),
-                    "a result too large or deep to scan whole: the context is now tainted");
-            }
+            self.taint_by(screened.ctx, crate::taint::Source::Unscanned, screened.server, screened.exposed);
         }
         if let Some(at) = threshold
             && found.at_least(at)
@@ -402,10 +444,17 @@ impl Gateway {
             return Err(self.resource_not_found(ctx, uri));
         };
         note.forwarded = true;
-        if self.taint.mark(ctx) {
-            tracing::warn!(%uri, "a released quarantined result was read: the context is now tainted");
-        }
+        self.taint_by(ctx, crate::taint::Source::Released, "", uri);
         Ok(released_as_resource(uri, &content))
+    }
+
+    /// A call's error as the client gets it: a call cut off because its server was contained
+    /// says so.
+    fn explain_containment(&self, server: &str, e: RpcError) -> RpcError {
+        match self.servers.iter().find(|s| s.info.name == server) {
+            Some(s) if s.is_contained() => crate::upstreams::contained_error(server),
+            _ => e,
+        }
     }
 
     /// Whether a request resumes a call Warden parked for this caller (already counted against

@@ -49,6 +49,11 @@ pub struct InFlight {
 }
 
 impl InFlight {
+    /// The server the call went to.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     /// A call that never answers, for tests of what holds calls.
     #[cfg(test)]
     pub(crate) fn never() -> InFlight {

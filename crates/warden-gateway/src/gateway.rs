@@ -68,8 +68,14 @@ pub struct Gateway {
     pub kept_errors: std::sync::OnceLock<warden_store::ServerErrorStore>,
     /// The response guards.
     pub output: crate::sanitize::OutputGuard,
-    /// Contexts that have read content aimed at the model.
+    /// Contexts that have read untrusted content.
     pub taint: crate::taint::Taint,
+    /// Human approvals of calls.
+    pub approvals: Arc<crate::approve::Approvals>,
+    /// Servers an operator contained.
+    pub containment: crate::contain::Containment,
+    /// How often the containment list is read again.
+    pub containment_poll: Duration,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -93,8 +99,10 @@ impl Gateway {
         auditor: Arc<Auditor>,
         integrity: Arc<Integrity>,
         quarantine: Arc<Quarantine>,
+        approvals: Arc<crate::approve::Approvals>,
+        containment: crate::contain::Containment,
     ) -> Result<Arc<Gateway>, String> {
-        Self::with_clock(config, Arc::new(SystemClock), auditor, integrity, quarantine)
+        Self::with_clock(config, Arc::new(SystemClock), auditor, integrity, quarantine, approvals, containment)
     }
 
     /// Builds the gateway with an injected clock.
@@ -104,6 +112,8 @@ impl Gateway {
         auditor: Arc<Auditor>,
         integrity: Arc<Integrity>,
         quarantine: Arc<Quarantine>,
+        approvals: Arc<crate::approve::Approvals>,
+        containment: crate::contain::Containment,
     ) -> Result<Arc<Gateway>, String> {
         let authorizer = Arc::new(Authorizer::from_config(config).map_err(|e| format!("policies:\n{e}"))?);
         let authenticator = Arc::new(Authenticator::from_config(config)?);
@@ -144,7 +154,10 @@ impl Gateway {
             quarantine,
             kept_errors: std::sync::OnceLock::new(),
             output: crate::sanitize::OutputGuard::new(),
-            taint: crate::taint::Taint::default(),
+            taint: crate::taint::Taint::new(config.taint.ttl.0, clock.clone()),
+            approvals,
+            containment,
+            containment_poll: config.approvals.containment_poll.0,
             clock,
         }))
     }
@@ -166,9 +179,10 @@ impl Gateway {
         let gw = self.clone();
         tokio::spawn(async move { gw.authenticator.load_keys().await });
         self.watch_reloads();
+        self.watch_containment();
         for server in &self.servers {
             if server.info.isolation == Isolation::Shared {
-                let slot = server.slot_for(crate::hub::Audience::All);
+                let Some(slot) = server.slot_for(crate::hub::Audience::All) else { continue };
                 let name = server.info.name.clone();
                 tokio::spawn(async move {
                     if let Err(e) = slot.lane(Era::Modern).await {
@@ -189,8 +203,27 @@ impl Gateway {
                 }
                 gw.parked.reap();
                 gw.limits.tidy();
+                gw.taint.tidy();
+                gw.approvals.expire().await;
                 for server in &gw.servers {
                     server.reap(Duration::from_secs(30 * 60)).await;
+                }
+            }
+        });
+    }
+
+    /// Reads the containment list every `containment_poll`, for changes another process made.
+    fn watch_containment(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = self.containment_poll.max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(gw) = weak.upgrade() else { break };
+                if let Err(e) = gw.sync_containment().await {
+                    tracing::warn!("containment not synced: {e}");
                 }
             }
         });
@@ -481,5 +514,7 @@ fn server_info(
         authorizer: None,
         integrity: None,
         sampling: crate::sanitize::SamplingLimits::of(s),
+        trusted_content: s.trusted_content,
+        trusted_resources: s.trusted_resources,
     }
 }

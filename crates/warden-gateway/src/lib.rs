@@ -4,12 +4,14 @@
 //! Read [`dispatch`] for the request path, [`forward`] for how calls reach servers and how the two
 //! protocol eras meet, and [`upstreams`] for how connections are shared between clients.
 
+pub mod approve;
 pub mod audit;
 pub mod authenticate;
 pub mod authorize;
 pub mod client;
 pub use warden_policy::clock;
 pub mod config;
+pub mod contain;
 pub mod dispatch;
 pub mod forward;
 pub mod front;

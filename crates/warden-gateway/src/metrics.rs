@@ -51,6 +51,13 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// Labels naming an event (of an approval, of containment).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// A fixed event name.
+    pub event: String,
+}
+
 /// Every metric Warden exposes.
 pub struct Metrics {
     registry: Registry,
@@ -77,6 +84,10 @@ pub struct Metrics {
     pub results: Counter,
     /// Results quarantined.
     pub quarantined: Counter,
+    /// Approval events (`approval_requested`, `approval_granted`, ...).
+    pub approvals: Family<EventLabels, Counter>,
+    /// Servers contained by an operator now.
+    pub contained_servers: Gauge,
     /// Values redacted, by kind.
     pub redactions: Family<KindLabels, Counter>,
     /// Whether each server's connection is up (1) or not (0).
@@ -111,6 +122,8 @@ impl Metrics {
             audience_mismatches: Counter::default(),
             results: Counter::default(),
             quarantined: Counter::default(),
+            approvals: Family::default(),
+            contained_servers: Gauge::default(),
             redactions: Family::default(),
             upstream_up: Family::default(),
             server_requests_refused: Counter::default(),
@@ -145,6 +158,8 @@ impl Metrics {
         );
         registry.register("results", "Results relayed to clients", m.results.clone());
         registry.register("quarantined_results", "Results quarantined", m.quarantined.clone());
+        registry.register("approvals", "Approval events by kind", m.approvals.clone());
+        registry.register("contained_servers", "Servers contained by an operator", m.contained_servers.clone());
         registry.register("redactions", "Values redacted by kind", m.redactions.clone());
         registry.register("upstream_up", "Whether a server's connection is up", m.upstream_up.clone());
         registry.register(

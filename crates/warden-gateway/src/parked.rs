@@ -124,6 +124,14 @@ impl Parked {
         calls.values().filter(|c| c.expires > now && c.principal.same_caller(principal)).count() as u32
     }
 
+    /// Drops the calls waiting on `server` (it was contained); how many.
+    pub fn drop_server(&self, server: &str) -> usize {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let before = calls.len();
+        calls.retain(|_, c| c.inflight.server() != server);
+        before - calls.len()
+    }
+
     /// Drops expired calls, which cancels them upstream and answers their server requests with errors.
     pub fn reap(&self) -> usize {
         let now = self.clock.now();

@@ -53,6 +53,19 @@ pub struct ServerInfo {
     pub integrity: Option<Arc<crate::integrity::Integrity>>,
     /// What its sampling requests may ask of a client's model.
     pub sampling: crate::sanitize::SamplingLimits,
+    /// Its tool and prompt results do not taint the caller's context (`trusted_content`).
+    pub trusted_content: bool,
+    /// Reading its resources does not taint the caller's context (`trusted_resources`).
+    pub trusted_resources: bool,
+}
+
+/// The error for a request to a contained server.
+pub fn contained_error(server: &str) -> RpcError {
+    RpcError::new(
+        warden_protocol::error::SERVER_CONTAINED,
+        format!("server '{server}' is contained by an operator: it cannot be reached until it is released"),
+    )
+    .with_data(json!({ "server": server, "contained": true }))
 }
 
 /// One configured server and its slots.
@@ -61,12 +74,45 @@ pub struct Server {
     pub info: Arc<ServerInfo>,
     hub: Arc<Hub>,
     slots: Mutex<HashMap<Audience, Arc<Slot>>>,
+    /// Contained by an operator: no slot is given out (checked under the `slots` lock).
+    contained: std::sync::atomic::AtomicBool,
 }
 
 impl Server {
     /// A server with no connections yet.
     pub fn new(info: ServerInfo, hub: Arc<Hub>) -> Arc<Server> {
-        Arc::new(Server { info: Arc::new(info), hub, slots: Mutex::new(HashMap::new()) })
+        Arc::new(Server {
+            info: Arc::new(info),
+            hub,
+            slots: Mutex::new(HashMap::new()),
+            contained: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Whether an operator contained the server.
+    pub fn is_contained(&self) -> bool {
+        self.contained.load(Ordering::Acquire)
+    }
+
+    /// Contains the server: from now on no connection is given out, and every connection it has
+    /// is stopped (a stdio child is ended), which fails the calls in flight on them. Whether it
+    /// was not contained before.
+    pub async fn contain(&self) -> bool {
+        let (was, all) = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let was = self.contained.swap(true, Ordering::AcqRel);
+            (was, slots.drain().map(|(_, s)| s).collect::<Vec<_>>())
+        };
+        for s in all {
+            s.shutdown().await;
+        }
+        !was
+    }
+
+    /// Lifts containment: the next request connects afresh. Whether it was contained.
+    pub fn release(&self) -> bool {
+        let _slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        self.contained.swap(false, Ordering::AcqRel)
     }
 
     /// The slot that serves `ctx`, created on first use. A session that has ended gets none: a
@@ -83,10 +129,9 @@ impl Server {
         self.slot_checked(key, ended.as_ref())
     }
 
-    /// The slot for an audience, created on first use.
-    pub fn slot_for(&self, key: Audience) -> Arc<Slot> {
-        // Without an end to check, this cannot fail.
-        self.slot_checked(key, None).unwrap_or_else(|_| unreachable!("no end token was given"))
+    /// The slot for an audience, created on first use; `None` while the server is contained.
+    pub fn slot_for(&self, key: Audience) -> Option<Arc<Slot>> {
+        self.slot_checked(key, None).ok()
     }
 
     fn slot_checked(
@@ -98,6 +143,9 @@ impl Server {
         // Checked under the lock: `end_session` marks the session ended before it removes slots.
         if ended.is_some_and(|t| t.is_cancelled()) {
             return Err(RpcError::new(warden_protocol::error::UPSTREAM_CLOSED, "the session has ended"));
+        }
+        if self.is_contained() {
+            return Err(contained_error(&self.info.name));
         }
         let slot =
             slots.entry(key.clone()).or_insert_with(|| Slot::new(self.info.clone(), key, self.hub.clone())).clone();
@@ -710,6 +758,8 @@ mod tests {
             authorizer: None,
             integrity: None,
             sampling: Default::default(),
+            trusted_content: false,
+            trusted_resources: false,
         };
         Server::new(info, hub)
     }

@@ -51,6 +51,13 @@ pub const UPSTREAM_UNAVAILABLE: i32 = -32010;
 pub const UPSTREAM_INVALID_RESPONSE: i32 = -32011;
 /// Warden: a frame or result exceeded a configured size limit.
 pub const TOO_LARGE: i32 = -32012;
+/// Warden: the request waits for a person's approval; `data.approvalId` names it. Retry the same
+/// call with the same arguments once it is approved.
+pub const APPROVAL_PENDING: i32 = -32013;
+/// Warden: a person (or the client's user) denied the request.
+pub const APPROVAL_DENIED: i32 = -32014;
+/// Warden: an operator contained the server: it is not reachable until released.
+pub const SERVER_CONTAINED: i32 = -32015;
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,9 @@
 //!   waiting for review; [`pins::diff()`] shows what changed.
 //! - [`QuarantineStore`] keeps the results withheld from clients for carrying instructions aimed
 //!   at the model, until a person releases or discards them.
+//! - [`ApprovalStore`] keeps the tool calls waiting for a person's approval and the decisions:
+//!   an approved call is let through once, only for the caller, tool and arguments approved.
+//! - [`ContainmentStore`] keeps the servers an operator contained, with who did it and why.
 //! - [`gates`] turns recent rows into alerts (unapproved writes, unknown servers, drift,
 //!   scope mismatches, quarantines).
 //!
@@ -55,9 +58,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod approvals;
 mod backend;
 mod chain;
 mod checkpoint;
+pub mod containment;
 mod error;
 mod event;
 pub mod gates;
@@ -72,8 +77,10 @@ mod sqlite;
 mod verify;
 mod writer;
 
+pub use approvals::ApprovalStore;
 pub use chain::GENESIS_HASH;
 pub use checkpoint::{PruneReport, public_key_of};
+pub use containment::ContainmentStore;
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow};
 pub use pins::{Candidate, Pin, PinStore};

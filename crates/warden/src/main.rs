@@ -1,5 +1,6 @@
 //! `warden`: the command line of the Warden MCP gateway.
 
+mod approvals_cli;
 mod audit_cli;
 mod bench;
 mod demo;
@@ -105,6 +106,40 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: quarantine_cli::QuarantineCommand,
+    },
+    /// Calls waiting for a human's approval: list them, show one, approve or deny it.
+    Approvals {
+        /// Configuration file (the database holding the approvals and the audit log).
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: approvals_cli::ApprovalsCommand,
+    },
+    /// Contain a server: unlisted and uncallable, its connections stopped, its approvals revoked,
+    /// and every write or irreversible call anywhere needing an operator's approval until released.
+    Contain {
+        /// Configuration file.
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        /// The server's configured name.
+        server: String,
+        /// Why, for the record.
+        #[arg(long, default_value = "contained by an operator")]
+        reason: String,
+        /// Who contains it, for the record (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Release a contained server.
+    Release {
+        /// Configuration file.
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        /// The server's configured name.
+        server: String,
+        /// Who releases it, for the record (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
     },
     /// Evaluate the detection gates against the audit log; exits 1 if any trips.
     Gates {
@@ -278,6 +313,21 @@ fn main() -> anyhow::Result<()> {
             let status = runtime.block_on(quarantine_cli::run(&c, command))?;
             std::process::exit(status);
         }
+        Command::Approvals { config, command } => {
+            let c = load(&config)?;
+            let status = runtime.block_on(approvals_cli::run(&c, command))?;
+            std::process::exit(status);
+        }
+        Command::Contain { config, server, reason, by } => {
+            let c = load(&config)?;
+            let status = runtime.block_on(approvals_cli::contain(&c, &server, &reason, by))?;
+            std::process::exit(status);
+        }
+        Command::Release { config, server, by } => {
+            let c = load(&config)?;
+            let status = runtime.block_on(approvals_cli::release(&c, &server, by))?;
+            std::process::exit(status);
+        }
         Command::Gates { config, database } => {
             let c = load(&config)?;
             let url = match database {
@@ -358,8 +408,28 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
     let held = warden_store::QuarantineStore::open(&url).await.map_err(|e| anyhow::anyhow!("the quarantine: {e}"))?;
     let quarantine = warden_gateway::quarantine::Quarantine::new(config, held, auditor.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let gw = Gateway::from_config(config, auditor, std::sync::Arc::new(integrity), std::sync::Arc::new(quarantine))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let approval_store =
+        warden_store::ApprovalStore::open(&url).await.map_err(|e| anyhow::anyhow!("the approval store: {e}"))?;
+    let approvals = warden_gateway::approve::Approvals::new(
+        config,
+        approval_store,
+        auditor.clone(),
+        std::sync::Arc::new(warden_gateway::clock::SystemClock),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let contained =
+        warden_store::ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
+    let gw = Gateway::from_config(
+        config,
+        auditor,
+        std::sync::Arc::new(integrity),
+        std::sync::Arc::new(quarantine),
+        std::sync::Arc::new(approvals),
+        warden_gateway::contain::Containment::new(contained),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Contained servers stay contained across a restart: applied before anything connects.
+    gw.sync_containment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if config.output.server_errors == warden_gateway::config::ServerErrors::Keep {
         let kept = warden_store::ServerErrorStore::open(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let _ = gw.kept_errors.set(kept);
@@ -370,7 +440,7 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
     gw.start();
     if let Some(addr) = &config.admin.listen {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        tracing::info!("admin listener (metrics) on http://{}/metrics", listener.local_addr()?);
+        tracing::info!("admin listener (metrics, operator API) on http://{}", listener.local_addr()?);
         let app = warden_gateway::front::admin::router(gw.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
     }

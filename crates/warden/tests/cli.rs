@@ -24,7 +24,7 @@ fn check_accepts_the_examples_and_locates_errors() {
     }
     let dir = TempDir::new("cli");
     let bad = dir.path("bad.toml");
-    std::fs::write(&bad, "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[servers.files]\ncommand = \"npx\"\nenvv = {}\n")
+    std::fs::write(&bad, "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[servers.files]\ntrusted_content = true\ntrusted_resources = true\ncommand = \"npx\"\nenvv = {}\n")
         .unwrap();
     let (ok, _, err) = warden(&["check", "--config", &bad.display().to_string()]);
     assert!(!ok);
@@ -87,7 +87,8 @@ fn the_demo_example_runs_as_shipped() {
     assert!(text(ok(&out, 2)).contains("Anvils"), "{out}");
     assert_eq!(err(&out, 3)["code"], -32003);
     assert_eq!(err(&out, 4)["code"], -32003);
-    assert_eq!(err(&out, 5)["code"], -32004);
+    assert_eq!(err(&out, 5)["code"], -32013, "held for an operator's approval");
+    assert!(err(&out, 5)["data"]["approvalId"].as_str().is_some_and(|id| id.starts_with("apr-")));
     let tools = names(ok(&out, 0), "tools");
     assert!(tools.contains(&"demo__get_deploy_config".to_owned()), "{tools:?}");
     assert!(!tools.contains(&"demo__daily_tip".to_owned()), "the poisoned tool is held: {tools:?}");

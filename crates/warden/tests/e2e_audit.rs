@@ -375,7 +375,7 @@ fn trace_context_reaches_the_server_and_the_collector() {
     let mut gw = Warden::serve(
         "",
         &format!(
-            "[servers.up]\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:{collector}\"\n\n[policy]\nfiles = [{:?}]\n",
+            "[servers.up]\ntrusted_content = true\ntrusted_resources = true\nurl = \"http://127.0.0.1:{upstream}/mcp\"\n\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:{collector}\"\n\n[policy]\nfiles = [{:?}]\n",
             dir.path("p.cedar").display().to_string()
         ),
     );

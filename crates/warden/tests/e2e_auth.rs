@@ -63,7 +63,7 @@ impl Setup {
             (
                 Some(p),
                 format!(
-                    "[servers.upstream]\nurl = \"http://127.0.0.1:{port}/mcp\"\ncredential = {{ file = {secret:?} }}\n"
+                    "[servers.upstream]\ntrusted_content = true\ntrusted_resources = true\nurl = \"http://127.0.0.1:{port}/mcp\"\ncredential = {{ file = {secret:?} }}\n"
                 ),
             )
         } else {

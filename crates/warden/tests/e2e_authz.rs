@@ -31,7 +31,7 @@ fn path_arguments_stay_under_their_roots() {
     let gw = Warden::serve(
         "",
         &format!(
-            "[servers.files]\ncommand = \"node\"\nargs = [{server:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\npath_roots = [{public:?}]\n\n\
+            "[servers.files]\ntrusted_content = true\ntrusted_resources = true\ncommand = \"node\"\nargs = [{server:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\npath_roots = [{public:?}]\n\n\
              [tools.\"files/*\"]\npath_arguments = [\"path\", \"paths\", \"source\", \"destination\"]\n\n\
              [policy]\nfiles = [{files:?}, {confinement:?}]\n",
             server = node_peer("server-filesystem/dist/index.js"),

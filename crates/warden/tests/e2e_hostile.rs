@@ -173,7 +173,12 @@ fn misbehaving_http_servers_get_clear_errors() {
     let port = free_port();
     let _server =
         Process::listening(&venv_bin("python"), &[&peer_file("python/hostile_http.py"), &port.to_string()], &[], port);
-    let gw = Warden::serve("", &format!("[servers.web]\nurl = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"2s\"\n"));
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "[servers.web]\ntrusted_content = true\ntrusted_resources = true\nurl = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"2s\"\n"
+        ),
+    );
     let out = call(
         &gw.url(),
         json!([

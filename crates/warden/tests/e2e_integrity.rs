@@ -11,7 +11,7 @@ use support::*;
 
 fn rugpull(mode: &str, tags: bool, extra: &str) -> String {
     format!(
-        "[servers.rug]\ncommand = {:?}\nargs = [{:?}]\nenv = {{ RUGPULL = {mode:?}, TAGS = \"{}\" }}\n{extra}\n",
+        "[servers.rug]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [{:?}]\nenv = {{ RUGPULL = {mode:?}, TAGS = \"{}\" }}\n{extra}\n",
         venv_bin("python"),
         peer_file("python/rugpull_server.py"),
         if tags { "1" } else { "0" }
@@ -124,7 +124,7 @@ fn an_invisible_unicode_payload_is_found_and_shown_decoded() {
 
 fn server(name: &str, env: &str) -> String {
     format!(
-        "[servers.{name}]\ncommand = {:?}\nargs = [{:?}]\nenv = {{ {env} }}\n",
+        "[servers.{name}]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [{:?}]\nenv = {{ {env} }}\n",
         venv_bin("python"),
         peer_file("python/rugpull_server.py")
     )

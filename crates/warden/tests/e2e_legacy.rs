@@ -176,7 +176,12 @@ fn everything_over_streamable_http_upstream() {
         &[("PORT", port.to_string())],
         port,
     );
-    let gw = Warden::serve("", &format!("[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n"));
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "[servers.remote]\ntrusted_content = true\ntrusted_resources = true\nurl = \"http://127.0.0.1:{port}/mcp\"\n"
+        ),
+    );
     let out = v1(
         &gw.url(),
         all_capabilities(),
@@ -206,7 +211,7 @@ fn filesystem_server_reads_and_writes_through_the_gateway() {
     let gw = Warden::serve(
         "",
         &format!(
-            "[servers.files]\ncommand = \"node\"\nargs = [{:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\n",
+            "[servers.files]\ntrusted_content = true\ntrusted_resources = true\ncommand = \"node\"\nargs = [{:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\n",
             node_peer("server-filesystem/dist/index.js")
         ),
     );
@@ -233,7 +238,7 @@ fn filesystem_server_reads_and_writes_through_the_gateway() {
 fn python_servers_time_and_git_serve_legacy_clients() {
     let repo = git_repo("a.txt");
     let config = format!(
-        "[servers.time]\ncommand = {:?}\nargs = [\"--local-timezone\", \"UTC\"]\n\n[servers.git]\ncommand = {:?}\nargs = [\"--repository\", {:?}]\n",
+        "[servers.time]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [\"--local-timezone\", \"UTC\"]\n\n[servers.git]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [\"--repository\", {:?}]\n",
         venv_bin("mcp-server-time"),
         venv_bin("mcp-server-git"),
         repo.0.display().to_string()

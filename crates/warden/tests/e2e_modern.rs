@@ -100,7 +100,7 @@ fn modern_listen_streams_carry_resource_updates_from_a_legacy_server() {
 #[test]
 fn dual_era_python_servers_are_spoken_to_in_the_clients_era() {
     let config = format!(
-        "[servers.time]\ncommand = {:?}\nargs = [\"--local-timezone\", \"UTC\"]\n",
+        "[servers.time]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [\"--local-timezone\", \"UTC\"]\n",
         venv_bin("mcp-server-time")
     );
     let gw = Warden::serve("", &config);
@@ -158,8 +158,12 @@ fn modern_http_server_input_required_headers_and_errors() {
         Process::listening("node", &[&peer_file("node/conformance_server.mjs")], &[("PORT", port.to_string())], port);
     // This server sends 2025-era sampling requests on the session's stream rather than the call's,
     // so only a connection owned by one client can route them: isolation = "session".
-    let gw =
-        Warden::serve("", &format!("[servers.ref]\nurl = \"http://localhost:{port}/mcp\"\nisolation = \"session\"\n"));
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "[servers.ref]\ntrusted_content = true\ntrusted_resources = true\nurl = \"http://localhost:{port}/mcp\"\nisolation = \"session\"\n"
+        ),
+    );
     let out = v2(
         &gw.url(),
         "modern",
@@ -266,7 +270,7 @@ fn modern_clients_reach_everything_over_http_filesystem_and_git() {
     let root = data.0.canonicalize().unwrap().display().to_string();
     let repo = git_repo("b.txt");
     let config = format!(
-        "[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n\n[servers.files]\ncommand = \"node\"\nargs = [{:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\n\n[servers.git]\ncommand = {:?}\nargs = [\"--repository\", {:?}]\n",
+        "[servers.remote]\ntrusted_content = true\ntrusted_resources = true\nurl = \"http://127.0.0.1:{port}/mcp\"\n\n[servers.files]\ntrusted_content = true\ntrusted_resources = true\ncommand = \"node\"\nargs = [{:?}, {root:?}]\nenv_inherit = [\"PATH\", \"HOME\"]\n\n[servers.git]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [\"--repository\", {:?}]\n",
         node_peer("server-filesystem/dist/index.js"),
         venv_bin("mcp-server-git"),
         repo.0.display().to_string()

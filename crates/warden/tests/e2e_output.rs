@@ -13,7 +13,7 @@ const AWS: &str = "AKIAIOSFODNN7EXAMPLE";
 
 fn leaky(extra: &str) -> String {
     format!(
-        "[servers.leaky]\ncommand = {:?}\nargs = [{:?}]\n{extra}\n",
+        "[servers.leaky]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [{:?}]\n{extra}\n",
         venv_bin("python"),
         peer_file("python/leaky_server.py")
     )
@@ -452,7 +452,7 @@ fn a_hostile_modern_servers_input_required_is_guarded_end_to_end() {
     let gw = Warden::serve(
         "",
         &format!(
-            "[servers.modern]\ncommand = {:?}\nargs = [{:?}]\n",
+            "[servers.modern]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [{:?}]\n",
             venv_bin("python"),
             peer_file("python/modern_leaky_server.py")
         ),

@@ -262,7 +262,7 @@ fn malformed_oversized_nested_and_duplicate_input_is_refused_cleanly() {
 fn lists_are_paginated_with_the_gateways_own_cursors_and_upstream_cursors_followed() {
     // Server "two" lists its tools three per page: the gateway follows its cursors.
     let paged = format!(
-        "[servers.two]\ncommand = {:?}\nargs = [\"demo-server\", \"--page-size\", \"3\"]\n",
+        "[servers.two]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [\"demo-server\", \"--page-size\", \"3\"]\n",
         warden_bin().display().to_string()
     );
     let gw = Warden::serve("list_page_size = 3\nseparator = \".\"", &format!("{}\n{paged}", demo_server("one")));

@@ -4,6 +4,7 @@
 //! typo fails at start-up instead of silently disabling a control. The JSON Schema shipped in
 //! `docs/warden.schema.json` is generated from these types (`warden config schema`).
 
+mod approvals;
 mod auth;
 mod duration;
 mod import;
@@ -13,6 +14,7 @@ mod observe;
 mod output;
 mod tools;
 
+pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSection};
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
 pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
@@ -57,6 +59,12 @@ pub struct Config {
     /// The response guards: quarantine of results that instruct the model.
     #[serde(default)]
     pub output: OutputSection,
+    /// Human approval of calls: the flows, their time limits and the key sealing in-band state.
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
+    /// How long a context stays tainted after it read untrusted content.
+    #[serde(default)]
+    pub taint: TaintSection,
     /// The audit log.
     #[serde(default)]
     pub audit: AuditSection,
@@ -278,6 +286,15 @@ pub struct ServerSection {
     pub sampling_context: SamplingContext,
     /// Most tokens this server's sampling requests may ask for; more is capped. Default 4096.
     pub sampling_max_tokens: Option<u64>,
+    /// The results of this server's tools and prompts are trusted content: reading them does not
+    /// taint the caller's context (a result the injection scanner flags still does). Default
+    /// `false`: every tool result of the server taints. Per tool: `trusted_content` in `[tools]`.
+    #[serde(default)]
+    pub trusted_content: bool,
+    /// Reading this server's resources does not taint the caller's context (a flagged result
+    /// still does). Default `false`: every resource read taints.
+    #[serde(default)]
+    pub trusted_resources: bool,
 }
 
 /// How much of a client's context a server's sampling request may include.

@@ -45,6 +45,13 @@ pub struct ToolSection {
     /// Quarantine this tool's results whose instructions aimed at the model reach this
     /// severity (`low`, `medium`, `high`, `critical` or `off`), instead of `output.quarantine_at`.
     pub quarantine_at: Option<String>,
+    /// Whether this tool's results are trusted content (reading them does not taint the
+    /// context), instead of the server's `trusted_content`.
+    pub trusted_content: Option<bool>,
+    /// How a human approves a call of this tool when one is needed: `in_band` (asked in the
+    /// client, where it can) or `out_of_band` (an operator, with `warden approvals`). Default:
+    /// `out_of_band` for the classes in `approvals.out_of_band_classes`, else `in_band`.
+    pub approval: Option<super::ApprovalFlow>,
 }
 
 /// What happens to personal data of one kind in a result.
@@ -88,6 +95,8 @@ impl ToolSection {
             max_result_bytes: self.max_result_bytes.or(defaults.max_result_bytes),
             pii: self.pii.clone().or_else(|| defaults.pii.clone()),
             quarantine_at: self.quarantine_at.clone().or_else(|| defaults.quarantine_at.clone()),
+            trusted_content: self.trusted_content.or(defaults.trusted_content),
+            approval: self.approval.or(defaults.approval),
         }
     }
 }

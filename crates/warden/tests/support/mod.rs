@@ -417,15 +417,19 @@ pub fn envelope() -> Value {
     })
 }
 
-/// Config for the demo server as a stdio upstream.
+/// Config for the demo server as a stdio upstream. Like the other helpers' servers, its results
+/// do not taint (`trusted_content`, `trusted_resources`): tests of taint configure their own.
 pub fn demo_server(name: &str) -> String {
-    format!("[servers.{name}]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string())
+    format!(
+        "[servers.{name}]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [\"demo-server\"]\n",
+        warden_bin().display().to_string()
+    )
 }
 
 /// Config for server-everything as a stdio upstream.
 pub fn everything_stdio(name: &str, extra: &str) -> String {
     format!(
-        "[servers.{name}]\ncommand = \"node\"\nargs = [{:?}, \"stdio\"]\nenv_inherit = [\"PATH\", \"HOME\"]\n{extra}\n",
+        "[servers.{name}]\ntrusted_content = true\ntrusted_resources = true\ncommand = \"node\"\nargs = [{:?}, \"stdio\"]\nenv_inherit = [\"PATH\", \"HOME\"]\n{extra}\n",
         node_peer("server-everything/dist/index.js")
     )
 }
@@ -433,7 +437,7 @@ pub fn everything_stdio(name: &str, extra: &str) -> String {
 /// Config for the hostile server as a stdio upstream.
 pub fn hostile(name: &str, extra: &str) -> String {
     format!(
-        "[servers.{name}]\ncommand = {:?}\nargs = [{:?}]\nenv = {{ HOSTILE_ALLOWED = \"yes\" }}\n{extra}\n",
+        "[servers.{name}]\ntrusted_content = true\ntrusted_resources = true\ncommand = {:?}\nargs = [{:?}]\nenv = {{ HOSTILE_ALLOWED = \"yes\" }}\n{extra}\n",
         venv_bin("python"),
         peer_file("python/hostile_server.py")
     )

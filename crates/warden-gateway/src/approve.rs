@@ -1,0 +1,491 @@
+//! The approval guard: a call that needs a human's approval (a `@require_approval` policy, a
+//! `write` or `irreversible` tool called from a tainted context, or any such call in emergency
+//! mode) proceeds only once a human approved it, exactly once.
+//!
+//! Three flows, chosen per call:
+//!
+//! | flow | when | how |
+//! |---|---|---|
+//! | `input_required` | 2026-07-28 clients | the call is answered with `input_required` carrying an elicitation that shows server, tool and arguments; the retry with the user's acceptance proceeds |
+//! | `elicitation` | legacy clients that declared elicitation | the gateway sends `elicitation/create` and waits (`approvals.ask_timeout`) |
+//! | `out_of_band` | everyone else; tool classes in `approvals.out_of_band_classes` (default `irreversible`); a tool's `approval = "out_of_band"`; emergency mode | a pending approval is stored; an operator approves or denies it (`warden approvals`, admin API); the agent's retry with identical arguments proceeds once within `approvals.use_within` |
+//!
+//! Every approval is a row of `mcp_approvals`, bound to the caller (principal identity with its
+//! OAuth client), the server, the tool and the SHA-256 of the arguments' canonical JSON (RFC 8785):
+//! changed arguments are another approval. Using one is a single conditional update, so two
+//! retries racing get one call. The `requestState` of the in-band flow is sealed with HMAC-SHA256
+//! (rmcp's request-state codec) over the approval id, with the same binding as associated data and
+//! the request's time limit: a client cannot forge one, move one to other arguments or another
+//! caller, or use one twice (the row is redeemed once).
+
+use crate::audit::{ApprovalEvent, Auditor};
+use crate::client::{ClientContext, Outbound};
+use crate::clock::Clock;
+use crate::config::{ApprovalFlow, Config, ToolSection};
+use crate::limit::CallSlot;
+use rmcp::model::{RequestStateCodec, RequestStateError, SealOptions};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use warden_policy::{Decision, ToolClass, ToolFacts, Verdict};
+use warden_protocol::{RpcError, error};
+use warden_store::ApprovalStore;
+/// A person's answer to a pending approval: approve or deny.
+pub use warden_store::approvals::Verdict as Answer;
+use warden_store::approvals::{Approval, ApprovalRequest, Decided};
+
+/// Prefix of the `requestState` values of in-band approvals.
+pub const STATE_PREFIX: &str = "warden-approval:";
+/// The key of the approval question among a call's `inputRequests`.
+pub const INPUT_KEY: &str = "warden-approval";
+
+/// The approval guard's settings, store and key.
+pub struct Approvals {
+    store: ApprovalStore,
+    codec: RequestStateCodec,
+    auditor: Arc<Auditor>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    use_within: Duration,
+    ask_timeout: Duration,
+    out_of_band_classes: Vec<ToolClass>,
+    approve_at: Option<String>,
+}
+
+/// A call that needs approval, and why.
+pub struct Asking<'a> {
+    pub ctx: &'a ClientContext,
+    pub out: &'a Outbound,
+    pub slot: &'a CallSlot,
+    pub server: &'a str,
+    pub tool: &'a ToolFacts,
+    pub settings: &'a ToolSection,
+    /// The name the client called.
+    pub exposed: &'a str,
+    /// The call's arguments (redacted before they are stored or shown).
+    pub arguments: Option<&'a Value>,
+    pub request_id: &'a str,
+    /// The request's params: where a retry carries `requestState` and `inputResponses`.
+    pub params: &'a Value,
+    /// Why approval is needed (policy ids, `tainted`, `emergency`).
+    pub reasons: Vec<String>,
+    /// Emergency mode (a server is contained): only an operator may approve.
+    pub emergency: bool,
+}
+
+/// What the guard decided for now.
+#[derive(Debug)]
+pub enum Obtained {
+    /// Approved: the call proceeds, under this approval id.
+    Approved(String),
+    /// The client must ask its user: this `input_required` result goes back.
+    Ask(Value),
+}
+
+/// Turns an allowed call of a `write` or `irreversible` tool into one needing approval when its
+/// context is tainted or a server is contained, and says why approval is needed (empty when it
+/// is not).
+pub fn reasons(decision: &mut Decision, class: ToolClass, tainted: bool, emergency: bool) -> Vec<String> {
+    let high_impact = matches!(class, ToolClass::Write | ToolClass::Irreversible);
+    let mut why = Vec::new();
+    if decision.verdict == Verdict::RequireApproval {
+        why.push(format!("policy {}", decision.policies.join(", ")));
+    }
+    if decision.verdict != Verdict::Deny && high_impact {
+        if tainted {
+            why.push("tainted".to_owned());
+            decision.reasons.push("the context has read untrusted content".to_owned());
+        }
+        if emergency {
+            why.push("emergency".to_owned());
+            decision.reasons.push("emergency mode: a server is contained".to_owned());
+        }
+        if tainted || emergency {
+            decision.verdict = Verdict::RequireApproval;
+        }
+    }
+    why
+}
+
+/// Hex SHA-256 of the arguments' canonical JSON (absent arguments count as `{}`).
+pub fn arguments_hash(arguments: Option<&Value>) -> Result<String, RpcError> {
+    let empty = json!({});
+    let canonical = warden_inspect::canonical::to_canonical(arguments.unwrap_or(&empty))
+        .map_err(|_| RpcError::invalid_params("the arguments cannot be put in canonical form"))?;
+    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
+}
+
+/// Reads the sealing key the configuration names; `None` when it names none.
+fn configured_key(config: &Config) -> Result<Option<Vec<u8>>, String> {
+    let Some(k) = &config.approvals.state_key else { return Ok(None) };
+    let text = match (&k.env, &k.file) {
+        (Some(var), None) => std::env::var(var).map_err(|_| format!("approvals.state_key: {var} is not set"))?,
+        (None, Some(file)) => std::fs::read_to_string(config.resolve(file))
+            .map_err(|e| format!("approvals.state_key: {} cannot be read: {e}", file.display()))?,
+        _ => return Err("approvals.state_key: set exactly one of env and file".into()),
+    };
+    let key = text.trim().as_bytes().to_vec();
+    if key.len() < RequestStateCodec::MIN_KEY_LENGTH {
+        return Err(format!("approvals.state_key: at least {} bytes are needed", RequestStateCodec::MIN_KEY_LENGTH));
+    }
+    Ok(Some(key))
+}
+
+fn unix_ms(clock: &dyn Clock) -> i64 {
+    clock.wall().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Approvals {
+    /// The approval guard of `config`, storing in `store`.
+    pub fn new(
+        config: &Config,
+        store: ApprovalStore,
+        auditor: Arc<Auditor>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Approvals, String> {
+        let key = match configured_key(config)? {
+            Some(k) => k,
+            None => rand::random::<[u8; 32]>().to_vec(),
+        };
+        let codec = RequestStateCodec::try_new(key).map_err(|e| format!("approvals.state_key: {e}"))?;
+        let a = &config.approvals;
+        Ok(Approvals {
+            store,
+            codec,
+            auditor,
+            clock,
+            ttl: a.ttl.0,
+            use_within: a.use_within.0,
+            ask_timeout: a.ask_timeout.0,
+            out_of_band_classes: a.out_of_band_classes.clone(),
+            approve_at: a.approve_at.clone(),
+        })
+    }
+
+    /// The store, for the admin API.
+    pub fn store(&self) -> &ApprovalStore {
+        &self.store
+    }
+
+    /// How long an approved request may wait for its retry.
+    pub fn use_within(&self) -> Duration {
+        self.use_within
+    }
+
+    /// Now, in unix milliseconds, as approvals measure time.
+    pub fn now_ms(&self) -> i64 {
+        unix_ms(self.clock.as_ref())
+    }
+
+    /// Gets the call approved, or says what the client must do.
+    pub async fn obtain(&self, a: &Asking<'_>) -> Result<Obtained, RpcError> {
+        let hash = arguments_hash(a.arguments)?;
+        let state = a.params.get("requestState").and_then(Value::as_str).and_then(|s| s.strip_prefix(STATE_PREFIX));
+        let out_of_band = a.emergency
+            || a.settings.approval == Some(ApprovalFlow::OutOfBand)
+            || (a.settings.approval.is_none() && self.out_of_band_classes.contains(&a.tool.class));
+        if let Some(sealed) = state {
+            if out_of_band {
+                return Err(refused(
+                    "this call needs an operator's approval; an approval given in the client does not count",
+                    "out_of_band",
+                ));
+            }
+            return self.redeem_in_band(a, sealed, &hash).await;
+        }
+        if !out_of_band && a.ctx.era() == warden_protocol::Era::Modern {
+            return self.ask_in_band(a, &hash).await;
+        }
+        if !out_of_band && a.ctx.has_capability("elicitation") && a.out.can_request() {
+            return self.ask_by_elicitation(a, &hash).await;
+        }
+        self.out_of_band(a, &hash).await
+    }
+
+    async fn request(&self, a: &Asking<'_>, hash: &str, flow: &str, lasts: Duration) -> Result<Approval, RpcError> {
+        let principal = &a.ctx.principal;
+        let key = principal.identity_key();
+        let (arguments, _) = self.auditor.stored_arguments(a.arguments.cloned());
+        let arguments = arguments.unwrap_or_else(|| json!({}));
+        let session = a.ctx.session.as_ref().map(|s| s.id.clone());
+        let request = ApprovalRequest {
+            server: a.server,
+            tool: &a.tool.name,
+            exposed: a.exposed,
+            principal_key: &key,
+            actor_id: &principal.subject,
+            tenant: principal.tenant.as_deref(),
+            session_id: session.as_deref(),
+            request_id: Some(a.request_id),
+            args_hash: hash,
+            arguments: &arguments,
+            reasons: &a.reasons,
+            flow,
+            expires_at_ms: self.now_ms() + lasts.as_millis() as i64,
+        };
+        let id = self.store.request(&request).await.map_err(store_failed)?;
+        let approval = self.store.get(&id).await.map_err(store_failed)?.ok_or_else(|| store_failed("vanished"))?;
+        self.audit("approval_requested", &approval, None, &format!("{flow}: {}", a.reasons.join(", "))).await?;
+        Ok(approval)
+    }
+
+    async fn audit(
+        &self,
+        event: &'static str,
+        approval: &Approval,
+        by: Option<&str>,
+        note: &str,
+    ) -> Result<(), RpcError> {
+        self.auditor.approval(ApprovalEvent { event, approval, by, note }).await
+    }
+
+    /// What the user is shown: exactly which server, tool and arguments.
+    fn question(&self, a: &Asking<'_>, arguments: &Value, id: &str) -> Value {
+        let shown = serde_json::to_string_pretty(arguments).unwrap_or_default();
+        let message = format!(
+            "Approve this call? Warden holds it until you decide ({id}).\n\nServer: {}\nTool: {}\nWhy: {}\nArguments:\n{shown}",
+            a.server,
+            a.tool.name,
+            a.reasons.join(", "),
+        );
+        json!({
+            "mode": "form",
+            "message": message,
+            "requestedSchema": {
+                "type": "object",
+                "properties": {
+                    "approve": {
+                        "type": "boolean",
+                        "title": "Approve",
+                        "description": format!("Let {} run on server {} with these arguments, once", a.tool.name, a.server),
+                    }
+                },
+                "required": ["approve"],
+            },
+        })
+    }
+
+    fn binding(a: &Asking<'_>, hash: &str) -> String {
+        // Lengths make the binding unambiguous whatever the names contain.
+        let part = |s: &str| format!("{}:{s}", s.len());
+        format!(
+            "tools/call|{}|{}|{}|{}",
+            part(&a.ctx.principal.identity_key()),
+            part(a.server),
+            part(&a.tool.name),
+            part(hash)
+        )
+    }
+
+    async fn ask_in_band(&self, a: &Asking<'_>, hash: &str) -> Result<Obtained, RpcError> {
+        let approval = self.request(a, hash, "input_required", self.ttl).await?;
+        let binding = Self::binding(a, hash);
+        let sealed = self
+            .codec
+            .seal_with(approval.id.as_bytes(), &SealOptions::new().associated_data(binding.as_bytes()).ttl(self.ttl));
+        let question = self.question(a, &approval.arguments, &approval.id);
+        Ok(Obtained::Ask(json!({
+            "resultType": "input_required",
+            "inputRequests": { INPUT_KEY: { "method": "elicitation/create", "params": question } },
+            "requestState": format!("{STATE_PREFIX}{sealed}"),
+        })))
+    }
+
+    async fn redeem_in_band(&self, a: &Asking<'_>, sealed: &str, hash: &str) -> Result<Obtained, RpcError> {
+        let binding = Self::binding(a, hash);
+        let id = match self.codec.open_with(sealed, binding.as_bytes()) {
+            Ok(id) => String::from_utf8(id).map_err(|_| invalid_state())?,
+            Err(RequestStateError::Expired) => {
+                return Err(refused("the approval request expired: call again to be asked anew", "expired"));
+            }
+            Err(_) => {
+                tracing::warn!(subject = %a.ctx.principal.subject, tool = %a.tool.name,
+                    "refused an approval state that is forged or belongs to another call or caller");
+                return Err(invalid_state());
+            }
+        };
+        let answer = a.params.get("inputResponses").and_then(|r| r.get(INPUT_KEY));
+        self.settle(a, &id, hash, answer).await
+    }
+
+    async fn ask_by_elicitation(&self, a: &Asking<'_>, hash: &str) -> Result<Obtained, RpcError> {
+        let approval = self.request(a, hash, "elicitation", self.ask_timeout).await?;
+        let question = self.question(a, &approval.arguments, &approval.id);
+        let _waiting = a.slot.waiting_on_client();
+        match a.out.request("elicitation/create", Some(question), self.ask_timeout).await {
+            Ok(answer) => self.settle(a, &approval.id, hash, Some(&answer)).await,
+            Err(e) => {
+                tracing::info!(id = %approval.id, "the client did not answer the approval question: {}", e.message);
+                Err(refused("the client's user did not answer the approval question in time", "unanswered"))
+            }
+        }
+    }
+
+    /// Acts on the user's answer to an in-band question: an acceptance redeems the approval
+    /// (once), anything else denies it.
+    async fn settle(&self, a: &Asking<'_>, id: &str, hash: &str, answer: Option<&Value>) -> Result<Obtained, RpcError> {
+        let key = a.ctx.principal.identity_key();
+        let by = format!("{} (in the client)", a.ctx.principal.subject);
+        let accepted = answer.is_some_and(|v| {
+            v.get("action").and_then(Value::as_str) == Some("accept")
+                && v.get("content").and_then(|c| c.get("approve")).and_then(Value::as_bool) == Some(true)
+        });
+        let now = self.now_ms();
+        if !accepted {
+            if self.store.decline(id, &key, &by).await.map_err(store_failed)?
+                && let Some(approval) = self.store.get(id).await.map_err(store_failed)?
+            {
+                self.audit("approval_denied", &approval, Some(&by), "declined in the client").await?;
+            }
+            return Err(RpcError::new(error::APPROVAL_DENIED, "the call was not approved by the client's user")
+                .with_data(json!({ "approvalId": id, "status": "denied" })));
+        }
+        let redeemed =
+            self.store.redeem(id, &key, a.server, &a.tool.name, hash, &by, now).await.map_err(store_failed)?;
+        if !redeemed {
+            return Err(refused("this approval was already used, has expired, or is not for this call", "used"));
+        }
+        let approval = self.store.get(id).await.map_err(store_failed)?.ok_or_else(|| store_failed("vanished"))?;
+        self.audit("approval_granted", &approval, Some(&by), "accepted in the client").await?;
+        self.audit("approval_used", &approval, None, "the call proceeds").await?;
+        Ok(Obtained::Approved(id.to_owned()))
+    }
+
+    async fn out_of_band(&self, a: &Asking<'_>, hash: &str) -> Result<Obtained, RpcError> {
+        let key = a.ctx.principal.identity_key();
+        let now = self.now_ms();
+        let found = self.store.find_for(&key, a.server, &a.tool.name, hash, now).await.map_err(store_failed)?;
+        let approval = match found {
+            Some(approval) if approval.status == "approved" => {
+                if self
+                    .store
+                    .use_once(&approval.id, &key, a.server, &a.tool.name, hash, now)
+                    .await
+                    .map_err(store_failed)?
+                {
+                    self.audit("approval_used", &approval, None, "the call proceeds").await?;
+                    return Ok(Obtained::Approved(approval.id));
+                }
+                return Err(refused("this approval was just used by another call", "used"));
+            }
+            Some(approval) if approval.status == "denied" => {
+                let by = approval.decided_by.as_deref().unwrap_or("an operator");
+                return Err(RpcError::new(
+                    error::APPROVAL_DENIED,
+                    format!("this call was denied by {} ({})", crate::routing::shown(by), approval.id),
+                )
+                .with_data(json!({ "approvalId": approval.id, "status": "denied" })));
+            }
+            Some(pending) => pending,
+            None => self.request(a, hash, "out_of_band", self.ttl).await?,
+        };
+        let how = match &self.approve_at {
+            Some(at) => format!("approve it at {at}"),
+            None => format!("an operator approves it with `warden approvals approve {}`", approval.id),
+        };
+        Err(RpcError::new(
+            error::APPROVAL_PENDING,
+            format!(
+                "tools/call {} needs a human's approval: pending as {}; {how}, then retry the same call with the same arguments",
+                crate::routing::shown(a.exposed),
+                approval.id
+            ),
+        )
+        .with_data(json!({
+            "approvalId": approval.id,
+            "status": "pending",
+            "expiresAt": approval.expires_at.to_rfc3339(),
+            "reasons": a.reasons,
+            "approve": how,
+        })))
+    }
+
+    /// Expires what has passed its time, and audits each.
+    pub async fn expire(&self) {
+        match self.store.expire(self.now_ms()).await {
+            Ok(expired) => {
+                for approval in expired {
+                    let _ = self.audit("approval_expired", &approval, None, "no decision or use in time").await;
+                }
+            }
+            Err(e) => tracing::warn!("approvals could not be expired: {e}"),
+        }
+    }
+}
+
+/// What a person's decision on an approval came to.
+#[derive(Debug)]
+pub enum Ruling {
+    /// Recorded: the approval as it is now.
+    Done(Box<Approval>),
+    /// Refused, with why (unknown id, already decided, expired, your own call).
+    Refused(String),
+}
+
+/// Records a person's approval or denial of a pending request, and audits it; a decision the
+/// audit log cannot record is undone. `by_key` is the decider's principal identity when known
+/// (the admin API): nobody approves their own call.
+pub async fn decide(
+    store: &ApprovalStore,
+    auditor: &Auditor,
+    id: &str,
+    verdict: Answer,
+    by: &str,
+    by_key: Option<&str>,
+    use_within: Duration,
+) -> Result<Ruling, String> {
+    let Some(current) = store.get(id).await.map_err(|e| e.to_string())? else {
+        return Ok(Ruling::Refused(format!("no approval has the id {}", crate::routing::shown(id))));
+    };
+    if by_key.is_some_and(|k| k == current.principal_key) {
+        return Ok(Ruling::Refused("nobody may decide on their own call".into()));
+    }
+    let now = unix_ms(&crate::clock::SystemClock);
+    let decided = store.decide(id, verdict, by, now, use_within.as_millis() as i64).await.map_err(|e| e.to_string())?;
+    let approval = match decided {
+        Decided::Done(a) => a,
+        Decided::NotFound => {
+            return Ok(Ruling::Refused(format!("no approval has the id {}", crate::routing::shown(id))));
+        }
+        Decided::AlreadyDecided(status) => return Ok(Ruling::Refused(format!("{id} is already {status}"))),
+        Decided::Expired => return Ok(Ruling::Refused(format!("{id} has expired"))),
+    };
+    let (event, note) = match verdict {
+        Answer::Approve => ("approval_granted", "approved by an operator"),
+        Answer::Deny => ("approval_denied", "denied by an operator"),
+    };
+    if let Err(e) = auditor.approval(ApprovalEvent { event, approval: &approval, by: Some(by), note }).await {
+        let undone = store.undecide(id, by).await.unwrap_or(false);
+        let state = if undone { "it is pending again" } else { "it could NOT be undone" };
+        return Err(format!("the audit log did not record the decision ({}); {state}", e.message));
+    }
+    Ok(Ruling::Done(approval))
+}
+
+fn refused(why: &str, status: &str) -> RpcError {
+    RpcError::new(error::APPROVAL_REQUIRED, format!("Approval refused: {why}")).with_data(json!({ "status": status }))
+}
+
+fn invalid_state() -> RpcError {
+    refused("the approval state is not valid for this call", "invalid")
+}
+
+fn store_failed(e: impl std::fmt::Display) -> RpcError {
+    tracing::error!("the approval store failed: {e}");
+    RpcError::new(error::APPROVAL_REQUIRED, "approvals are unavailable right now: refused")
+        .with_data(json!({ "status": "unavailable" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_of_arguments_ignores_key_order_only() {
+        let a = arguments_hash(Some(&json!({ "a": 1, "b": [1, 2] }))).unwrap();
+        assert_eq!(a, arguments_hash(Some(&json!({ "b": [1, 2], "a": 1 }))).unwrap());
+        assert_ne!(a, arguments_hash(Some(&json!({ "a": 1, "b": [2, 1] }))).unwrap());
+        assert_eq!(arguments_hash(None).unwrap(), arguments_hash(Some(&json!({}))).unwrap());
+    }
+}

@@ -1,0 +1,157 @@
+//! Containment: an operator takes a misbehaving server out of service in one step, with
+//! `warden contain SERVER` or the admin API (admin principals only), and puts it back with
+//! `warden release SERVER`.
+//!
+//! Containing a server:
+//! - records it in `mcp_containment` (so it survives a restart) and in the audit log;
+//! - unlists it and makes it uncallable: no connection to it is given out, its connections are
+//!   stopped (a stdio child is ended), calls in flight on them fail, calls parked for a client's
+//!   input are dropped, and clients are told their lists changed;
+//! - revokes its pending and approved approvals, and with them the per-session connections bound
+//!   to it;
+//! - turns on emergency mode while any server is contained: every `write` and `irreversible` call
+//!   anywhere needs an operator's (out-of-band) approval.
+//!
+//! The store is the truth; each gateway applies it at start-up, at once after a change made
+//! through its own admin API (or `warden contain`, which asks the gateway to sync), and every
+//! `approvals.containment_poll` otherwise (another process or another gateway).
+
+use crate::audit::Auditor;
+use crate::gateway::Gateway;
+use crate::inventory::ListKind;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use warden_store::approvals::Approval;
+use warden_store::{ApprovalStore, ContainmentStore};
+
+/// The containment list as this gateway last applied it.
+pub struct Containment {
+    store: ContainmentStore,
+    applied: Mutex<BTreeSet<String>>,
+}
+
+/// What containing a server did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contained {
+    /// Whether it was newly contained (false: it already was).
+    pub newly: bool,
+    /// Approvals revoked.
+    pub revoked: usize,
+}
+
+impl Containment {
+    /// Containment kept in `store`; nothing is applied until [`Gateway::sync_containment`].
+    pub fn new(store: ContainmentStore) -> Containment {
+        Containment { store, applied: Mutex::new(BTreeSet::new()) }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &ContainmentStore {
+        &self.store
+    }
+
+    /// Whether any server is contained (emergency mode).
+    pub fn emergency(&self) -> bool {
+        !self.applied.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+/// Contains `server`: records it, audits it (undone if the audit log cannot record it), and
+/// revokes its approvals. Used by the admin API and by `warden contain`; the gateway applies it
+/// when it next syncs.
+pub async fn contain(
+    store: &ContainmentStore,
+    approvals: &ApprovalStore,
+    auditor: &Auditor,
+    server: &str,
+    by: &str,
+    reason: &str,
+) -> Result<Contained, String> {
+    let newly = store.contain(server, by, reason).await.map_err(|e| format!("the containment store: {e}"))?;
+    if newly && let Err(e) = auditor.containment("containment", server, by, reason).await {
+        let _ = store.release(server).await;
+        return Err(format!("the audit log could not record the containment, so it was undone: {}", e.message));
+    }
+    let revoked = approvals.revoke_server(server, by).await.map_err(|e| format!("the approval store: {e}"))?;
+    for approval in &revoked {
+        audit_revoked(auditor, approval, by).await;
+    }
+    Ok(Contained { newly, revoked: revoked.len() })
+}
+
+/// Releases `server`; whether it was contained.
+pub async fn release(store: &ContainmentStore, auditor: &Auditor, server: &str, by: &str) -> Result<bool, String> {
+    let Some(record) = store.release(server).await.map_err(|e| format!("the containment store: {e}"))? else {
+        return Ok(false);
+    };
+    if let Err(e) = auditor.containment("containment_released", server, by, "released").await {
+        let _ = store.contain(&record.server, &record.contained_by, &record.reason).await;
+        return Err(format!("the audit log could not record the release, so it was undone: {}", e.message));
+    }
+    Ok(true)
+}
+
+async fn audit_revoked(auditor: &Auditor, approval: &Approval, by: &str) {
+    let event = crate::audit::ApprovalEvent {
+        event: "approval_revoked",
+        approval,
+        by: Some(by),
+        note: "the server was contained",
+    };
+    if let Err(e) = auditor.approval(event).await {
+        tracing::error!("a revoked approval could not be audited: {}", e.message);
+    }
+}
+
+impl Gateway {
+    /// Applies the containment list in the store: servers newly on it are contained, servers
+    /// no longer on it released. On a store error the list applied stays.
+    pub async fn sync_containment(&self) -> Result<(), String> {
+        let listed = self.containment.store.list().await.map_err(|e| format!("the containment store: {e}"))?;
+        let wanted: BTreeSet<String> = listed.into_iter().map(|c| c.server).collect();
+        let mut changed = false;
+        for server in &self.servers {
+            let name = &server.info.name;
+            if wanted.contains(name) && !server.is_contained() {
+                server.contain().await;
+                let dropped = self.parked.drop_server(name);
+                tracing::warn!(server = %name, parked_calls_dropped = dropped,
+                    "server contained: unlisted, connections stopped; emergency mode is on");
+                changed = true;
+            } else if !wanted.contains(name) && server.is_contained() {
+                server.release();
+                tracing::warn!(server = %name, "server released from containment");
+                changed = true;
+            }
+        }
+        let emergency = !wanted.is_empty();
+        self.auditor.metrics.contained_servers.set(wanted.len() as i64);
+        *self.containment.applied.lock().unwrap_or_else(|p| p.into_inner()) = wanted;
+        if changed {
+            for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources] {
+                self.hub.list_changed(kind, &crate::hub::Audience::All);
+            }
+        }
+        if emergency {
+            tracing::debug!("emergency mode: write and irreversible calls need an operator's approval");
+        }
+        Ok(())
+    }
+
+    /// Contains `server` for the admin API, and applies it at once.
+    pub async fn contain_server(&self, server: &str, by: &str, reason: &str) -> Result<Contained, String> {
+        if !self.servers.iter().any(|s| s.info.name == server) {
+            return Err(format!("no server is configured as '{server}'"));
+        }
+        let done = contain(&self.containment.store, self.approvals.store(), &self.auditor, server, by, reason).await?;
+        self.sync_containment().await?;
+        Ok(done)
+    }
+
+    /// Releases `server` for the admin API, and applies it at once; whether it was contained.
+    pub async fn release_server(&self, server: &str, by: &str) -> Result<bool, String> {
+        let done = release(&self.containment.store, &self.auditor, server, by).await?;
+        self.sync_containment().await?;
+        Ok(done)
+    }
+}
