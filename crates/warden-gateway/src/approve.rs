@@ -481,6 +481,30 @@ fn store_failed(e: impl std::fmt::Display) -> RpcError {
 mod tests {
     use super::*;
 
+    fn allow() -> Decision {
+        Decision { verdict: Verdict::Allow, policies: vec!["p".into()], reasons: vec![], errors: vec![] }
+    }
+
+    #[test]
+    fn taint_and_emergency_hold_high_impact_calls_only() {
+        let mut d = allow();
+        assert!(reasons(&mut d, ToolClass::Read, true, true).is_empty(), "reads are never held");
+        assert_eq!(d.verdict, Verdict::Allow);
+        let mut d = allow();
+        assert_eq!(reasons(&mut d, ToolClass::Write, true, false), vec!["tainted"]);
+        assert_eq!(d.verdict, Verdict::RequireApproval);
+        let mut d = allow();
+        assert_eq!(reasons(&mut d, ToolClass::Irreversible, false, true), vec!["emergency"]);
+        let mut d = allow();
+        assert!(reasons(&mut d, ToolClass::Write, false, false).is_empty());
+        assert_eq!(d.verdict, Verdict::Allow, "a clean context writes as the policies allow");
+        let mut d = Decision { verdict: Verdict::Deny, ..allow() };
+        reasons(&mut d, ToolClass::Write, true, true);
+        assert_eq!(d.verdict, Verdict::Deny, "a denial stays a denial");
+        let mut d = Decision { verdict: Verdict::RequireApproval, ..allow() };
+        assert_eq!(reasons(&mut d, ToolClass::Write, true, false), vec!["policy p", "tainted"]);
+    }
+
     #[test]
     fn the_hash_of_arguments_ignores_key_order_only() {
         let a = arguments_hash(Some(&json!({ "a": 1, "b": [1, 2] }))).unwrap();

@@ -24,7 +24,7 @@ fn check_accepts_the_examples_and_locates_errors() {
     }
     let dir = TempDir::new("cli");
     let bad = dir.path("bad.toml");
-    std::fs::write(&bad, "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[servers.files]\ntrusted_content = true\ntrusted_resources = true\ncommand = \"npx\"\nenvv = {}\n")
+    std::fs::write(&bad, "[gateway]\nlisten = \"127.0.0.1:1\"\n\n[servers.files]\ncommand = \"npx\"\nenvv = {}\n")
         .unwrap();
     let (ok, _, err) = warden(&["check", "--config", &bad.display().to_string()]);
     assert!(!ok);

@@ -518,7 +518,7 @@ fn urls_to_private_addresses_and_deletes_without_approval_are_refused() {
     let o = &out["ops"][6];
     assert!(o["ok"] == true || o["error"]["code"] != -32003, "{o}");
     let e = err(&out, 7);
-    assert_eq!(e["code"], -32004, "{out}");
+    assert_eq!(e["code"], -32013, "held for an operator's approval: {out}");
     assert!(e["message"].as_str().unwrap().contains("approval"), "{e}");
-    assert_eq!(e["data"]["policies"], json!(["deletes-need-approval"]));
+    assert_eq!(e["data"]["reasons"], json!(["policy deletes-need-approval"]));
 }

@@ -242,7 +242,7 @@ fn an_injected_result_is_quarantined_until_a_person_releases_it_to_its_caller() 
         "",
         &format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[auth.api_keys.alice]\nhash = {alice_hash:?}\n\n[auth.api_keys.bob]\nhash = {bob_hash:?}\n\n{}\n\
-             [tools.\"leaky/ansi\"]\nquarantine_at = \"off\"\n",
+             [tools.\"leaky/*\"]\nclass = \"read\"\n\n[tools.\"leaky/ansi\"]\nquarantine_at = \"off\"\n",
             leaky("")
         ),
     );
