@@ -37,6 +37,8 @@ use warden_store::approvals::{Approval, ApprovalRequest, Decided};
 
 /// Prefix of the `requestState` values of in-band approvals.
 pub const STATE_PREFIX: &str = "warden-approval:";
+/// Prefix of the `requestState` of an approved call whose server asked for input.
+pub const CONTINUE_PREFIX: &str = "warden-approved:";
 /// The key of the approval question among a call's `inputRequests`.
 pub const INPUT_KEY: &str = "warden-approval";
 
@@ -51,7 +53,12 @@ pub struct Approvals {
     ask_timeout: Duration,
     out_of_band_classes: Vec<ToolClass>,
     approve_at: Option<String>,
+    /// Continuations already used (SHA-256 of the sealed state), until they expire: each works once.
+    spent: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>,
 }
+
+/// Most continuations remembered as used; past this, new ones are refused (fail closed).
+const MAX_SPENT: usize = 100_000;
 
 /// A call that needs approval, and why.
 pub struct Asking<'a> {
@@ -72,6 +79,15 @@ pub struct Asking<'a> {
     pub reasons: Vec<String>,
     /// Emergency mode (a server is contained): only an operator may approve.
     pub emergency: bool,
+}
+
+/// An approved call, as its continuation is bound.
+pub struct Continuing<'a> {
+    pub ctx: &'a ClientContext,
+    pub server: &'a str,
+    /// The server-side tool name.
+    pub tool: &'a str,
+    pub arguments: Option<&'a Value>,
 }
 
 /// What the guard decided for now.
@@ -114,6 +130,13 @@ pub fn arguments_hash(arguments: Option<&Value>) -> Result<String, RpcError> {
     let canonical = warden_inspect::canonical::to_canonical(arguments.unwrap_or(&empty))
         .map_err(|_| RpcError::invalid_params("the arguments cannot be put in canonical form"))?;
     Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
+}
+
+/// What an approval is bound to: caller, server, tool and argument hash. Lengths make it
+/// unambiguous whatever the names contain.
+fn binding(ctx: &ClientContext, server: &str, tool: &str, hash: &str) -> String {
+    let part = |s: &str| format!("{}:{s}", s.len());
+    format!("tools/call|{}|{}|{}|{}", part(&ctx.principal.identity_key()), part(server), part(tool), part(hash))
 }
 
 /// Reads the sealing key the configuration names; `None` when it names none.
@@ -160,6 +183,7 @@ impl Approvals {
             ask_timeout: a.ask_timeout.0,
             out_of_band_classes: a.out_of_band_classes.clone(),
             approve_at: a.approve_at.clone(),
+            spent: Default::default(),
         })
     }
 
@@ -267,15 +291,61 @@ impl Approvals {
     }
 
     fn binding(a: &Asking<'_>, hash: &str) -> String {
-        // Lengths make the binding unambiguous whatever the names contain.
-        let part = |s: &str| format!("{}:{s}", s.len());
-        format!(
-            "tools/call|{}|{}|{}|{}",
-            part(&a.ctx.principal.identity_key()),
-            part(a.server),
-            part(&a.tool.name),
-            part(hash)
-        )
+        binding(a.ctx, a.server, &a.tool.name, hash)
+    }
+
+    /// An approved call's server answered `input_required`: its `requestState` is sealed with
+    /// the approval (bound like it, expiring with `approvals.ttl`), so the client's retry
+    /// continues the approved call instead of asking again, and cannot be moved to other
+    /// arguments or another caller.
+    pub fn seal_continuation(
+        &self,
+        call: &Continuing<'_>,
+        approval_id: &str,
+        result: &mut Value,
+    ) -> Result<(), RpcError> {
+        let hash = arguments_hash(call.arguments)?;
+        let binding = binding(call.ctx, call.server, call.tool, &hash);
+        let inner = result.get("requestState").cloned().unwrap_or(Value::Null);
+        let payload = json!({ "approval": approval_id, "state": inner }).to_string();
+        let sealed = self
+            .codec
+            .seal_with(payload.as_bytes(), &SealOptions::new().associated_data(binding.as_bytes()).ttl(self.ttl));
+        if let Some(obj) = result.as_object_mut() {
+            obj.insert("requestState".into(), Value::String(format!("{CONTINUE_PREFIX}{sealed}")));
+        }
+        Ok(())
+    }
+
+    /// A retry continuing an approved call (see [`Approvals::seal_continuation`]): the approval
+    /// id, with the server's own `requestState` put back in `params`. `None` when the request
+    /// continues nothing; an error when its state is not valid for this call.
+    pub fn continuation(&self, call: &Continuing<'_>, params: &mut Value) -> Result<Option<String>, RpcError> {
+        let Some(sealed) =
+            params.get("requestState").and_then(Value::as_str).and_then(|s| s.strip_prefix(CONTINUE_PREFIX))
+        else {
+            return Ok(None);
+        };
+        let hash = arguments_hash(call.arguments)?;
+        let opened = self.codec.open_with(sealed, binding(call.ctx, call.server, call.tool, &hash).as_bytes());
+        let payload: Value =
+            opened.ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or_else(invalid_state)?;
+        let id = payload.get("approval").and_then(Value::as_str).ok_or_else(invalid_state)?.to_owned();
+        {
+            let key: [u8; 32] = Sha256::digest(sealed.as_bytes()).into();
+            let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+            if spent.len() >= MAX_SPENT || spent.contains_key(&key) {
+                return Err(refused("this continuation of an approved call was already used", "used"));
+            }
+            spent.insert(key, self.clock.now() + self.ttl);
+        }
+        if let Some(obj) = params.as_object_mut() {
+            match payload.get("state") {
+                Some(Value::Null) | None => obj.remove("requestState"),
+                Some(state) => obj.insert("requestState".into(), state.clone()),
+            };
+        }
+        Ok(Some(id))
     }
 
     async fn ask_in_band(&self, a: &Asking<'_>, hash: &str) -> Result<Obtained, RpcError> {
@@ -403,6 +473,8 @@ impl Approvals {
 
     /// Expires what has passed its time, and audits each.
     pub async fn expire(&self) {
+        let now = self.clock.now();
+        self.spent.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, until| *until > now);
         match self.store.expire(self.now_ms()).await {
             Ok(expired) => {
                 for approval in expired {

@@ -178,12 +178,16 @@ impl Gateway {
             return Err(e);
         }
         let resumes = self.resumes_parked(ctx, &params, "tools/call", name);
-        let needs_approval = decision.verdict == Verdict::RequireApproval && !resumes;
+        let mut sent = params.clone();
+        let continuing = crate::approve::Continuing { ctx, server: &server, tool: &tool.name, arguments };
+        let continued = self.approvals.continuation(&continuing, &mut sent);
+        let needs_approval =
+            decision.verdict == Verdict::RequireApproval && !resumes && !matches!(continued, Ok(Some(_)));
         note.decision = Some(decision);
+        note.approval_id = continued?;
         if !resumes {
             self.limits.take(ctx, &server, Some(&tool.name))?;
         }
-        let mut sent = params.clone();
         if needs_approval {
             let asking = crate::approve::Asking {
                 ctx,
@@ -230,6 +234,9 @@ impl Gateway {
             // It carries what the client must send back, so it is never withheld.
             note.cleaned(self.output.clean_result(&mut result));
             self.screen_result(&screened, None, &mut result, note).await?;
+            if let Some(id) = &note.approval_id {
+                self.approvals.seal_continuation(&continuing, id, &mut result)?;
+            }
         } else {
             let listed = definition.as_ref().map(Definition::value).unwrap_or(&Value::Null);
             note.cleaned(self.output.tool_result(name, listed, &settings, &mut result)?);

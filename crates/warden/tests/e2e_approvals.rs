@@ -474,3 +474,33 @@ fn containment_stops_a_server_at_once_and_survives_a_restart() {
     assert_eq!(rows[0]["actor_id"], "ops");
     assert_eq!(rows[1]["actor_id"], "secops-jane");
 }
+
+#[test]
+fn an_approved_call_continues_through_its_servers_own_input_required_once() {
+    // A 2026-07-28 server whose tool asks for input itself; its results are untrusted.
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "[servers.modern]\ncommand = {:?}\nargs = [{:?}]\n",
+            venv_bin("python"),
+            peer_file("python/modern_leaky_server.py")
+        ),
+    );
+    let out = node_client(json!({ "sdk": "v2", "era": "modern",
+        "transport": { "type": "http", "url": gw.url() },
+        "capabilities": { "sampling": {}, "elicitation": { "form": {} } },
+        "answers": {
+            "sampling": { "role": "assistant", "model": "m", "content": { "type": "text", "text": "summary" } },
+            // The user accepts both the approval and the server's own question.
+            "elicitation": { "action": "accept", "content": { "approve": true, "ok": true } },
+        },
+        "ops": [call("modern__deploy", json!({})), call("modern__deploy", json!({}))] }));
+    // The first call ran in a clean context; its result tainted it.
+    assert!(text(ok(&out, 0)).contains("state-7f3a"), "{out}");
+    // The second needed approval, then went through the server's round with its state intact.
+    let second = text(ok(&out, 1));
+    assert!(second.contains("state state-7f3a"), "the server's requestState came back byte for byte: {second}");
+    let asked: Vec<&str> =
+        out["serverRequests"].as_array().unwrap().iter().filter_map(|r| r["params"]["message"].as_str()).collect();
+    assert_eq!(asked.iter().filter(|m| m.starts_with("Approve this call?")).count(), 1, "asked once: {asked:?}");
+}
