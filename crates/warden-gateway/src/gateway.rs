@@ -265,6 +265,9 @@ impl Gateway {
             self.hub.sessions.remove(&s.id);
         }
         futures::future::join_all(self.servers.iter().map(|s| s.shutdown())).await;
+        // The audit log's writer closes last, so that on SQLite it checkpoints the shared file.
+        self.approvals.store().close().await;
+        self.containment.store().close().await;
         if let Some(log) = self.auditor.log() {
             // Rows are never dropped, so a database that stays down would hold the exit forever.
             match tokio::time::timeout(std::time::Duration::from_secs(30), log.shutdown()).await {
