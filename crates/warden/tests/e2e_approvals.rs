@@ -287,6 +287,13 @@ fn approvals_are_bound_to_caller_arguments_and_time() {
         .to_owned();
     let r = s.admin("POST", &format!("/v1/approvals/{mallorys}/approve"), &s.ops);
     assert_eq!(r.status, 200, "{}", r.body);
+    // An operator's own call waits for another operator.
+    let out = s.run(&s.ops, json!([call("demo__delete_note", json!({ "title": "b" }))]));
+    let own = err(&out, 0)["data"]["approvalId"].as_str().unwrap().to_owned();
+    let r = s.admin("POST", &format!("/v1/approvals/{own}/approve"), &s.ops);
+    assert_eq!(r.status, 409, "nobody approves their own call: {}", r.body);
+    let out = s.run(&s.ops, json!([call("demo__delete_note", json!({ "title": "b" }))]));
+    assert_eq!(code(err(&out, 0)), -32013, "still pending");
     let out = s.run(&s.mallory, json!([call("demo__delete_note", json!({ "title": "a" }))]));
     assert_eq!(text(ok(&out, 0)), "Deleted note \"a\".");
     let granted = s.audit(&format!(
@@ -418,6 +425,9 @@ fn a_legacy_client_with_elicitation_is_asked_and_waited_for() {
 #[test]
 fn containment_stops_a_server_at_once_and_survives_a_restart() {
     let s = setup(&format!("{}\n[tools.\"ref/*\"]\nclass = \"write\"\n", everything_stdio("ref", "")));
+    // A pending approval for the server, revoked by containment.
+    let out = s.run(&s.alice, json!([call("demo__delete_note", json!({ "title": "x" }))]));
+    let pending = err(&out, 0)["data"]["approvalId"].as_str().unwrap().to_owned();
     let load: Vec<Value> =
         (0..40).map(|i| json!({ "op": "callTool", "name": "demo__slow_count", "arguments": { "steps": 2, "delay_ms": 25 }, "i": i })).collect();
     let transport = s.transport(&s.alice);
@@ -434,6 +444,10 @@ fn containment_stops_a_server_at_once_and_survives_a_restart() {
     assert!(results[first_refused..].iter().all(|ok| !ok), "no call succeeds after the first refusal: {results:?}");
     let e = &out["ops"][first_refused + 1]["error"];
     assert_eq!(code(e), -32015, "{e}");
+    let (_, shown) = s.cli(&["approvals", "show", &pending, "--json"]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"], "revoked", "{shown}");
+    assert_eq!(shown["decided_by"], "ops");
 
     // Unlisted, and emergency mode: another server's write needs an operator.
     let check = |s: &Setup| {
@@ -503,4 +517,21 @@ fn an_approved_call_continues_through_its_servers_own_input_required_once() {
     let asked: Vec<&str> =
         out["serverRequests"].as_array().unwrap().iter().filter_map(|r| r["params"]["message"].as_str()).collect();
     assert_eq!(asked.iter().filter(|m| m.starts_with("Approve this call?")).count(), 1, "asked once: {asked:?}");
+}
+
+#[test]
+fn the_operator_api_needs_a_credential_even_where_the_local_principal_is_an_admin() {
+    let admin_port = free_port();
+    let gw = Warden::serve(
+        "[gateway.local_principal]\nsubject = \"local\"\nclass = \"admin\"\n",
+        &format!("{}\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n", demo_server("demo")),
+    );
+    // What a web page could make a browser send: no credential.
+    let r = http_at("POST", admin_port, "/v1/servers/demo/contain", &[("Content-Type", "application/json")], b"{}");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = http_at("GET", admin_port, "/v1/approvals", &[], b"");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() },
+        "ops": [call("demo__echo", json!({ "text": "still here" }))] }));
+    assert_eq!(text(ok(&out, 0)), "still here", "nothing was contained");
 }

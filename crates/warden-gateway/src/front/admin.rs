@@ -11,8 +11,9 @@
 //! | `POST /v1/servers/{name}/contain` (`{"reason": "…"}`), `…/release` | contain or release a server |
 //! | `POST /v1/containment/sync` | read the containment list again (what `warden contain` asks) |
 //!
-//! The operator routes authenticate like the MCP endpoint (bearer token or API key) and need a
-//! principal of the admin class: an agent holding a user's token cannot approve its own calls.
+//! The operator routes authenticate like the MCP endpoint (bearer token or API key; the implicit
+//! local principal never counts) and need a principal of the admin class: an agent holding a
+//! user's token cannot approve its own calls.
 
 use crate::approve::{Answer, Ruling};
 use crate::gateway::Gateway;
@@ -64,8 +65,13 @@ fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// The caller, if it authenticates as an admin; otherwise the response refusing it.
+/// The caller, if it authenticates as an admin; otherwise the response refusing it. A
+/// credential must be presented: the implicit local principal (no `[auth]`) is never an
+/// operator here, so a web page that gets a browser to post to this address cannot act as one.
 async fn operator(admin: &Admin, headers: &HeaderMap) -> Result<Arc<Principal>, Response> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Err(problem(StatusCode::UNAUTHORIZED, "a bearer token of an admin principal is required"));
+    }
     let principal = admin.gateway.authenticator.authenticate(headers, None).await.map_err(|f| {
         tracing::info!("refused an unauthenticated admin request: {}", f.message);
         problem(StatusCode::UNAUTHORIZED, "a bearer token of an admin principal is required")
