@@ -6,7 +6,7 @@
 //!
 //! | flow | when | how |
 //! |---|---|---|
-//! | `input_required` | 2026-07-28 clients | the call is answered with `input_required` carrying an elicitation that shows server, tool and arguments; the retry with the user's acceptance proceeds |
+//! | `input_required` | 2026-07-28 clients that declared elicitation | the call is answered with `input_required` carrying an elicitation that shows server, tool and arguments; the retry with the user's acceptance proceeds |
 //! | `elicitation` | legacy clients that declared elicitation | the gateway sends `elicitation/create` and waits (`approvals.ask_timeout`) |
 //! | `out_of_band` | everyone else; tool classes in `approvals.out_of_band_classes` (default `irreversible`); a tool's `approval = "out_of_band"`; emergency mode | a pending approval is stored; an operator approves or denies it (`warden approvals`, admin API); the agent's retry with identical arguments proceeds once within `approvals.use_within` |
 //!
@@ -218,10 +218,13 @@ impl Approvals {
             }
             return self.redeem_in_band(a, sealed, &hash).await;
         }
-        if !out_of_band && a.ctx.era() == warden_protocol::Era::Modern {
+        // A client asked in band must be able to show the question: one that did not declare
+        // elicitation goes to an operator.
+        let can_elicit = a.ctx.has_capability("elicitation");
+        if !out_of_band && can_elicit && a.ctx.era() == warden_protocol::Era::Modern {
             return self.ask_in_band(a, &hash).await;
         }
-        if !out_of_band && a.ctx.has_capability("elicitation") && a.out.can_request() {
+        if !out_of_band && can_elicit && a.out.can_request() {
             return self.ask_by_elicitation(a, &hash).await;
         }
         self.out_of_band(a, &hash).await

@@ -287,6 +287,12 @@ fn approvals_are_bound_to_caller_arguments_and_time() {
         .to_owned();
     let r = s.admin("POST", &format!("/v1/approvals/{mallorys}/approve"), &s.ops);
     assert_eq!(r.status, 200, "{}", r.body);
+    let out = s.run(&s.mallory, json!([call("demo__delete_note", json!({ "title": "a" }))]));
+    assert_eq!(text(ok(&out, 0)), "Deleted note \"a\".");
+    let granted = s.audit(&format!(
+        "SELECT actor_id, actor_class FROM mcp_audit WHERE event = 'approval_granted' AND approval_id = '{mallorys}'"
+    ));
+    assert_eq!(granted[0]["actor_id"], "ops", "the admin API records the operator: {granted:?}");
     // An operator's own call waits for another operator.
     let out = s.run(&s.ops, json!([call("demo__delete_note", json!({ "title": "b" }))]));
     let own = err(&out, 0)["data"]["approvalId"].as_str().unwrap().to_owned();
@@ -294,12 +300,6 @@ fn approvals_are_bound_to_caller_arguments_and_time() {
     assert_eq!(r.status, 409, "nobody approves their own call: {}", r.body);
     let out = s.run(&s.ops, json!([call("demo__delete_note", json!({ "title": "b" }))]));
     assert_eq!(code(err(&out, 0)), -32013, "still pending");
-    let out = s.run(&s.mallory, json!([call("demo__delete_note", json!({ "title": "a" }))]));
-    assert_eq!(text(ok(&out, 0)), "Deleted note \"a\".");
-    let granted = s.audit(&format!(
-        "SELECT actor_id, actor_class FROM mcp_audit WHERE event = 'approval_granted' AND approval_id = '{mallorys}'"
-    ));
-    assert_eq!(granted[0]["actor_id"], "ops", "the admin API records the operator: {granted:?}");
 }
 
 #[test]
@@ -354,12 +354,26 @@ fn a_modern_client_approves_in_band_and_its_approval_cannot_be_forged_or_replaye
     };
     let args = json!({ "title": "w", "body": "by hand" });
     let params = |extra: Value| {
-        let mut p = json!({ "name": "demo__write_note", "arguments": args, "_meta": envelope() });
+        let mut meta = envelope();
+        meta["io.modelcontextprotocol/clientCapabilities"] = json!({ "elicitation": { "form": {} } });
+        let mut p = json!({ "name": "demo__write_note", "arguments": args, "_meta": meta });
         for (k, v) in extra.as_object().unwrap() {
             p[k] = v.clone();
         }
         p
     };
+    // A modern client that cannot show a question is not asked one: an operator decides.
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "demo__write_note", "arguments": args, "_meta": envelope() } });
+    let auth = format!("Bearer {}", s.alice);
+    let h = [
+        ("authorization", auth.as_str()),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "demo__write_note"),
+    ];
+    let blind = post_json(s.gw.port, &h, &body.to_string()).json();
+    assert_eq!(blind["error"]["code"], -32013, "{blind}");
     let asked = post(&s.alice, params(json!({})));
     assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
     let state = asked["result"]["requestState"].as_str().unwrap().to_owned();

@@ -11,8 +11,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalFlow {
-    /// Asked in the client: `input_required` for 2026-07-28 clients, `elicitation/create` for
-    /// legacy clients that declared elicitation; out of band for any other client.
+    /// Asked in the client, where it declared elicitation: `input_required` for 2026-07-28
+    /// clients, `elicitation/create` for legacy ones; out of band for any other client.
     InBand,
     /// Stored as a pending approval that an operator approves or denies with `warden approvals`
     /// or the admin API; the agent's retry with the same arguments then proceeds once.
