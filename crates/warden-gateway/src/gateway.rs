@@ -1,55 +1,78 @@
-//! The gateway itself: its servers, its clients, and what it says about itself.
+//! The gateway: its parts built from the configuration, its stack, and what runs beside the
+//! request path (reloading policies, expiring sessions, applying containment).
 
-use crate::audit::Auditor;
 use crate::authenticate::Authenticator;
-use crate::authorize::Authorizer;
 use crate::client::ClientContext;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Isolation, ServerSection};
-use crate::hub::{Hub, Subscriber};
-use crate::integrity::Integrity;
-use crate::limit::CallLimits;
-use crate::parked::Parked;
-use crate::quarantine::Quarantine;
+use crate::config::{Config, Isolation};
+use crate::error::GatewayError;
+use crate::guard::approve::{Approvals, Approve, SealContinuation};
+use crate::guard::audit::Auditor;
+use crate::guard::authorize::{Authorize, Authorizer};
+use crate::guard::contain::{Contained, Containment};
+use crate::guard::forward::parked::Parked;
+use crate::guard::forward::{Announce, Forward, ForwardParts};
+use crate::guard::inspect_args::InspectArgs;
+use crate::guard::integrity::Integrity;
+use crate::guard::limit::{CallLimits, Limit};
+use crate::guard::normalize::Normalize;
+use crate::guard::quarantine::{Quarantine, QuarantineGuard};
+use crate::guard::resolve::Resolve;
+use crate::guard::respond::Respond;
+use crate::guard::sanitize::{OutputGuard, Sanitize};
+use crate::guard::taint::{Taint, TaintGuard};
+use crate::guard::validate_args::ValidateArgs;
+use crate::hub::{Audience, Hub, Listener, Subscriber};
+use crate::resolver::Resolver;
+use crate::schemas::Schemas;
+use crate::servers::{ListReview, Registry, Server, ServerMessages, server_info};
 use crate::session::{Session, SessionStore};
-use crate::upstreams::{Server, ServerInfo};
+use crate::stack::{Guards, ListenGuards, MessageChain, Stack};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use warden_policy::Principal;
 use warden_protocol::{Era, Limits, Message, ProtocolVersion, RpcError, error, meta};
-use warden_upstream::{Credential, CredentialSource, EraPreference, TransportSpec, UpstreamSpec};
 
-/// Settings the request path reads.
+/// Settings the fronts read.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Separator in exposed names.
-    pub separator: String,
     /// Frame limits for client frames.
     pub limits: Limits,
-    /// Items per page in merged lists (0: whole lists).
-    pub list_page_size: usize,
-    /// `ttlMs` on lists sent to modern clients.
-    pub list_ttl: Duration,
-    /// How long a call waits for a client's answer or retry.
-    pub input_required_ttl: Duration,
-    /// Instructions the gateway gives clients.
-    pub instructions: Option<String>,
     /// Whether policy files are watched for changes.
     pub watch_policies: bool,
+}
+
+/// The stores and guards built outside the gateway (they need the audit database).
+pub struct Parts {
+    /// The audit log and the metrics.
+    pub auditor: Arc<Auditor>,
+    /// Pins and the poisoning scanner.
+    pub integrity: Arc<Integrity>,
+    /// Results withheld for instructing the model.
+    pub quarantine: Arc<Quarantine>,
+    /// Human approvals of calls.
+    pub approvals: Arc<Approvals>,
+    /// Servers an operator contained.
+    pub containment: Containment,
 }
 
 /// The gateway.
 pub struct Gateway {
     /// Settings.
     pub settings: Settings,
-    /// The configured servers, in name order.
-    pub servers: Vec<Arc<Server>>,
+    /// The configured servers.
+    pub registry: Arc<Registry>,
     /// Sessions and listeners.
     pub hub: Arc<Hub>,
+    /// The request path.
+    pub stack: Stack,
+    /// What the gateway says about itself.
+    pub announce: Arc<Announce>,
     /// Calls waiting for modern clients.
-    pub parked: Parked,
+    pub parked: Arc<Parked>,
     /// The principal of local use (`warden run`).
     pub local_principal: Arc<Principal>,
     /// Who is calling, on the HTTP front.
@@ -60,105 +83,118 @@ pub struct Gateway {
     pub limits: Arc<CallLimits>,
     /// The audit log and the metrics.
     pub auditor: Arc<Auditor>,
-    /// Pins and the poisoning scanner.
-    pub integrity: Arc<Integrity>,
     /// Results withheld for instructing the model.
     pub quarantine: Arc<Quarantine>,
     /// Where servers' original errors are kept, when configured (`[output] server_errors`).
-    pub kept_errors: std::sync::OnceLock<warden_store::ServerErrorStore>,
-    /// The response guards.
-    pub output: crate::sanitize::OutputGuard,
+    pub kept_errors: Arc<OnceLock<warden_store::ServerErrorStore>>,
     /// Contexts that have read untrusted content.
-    pub taint: crate::taint::Taint,
+    pub taint: Arc<Taint>,
     /// Human approvals of calls.
-    pub approvals: Arc<crate::approve::Approvals>,
+    pub approvals: Arc<Approvals>,
     /// Servers an operator contained.
-    pub containment: crate::contain::Containment,
+    pub containment: Arc<Containment>,
     /// How often the containment list is read again.
     pub containment_poll: Duration,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-}
-
-/// Capabilities the gateway offers every client: it aggregates servers that may offer any of these.
-fn capabilities() -> Value {
-    json!({
-        "tools": { "listChanged": true },
-        "prompts": { "listChanged": true },
-        "resources": { "subscribe": true, "listChanged": true },
-        "completions": {},
-        "logging": {},
-    })
 }
 
 impl Gateway {
     /// Builds the gateway from a validated configuration, loading its policies. Nothing is
     /// started yet.
-    pub fn from_config(
-        config: &Config,
-        auditor: Arc<Auditor>,
-        integrity: Arc<Integrity>,
-        quarantine: Arc<Quarantine>,
-        approvals: Arc<crate::approve::Approvals>,
-        containment: crate::contain::Containment,
-    ) -> Result<Arc<Gateway>, String> {
-        Self::with_clock(config, Arc::new(SystemClock), auditor, integrity, quarantine, approvals, containment)
+    pub fn from_config(config: &Config, parts: Parts) -> Result<Arc<Gateway>, GatewayError> {
+        Self::with_clock(config, Arc::new(SystemClock), parts)
     }
 
     /// Builds the gateway with an injected clock.
-    pub fn with_clock(
-        config: &Config,
-        clock: Arc<dyn Clock>,
-        auditor: Arc<Auditor>,
-        integrity: Arc<Integrity>,
-        quarantine: Arc<Quarantine>,
-        approvals: Arc<crate::approve::Approvals>,
-        containment: crate::contain::Containment,
-    ) -> Result<Arc<Gateway>, String> {
-        let authorizer = Arc::new(Authorizer::from_config(config).map_err(|e| format!("policies:\n{e}"))?);
-        let authenticator = Arc::new(Authenticator::from_config(config)?);
-        let limits = Arc::new(CallLimits::from_config(config, clock.clone())?);
+    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>, parts: Parts) -> Result<Arc<Gateway>, GatewayError> {
+        let Parts { auditor, integrity, quarantine, approvals, containment } = parts;
+        let containment = Arc::new(containment);
         let g = &config.gateway;
         let frame_limits = Limits { max_frame_bytes: g.max_frame_bytes as usize, max_depth: g.max_json_depth as usize };
-        let sessions = SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock.clone());
-        let hub = Arc::new(Hub::new(sessions));
+        let authorizer = Arc::new(Authorizer::from_config(config)?);
+        let authenticator = Arc::new(Authenticator::from_config(config)?);
+        let limits = Arc::new(CallLimits::from_config(config, clock.clone())?);
+        let parked = Arc::new(Parked::new(g.input_required_ttl.0, clock.clone()));
+        let taint = Arc::new(Taint::new(config.taint.ttl.0, clock.clone()));
+        let schemas = Arc::new(Schemas::new());
+        let output = Arc::new(OutputGuard::new(schemas.clone(), config.output.binary));
+        let hub = Arc::new(Hub::new(SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock)));
+        let kept_errors = Arc::new(OnceLock::new());
+
+        let authorize = Arc::new(Authorize::new(authorizer.clone(), taint.clone(), limits.clone(), parked.clone()));
+        let sanitize = Arc::new(Sanitize::new(output.clone()));
+        let taint_guard = Arc::new(TaintGuard::new(taint.clone(), output.clone(), auditor.clone()));
+        let messages: Arc<dyn ServerMessages> =
+            Arc::new(MessageChain::assemble(authorize.clone(), sanitize.clone(), taint_guard.clone(), auditor.clone()));
+
+        let review: Arc<dyn ListReview> = integrity.clone();
         let servers = config
             .servers
             .iter()
             .map(|(name, s)| {
-                let mut info = server_info(name, s, frame_limits, g.input_required_ttl.0, &config.base_dir);
-                info.authorizer = Some(authorizer.clone());
-                info.integrity = Some(integrity.clone());
+                let info = server_info(
+                    name,
+                    s,
+                    frame_limits,
+                    g.input_required_ttl.0,
+                    &config.base_dir,
+                    Some(review.clone()),
+                    Some(messages.clone()),
+                );
                 Server::new(info, hub.clone())
             })
             .collect();
-        Ok(Arc::new(Gateway {
-            settings: Settings {
-                separator: g.separator.clone(),
-                limits: frame_limits,
-                list_page_size: g.list_page_size as usize,
-                list_ttl: g.list_ttl.0,
-                input_required_ttl: g.input_required_ttl.0,
-                instructions: g.instructions.clone(),
-                watch_policies: config.policy.watch,
+        let registry = Arc::new(Registry::new(servers));
+        let resolver = Arc::new(Resolver::new(registry.clone(), &g.separator, g.list_page_size as usize));
+        let announce =
+            Arc::new(Announce::new(g.instructions.clone(), registry.clone(), integrity.clone(), output.clone()));
+        let resolve = Arc::new(Resolve::new(resolver.clone(), authorizer.clone()));
+        let forward = Arc::new(Forward::new(ForwardParts {
+            resolver,
+            policies: authorizer.clone(),
+            parked: parked.clone(),
+            messages: messages.clone(),
+            quarantine: quarantine.clone(),
+            announce: announce.clone(),
+            input_required_ttl: g.input_required_ttl.0,
+        }));
+        let stack = Stack::assemble(
+            Guards {
+                normalize: Arc::new(Normalize),
+                resolve: resolve.clone(),
+                validate_args: Arc::new(ValidateArgs::new(schemas)),
+                authorize: authorize.clone(),
+                inspect_args: Arc::new(InspectArgs::new(output.clone(), config.tools.clone())),
+                limit: Arc::new(Limit::new(limits.clone(), parked.clone())),
+                approve: Arc::new(Approve::new(approvals.clone(), containment.clone())),
+                forward,
+                respond: Arc::new(Respond::new(output, messages, kept_errors.clone())),
+                sanitize,
+                taint: taint_guard,
+                quarantine: Arc::new(QuarantineGuard::new(quarantine.clone())),
+                seal: Arc::new(SealContinuation::new(approvals.clone())),
+                audit: auditor.clone(),
             },
-            servers,
+            Some(ListenGuards { resolve, authorize, hub: hub.clone() }),
+            g.list_ttl.0,
+        );
+        Ok(Arc::new(Gateway {
+            settings: Settings { limits: frame_limits, watch_policies: config.policy.watch },
+            registry,
             hub,
-            parked: Parked::new(g.input_required_ttl.0, clock.clone()),
+            stack,
+            announce,
+            parked,
             local_principal: Arc::new(g.local_principal.principal()),
             authenticator,
             authorizer,
             limits,
             auditor,
-            integrity,
             quarantine,
-            kept_errors: std::sync::OnceLock::new(),
-            output: crate::sanitize::OutputGuard::new(),
-            taint: crate::taint::Taint::new(config.taint.ttl.0, clock.clone()),
+            kept_errors,
+            taint,
             approvals,
             containment,
             containment_poll: config.approvals.containment_poll.0,
-            clock,
         }))
     }
 
@@ -180,9 +216,9 @@ impl Gateway {
         tokio::spawn(async move { gw.authenticator.load_keys().await });
         self.watch_reloads();
         self.watch_containment();
-        for server in &self.servers {
+        for server in self.registry.all() {
             if server.info.isolation == Isolation::Shared {
-                let Some(slot) = server.slot_for(crate::hub::Audience::All) else { continue };
+                let Some(slot) = server.slot_for(Audience::All) else { continue };
                 let name = server.info.name.clone();
                 tokio::spawn(async move {
                     if let Err(e) = slot.lane(Era::Modern).await {
@@ -205,7 +241,7 @@ impl Gateway {
                 gw.limits.tidy();
                 gw.taint.tidy();
                 gw.approvals.expire().await;
-                for server in &gw.servers {
+                for server in gw.registry.all() {
                     server.reap(Duration::from_secs(30 * 60)).await;
                 }
             }
@@ -264,13 +300,13 @@ impl Gateway {
         for s in self.hub.sessions.all() {
             self.hub.sessions.remove(&s.id);
         }
-        futures::future::join_all(self.servers.iter().map(|s| s.shutdown())).await;
+        self.registry.shutdown().await;
         // The audit log's writer closes last, so that on SQLite it checkpoints the shared file.
         self.approvals.store().close().await;
         self.containment.store().close().await;
         if let Some(log) = self.auditor.log() {
             // Rows are never dropped, so a database that stays down would hold the exit forever.
-            match tokio::time::timeout(std::time::Duration::from_secs(30), log.shutdown()).await {
+            match tokio::time::timeout(Duration::from_secs(30), log.shutdown()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!("the audit log could not be flushed: {e}"),
                 Err(_) => tracing::error!("the audit log could not be flushed within 30s; queued rows are lost"),
@@ -281,56 +317,80 @@ impl Gateway {
     /// The metrics as Prometheus text, with each server's health read now.
     pub fn render_metrics(&self) -> String {
         let m = &self.auditor.metrics;
-        for server in &self.servers {
-            let up = server.slots().iter().any(|slot| slot.lanes().iter().any(|lane| lane.current().is_some()));
+        for server in self.registry.all() {
             let labels = crate::metrics::ServerLabels { server: server.info.name.clone() };
-            m.upstream_up.get_or_create(&labels).set(i64::from(up));
+            m.upstream_up.get_or_create(&labels).set(i64::from(server.is_up()));
         }
         m.render()
     }
 
-    /// Releases what a legacy session held: its connections (with session isolation) and its
-    /// resource subscriptions.
+    /// Releases what a legacy session held: its taint, its connections (with session isolation)
+    /// and its resource subscriptions.
     pub async fn end_session(&self, session: &Session) {
         self.taint.forget_session(&session.id);
-        let who = Subscriber::Session(session.id.clone());
-        for server in &self.servers {
-            if server.info.isolation == Isolation::Session {
-                server.close_slot(&crate::hub::Audience::Session(session.id.clone())).await;
-            }
-            for slot in server.slots() {
-                for lane in slot.lanes() {
-                    lane.drop_subscriber(&who).await;
-                }
-            }
+        self.registry.end_session(&session.id).await;
+    }
+
+    /// Serves one request of a client through the stack and returns the response to send.
+    pub async fn handle(
+        &self,
+        ctx: &ClientContext,
+        request: &Message,
+        out: &crate::client::Outbound,
+        cancel: &CancellationToken,
+    ) -> Message {
+        self.stack.serve(ctx, request, out, cancel).await
+    }
+
+    /// Handles a notification from a client.
+    pub async fn client_notification(&self, ctx: &ClientContext, msg: &Message) {
+        crate::stack::client_notification(&self.registry, ctx, msg).await;
+    }
+
+    /// Opens a `subscriptions/listen` stream (see [`Stack::listen`]).
+    pub async fn open_listener(
+        &self,
+        ctx: &ClientContext,
+        request: &Message,
+        tx: mpsc::Sender<Message>,
+        listener_id: u64,
+    ) -> Result<(Arc<Listener>, Message), RpcError> {
+        self.stack.listen(ctx, request, tx, listener_id).await
+    }
+
+    /// Closes a listen stream by id and drops its subscriptions.
+    pub async fn drop_listener(&self, id: u64) {
+        self.hub.unlisten(id);
+        self.registry.drop_subscriber(&Subscriber::Listener(id)).await;
+    }
+
+    /// Closes a listen stream and drops its subscriptions.
+    pub async fn close_listener(&self, listener: &Listener) {
+        self.drop_listener(listener.id).await;
+    }
+
+    /// Applies the containment list in the store (see [`Containment::sync`]).
+    pub async fn sync_containment(&self) -> Result<(), GatewayError> {
+        self.containment.sync(&self.registry, &self.parked, &self.hub, &self.auditor.metrics).await
+    }
+
+    /// Contains `server` for the admin API, and applies it at once.
+    pub async fn contain_server(&self, server: &str, by: &str, reason: &str) -> Result<Contained, GatewayError> {
+        if self.registry.get(server).is_none() {
+            return Err(GatewayError::Refused(format!("no server is configured as '{server}'")));
         }
+        let store = self.containment.store();
+        let done =
+            crate::guard::contain::contain(store, self.approvals.store(), &self.auditor, server, by, reason).await?;
+        self.sync_containment().await?;
+        Ok(done)
     }
 
-    /// What the gateway calls itself.
-    pub fn server_info() -> Value {
-        json!({ "name": "warden", "title": "Warden MCP gateway", "version": env!("CARGO_PKG_VERSION") })
-    }
-
-    /// What the server named `server` may ask of a client's model in a sampling request.
-    pub fn sampling_limits(&self, server: &str) -> crate::sanitize::SamplingLimits {
-        self.servers.iter().find(|s| s.info.name == server).map(|s| s.info.sampling).unwrap_or_default()
-    }
-
-    /// The gateway's instructions and each connected server's, where they match their pins.
-    async fn instructions(&self, era: Era) -> Option<String> {
-        let mut parts: Vec<String> = self.settings.instructions.iter().cloned().collect();
-        for server in &self.servers {
-            let Some(slot) = server.slots().into_iter().find(|s| s.audience == crate::hub::Audience::All) else {
-                continue;
-            };
-            let Some(text) = slot.connected_lane(era).and_then(|(_, conn)| conn.hello().instructions.clone()) else {
-                continue;
-            };
-            if self.integrity.review_instructions(&server.info.name, &text).await {
-                parts.push(format!("Server \"{}\":\n{}", server.info.name, text));
-            }
-        }
-        (!parts.is_empty()).then(|| parts.join("\n\n"))
+    /// Releases `server` for the admin API, and applies it at once; whether it was contained.
+    pub async fn release_server(&self, server: &str, by: &str) -> Result<bool, GatewayError> {
+        let done = crate::guard::contain::release(self.containment.store(), &self.auditor, server, by).await?;
+        self.sync_containment().await?;
+        Ok(done)
     }
 
     /// Reads an `initialize` request: the version to speak, and the client's capabilities and info.
@@ -351,32 +411,7 @@ impl Gateway {
 
     /// The `initialize` result for a legacy client.
     pub async fn initialize_result(&self, version: ProtocolVersion) -> Value {
-        let mut r = json!({
-            "protocolVersion": version.as_str(),
-            "capabilities": capabilities(),
-            "serverInfo": Self::server_info(),
-        });
-        if let Some(i) = self.instructions(Era::Legacy).await {
-            r["instructions"] = Value::String(i);
-        }
-        r
-    }
-
-    /// The `server/discover` result.
-    pub async fn discover_result(&self) -> Value {
-        let mut r = json!({
-            "supportedVersions": ProtocolVersion::ALL.iter().filter(|v| **v != ProtocolVersion::V2024_11_05).map(|v| v.as_str()).collect::<Vec<_>>(),
-            "capabilities": capabilities(),
-        });
-        if let Some(i) = self.instructions(Era::Modern).await {
-            r["instructions"] = Value::String(i);
-        }
-        r
-    }
-
-    /// The versions listed in an unsupported-version error.
-    pub fn supported_versions() -> Vec<&'static str> {
-        ProtocolVersion::ALL.iter().filter(|v| **v != ProtocolVersion::V2024_11_05).map(|v| v.as_str()).collect()
+        self.announce.initialize_result(version).await
     }
 
     /// Reads the per-request envelope of a modern request into a client context.
@@ -414,26 +449,7 @@ impl Gateway {
 
     /// A context for a legacy session's request.
     pub fn session_context(session: &Arc<Session>) -> ClientContext {
-        ClientContext {
-            principal: session.principal.clone(),
-            version: session.version,
-            capabilities: session.capabilities.clone(),
-            client_info: session.client_info.clone(),
-            session: Some(session.clone()),
-            log_level: None,
-            header_params: None,
-        }
-    }
-
-    /// Shapes a result for the client's era: modern clients get `resultType`, cache hints on
-    /// cacheable results, and the gateway's identity in `_meta`.
-    pub fn shape_result(&self, ctx: &ClientContext, method: &str, result: Value) -> Value {
-        if ctx.era() != Era::Modern {
-            return result;
-        }
-        // A resource's content is as fresh as the server makes it; lists are the gateway's own.
-        let ttl = if method == "resources/read" { 0 } else { self.settings.list_ttl.as_millis() as u64 };
-        warden_protocol::results::complete_modern(method, result, ttl, &Self::server_info())
+        ClientContext::of_session(session)
     }
 }
 
@@ -441,83 +457,5 @@ impl Gateway {
 pub fn unsupported_version(requested: &str) -> RpcError {
     let shown: String = requested.chars().take(40).collect();
     RpcError::new(error::UNSUPPORTED_PROTOCOL_VERSION, format!("Unsupported protocol version: {shown}"))
-        .with_data(json!({ "supported": Gateway::supported_versions(), "requested": requested }))
-}
-
-/// `@self` names the running Warden executable (the demo configuration starts `warden demo-server`
-/// this way, whatever the build directory); any other command is used as written.
-fn resolve_command(command: &str) -> String {
-    match std::env::current_exe() {
-        Ok(exe) if command == SELF_COMMAND => exe.display().to_string(),
-        _ => command.to_owned(),
-    }
-}
-
-/// The `command` value that means "this Warden executable".
-pub const SELF_COMMAND: &str = "@self";
-
-fn credential(c: &crate::config::CredentialSection, base_dir: &std::path::Path) -> Credential {
-    let source = match (&c.env, &c.file) {
-        (Some(var), _) => CredentialSource::Env(var.clone()),
-        (None, Some(f)) => CredentialSource::File(if f.is_absolute() { f.clone() } else { base_dir.join(f) }),
-        (None, None) => unreachable!("validated: a credential has env or file"),
-    };
-    Credential { source, header: c.header.clone(), scheme: Some(c.scheme.clone()).filter(|s| !s.is_empty()) }
-}
-
-fn server_info(
-    name: &str,
-    s: &ServerSection,
-    limits: Limits,
-    answer_timeout: Duration,
-    base_dir: &std::path::Path,
-) -> ServerInfo {
-    let transport = match (&s.command, &s.url) {
-        (Some(command), _) => {
-            let mut env: BTreeMap<String, String> = BTreeMap::new();
-            for var in &s.env_inherit {
-                if let Ok(v) = std::env::var(var) {
-                    env.insert(var.clone(), v);
-                }
-            }
-            env.extend(s.env.clone());
-            TransportSpec::Stdio { command: resolve_command(command), args: s.args.clone(), env, cwd: s.cwd.clone() }
-        }
-        (None, Some(url)) => TransportSpec::Http {
-            url: url.clone(),
-            headers: s.headers.clone().into_iter().collect(),
-            credential: s.credential.as_ref().map(|c| credential(c, base_dir)),
-        },
-        (None, None) => unreachable!("validated: every server has a command or a url"),
-    };
-    let mut spec = UpstreamSpec::new(name, transport);
-    spec.era = EraPreference::Auto;
-    spec.limits = limits;
-    if let Some(t) = s.timeout {
-        spec.request_timeout = t.0;
-    }
-    if let Some(t) = s.connect_timeout {
-        spec.connect_timeout = t.0;
-    }
-    // Roots are declared only where the gateway can answer them: a connection owned by one
-    // session (whose client answers), or configured roots.
-    let mut caps = json!({ "sampling": {}, "elicitation": { "form": {}, "url": {} } });
-    if s.isolation == Isolation::Session || !s.roots.is_empty() {
-        caps["roots"] = json!({ "listChanged": true });
-    }
-    spec.client_capabilities = caps;
-    ServerInfo {
-        name: name.to_owned(),
-        namespace: s.namespace.clone().unwrap_or_else(|| name.to_owned()),
-        isolation: s.isolation,
-        protocol: s.protocol,
-        roots: s.roots.clone(),
-        spec,
-        client_answer_timeout: answer_timeout,
-        authorizer: None,
-        integrity: None,
-        sampling: crate::sanitize::SamplingLimits::of(s),
-        trusted_content: s.trusted_content,
-        trusted_resources: s.trusted_resources,
-    }
+        .with_data(json!({ "supported": Announce::supported_versions(), "requested": requested }))
 }

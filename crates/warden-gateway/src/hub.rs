@@ -4,7 +4,7 @@
 //! Every delivery names an [`Audience`]: a change on a shared connection concerns everyone, a
 //! change on a connection kept for one session or principal concerns only them.
 
-use crate::inventory::ListKind;
+use crate::catalogue::ListKind;
 use crate::session::SessionStore;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};

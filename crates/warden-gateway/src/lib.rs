@@ -1,36 +1,32 @@
-//! The gateway: fronts that speak MCP to clients, the request path every message takes, and the
-//! connections to the servers behind it.
+//! The gateway: fronts that speak MCP to clients, the stack of guards every message passes, and
+//! the connections to the servers behind it.
 //!
-//! Read [`dispatch`] for the request path, [`forward`] for how calls reach servers and how the two
-//! protocol eras meet, and [`upstreams`] for how connections are shared between clients.
+//! Read [`stack`] for the request path and the order of the guards, [`guard`] for each guard,
+//! [`catalogue`] for which methods take which path, [`resolver`] for how names reach servers, and
+//! [`servers`] for how connections are kept and shared.
 
-pub mod approve;
-pub mod audit;
 pub mod authenticate;
-pub mod authorize;
+pub mod catalogue;
 pub mod client;
 pub use warden_policy::clock;
 pub mod config;
-pub mod contain;
-pub mod dispatch;
-pub mod forward;
+pub mod error;
 pub mod front;
 pub mod gateway;
+pub mod guard;
+pub mod headers;
 pub mod hub;
-pub mod integrity;
-pub mod inventory;
 pub mod levels;
-pub mod limit;
-pub mod lists;
 pub mod metrics;
 pub mod names;
-pub mod parked;
-pub mod quarantine;
-pub mod routing;
-pub mod sanitize;
+pub mod peer;
+pub mod resolver;
+pub mod schemas;
+pub mod servers;
 pub mod session;
-pub mod taint;
+pub mod stack;
 pub mod telemetry;
-pub mod upstreams;
+pub mod uri;
 
+pub use error::GatewayError;
 pub use gateway::Gateway;

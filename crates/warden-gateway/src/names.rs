@@ -1,5 +1,6 @@
 //! Exposed names: how a server's tools and prompts are named to clients, and how a name a client
-//! sends is traced back to a server. Also matching resource URIs against URI templates.
+//! sends is traced back to a server. Also matching resource URIs against URI templates, and how a
+//! name chosen by someone else is shown in messages.
 
 use regex_automata::meta::Regex;
 
@@ -30,6 +31,16 @@ pub fn candidates<'a>(
             }
         })
         .collect()
+}
+
+/// A name or URI as it may appear in an error message or a log line: bounded and without
+/// control characters.
+pub fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
 }
 
 /// A compiled RFC 6570 URI template, for deciding which server a resource URI belongs to.

@@ -4,8 +4,8 @@
 //! still only a handle: it never authenticates. Every request presenting it must come from the
 //! principal that created it; any other principal is told the session does not exist.
 
-use crate::client::ClientPeer;
 use crate::clock::Clock;
+use crate::peer::ClientPeer;
 use rand::TryRngCore;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};

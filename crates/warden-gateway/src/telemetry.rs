@@ -49,7 +49,7 @@ impl Injector for MetaWriter<'_> {
 pub fn request_span(method: &str, request_id: &str, params: Option<&Value>) -> tracing::Span {
     let name = params.and_then(|p| p.get("name").or_else(|| p.get("uri"))).and_then(Value::as_str);
     let otel_name = match name {
-        Some(n) => format!("{method} {}", crate::routing::shown(n)),
+        Some(n) => format!("{method} {}", crate::names::shown(n)),
         None => method.to_owned(),
     };
     let span = tracing::info_span!(

@@ -62,6 +62,15 @@ pub struct ApprovalRequest<'a> {
     pub expires_at_ms: i64,
 }
 
+/// What became of a request for approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// Stored, pending, under this id.
+    Stored(String),
+    /// Not stored: the caller already has this many requests pending.
+    TooMany(i64),
+}
+
 /// One approval, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Approval {
@@ -204,10 +213,46 @@ impl ApprovalStore {
     /// Stores a call waiting for approval, pending, and returns its new id (`apr-` and 24 hex
     /// digits, random).
     pub async fn request(&self, r: &ApprovalRequest<'_>) -> Result<String, StoreError> {
+        match self.request_capped(r, None, 0).await? {
+            Requested::Stored(id) => Ok(id),
+            Requested::TooMany(_) => unreachable!("no cap was given"),
+        }
+    }
+
+    /// Stores a request for approval unless its caller already has `max_pending` requests
+    /// pending at `now_ms` (no cap when `None`); checked and stored in one transaction, so
+    /// callers racing cannot pass the cap together.
+    pub async fn request_capped(
+        &self,
+        r: &ApprovalRequest<'_>,
+        max_pending: Option<u32>,
+        now_ms: i64,
+    ) -> Result<Requested, StoreError> {
         let id = format!("apr-{}", hex::encode(rand::random::<[u8; 12]>()));
         let arguments = r.arguments.to_string();
         let reasons = Value::from(r.reasons.to_vec()).to_string();
-        write_tx!(self, |conn, _sql, now| {
+        write_tx!(self, |conn, sql, now| {
+            if let Some(max) = max_pending {
+                if let Some(lock) = sql.lock_caller {
+                    sqlx::query(lock)
+                        .bind(r.principal_key)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(StoreError::db("locking the caller's approvals"))?;
+                }
+                let (pending,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM mcp_approvals WHERE principal_key = $1 AND status = 'pending' \
+                     AND expires_at_ms > $2",
+                )
+                .bind(r.principal_key)
+                .bind(now_ms)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(StoreError::db("counting pending approvals"))?;
+                if pending >= i64::from(max) {
+                    return Ok(Requested::TooMany(pending));
+                }
+            }
             sqlx::query(
                 "INSERT INTO mcp_approvals (id, created_at, expires_at_ms, server, tool, exposed, principal_key, \
                  actor_id, tenant, session_id, request_id, args_hash, arguments, reasons, flow) \
@@ -231,7 +276,7 @@ impl ApprovalStore {
             .execute(&mut *conn)
             .await
             .map_err(StoreError::db("storing a request for approval"))?;
-            Ok(id.clone())
+            Ok(Requested::Stored(id.clone()))
         })
     }
 

@@ -12,11 +12,18 @@ pub(crate) struct Dialect {
     postgres: bool,
     /// Appended to a read inside a write transaction, so two concurrent writers serialize.
     pub lock_rows: &'static str,
+    /// Takes a lock on one caller (`$1`) for the rest of the transaction, where a write
+    /// transaction alone does not serialize writers (SQLite's `BEGIN IMMEDIATE` does).
+    pub lock_caller: Option<&'static str>,
 }
 
-pub(crate) const SQLITE: Dialect = Dialect { postgres: false, lock_rows: "" };
+pub(crate) const SQLITE: Dialect = Dialect { postgres: false, lock_rows: "", lock_caller: None };
 
-pub(crate) const POSTGRES: Dialect = Dialect { postgres: true, lock_rows: " FOR UPDATE" };
+pub(crate) const POSTGRES: Dialect = Dialect {
+    postgres: true,
+    lock_rows: " FOR UPDATE",
+    lock_caller: Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))"),
+};
 
 impl Dialect {
     /// The time column `column` read as stored-format text (Postgres: from `timestamptz`, which

@@ -5,8 +5,8 @@
 use clap::Subcommand;
 use std::io::Write;
 use std::time::Duration;
-use warden_gateway::approve::{Answer, Ruling};
 use warden_gateway::config::Config;
+use warden_gateway::guard::approve::{Answer, Ruling};
 use warden_store::approvals::Approval;
 use warden_store::pins::escaped;
 use warden_store::{ApprovalStore, ContainmentStore};
@@ -56,7 +56,7 @@ fn operator(by: Option<String>) -> String {
 }
 
 async fn url(config: &Config) -> anyhow::Result<String> {
-    warden_gateway::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))
+    warden_gateway::guard::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Runs a subcommand against the approvals in the configured database.
@@ -113,9 +113,9 @@ async fn decide(
     by: Option<String>,
 ) -> anyhow::Result<i32> {
     let by = operator(by);
-    let auditor = warden_gateway::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let use_within = config.approvals.use_within.0;
-    let ruled = warden_gateway::approve::decide(store, &auditor, id, answer, &by, None, use_within).await;
+    let ruled = warden_gateway::guard::approve::decide(store, &auditor, id, answer, &by, None, use_within).await;
     if let Some(log) = auditor.log() {
         let _ = log.shutdown().await;
     }
@@ -176,8 +176,8 @@ pub async fn contain(config: &Config, server: &str, reason: &str, by: Option<Str
     let url = url(config).await?;
     let store = ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
     let approvals = ApprovalStore::open(&url).await.map_err(|e| anyhow::anyhow!("the approvals: {e}"))?;
-    let auditor = warden_gateway::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let done = warden_gateway::contain::contain(&store, &approvals, &auditor, server, &by, reason).await;
+    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let done = warden_gateway::guard::contain::contain(&store, &approvals, &auditor, server, &by, reason).await;
     if let Some(log) = auditor.log() {
         let _ = log.shutdown().await;
     }
@@ -198,8 +198,8 @@ pub async fn release(config: &Config, server: &str, by: Option<String>) -> anyho
     let by = operator(by);
     let url = url(config).await?;
     let store = ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
-    let auditor = warden_gateway::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let done = warden_gateway::contain::release(&store, &auditor, server, &by).await;
+    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let done = warden_gateway::guard::contain::release(&store, &auditor, server, &by).await;
     if let Some(log) = auditor.log() {
         let _ = log.shutdown().await;
     }

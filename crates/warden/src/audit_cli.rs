@@ -74,7 +74,7 @@ pub fn database(config: &std::path::Path, database: Option<String>) -> anyhow::R
         .transpose()?;
     let url = match (database, &c) {
         (Some(d), _) => d,
-        (None, Some(c)) => warden_gateway::audit::audit_url(c).map_err(|e| anyhow::anyhow!("{e}"))?,
+        (None, Some(c)) => warden_gateway::guard::audit::audit_url(c).map_err(|e| anyhow::anyhow!("{e}"))?,
         (None, None) => unreachable!("a configuration that did not load was refused above"),
     };
     Ok((url, own_key))

@@ -11,7 +11,7 @@ use warden_store::gates::GateResult;
 pub fn start(config: &Config) -> anyhow::Result<()> {
     let Some(webhook) = config.gates.webhook.clone() else { return Ok(()) };
     let gates = crate::audit_cli::gates_of(config)?;
-    let url = warden_gateway::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = warden_gateway::guard::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let every = config.gates.interval.0;
     let allow_private = config.gates.webhook_allow_private;
     tokio::spawn(async move {

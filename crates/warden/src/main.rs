@@ -252,7 +252,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Check { config } => {
             let c = load(&config)?;
-            let authorizer = warden_gateway::authorize::Authorizer::from_config(&c)
+            let authorizer = warden_gateway::guard::authorize::Authorizer::from_config(&c)
                 .map_err(|e| anyhow::anyhow!("policies:\n{e}"))?;
             warden_gateway::authenticate::Authenticator::from_config(&c).map_err(|e| anyhow::anyhow!("auth: {e}"))?;
             let engine = authorizer.engine();
@@ -303,7 +303,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Pins { config, command } => {
             let c = load(&config)?;
-            let url = warden_gateway::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let url = warden_gateway::guard::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
             let servers: Vec<String> = c.servers.keys().cloned().collect();
             let status = runtime.block_on(pins_cli::run(&url, &servers, command))?;
             std::process::exit(status);
@@ -332,7 +332,7 @@ fn main() -> anyhow::Result<()> {
             let c = load(&config)?;
             let url = match database {
                 Some(d) => d,
-                None => warden_gateway::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => warden_gateway::guard::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?,
             };
             let status = runtime.block_on(audit_cli::gates(&c, &url))?;
             std::process::exit(status);
@@ -399,18 +399,19 @@ fn main() -> anyhow::Result<()> {
 /// and the gate alerts.
 async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway>> {
     let metrics = std::sync::Arc::new(warden_gateway::metrics::Metrics::new());
-    let auditor =
-        std::sync::Arc::new(warden_gateway::audit::open(config, metrics).await.map_err(|e| anyhow::anyhow!("{e}"))?);
-    let url = warden_gateway::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auditor = std::sync::Arc::new(
+        warden_gateway::guard::audit::open(config, metrics).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let url = warden_gateway::guard::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let pins = warden_store::pins::PinStore::open(&url).await.map_err(|e| anyhow::anyhow!("the pin store: {e}"))?;
-    let integrity =
-        warden_gateway::integrity::Integrity::new(config, pins, auditor.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let integrity = warden_gateway::guard::integrity::Integrity::new(config, pins, auditor.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let held = warden_store::QuarantineStore::open(&url).await.map_err(|e| anyhow::anyhow!("the quarantine: {e}"))?;
-    let quarantine = warden_gateway::quarantine::Quarantine::new(config, held, auditor.clone())
+    let quarantine = warden_gateway::guard::quarantine::Quarantine::new(config, held, auditor.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let approval_store =
         warden_store::ApprovalStore::open(&url).await.map_err(|e| anyhow::anyhow!("the approval store: {e}"))?;
-    let approvals = warden_gateway::approve::Approvals::new(
+    let approvals = warden_gateway::guard::approve::Approvals::new(
         config,
         approval_store,
         auditor.clone(),
@@ -421,11 +422,13 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
         warden_store::ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
     let gw = Gateway::from_config(
         config,
-        auditor,
-        std::sync::Arc::new(integrity),
-        std::sync::Arc::new(quarantine),
-        std::sync::Arc::new(approvals),
-        warden_gateway::contain::Containment::new(contained),
+        warden_gateway::gateway::Parts {
+            auditor,
+            integrity: std::sync::Arc::new(integrity),
+            quarantine: std::sync::Arc::new(quarantine),
+            approvals: std::sync::Arc::new(approvals),
+            containment: warden_gateway::guard::contain::Containment::new(contained),
+        },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Contained servers stay contained across a restart: applied before anything connects.

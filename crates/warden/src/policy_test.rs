@@ -6,9 +6,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use warden_gateway::authorize::Authorizer;
 use warden_gateway::client::ClientContext;
 use warden_gateway::config::Config;
+use warden_gateway::guard::authorize::Authorizer;
 use warden_policy::{Action, Item, Principal, PrincipalClass, Verdict};
 use warden_protocol::ProtocolVersion;
 
@@ -202,6 +202,6 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
     }
 }
 
-fn state(case: &Case) -> warden_gateway::authorize::CallState {
-    warden_gateway::authorize::CallState { depth: case.call_depth, tainted: case.tainted }
+fn state(case: &Case) -> warden_gateway::guard::authorize::CallState {
+    warden_gateway::guard::authorize::CallState { depth: case.call_depth, tainted: case.tainted }
 }

@@ -50,7 +50,7 @@ pub enum QuarantineCommand {
 
 /// Runs a subcommand against the quarantine in the configured audit database.
 pub async fn run(config: &Config, command: QuarantineCommand) -> anyhow::Result<i32> {
-    let url = warden_gateway::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = warden_gateway::guard::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = QuarantineStore::open(&url).await.map_err(|e| anyhow::anyhow!("opening the quarantine: {e}"))?;
     let mut out = std::io::stdout().lock();
     match command {
@@ -106,7 +106,7 @@ async fn review(
     let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "operator".to_owned());
     // A decision that cannot be recorded does not stand: the log is opened first, and a review
     // whose row cannot be written is undone.
-    let auditor = warden_gateway::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let reviewed = store.review(id, decision, &by).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let item = match reviewed {
         Reviewed::Done(item) => item,

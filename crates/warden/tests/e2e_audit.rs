@@ -146,7 +146,9 @@ fn sync_durability_loses_no_answered_call_to_kill_9() {
 
 #[test]
 fn arguments_are_redacted_and_results_only_hashed() {
-    let (mut gw, _p) = gateway("durability = \"sync\"", "");
+    // A credential in arguments is held for approval by default; here it is let through, to show
+    // that the audit log stores it redacted all the same.
+    let (mut gw, _p) = gateway("durability = \"sync\"", "[tools.\"demo/echo\"]\nsecrets_in_arguments = \"allow\"\n");
     let secret = "AKIAIOSFODNN7EXAMPLE";
     let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         { "op": "callTool", "name": "demo__echo", "arguments": { "text": format!("my key is {secret}") } },
@@ -234,7 +236,7 @@ const SEED_SQLITE: &str = "SELECT tool_name FROM mcp_audit WHERE action_class = 
 fn unapproved_writes(audit: &str, seed: &str) {
     let (mut gw, _p) = gateway(audit, "[tools.\"demo/echo\"]\nclass = \"read\"\n");
     let write =
-        |t: &str| json!({ "op": "callTool", "name": "demo__write_note", "arguments": { "title": t, "text": "x" } });
+        |t: &str| json!({ "op": "callTool", "name": "demo__write_note", "arguments": { "title": t, "body": "x" } });
     let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         write("a"), echo(1), write("b"),
         { "op": "callTool", "name": "demo__delete_note", "arguments": { "title": "a" } },
@@ -279,7 +281,7 @@ fn gates_pass_on_a_quiet_log_and_alert_a_webhook_when_tripped() {
     assert_eq!(code, 0, "nothing trips on a quiet log: {out}");
     assert!(out.contains("unapproved"), "each gate is printed: {out}");
     node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
-        { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "text": "x" } },
+        { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "body": "x" } },
     ]}));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let received = loop {
@@ -298,7 +300,7 @@ fn a_webhook_on_a_private_address_is_refused_by_default() {
     let (gw, _p) =
         gateway("durability = \"sync\"", "[gates]\nwebhook = \"https://127.0.0.1:9/alert\"\ninterval = \"300ms\"\n");
     node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
-        { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "text": "x" } },
+        { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "body": "x" } },
     ]}));
     assert!(gw.wait_log("gate alert NOT sent", Duration::from_secs(10)), "{}", gw.log());
     assert!(gw.log().contains("loopback"), "{}", gw.log());
@@ -320,7 +322,7 @@ fn metrics_move_as_calls_are_made() {
     let before = scrape(admin);
     node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         echo(1), echo(2),
-        { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "text": "x" } },
+        { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "body": "x" } },
         { "op": "callTool", "name": "demo__delete_note", "arguments": { "title": "t" } },
         { "op": "callTool", "name": "nosuchserver__tool", "arguments": {} },
     ]}));

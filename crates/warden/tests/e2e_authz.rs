@@ -76,7 +76,8 @@ fn servers_ask_clients_only_what_policy_allows() {
     let gw = Warden::serve(
         "",
         &format!(
-            "{}\n[policy]\nfiles = [{:?}]\n",
+            // The server is sent a secret on purpose below, to show the sampling guard redacts it.
+            "{}\n[tools.\"everything/*\"]\nsecrets_in_arguments = \"allow\"\n\n[policy]\nfiles = [{:?}]\n",
             everything_stdio("everything", ""),
             policies.path("p.cedar").display().to_string()
         ),

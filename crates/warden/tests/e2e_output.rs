@@ -55,12 +55,18 @@ fn secrets_never_reach_the_client_from_any_output() {
     assert!(ok(&out, 4).to_string().contains("[REDACTED:"), "{out}");
     assert_eq!(ok(&out, 5)["contents"][0]["text"], "API_KEY=[REDACTED:github_token]", "text sent as a blob: {out}");
 
-    // The audit log says what was redacted and where, never the value.
-    let (code, rows) = warden_cli(
-        &gw,
-        &["audit", "query", "--json", "SELECT tool_name, redactions, findings FROM mcp_audit WHERE event = 'call'"],
-    );
-    assert_eq!(code, 0, "{rows}");
+    // The audit log says what was redacted and where, never the value. Rows are written in
+    // batches: the last ones may land just after the client is answered.
+    let sql = "SELECT tool_name, redactions, findings FROM mcp_audit WHERE event = 'call'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rows = loop {
+        let (code, rows) = warden_cli(&gw, &["audit", "query", "--json", sql]);
+        assert_eq!(code, 0, "{rows}");
+        if rows.lines().count() >= 6 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert!(!rows.contains("ghp_") && !rows.contains(AWS), "no secret in the audit log: {rows}");
     let rows: Vec<Value> = rows.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let findings = |tool: &str| -> Value {

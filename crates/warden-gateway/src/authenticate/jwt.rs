@@ -7,6 +7,7 @@
 //! key used as an HMAC secret, and `alg: none` does not parse.
 
 use crate::config::{JwtAlgorithm, OAuthSection};
+use crate::error::GatewayError;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -91,7 +92,7 @@ fn key_algorithm(a: KeyAlgorithm) -> Option<Algorithm> {
 impl JwtValidator {
     /// A validator for `audience` (the gateway's resource URI). Relative `jwks_file` paths are
     /// resolved by the caller.
-    pub fn new(o: &OAuthSection, audience: &str, jwks_file: Option<PathBuf>) -> Result<JwtValidator, String> {
+    pub fn new(o: &OAuthSection, audience: &str, jwks_file: Option<PathBuf>) -> Result<JwtValidator, GatewayError> {
         let source = match (&o.jwks_url, jwks_file) {
             (Some(url), _) => KeySource::Url {
                 url: url.clone(),
@@ -99,10 +100,10 @@ impl JwtValidator {
                     .redirect(reqwest::redirect::Policy::none())
                     .timeout(Duration::from_secs(10))
                     .build()
-                    .map_err(|e| format!("the HTTP client for the JWKS could not be built: {e}"))?,
+                    .map_err(|e| GatewayError::Keys(format!("the HTTP client for the JWKS could not be built: {e}")))?,
             },
             (None, Some(path)) => KeySource::File(path),
-            (None, None) => return Err("set jwks_url or jwks_file".into()),
+            (None, None) => return Err(GatewayError::Config("auth.oauth: set jwks_url or jwks_file".into())),
         };
         Ok(JwtValidator {
             issuer: o.issuer.clone(),
@@ -128,20 +129,19 @@ impl JwtValidator {
 
     /// Loads the keys now (at start-up, and on reload). Errors are reported, and the keys held
     /// so far stay in use.
-    pub async fn load_keys(&self) -> Result<usize, String> {
+    pub async fn load_keys(&self) -> Result<usize, GatewayError> {
         let mut last = self.refresh.lock().await;
         self.fetch_locked(&mut last).await
     }
 
-    async fn fetch_locked(&self, last: &mut Option<Instant>) -> Result<usize, String> {
+    async fn fetch_locked(&self, last: &mut Option<Instant>) -> Result<usize, GatewayError> {
         *last = Some(Instant::now());
         let text = match &self.source {
-            KeySource::Url { url, client } => fetch(client, url).await?,
-            KeySource::File(path) => {
-                std::fs::read_to_string(path).map_err(|e| format!("the JWKS file cannot be read ({})", e.kind()))?
-            }
+            KeySource::Url { url, client } => fetch(client, url).await.map_err(GatewayError::Keys)?,
+            KeySource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| GatewayError::Keys(format!("the JWKS file cannot be read ({})", e.kind())))?,
         };
-        let keys = parse_jwks(&text, &self.allowed)?;
+        let keys = parse_jwks(&text, &self.allowed).map_err(GatewayError::Keys)?;
         let n = keys.len();
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(KeySet { keys, fetched: Some(Instant::now()) });

@@ -12,7 +12,8 @@
 
 mod jwt;
 
-pub use jwt::{JwtValidator, TokenRefused};
+pub use crate::error::GatewayError;
+use jwt::{JwtValidator, TokenRefused};
 
 use crate::config::{Config, is_scope_token};
 use http::{HeaderMap, StatusCode};
@@ -63,14 +64,15 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// The authenticator a validated configuration describes.
-    pub fn from_config(config: &Config) -> Result<Authenticator, String> {
+    pub fn from_config(config: &Config) -> Result<Authenticator, GatewayError> {
         let auth = &config.auth;
         let resource = config.gateway.resource.clone();
         let mut api_keys = HashMap::new();
         for (name, k) in &auth.api_keys {
             let hex = k.hash.strip_prefix("sha256:").unwrap_or_default();
             let mut digest = [0u8; 32];
-            hex::decode_to_slice(hex, &mut digest).map_err(|_| format!("auth.api_keys.{name}.hash is not hex"))?;
+            hex::decode_to_slice(hex, &mut digest)
+                .map_err(|_| GatewayError::Config(format!("auth.api_keys.{name}.hash is not hex")))?;
             let mut p = Principal::new(name.clone(), k.class);
             p.authority = Authority::ApiKey;
             p.tenant = k.tenant.clone();

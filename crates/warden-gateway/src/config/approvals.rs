@@ -44,6 +44,9 @@ pub struct ApprovalsSection {
     /// How often the gateway reads the containment list, to notice changes made by another
     /// process (`warden contain` without the admin API, or another gateway). Default 1s.
     pub containment_poll: ConfigDuration,
+    /// Most requests for approval one caller may have pending at once; a call that would need
+    /// another is refused (rate limited) until some are decided or expire. Default 20.
+    pub max_pending_per_caller: u32,
 }
 
 impl Default for ApprovalsSection {
@@ -56,6 +59,7 @@ impl Default for ApprovalsSection {
             state_key: None,
             approve_at: None,
             containment_poll: ConfigDuration(Duration::from_secs(1)),
+            max_pending_per_caller: 20,
         }
     }
 }

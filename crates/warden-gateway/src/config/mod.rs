@@ -12,6 +12,7 @@ mod limits;
 mod locate;
 mod observe;
 mod output;
+mod servers;
 mod tools;
 
 pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSection};
@@ -20,8 +21,12 @@ pub use duration::ConfigDuration;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
-pub use output::{OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
-pub use tools::{ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
+pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
+pub use servers::{
+    CredentialSection, Isolation, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext, SamplingLimits,
+    ServerSection,
+};
+pub use tools::{ArgumentSecrets, ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -200,149 +205,6 @@ impl LocalPrincipal {
     }
 }
 
-/// Which protocol era Warden speaks to a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ProtocolChoice {
-    /// Speak each client's own era where the server supports it, and bridge otherwise.
-    #[default]
-    Auto,
-    /// Always `initialize` (2025-11-25 and earlier).
-    Legacy,
-    /// Always stateless 2026-07-28.
-    Modern,
-}
-
-/// How clients share a server's connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Isolation {
-    /// One connection (one process) for all clients. Server-initiated messages that belong to no
-    /// request are never shown to other clients.
-    #[default]
-    Shared,
-    /// One connection per legacy session (and per principal for 2026-07-28 clients): roots,
-    /// subscriptions, log levels and unsolicited messages stay with their client.
-    Session,
-}
-
-/// `[servers.NAME]`: one MCP server, either a command (stdio) or a URL (Streamable HTTP).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSection {
-    /// Program to run (stdio server). `"@self"` is the running Warden executable.
-    pub command: Option<String>,
-    /// Its arguments.
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// Environment variables set for the program. Nothing else is passed unless named in `env_inherit`.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Names of the gateway's environment variables the program may inherit (for example `PATH`).
-    #[serde(default)]
-    pub env_inherit: Vec<String>,
-    /// Working directory of the program.
-    pub cwd: Option<PathBuf>,
-    /// MCP endpoint URL (Streamable HTTP server).
-    pub url: Option<String>,
-    /// Headers sent with every request to the URL.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Protocol era to speak.
-    #[serde(default)]
-    pub protocol: ProtocolChoice,
-    /// Longest the server may stay silent during a request (progress and other messages for the
-    /// request restart the clock). Default 60s.
-    pub timeout: Option<ConfigDuration>,
-    /// Time allowed to start the server and complete the handshake.
-    pub connect_timeout: Option<ConfigDuration>,
-    /// How clients share the server's connection.
-    #[serde(default)]
-    pub isolation: Isolation,
-    /// Prefix of exposed names; defaults to the server's name. `""` exposes names unprefixed.
-    pub namespace: Option<String>,
-    /// Roots answered to the server's `roots/list` when no single client can answer it.
-    #[serde(default)]
-    pub roots: Vec<String>,
-    /// Believe the server's tool annotations when deciding a tool's class (`readOnlyHint`,
-    /// `destructiveHint`). Only for servers you control: a hostile server would call a
-    /// destructive tool read-only.
-    #[serde(default)]
-    pub trusted: bool,
-    /// The gateway's own credential for this server (url servers). The client's token is never
-    /// forwarded.
-    pub credential: Option<CredentialSection>,
-    /// Directories that path arguments (see `path_arguments`) must stay under, as absolute paths.
-    #[serde(default)]
-    pub path_roots: Vec<String>,
-    /// How this server's tool, prompt and template definitions are pinned: `tofu` (first sight
-    /// is pinned) or `strict` (nothing is listed until a human accepts it).
-    #[serde(default)]
-    pub pinning: PinMode,
-    /// The widest `includeContext` this server's sampling requests may ask of a client's model;
-    /// a wider one is narrowed to it. Default `none`: a server never sees the client's other
-    /// conversations through sampling.
-    #[serde(default)]
-    pub sampling_context: SamplingContext,
-    /// Most tokens this server's sampling requests may ask for; more is capped. Default 4096.
-    pub sampling_max_tokens: Option<u64>,
-    /// The results of this server's tools and prompts are trusted content: reading them does not
-    /// taint the caller's context (a result the injection scanner flags still does). Default
-    /// `false`: every tool result of the server taints. Per tool: `trusted_content` in `[tools]`.
-    #[serde(default)]
-    pub trusted_content: bool,
-    /// Reading this server's resources does not taint the caller's context (a flagged result
-    /// still does). Default `false`: every resource read taints.
-    #[serde(default)]
-    pub trusted_resources: bool,
-}
-
-/// How much of a client's context a server's sampling request may include.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SamplingContext {
-    /// None of it.
-    #[default]
-    None,
-    /// What the client holds from this server.
-    ThisServer,
-    /// What the client holds from every server.
-    AllServers,
-}
-
-impl SamplingContext {
-    /// The value of `includeContext` on the wire.
-    pub fn wire(self) -> &'static str {
-        match self {
-            SamplingContext::None => "none",
-            SamplingContext::ThisServer => "thisServer",
-            SamplingContext::AllServers => "allServers",
-        }
-    }
-
-    /// Reads `includeContext`; a value MCP does not define counts as the widest.
-    pub fn from_wire(value: &str) -> SamplingContext {
-        match value {
-            "none" => SamplingContext::None,
-            "thisServer" => SamplingContext::ThisServer,
-            _ => SamplingContext::AllServers,
-        }
-    }
-}
-
-/// How a server's definitions come to be trusted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PinMode {
-    /// Trust on first use: a definition seen for the first time is pinned as it is (unless the
-    /// poisoning scanner flags it).
-    #[default]
-    Tofu,
-    /// A definition with no pin is held (not listed, not callable) until accepted with
-    /// `warden pins accept`.
-    Strict,
-}
-
 /// `[integrity]`: tool definitions, their pins and the poisoning scanner.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -356,31 +218,6 @@ impl Default for IntegritySection {
     fn default() -> Self {
         IntegritySection { block_at: "medium".to_owned() }
     }
-}
-
-/// `credential = { env = "TICKETS_TOKEN" }` or `{ file = "/run/secrets/tickets" }`, sent as
-/// `<header>: <scheme> <secret>`.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialSection {
-    /// An environment variable of the gateway holding the secret.
-    pub env: Option<String>,
-    /// A file holding the secret (read on every connection, relative to the config file).
-    pub file: Option<PathBuf>,
-    /// The header carrying it.
-    #[serde(default = "authorization")]
-    pub header: String,
-    /// The scheme before the secret; `""` sends the secret alone.
-    #[serde(default = "bearer")]
-    pub scheme: String,
-}
-
-fn authorization() -> String {
-    "Authorization".into()
-}
-
-fn bearer() -> String {
-    "Bearer".into()
 }
 
 /// A configuration error, located in its file.

@@ -20,6 +20,25 @@ pub struct OutputSection {
     /// original, as sent, in the audit database's table `mcp_server_errors`, apart from the
     /// audit log so that access to it can be granted apart (`warden audit server-errors`).
     pub server_errors: ServerErrors,
+    /// Base64 payloads (a `blob`, the `data` of image and audio content) are decoded: text is
+    /// cleaned and redacted like any text. What is not text (an image, a PDF) cannot be cleaned:
+    /// `scan` (the default) looks for credentials in it and refuses the message if one is found;
+    /// `refuse` refuses any such payload; `pass` lets it through unread, and the audit row says
+    /// so (`binary.uninspected`).
+    pub binary: BinaryPayloads,
+}
+
+/// What becomes of a base64 payload that is not text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BinaryPayloads {
+    /// Scanned for credentials; refused if one is found.
+    #[default]
+    Scan,
+    /// Refused.
+    Refuse,
+    /// Passed unread, and declared in the audit row.
+    Pass,
 }
 
 /// What becomes of a server's original error message once a scrubbed copy went to the client.
@@ -35,7 +54,11 @@ pub enum ServerErrors {
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { quarantine_at: "high".to_owned(), server_errors: ServerErrors::Drop }
+        OutputSection {
+            quarantine_at: "high".to_owned(),
+            server_errors: ServerErrors::Drop,
+            binary: BinaryPayloads::Scan,
+        }
     }
 }
 

@@ -52,6 +52,25 @@ pub struct ToolSection {
     /// client, where it can) or `out_of_band` (an operator, with `warden approvals`). Default:
     /// `out_of_band` for the classes in `approvals.out_of_band_classes`, else `in_band`.
     pub approval: Option<super::ApprovalFlow>,
+    /// What happens to a call whose arguments carry a credential-shaped value (a token, a key,
+    /// a password, as the secret scanner finds in results): `approve` (the default) holds the
+    /// call for a human's approval (a prompt, resource read or completion, which cannot be
+    /// approved, is refused), `refuse` refuses it, `allow` lets it through. Either way the audit
+    /// row records what was found and where, never the value.
+    pub secrets_in_arguments: Option<ArgumentSecrets>,
+}
+
+/// What happens to a call whose arguments carry a credential.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ArgumentSecrets {
+    /// Held for a human's approval.
+    #[default]
+    Approve,
+    /// Refused.
+    Refuse,
+    /// Let through (and recorded).
+    Allow,
 }
 
 /// What happens to personal data of one kind in a result.
@@ -97,6 +116,7 @@ impl ToolSection {
             quarantine_at: self.quarantine_at.clone().or_else(|| defaults.quarantine_at.clone()),
             trusted_content: self.trusted_content.or(defaults.trusted_content),
             approval: self.approval.or(defaults.approval),
+            secrets_in_arguments: self.secrets_in_arguments.or(defaults.secrets_in_arguments),
         }
     }
 }

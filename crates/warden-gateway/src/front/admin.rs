@@ -15,8 +15,8 @@
 //! local principal never counts) and need a principal of the admin class: an agent holding a
 //! user's token cannot approve its own calls.
 
-use crate::approve::{Answer, Ruling};
 use crate::gateway::Gateway;
+use crate::guard::approve::{Answer, Ruling};
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -126,7 +126,7 @@ async fn decide(State(admin): AdminState, headers: HeaderMap, Path(id): Path<Str
     };
     let g = &admin.gateway;
     let key = who.identity_key();
-    let ruled = crate::approve::decide(
+    let ruled = crate::guard::approve::decide(
         g.approvals.store(),
         &g.auditor,
         &id,
@@ -183,7 +183,7 @@ async fn contain(
         .into_response(),
         Err(e) => {
             tracing::error!("containment failed: {e}");
-            problem(StatusCode::CONFLICT, &e)
+            problem(StatusCode::CONFLICT, &e.to_string())
         }
     }
 }
@@ -198,7 +198,7 @@ async fn release(State(admin): AdminState, headers: HeaderMap, Path(name): Path<
             .into_response(),
         Err(e) => {
             tracing::error!("release failed: {e}");
-            problem(StatusCode::CONFLICT, &e)
+            problem(StatusCode::CONFLICT, &e.to_string())
         }
     }
 }

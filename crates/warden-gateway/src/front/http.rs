@@ -88,7 +88,7 @@ async fn endpoint(State(front): State<Arc<HttpFront>>, request: Request) -> Resp
         Err(f) => {
             tracing::info!(status = f.status.as_u16(), "refused an unauthenticated request: {}", f.message);
             let failure =
-                crate::audit::AuthFailure { reason: f.reason, message: &f.message, subject: None, method: None };
+                crate::guard::audit::AuthFailure { reason: f.reason, message: &f.message, subject: None, method: None };
             front.gateway.auditor.auth_failure(failure).await;
             return auth_failure(&f);
         }
@@ -481,7 +481,7 @@ async fn delete(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
 /// Records a session id that was unknown, expired, or another principal's (a replay attempt
 /// looks exactly like this).
 async fn audit_session_refusal(gw: &Gateway, principal: &Principal, method: Option<&str>) {
-    let failure = crate::audit::AuthFailure {
+    let failure = crate::guard::audit::AuthFailure {
         reason: "session",
         message: "unknown or expired session, or another principal's",
         subject: Some(&principal.subject),
@@ -511,7 +511,7 @@ fn status_for(era: Era, reply: &Message) -> StatusCode {
 }
 
 fn shown_header(v: &str) -> String {
-    crate::routing::shown(v)
+    crate::names::shown(v)
 }
 
 fn json_response(status: StatusCode, msg: &Message) -> Response {

@@ -237,6 +237,8 @@ pub enum DefinitionKind {
     Prompt,
     /// An entry of `resources/templates/list`: `/name` is a name.
     ResourceTemplate,
+    /// An entry of `resources/list`: `/name` is a name.
+    Resource,
     /// A server's `instructions` (a string, or any JSON holding it): no names.
     Instructions,
 }

@@ -1,6 +1,7 @@
-//! The integrity guard: every tool, prompt and resource-template definition a server lists, and
-//! its instructions, is hashed (SHA-256 over RFC 8785 canonical JSON of the whole definition) and
-//! compared with its pin before anything sees it.
+//! The integrity guard: every tool, prompt, resource and resource-template definition a server
+//! lists, and its instructions, is hashed (SHA-256 over RFC 8785 canonical JSON of the whole
+//! definition; for a resource, without its `size` and `annotations.lastModified`, which change with
+//! its content) and compared with its pin before anything sees it.
 //!
 //! ```text
 //! listed definition ─▶ hash ─▶ pinned?  same hash ─────────────────────────▶ shown, callable
@@ -16,10 +17,15 @@
 //! `warden pins accept SERVER [NAME]`. Each new hold is an audit row (`drift`, or
 //! `definition_held` with its reason), a metric and a warning in the log. Pins and held
 //! candidates live in the audit database, so several gateways share them.
+//!
+//! A secret in a definition does not hold it: what clients are shown of every list passes the
+//! sanitizing guard, which redacts it (the pin is of the definition as the server sent it).
 
-use crate::audit::Auditor;
+use super::audit::Auditor;
+use crate::catalogue::ListKind;
 use crate::config::{Config, PinMode};
-use crate::inventory::ListKind;
+use crate::error::GatewayError;
+use crate::servers::ListReview;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -27,14 +33,30 @@ use warden_inspect::canonical::definition_hash;
 use warden_inspect::poison::{DefinitionKind, Exposed, Finding, PoisonScanner, Severity, cross_server};
 use warden_store::pins::PinStore;
 
-/// The pin kind of a list's items; concrete resources are data, not definitions, and are not pinned.
-fn pin_kind(kind: ListKind) -> Option<(&'static str, DefinitionKind)> {
+/// The pin kind of a list's items.
+fn pin_kind(kind: ListKind) -> (&'static str, DefinitionKind) {
     match kind {
-        ListKind::Tools => Some(("tool", DefinitionKind::Tool)),
-        ListKind::Prompts => Some(("prompt", DefinitionKind::Prompt)),
-        ListKind::Templates => Some(("resource_template", DefinitionKind::ResourceTemplate)),
-        ListKind::Resources => None,
+        ListKind::Tools => ("tool", DefinitionKind::Tool),
+        ListKind::Prompts => ("prompt", DefinitionKind::Prompt),
+        ListKind::Templates => ("resource_template", DefinitionKind::ResourceTemplate),
+        ListKind::Resources => ("resource", DefinitionKind::Resource),
     }
+}
+
+/// What of a definition is pinned: all of it, but for a resource's members that change with its
+/// content (`size`, `annotations.lastModified`).
+fn pinned_part<'a>(pin_kind: &str, item: &'a Value) -> std::borrow::Cow<'a, Value> {
+    if pin_kind != "resource" {
+        return std::borrow::Cow::Borrowed(item);
+    }
+    let mut stable = item.clone();
+    if let Some(obj) = stable.as_object_mut() {
+        obj.remove("size");
+        if let Some(annotations) = obj.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove("lastModified");
+        }
+    }
+    std::borrow::Cow::Owned(stable)
 }
 
 /// Why a definition is held.
@@ -86,12 +108,10 @@ impl std::fmt::Debug for Integrity {
 
 impl Integrity {
     /// The guard for a configuration, keeping pins in `store`.
-    pub fn new(config: &Config, store: PinStore, auditor: Arc<Auditor>) -> Result<Integrity, String> {
-        let block_at = config
-            .integrity
-            .block_at
-            .parse::<Severity>()
-            .map_err(|_| format!("integrity.block_at: {:?} is not a severity", config.integrity.block_at))?;
+    pub fn new(config: &Config, store: PinStore, auditor: Arc<Auditor>) -> Result<Integrity, GatewayError> {
+        let block_at = config.integrity.block_at.parse::<Severity>().map_err(|_| {
+            GatewayError::Config(format!("integrity.block_at: {:?} is not a severity", config.integrity.block_at))
+        })?;
         Ok(Integrity {
             store,
             scanner: PoisonScanner::new(),
@@ -104,7 +124,7 @@ impl Integrity {
 
     /// Reviews a list as fetched from `server`: what may be shown and called, in order.
     pub async fn review(&self, server: &str, kind: ListKind, items: Vec<Value>) -> Vec<Value> {
-        let Some((pin_kind, def_kind)) = pin_kind(kind) else { return items };
+        let (pin_kind, def_kind) = pin_kind(kind);
         let pins: HashMap<String, String> = match self.store.pins(server).await {
             Ok(p) => p.into_iter().filter(|p| p.kind == pin_kind).map(|p| (p.name, p.hash)).collect(),
             Err(e) => {
@@ -143,7 +163,7 @@ impl Integrity {
         item: &Value,
         pinned: Option<&String>,
     ) -> bool {
-        let Ok(hash) = definition_hash(item) else {
+        let Ok(hash) = definition_hash(&pinned_part(pin_kind, item)) else {
             self.hold(server, pin_kind, name, "", item, Hold::Unhashable, &[]).await;
             return false;
         };
@@ -165,7 +185,7 @@ impl Integrity {
         }
         match self.store.pin_if_absent(server, pin_kind, name, &hash, item, "tofu").await {
             Ok(true) => {
-                tracing::info!(%server, kind = pin_kind, name = %crate::routing::shown(name), "pinned on first sight");
+                tracing::info!(%server, kind = pin_kind, name = %crate::names::shown(name), "pinned on first sight");
                 self.auditor
                     .integrity_event("definition_pinned", server, pin_kind, name, &format!("tofu: {hash}"))
                     .await;
@@ -207,7 +227,7 @@ impl Integrity {
         if !first {
             return;
         }
-        let shown = crate::routing::shown(name);
+        let shown = crate::names::shown(name);
         let rules: Vec<&str> = findings.iter().filter(|f| f.severity >= self.block_at).map(|f| f.rule).collect();
         let reason = match why {
             Hold::Drift => "its definition changed since it was pinned".to_owned(),
@@ -229,7 +249,7 @@ impl Integrity {
         let first =
             self.store.record_candidate(server, pin_kind, name, "", None, "removed", &json!([])).await.unwrap_or(false);
         if first {
-            tracing::warn!(%server, kind = pin_kind, name = %crate::routing::shown(name), "a pinned definition is no longer listed");
+            tracing::warn!(%server, kind = pin_kind, name = %crate::names::shown(name), "a pinned definition is no longer listed");
             self.auditor.integrity_event("definition_removed", server, pin_kind, name, "removed").await;
         }
     }
@@ -278,6 +298,13 @@ impl Integrity {
             }
         };
         self.judge(server, "instructions", DefinitionKind::Instructions, "", &item, pinned.as_ref()).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ListReview for Integrity {
+    async fn review(&self, server: &str, kind: ListKind, items: Vec<Value>) -> Vec<Value> {
+        Integrity::review(self, server, kind, items).await
     }
 }
 

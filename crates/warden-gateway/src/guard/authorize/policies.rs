@@ -1,4 +1,4 @@
-//! Authorization: whether this principal may see, call, read or be asked this, decided by the
+//! The policies: whether this principal may see, call, read or be asked this, decided by the
 //! Cedar policies in force.
 //!
 //! The same decision serves listing and calling (one resolver): an item a principal cannot list
@@ -332,7 +332,7 @@ fn log_decision(principal: &Principal, action: Action, server: &str, item: Item<
     let target = match item {
         Item::Tool(t) => format!("{server}/{}", t.name),
         Item::Prompt(p) => format!("{server}/{p}"),
-        Item::Resource { uri, .. } => format!("{server} {}", crate::routing::shown(uri)),
+        Item::Resource { uri, .. } => format!("{server} {}", crate::names::shown(uri)),
         Item::Server => server.to_owned(),
     };
     if !d.errors.is_empty() {
@@ -409,7 +409,7 @@ async fn url_facts(args: &Map<String, Value>, names: &[String]) -> (Vec<String>,
             .await;
     let public = checks.iter().all(|c| c.passed());
     for c in checks.iter().filter(|c| !c.passed()) {
-        tracing::info!(url = %crate::routing::shown(&c.normalized), why = ?c.refused, "a URL argument is not public");
+        tracing::info!(url = %crate::names::shown(&c.normalized), why = ?c.refused, "a URL argument is not public");
     }
     (checks.into_iter().map(|c| c.normalized).collect(), public)
 }

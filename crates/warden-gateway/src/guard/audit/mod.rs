@@ -1,82 +1,28 @@
 //! The audit guard: every request and every decision becomes one row of the audit log, and moves
 //! the metrics.
 //!
-//! The request path fills a [`Note`] as it goes (which server and tool, which class, which
+//! The guards fill a [`Note`] as a request goes (which server and tool, which class, which
 //! decision and which policies); [`Auditor::request`] turns it, with the answer, into the row.
-//! Arguments are stored after secret redaction; results only as a SHA-256 hash.
+//! Arguments are stored after secret redaction; results only as a SHA-256 hash. Every request a
+//! server makes of a client is a row too, on every path ([`Auditor::server_request`]).
+
+mod note;
+mod open;
+
+pub use note::{Note, Pending};
+pub use open::{audit_url, open, open_for_operator};
 
 use crate::client::ClientContext;
-use crate::config::Config;
 use crate::metrics::{CallLabels, KindLabels, MethodLabels, Metrics, ReasonLabels, ServerLabels};
+use note::{event_kind, outcome};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use warden_inspect::SecretScanner;
-use warden_policy::{Decision, Principal, ToolClass, Verdict};
-use warden_protocol::{Era, RpcError, error};
+use warden_policy::{Principal, ToolClass};
+use warden_protocol::{Era, RpcError};
 use warden_store::{AuditEvent, AuditLog};
-
-/// What a request came to, gathered on its way through the guards.
-#[derive(Debug, Default)]
-pub struct Note {
-    /// The server that would serve it, once resolved.
-    pub server: Option<String>,
-    /// The tool or prompt (server-side name) or the resource URI, once resolved.
-    pub item: Option<String>,
-    /// The tool's class.
-    pub class: Option<ToolClass>,
-    /// The arguments as the client sent them (redacted before they are stored).
-    pub arguments: Option<Value>,
-    /// The policy decision, when one was made.
-    pub decision: Option<Decision>,
-    /// Whether every guard let it through and it was forwarded.
-    pub forwarded: bool,
-    /// The name asked for named no configured server (R10).
-    pub unknown_server: bool,
-    /// Values redacted from the result before the client saw it.
-    pub result_redactions: u32,
-    /// Rules of the injection scanner the result set off (the context is then tainted).
-    pub injections: Vec<&'static str>,
-    /// What the response guards found in the result, by kind or rule and place (never values).
-    pub findings: Vec<Value>,
-    /// The quarantine id, when the result was withheld.
-    pub quarantined: Option<String>,
-    /// The approval the call proceeded under.
-    pub approval_id: Option<String>,
-    /// The JSON-RPC id as text.
-    pub request_id: String,
-}
-
-impl Note {
-    /// Adds what cleaning a result redacted.
-    pub fn cleaned(&mut self, cleaning: crate::sanitize::Cleaning) {
-        self.result_redactions += cleaning.redactions;
-        self.findings.extend(cleaning.found);
-    }
-
-    fn decision_label(&self, answer: &Result<Value, RpcError>) -> (&'static str, Option<String>) {
-        if let Some(d) = &self.decision {
-            match d.verdict {
-                Verdict::Deny => return ("DENY", Some("policy".into())),
-                Verdict::RequireApproval if self.approval_id.is_none() => {
-                    return ("REQUIRE_APPROVAL", Some("approval".into()));
-                }
-                Verdict::RequireApproval | Verdict::Allow => {}
-            }
-        }
-        match answer {
-            Err(e) if !self.forwarded => match e.code {
-                error::RATE_LIMITED => ("RATE_LIMITED", Some(short(&e.message))),
-                error::CALL_LIMIT => ("LIMITED", Some(short(&e.message))),
-                error::INSUFFICIENT_SCOPE => ("DENY", Some("scope".into())),
-                _ if self.unknown_server => ("DENY", Some("unknown server".into())),
-                _ => ("DENY", Some(short(&e.message))),
-            },
-            _ => ("ALLOW", None),
-        }
-    }
-}
 
 /// One event in an approval's life, for [`Auditor::approval`].
 pub struct ApprovalEvent<'a> {
@@ -96,19 +42,7 @@ pub const MAX_STORED_ARGUMENTS: usize = 64 * 1024;
 
 /// A bounded, single-line reason.
 fn short(s: &str) -> String {
-    crate::routing::shown(s)
-}
-
-/// Which methods are calls (of a tool, prompt or resource): the rest are "requests".
-fn event_kind(method: &str, note: &Note) -> &'static str {
-    if note.unknown_server {
-        return "unknown_server";
-    }
-    match method {
-        "tools/call" | "prompts/get" | "resources/read" => "call",
-        "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => "list",
-        _ => "request",
-    }
+    crate::names::shown(s)
 }
 
 /// Hex SHA-256 of a result as relayed.
@@ -120,7 +54,7 @@ pub fn result_hash(result: &Value) -> String {
 pub struct Auditor {
     /// The metrics.
     pub metrics: Arc<Metrics>,
-    log: Option<Arc<AuditLog>>,
+    pub(crate) log: Option<Arc<AuditLog>>,
     secrets: SecretScanner,
     sync: bool,
 }
@@ -145,18 +79,11 @@ impl Auditor {
 
     /// Starts the row of a request; see [`Pending`].
     pub fn pending(self: &Arc<Self>, ctx: &ClientContext, request_id: &str, method: &str) -> Pending {
-        Pending {
-            auditor: self.clone(),
-            caller: self.log.is_some().then(|| Caller::of(ctx)),
-            request_id: request_id.to_owned(),
-            method: method.to_owned(),
-            started: Instant::now(),
-            note: Note { request_id: request_id.to_owned(), ..Note::default() },
-        }
+        Pending::start(self.clone(), ctx, request_id, method)
     }
 
     /// A text a client or server chose, bounded and with secrets redacted.
-    fn scrubbed(&self, text: &str) -> String {
+    pub(crate) fn scrubbed(&self, text: &str) -> String {
         short(&self.secrets.redact_str(text).0)
     }
 
@@ -406,22 +333,48 @@ impl Auditor {
         let _ = self.write(log, row).await;
     }
 
-    /// Records a server's request to a client (sampling, elicitation, roots) and its decision.
-    /// The row is written in the background: the exchange does not wait for it.
-    pub fn server_request(&self, ctx: &ClientContext, server: &str, method: &str, refused: Option<&RpcError>) {
+    /// Records a server's request to a client (sampling, elicitation, roots) and its decision:
+    /// `to` the client it was for (`None`: no single client could answer it), `within` the
+    /// client's request it was part of, `refused` why it was not relayed. Written in the
+    /// background: the exchange does not wait for it.
+    pub fn server_request(
+        &self,
+        to: Option<&ClientContext>,
+        within: Option<&str>,
+        server: &str,
+        method: &str,
+        findings: &[Value],
+        refused: Option<&RpcError>,
+    ) {
         if refused.is_some() {
             self.metrics.server_requests_refused.inc();
         }
         let Some(log) = self.log.clone() else { return };
+        let outcome = match (refused, to) {
+            (Some(_), _) => "refused",
+            (None, Some(_)) => "relayed",
+            (None, None) => "answered by the gateway",
+        };
+        let base = match to {
+            Some(ctx) => self.base(ctx),
+            None => AuditEvent::new(chrono::Utc::now(), "server_request", "ALLOW"),
+        };
         let row = AuditEvent {
             event: "server_request".to_owned(),
             method: Some(short(method)),
+            request_id: within.map(short),
             server_name: Some(server.to_owned()),
             decision: if refused.is_some() { "DENY" } else { "ALLOW" }.to_owned(),
-            reason: refused.map(|e| short(&e.message)),
-            outcome: Some(if refused.is_some() { "refused" } else { "relayed" }.to_owned()),
-            ..self.base(ctx)
+            reason: refused.map(|e| self.scrubbed(&e.message)),
+            outcome: Some(outcome.to_owned()),
+            findings: (!findings.is_empty()).then(|| Value::Array(findings.to_vec())),
+            ..base
         };
+        self.spawn_write(log, row);
+    }
+
+    /// Writes a row in the background.
+    fn spawn_write(&self, log: Arc<AuditLog>, row: AuditEvent) {
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             if let Err(e) = log.record(row).await {
@@ -448,15 +401,7 @@ impl Auditor {
             outcome: Some("tainted".to_owned()),
             ..self.base(ctx)
         };
-        let metrics = self.metrics.clone();
-        tokio::spawn(async move {
-            if let Err(e) = log.record(row).await {
-                metrics.audit_failures.inc();
-                tracing::error!("audit row not written: {e}");
-            } else {
-                metrics.audit_rows.inc();
-            }
-        });
+        self.spawn_write(log, row);
     }
 
     /// The columns every row of this caller shares.
@@ -526,14 +471,14 @@ impl Auditor {
 }
 
 /// Who a row is about: what the columns need of a request's context.
-struct Caller {
+pub(crate) struct Caller {
     principal: Arc<Principal>,
     era: Era,
     session_id: Option<String>,
 }
 
 impl Caller {
-    fn of(ctx: &ClientContext) -> Caller {
+    pub(crate) fn of(ctx: &ClientContext) -> Caller {
         Caller {
             principal: ctx.principal.clone(),
             era: ctx.era(),
@@ -542,7 +487,7 @@ impl Caller {
     }
 }
 
-fn caller_columns(c: &Caller) -> AuditEvent {
+pub(crate) fn caller_columns(c: &Caller) -> AuditEvent {
     let p = &c.principal;
     AuditEvent {
         era: Some(if c.era == Era::Modern { "modern" } else { "legacy" }.to_owned()),
@@ -553,135 +498,4 @@ fn caller_columns(c: &Caller) -> AuditEvent {
         session_id: c.session_id.clone(),
         ..AuditEvent::new(chrono::Utc::now(), "request", "ALLOW")
     }
-}
-
-/// A request on its way through the guards. If it is dropped unfinished (the client went away and
-/// the call was cancelled), its row is still written, with the outcome `abandoned`.
-pub struct Pending {
-    auditor: Arc<Auditor>,
-    caller: Option<Caller>,
-    request_id: String,
-    method: String,
-    started: Instant,
-    note: Note,
-}
-
-impl Pending {
-    /// The note the guards fill.
-    pub fn note(&mut self) -> &mut Note {
-        &mut self.note
-    }
-
-    /// The note and the time taken, once the request is answered.
-    pub fn finish(mut self) -> (Note, Duration) {
-        self.caller = None;
-        (std::mem::take(&mut self.note), self.started.elapsed())
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        let Some(caller) = self.caller.take() else { return };
-        let Some(log) = self.auditor.log.clone() else { return };
-        let note = std::mem::take(&mut self.note);
-        let event = event_kind(&self.method, &note);
-        let mut row = AuditEvent {
-            event_time: chrono::Utc::now() - chrono::TimeDelta::from_std(self.started.elapsed()).unwrap_or_default(),
-            event: event.to_owned(),
-            method: Some(short(&self.method)),
-            request_id: Some(short(&self.request_id)),
-            server_name: note.server.clone(),
-            tool_name: note.item.as_deref().map(|i| self.auditor.scrubbed(i)),
-            action_class: note.class.map(|c| c.as_str().to_owned()),
-            decision: if note.forwarded { "ALLOW" } else { "DENY" }.to_owned(),
-            policy_ids: note.decision.as_ref().map(|d| d.policies.clone()).unwrap_or_default(),
-            outcome: Some("abandoned".to_owned()),
-            latency_ms: Some(self.started.elapsed().as_secs_f64() * 1000.0),
-            ..caller_columns(&caller)
-        };
-        (row.arguments, row.redactions) = self.auditor.stored_arguments(note.arguments);
-        let metrics = self.auditor.metrics.clone();
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(async move {
-                if let Err(e) = log.record(row).await {
-                    metrics.audit_failures.inc();
-                    tracing::error!("audit row of an abandoned request not written: {e}");
-                } else {
-                    metrics.audit_rows.inc();
-                }
-            });
-        }
-    }
-}
-
-fn outcome(forwarded: bool, answer: &Result<Value, RpcError>) -> &'static str {
-    match (forwarded, answer) {
-        (false, _) => "refused",
-        (true, Ok(r)) if r.get("isError").and_then(Value::as_bool) == Some(true) => "tool_error",
-        (true, Ok(_)) => "ok",
-        (true, Err(e)) if e.code == error::REQUEST_TIMEOUT => "timeout",
-        (true, Err(_)) => "error",
-    }
-}
-
-/// Where the configured audit log lives: a Postgres URL, or the SQLite file as a URL.
-pub fn audit_url(config: &Config) -> Result<String, String> {
-    let a = &config.audit;
-    if let Some(url) = &a.postgres_url {
-        return Ok(url.clone());
-    }
-    if let Some(var) = &a.postgres_url_env {
-        return std::env::var(var).map_err(|_| format!("audit.postgres_url_env: the variable {var} is not set"));
-    }
-    let path = config.resolve(&a.path);
-    let path = if path.is_absolute() {
-        path
-    } else {
-        std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?.join(path)
-    };
-    Ok(format!("sqlite://{}", path.display()))
-}
-
-/// Opens the configured audit log (creating it on first start) and the auditor writing to it.
-pub async fn open(config: &Config, metrics: Arc<Metrics>) -> Result<Auditor, String> {
-    let a = &config.audit;
-    let durability = match a.durability {
-        crate::config::Durability::Sync => warden_store::Durability::Sync,
-        crate::config::Durability::Batched => warden_store::Durability::Batched { max_delay: a.max_delay.0 },
-    };
-    let settings = warden_store::AuditSettings {
-        durability,
-        retain: a.retain_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
-        ..log_settings(config)?
-    };
-    let log = AuditLog::open(settings).await.map_err(|e| format!("the audit log: {e}"))?;
-    Ok(Auditor::new(metrics, Some(log), a.durability == crate::config::Durability::Sync))
-}
-
-/// Opens the configured audit log for a command a person runs (`warden quarantine release`):
-/// each row is committed before the command goes on, a JSONL copy goes only to a file (standard
-/// output is the person's), and retention is left to the gateway.
-pub async fn open_for_operator(config: &Config) -> Result<Auditor, String> {
-    let mut settings = log_settings(config)?;
-    settings.jsonl = settings.jsonl.filter(|j| matches!(j, warden_store::JsonlSink::File(_)));
-    let log = AuditLog::open(settings).await.map_err(|e| format!("the audit log: {e}"))?;
-    Ok(Auditor::new(Arc::new(Metrics::new()), Some(log), true))
-}
-
-/// The settings every writer of the configured log shares; durability `sync`, no retention.
-fn log_settings(config: &Config) -> Result<warden_store::AuditSettings, String> {
-    let a = &config.audit;
-    let jsonl = a.jsonl.as_deref().map(|j| match j {
-        "-" => warden_store::JsonlSink::Stdout,
-        file => warden_store::JsonlSink::File(config.resolve(std::path::Path::new(file))),
-    });
-    Ok(warden_store::AuditSettings {
-        url: audit_url(config)?,
-        durability: warden_store::Durability::Sync,
-        max_batch: a.max_batch.max(1),
-        queue: a.queue.max(1),
-        jsonl,
-        signing_key: a.signing_key.as_ref().map(|k| config.resolve(k)),
-        retain: None,
-    })
 }

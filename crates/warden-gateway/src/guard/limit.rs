@@ -7,9 +7,13 @@
 //! answers a sampling request by calling a tool that samples again, and so on, is stopped at
 //! `max_call_depth`.
 
+use super::forward::parked::{PARKED_PREFIX, Parked};
+use super::{Flow, Request, RequestGuard};
+use crate::catalogue::{CallKind, Route};
 use crate::client::ClientContext;
 use crate::config::Config;
-use serde_json::json;
+use crate::error::GatewayError;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use warden_policy::clock::Clock;
@@ -32,7 +36,11 @@ pub struct CallLimits {
 
 impl CallLimits {
     /// The limits a validated configuration describes.
-    pub fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<CallLimits, String> {
+    pub fn from_config(config: &Config, clock: Arc<dyn Clock>) -> Result<CallLimits, GatewayError> {
+        Self::build(config, clock).map_err(|e| GatewayError::Config(format!("limits: {e}")))
+    }
+
+    fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<CallLimits, String> {
         let l = &config.limits;
         let mut settings = LimitSettings {
             per_principal: l.per_principal.as_ref().map(|r| r.parse()).transpose()?,
@@ -60,6 +68,13 @@ impl CallLimits {
     pub fn take(&self, ctx: &ClientContext, server: &str, tool: Option<&str>) -> Result<(), RpcError> {
         let tool = tool.map(|t| format!("{server}/{t}"));
         self.rates.take(&ctx.principal.identity_key(), tool.as_deref()).map_err(|e| limited(&e))
+    }
+
+    /// How deeply a call of this context would be nested now (1 for a direct call), with
+    /// `parked` calls of its caller waiting for the client.
+    pub fn depth(&self, ctx: &ClientContext, parked: u32) -> u32 {
+        let contexts = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        1 + contexts.get(&context_key(ctx)).map_or(0, |c| c.waiting) + parked
     }
 
     /// Admits a call into its context, or refuses it when the context has too many calls in
@@ -149,6 +164,57 @@ impl Drop for WaitingGuard {
                 contexts.remove(&self.key);
             }
         }
+    }
+}
+
+/// The limit guard: admits calls into their context (depth and calls in flight) and charges the
+/// caller's rate limits and budgets. A retry resuming a call Warden parked for the same caller
+/// was charged when it was first made.
+pub struct Limit {
+    limits: Arc<CallLimits>,
+    parked: Arc<Parked>,
+}
+
+impl Limit {
+    /// The guard over `limits`, knowing the calls `parked` for clients.
+    pub fn new(limits: Arc<CallLimits>, parked: Arc<Parked>) -> Limit {
+        Limit { limits, parked }
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestGuard for Limit {
+    fn name(&self) -> &'static str {
+        "limit"
+    }
+
+    async fn check(&self, request: &mut Request<'_>) -> Result<Flow, RpcError> {
+        let ctx = request.ctx;
+        match request.route {
+            Route::Call(kind) => {
+                let state = request.params.get("requestState").and_then(Value::as_str);
+                request.resumes = state.is_some_and(|s| {
+                    s.starts_with(PARKED_PREFIX)
+                        && self.parked.holds(s, &ctx.principal, request.method, request.addressed())
+                });
+                let Some(target) = &request.target else {
+                    // The gateway's own resource (a released quarantine item): charged as a call.
+                    self.limits.take(ctx, "", None)?;
+                    return Ok(Flow::Next);
+                };
+                request.slot = Some(self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?);
+                if !request.resumes {
+                    let tool = (kind == CallKind::Tool).then_some(target.upstream_name.as_str());
+                    self.limits.take(ctx, &target.server.name, tool)?;
+                }
+            }
+            Route::Complete => {
+                let server = request.server().map(|s| s.name.clone()).unwrap_or_default();
+                self.limits.take(ctx, &server, None)?;
+            }
+            _ => {}
+        }
+        Ok(Flow::Next)
     }
 }
 

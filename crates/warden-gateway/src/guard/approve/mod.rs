@@ -11,18 +11,27 @@
 //! | `out_of_band` | everyone else; tool classes in `approvals.out_of_band_classes` (default `irreversible`); a tool's `approval = "out_of_band"`; emergency mode | a pending approval is stored; an operator approves or denies it (`warden approvals`, admin API); the agent's retry with identical arguments proceeds once within `approvals.use_within` |
 //!
 //! Every approval is a row of `mcp_approvals`, bound to the caller (principal identity with its
-//! OAuth client), the server, the tool and the SHA-256 of the arguments' canonical JSON (RFC 8785):
-//! changed arguments are another approval. Using one is a single conditional update, so two
+//! OAuth client), the server, the tool and the SHA-256 of the arguments exactly as they are
+//! forwarded (their JSON as Warden writes it to the server): arguments that differ in any byte
+//! the server receives, even `1` against `1.0`, are another approval, so what runs is what the
+//! human saw. A caller may have at most `approvals.max_pending_per_caller` requests pending. Using one is a single conditional update, so two
 //! retries racing get one call. The `requestState` of the in-band flow is sealed with HMAC-SHA256
 //! (rmcp's request-state codec) over the approval id, with the same binding as associated data and
 //! the request's time limit: a client cannot forge one, move one to other arguments or another
 //! caller, or use one twice (the row is redeemed once).
 
-use crate::audit::{ApprovalEvent, Auditor};
+mod decide;
+mod guard;
+
+pub use decide::{Ruling, decide};
+pub use guard::{Approve, SealContinuation};
+
 use crate::client::{ClientContext, Outbound};
 use crate::clock::Clock;
 use crate::config::{ApprovalFlow, Config, ToolSection};
-use crate::limit::CallSlot;
+use crate::error::GatewayError;
+use crate::guard::audit::{ApprovalEvent, Auditor};
+use crate::guard::limit::CallSlot;
 use rmcp::model::{RequestStateCodec, RequestStateError, SealOptions};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -33,7 +42,7 @@ use warden_protocol::{RpcError, error};
 use warden_store::ApprovalStore;
 /// A person's answer to a pending approval: approve or deny.
 pub use warden_store::approvals::Verdict as Answer;
-use warden_store::approvals::{Approval, ApprovalRequest, Decided};
+use warden_store::approvals::{Approval, ApprovalRequest, Requested};
 
 /// Prefix of the `requestState` values of in-band approvals.
 pub const STATE_PREFIX: &str = "warden-approval:";
@@ -53,6 +62,7 @@ pub struct Approvals {
     ask_timeout: Duration,
     out_of_band_classes: Vec<ToolClass>,
     approve_at: Option<String>,
+    max_pending: u32,
     /// Continuations already used (SHA-256 of the sealed state), until they expire: each works once.
     spent: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>,
 }
@@ -124,12 +134,14 @@ pub fn reasons(decision: &mut Decision, class: ToolClass, tainted: bool, emergen
     why
 }
 
-/// Hex SHA-256 of the arguments' canonical JSON (absent arguments count as `{}`).
+/// Hex SHA-256 of the arguments as the server receives them: their JSON as Warden writes it
+/// (absent arguments count as `{}`). Numbers keep their form (`1` is not `1.0`), so an approval
+/// binds the bytes the server will read, not a value that merely compares equal.
 pub fn arguments_hash(arguments: Option<&Value>) -> Result<String, RpcError> {
     let empty = json!({});
-    let canonical = warden_inspect::canonical::to_canonical(arguments.unwrap_or(&empty))
-        .map_err(|_| RpcError::invalid_params("the arguments cannot be put in canonical form"))?;
-    Ok(hex::encode(Sha256::digest(canonical.as_bytes())))
+    let bytes = serde_json::to_vec(arguments.unwrap_or(&empty))
+        .map_err(|_| RpcError::invalid_params("the arguments cannot be written as JSON"))?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 /// What an approval is bound to: caller, server, tool and argument hash. Lengths make it
@@ -140,22 +152,27 @@ fn binding(ctx: &ClientContext, server: &str, tool: &str, hash: &str) -> String 
 }
 
 /// Reads the sealing key the configuration names; `None` when it names none.
-fn configured_key(config: &Config) -> Result<Option<Vec<u8>>, String> {
+fn configured_key(config: &Config) -> Result<Option<Vec<u8>>, GatewayError> {
     let Some(k) = &config.approvals.state_key else { return Ok(None) };
     let text = match (&k.env, &k.file) {
-        (Some(var), None) => std::env::var(var).map_err(|_| format!("approvals.state_key: {var} is not set"))?,
+        (Some(var), None) => {
+            std::env::var(var).map_err(|_| GatewayError::Config(format!("approvals.state_key: {var} is not set")))?
+        }
         (None, Some(file)) => std::fs::read_to_string(config.resolve(file))
-            .map_err(|e| format!("approvals.state_key: {} cannot be read: {e}", file.display()))?,
-        _ => return Err("approvals.state_key: set exactly one of env and file".into()),
+            .map_err(|e| GatewayError::io(format!("approvals.state_key: {}", file.display()), e))?,
+        _ => return Err(GatewayError::Config("approvals.state_key: set exactly one of env and file".into())),
     };
     let key = text.trim().as_bytes().to_vec();
     if key.len() < RequestStateCodec::MIN_KEY_LENGTH {
-        return Err(format!("approvals.state_key: at least {} bytes are needed", RequestStateCodec::MIN_KEY_LENGTH));
+        return Err(GatewayError::Config(format!(
+            "approvals.state_key: at least {} bytes are needed",
+            RequestStateCodec::MIN_KEY_LENGTH
+        )));
     }
     Ok(Some(key))
 }
 
-fn unix_ms(clock: &dyn Clock) -> i64 {
+pub(crate) fn unix_ms(clock: &dyn Clock) -> i64 {
     clock.wall().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
@@ -166,12 +183,13 @@ impl Approvals {
         store: ApprovalStore,
         auditor: Arc<Auditor>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Approvals, String> {
+    ) -> Result<Approvals, GatewayError> {
         let key = match configured_key(config)? {
             Some(k) => k,
             None => rand::random::<[u8; 32]>().to_vec(),
         };
-        let codec = RequestStateCodec::try_new(key).map_err(|e| format!("approvals.state_key: {e}"))?;
+        let codec =
+            RequestStateCodec::try_new(key).map_err(|e| GatewayError::Config(format!("approvals.state_key: {e}")))?;
         let a = &config.approvals;
         Ok(Approvals {
             store,
@@ -183,6 +201,7 @@ impl Approvals {
             ask_timeout: a.ask_timeout.0,
             out_of_band_classes: a.out_of_band_classes.clone(),
             approve_at: a.approve_at.clone(),
+            max_pending: a.max_pending_per_caller,
             spent: Default::default(),
         })
     }
@@ -251,7 +270,22 @@ impl Approvals {
             flow,
             expires_at_ms: self.now_ms() + lasts.as_millis() as i64,
         };
-        let id = self.store.request(&request).await.map_err(store_failed)?;
+        let stored = self.store.request_capped(&request, Some(self.max_pending), self.now_ms()).await;
+        let id = match stored.map_err(store_failed)? {
+            Requested::Stored(id) => id,
+            Requested::TooMany(n) => {
+                tracing::warn!(subject = %principal.subject, pending = n, "refused another request for approval");
+                return Err(RpcError::new(
+                    error::RATE_LIMITED,
+                    format!(
+                        "Rate limited: {n} of your calls already wait for a human's approval (at most {}); \
+                         wait until they are decided or expire",
+                        self.max_pending
+                    ),
+                )
+                .with_data(json!({ "limit": "pending_approvals", "pending": n, "max": self.max_pending })));
+            }
+        };
         let approval = self.store.get(&id).await.map_err(store_failed)?.ok_or_else(|| store_failed("vanished"))?;
         self.audit("approval_requested", &approval, None, &format!("{flow}: {}", a.reasons.join(", "))).await?;
         Ok(approval)
@@ -446,7 +480,7 @@ impl Approvals {
                 let by = approval.decided_by.as_deref().unwrap_or("an operator");
                 return Err(RpcError::new(
                     error::APPROVAL_DENIED,
-                    format!("this call was denied by {} ({})", crate::routing::shown(by), approval.id),
+                    format!("this call was denied by {} ({})", crate::names::shown(by), approval.id),
                 )
                 .with_data(json!({ "approvalId": approval.id, "status": "denied" })));
             }
@@ -461,7 +495,7 @@ impl Approvals {
             error::APPROVAL_PENDING,
             format!(
                 "tools/call {} needs a human's approval: pending as {}; {how}, then retry the same call with the same arguments",
-                crate::routing::shown(a.exposed),
+                crate::names::shown(a.exposed),
                 approval.id
             ),
         )
@@ -487,55 +521,6 @@ impl Approvals {
             Err(e) => tracing::warn!("approvals could not be expired: {e}"),
         }
     }
-}
-
-/// What a person's decision on an approval came to.
-#[derive(Debug)]
-pub enum Ruling {
-    /// Recorded: the approval as it is now.
-    Done(Box<Approval>),
-    /// Refused, with why (unknown id, already decided, expired, your own call).
-    Refused(String),
-}
-
-/// Records a person's approval or denial of a pending request, and audits it; a decision the
-/// audit log cannot record is undone. `by_key` is the decider's principal identity when known
-/// (the admin API): nobody approves their own call.
-pub async fn decide(
-    store: &ApprovalStore,
-    auditor: &Auditor,
-    id: &str,
-    verdict: Answer,
-    by: &str,
-    by_key: Option<&str>,
-    use_within: Duration,
-) -> Result<Ruling, String> {
-    let Some(current) = store.get(id).await.map_err(|e| e.to_string())? else {
-        return Ok(Ruling::Refused(format!("no approval has the id {}", crate::routing::shown(id))));
-    };
-    if by_key.is_some_and(|k| k == current.principal_key) {
-        return Ok(Ruling::Refused("nobody may decide on their own call".into()));
-    }
-    let now = unix_ms(&crate::clock::SystemClock);
-    let decided = store.decide(id, verdict, by, now, use_within.as_millis() as i64).await.map_err(|e| e.to_string())?;
-    let approval = match decided {
-        Decided::Done(a) => a,
-        Decided::NotFound => {
-            return Ok(Ruling::Refused(format!("no approval has the id {}", crate::routing::shown(id))));
-        }
-        Decided::AlreadyDecided(status) => return Ok(Ruling::Refused(format!("{id} is already {status}"))),
-        Decided::Expired => return Ok(Ruling::Refused(format!("{id} has expired"))),
-    };
-    let (event, note) = match verdict {
-        Answer::Approve => ("approval_granted", "approved by an operator"),
-        Answer::Deny => ("approval_denied", "denied by an operator"),
-    };
-    if let Err(e) = auditor.approval(ApprovalEvent { event, approval: &approval, by: Some(by), note }).await {
-        let undone = store.undecide(id, by).await.unwrap_or(false);
-        let state = if undone { "it is pending again" } else { "it could NOT be undone" };
-        return Err(format!("the audit log did not record the decision ({}); {state}", e.message));
-    }
-    Ok(Ruling::Done(approval))
 }
 
 fn refused(why: &str, status: &str) -> RpcError {
@@ -581,10 +566,23 @@ mod tests {
     }
 
     #[test]
-    fn the_hash_of_arguments_ignores_key_order_only() {
+    fn the_hash_of_arguments_binds_what_the_server_reads() {
         let a = arguments_hash(Some(&json!({ "a": 1, "b": [1, 2] }))).unwrap();
-        assert_eq!(a, arguments_hash(Some(&json!({ "b": [1, 2], "a": 1 }))).unwrap());
         assert_ne!(a, arguments_hash(Some(&json!({ "a": 1, "b": [2, 1] }))).unwrap());
         assert_eq!(arguments_hash(None).unwrap(), arguments_hash(Some(&json!({}))).unwrap());
+        let one: Value = serde_json::from_str(r#"{"amount":1}"#).unwrap();
+        let one_point_oh: Value = serde_json::from_str(r#"{"amount":1.0}"#).unwrap();
+        assert_ne!(
+            arguments_hash(Some(&one)).unwrap(),
+            arguments_hash(Some(&one_point_oh)).unwrap(),
+            "equal under RFC 8785, different bytes at the server"
+        );
+        let escaped: Value = serde_json::from_str(r#"{"amount":1,"to":"\u0041"}"#).unwrap();
+        let plain: Value = serde_json::from_str(r#"{"amount":1,"to":"A"}"#).unwrap();
+        assert_eq!(
+            arguments_hash(Some(&escaped)).unwrap(),
+            arguments_hash(Some(&plain)).unwrap(),
+            "the same bytes reach the server: Warden writes the JSON it forwards"
+        );
     }
 }

@@ -14,11 +14,17 @@
 //!
 //! The store is the truth; each gateway applies it at start-up, at once after a change made
 //! through its own admin API (or `warden contain`, which asks the gateway to sync), and every
-//! `approvals.containment_poll` otherwise (another process or another gateway).
+//! `approvals.containment_poll` otherwise (another process or another gateway). Contained
+//! servers are refused where connections are given out ([`crate::servers::Server::slot`]), so no
+//! path to them remains; emergency mode is read by the approval guard.
 
-use crate::audit::Auditor;
-use crate::gateway::Gateway;
-use crate::inventory::ListKind;
+use super::audit::Auditor;
+use super::forward::parked::Parked;
+use crate::catalogue::ListKind;
+use crate::error::GatewayError;
+use crate::hub::{Audience, Hub};
+use crate::metrics::Metrics;
+use crate::servers::Registry;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use warden_store::approvals::Approval;
@@ -40,7 +46,7 @@ pub struct Contained {
 }
 
 impl Containment {
-    /// Containment kept in `store`; nothing is applied until [`Gateway::sync_containment`].
+    /// Containment kept in `store`; nothing is applied until [`Containment::sync`].
     pub fn new(store: ContainmentStore) -> Containment {
         Containment { store, applied: Mutex::new(BTreeSet::new()) }
     }
@@ -66,13 +72,16 @@ pub async fn contain(
     server: &str,
     by: &str,
     reason: &str,
-) -> Result<Contained, String> {
-    let newly = store.contain(server, by, reason).await.map_err(|e| format!("the containment store: {e}"))?;
+) -> Result<Contained, GatewayError> {
+    let newly = store.contain(server, by, reason).await.map_err(GatewayError::store("the containment store"))?;
     if newly && let Err(e) = auditor.containment("containment", server, by, reason).await {
         let _ = store.release(server).await;
-        return Err(format!("the audit log could not record the containment, so it was undone: {}", e.message));
+        return Err(GatewayError::Refused(format!(
+            "the audit log could not record the containment, so it was undone: {}",
+            e.message
+        )));
     }
-    let revoked = approvals.revoke_server(server, by).await.map_err(|e| format!("the approval store: {e}"))?;
+    let revoked = approvals.revoke_server(server, by).await.map_err(GatewayError::store("the approval store"))?;
     for approval in &revoked {
         audit_revoked(auditor, approval, by).await;
     }
@@ -80,19 +89,27 @@ pub async fn contain(
 }
 
 /// Releases `server`; whether it was contained.
-pub async fn release(store: &ContainmentStore, auditor: &Auditor, server: &str, by: &str) -> Result<bool, String> {
-    let Some(record) = store.release(server).await.map_err(|e| format!("the containment store: {e}"))? else {
+pub async fn release(
+    store: &ContainmentStore,
+    auditor: &Auditor,
+    server: &str,
+    by: &str,
+) -> Result<bool, GatewayError> {
+    let Some(record) = store.release(server).await.map_err(GatewayError::store("the containment store"))? else {
         return Ok(false);
     };
     if let Err(e) = auditor.containment("containment_released", server, by, "released").await {
         let _ = store.contain(&record.server, &record.contained_by, &record.reason).await;
-        return Err(format!("the audit log could not record the release, so it was undone: {}", e.message));
+        return Err(GatewayError::Refused(format!(
+            "the audit log could not record the release, so it was undone: {}",
+            e.message
+        )));
     }
     Ok(true)
 }
 
 async fn audit_revoked(auditor: &Auditor, approval: &Approval, by: &str) {
-    let event = crate::audit::ApprovalEvent {
+    let event = super::audit::ApprovalEvent {
         event: "approval_revoked",
         approval,
         by: Some(by),
@@ -103,18 +120,25 @@ async fn audit_revoked(auditor: &Auditor, approval: &Approval, by: &str) {
     }
 }
 
-impl Gateway {
-    /// Applies the containment list in the store: servers newly on it are contained, servers
-    /// no longer on it released. On a store error the list applied stays.
-    pub async fn sync_containment(&self) -> Result<(), String> {
-        let listed = self.containment.store.list().await.map_err(|e| format!("the containment store: {e}"))?;
+impl Containment {
+    /// Applies the containment list in the store to the `registry`: servers newly on it are
+    /// contained (their parked calls dropped), servers no longer on it released, and clients told
+    /// their lists changed. On a store error the list applied stays.
+    pub async fn sync(
+        &self,
+        registry: &Registry,
+        parked: &Parked,
+        hub: &Hub,
+        metrics: &Metrics,
+    ) -> Result<(), GatewayError> {
+        let listed = self.store.list().await.map_err(GatewayError::store("the containment store"))?;
         let wanted: BTreeSet<String> = listed.into_iter().map(|c| c.server).collect();
         let mut changed = false;
-        for server in &self.servers {
+        for server in registry.all() {
             let name = &server.info.name;
             if wanted.contains(name) && !server.is_contained() {
                 server.contain().await;
-                let dropped = self.parked.drop_server(name);
+                let dropped = parked.drop_server(name);
                 tracing::warn!(server = %name, parked_calls_dropped = dropped,
                     "server contained: unlisted, connections stopped; emergency mode is on");
                 changed = true;
@@ -125,33 +149,16 @@ impl Gateway {
             }
         }
         let emergency = !wanted.is_empty();
-        self.auditor.metrics.contained_servers.set(wanted.len() as i64);
-        *self.containment.applied.lock().unwrap_or_else(|p| p.into_inner()) = wanted;
+        metrics.contained_servers.set(wanted.len() as i64);
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = wanted;
         if changed {
             for kind in [ListKind::Tools, ListKind::Prompts, ListKind::Resources] {
-                self.hub.list_changed(kind, &crate::hub::Audience::All);
+                hub.list_changed(kind, &Audience::All);
             }
         }
         if emergency {
             tracing::debug!("emergency mode: write and irreversible calls need an operator's approval");
         }
         Ok(())
-    }
-
-    /// Contains `server` for the admin API, and applies it at once.
-    pub async fn contain_server(&self, server: &str, by: &str, reason: &str) -> Result<Contained, String> {
-        if !self.servers.iter().any(|s| s.info.name == server) {
-            return Err(format!("no server is configured as '{server}'"));
-        }
-        let done = contain(&self.containment.store, self.approvals.store(), &self.auditor, server, by, reason).await?;
-        self.sync_containment().await?;
-        Ok(done)
-    }
-
-    /// Releases `server` for the admin API, and applies it at once; whether it was contained.
-    pub async fn release_server(&self, server: &str, by: &str) -> Result<bool, String> {
-        let done = release(&self.containment.store, &self.auditor, server, by).await?;
-        self.sync_containment().await?;
-        Ok(done)
     }
 }

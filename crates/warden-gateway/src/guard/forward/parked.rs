@@ -6,9 +6,10 @@
 //! a 128-bit random handle; the retry must come from the same principal, for the same method and
 //! name, before the call expires, and a handle works once.
 
+use super::call::InFlight;
 use crate::clock::Clock;
-use crate::forward::InFlight;
 use rand::TryRngCore;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,8 +30,9 @@ pub struct ParkedCall {
     pub name: String,
     /// The upstream call, still running.
     pub inflight: InFlight,
-    /// Server requests awaiting the client's answers, by input key.
-    pub waiting: Vec<(String, ServerRequest)>,
+    /// Server requests awaiting the client's answers, by input key, with their params as the
+    /// server-message guards passed them.
+    pub waiting: Vec<(String, ServerRequest, Option<Value>)>,
     /// Input keys handed out so far, for numbering.
     pub issued: usize,
     expires: Instant,
@@ -152,9 +154,35 @@ mod tests {
         Arc::new(Principal::new("alice", PrincipalClass::User))
     }
 
+    fn server() -> Arc<crate::servers::ServerInfo> {
+        let spec = warden_upstream::UpstreamSpec::new(
+            "s",
+            warden_upstream::TransportSpec::Stdio {
+                command: "true".into(),
+                args: vec![],
+                env: Default::default(),
+                cwd: None,
+            },
+        );
+        Arc::new(crate::servers::ServerInfo {
+            name: "s".into(),
+            namespace: "s".into(),
+            isolation: Default::default(),
+            protocol: Default::default(),
+            roots: vec![],
+            spec,
+            client_answer_timeout: Duration::from_secs(1),
+            review: None,
+            messages: None,
+            sampling: Default::default(),
+            trusted_content: false,
+            trusted_resources: false,
+        })
+    }
+
     fn parked(clock: Arc<ManualClock>) -> (Parked, String) {
         let p = Parked::new(Duration::from_secs(60), clock);
-        let call = ParkedCall::new(alice(), "tools/call".into(), "s__t".into(), InFlight::never());
+        let call = ParkedCall::new(alice(), "tools/call".into(), "s__t".into(), InFlight::never(server()));
         let state = p.park(call).unwrap();
         (p, state)
     }

@@ -1,37 +1,50 @@
 //! Merged lists: every server's tools, prompts, resources and templates under their exposed names,
 //! in server order, paginated with Warden's own cursors.
 
+use super::Resolver;
+use crate::catalogue::ListKind;
 use crate::client::ClientContext;
-use crate::gateway::Gateway;
-use crate::inventory::ListKind;
 use crate::names;
+use crate::servers::ServerInfo;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use warden_policy::Item;
+use std::sync::Arc;
 use warden_protocol::RpcError;
 
 const CURSOR_PREFIX: &str = "w1:";
 
-impl Gateway {
-    /// Answers a list request with the merged list.
-    pub async fn list(&self, ctx: &ClientContext, kind: ListKind, params: Option<&Value>) -> Result<Value, RpcError> {
-        let offset = match params.and_then(|p| p.get("cursor")) {
+/// Whether a principal may see one listed item (as its server listed it): `(kind, server, item)`.
+pub type Visible<'a> = &'a (dyn Fn(ListKind, &str, &Value) -> bool + Sync);
+
+impl Resolver {
+    /// The merged list of `kind` for this client, from `cursor` on, with what `visible` lets
+    /// this principal see, and the servers whose items are on the page. Each server's list is
+    /// fetched fresh (a server that cannot be reached is left out), and what the integrity guard
+    /// held is not in it.
+    pub async fn list(
+        &self,
+        ctx: &ClientContext,
+        kind: ListKind,
+        cursor: Option<&Value>,
+        visible: Visible<'_>,
+    ) -> Result<(Value, Vec<Arc<ServerInfo>>), RpcError> {
+        let offset = match cursor {
             None | Some(Value::Null) => 0,
             Some(Value::String(c)) => decode_cursor(c).ok_or_else(|| RpcError::invalid_params("invalid cursor"))?,
             Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
         };
-        let fetches = self.servers.iter().map(|server| async move {
+        let servers = self.registry.all();
+        let fetches = servers.iter().map(|server| async move {
             let slot = server.slot(ctx)?;
             let (lane, conn, generation) = slot.lane(ctx.era()).await?;
-            lane.inventory.get(&conn, generation, kind, true).await
+            lane.inventory.get(&conn, generation, kind, true).await.map_err(|f| super::list_failed(server, kind, f))
         });
         let results = futures::future::join_all(fetches).await;
         // (server, the item as its server listed it, its exposed name)
-        let mut offered: Vec<(&str, &Value, Option<String>)> = Vec::new();
-        let snapshots: Vec<_> = self
-            .servers
+        let mut offered: Vec<(&Arc<ServerInfo>, &Value, Option<String>)> = Vec::new();
+        let snapshots: Vec<_> = servers
             .iter()
             .zip(results)
             .filter_map(|(server, result)| match result {
@@ -47,8 +60,8 @@ impl Gateway {
                 let exposed = item
                     .get("name")
                     .and_then(Value::as_str)
-                    .map(|n| names::expose(&server.info.namespace, &self.settings.separator, n));
-                offered.push((&server.info.name, item, exposed));
+                    .map(|n| names::expose(&server.info.namespace, &self.separator, n));
+                offered.push((&server.info, item, exposed));
             }
         }
         // Ambiguity is judged on everything the servers offer, as calls are: a name two servers
@@ -58,43 +71,35 @@ impl Gateway {
         } else {
             vec![true; offered.len()]
         };
-        let mut items: Vec<Value> = Vec::new();
+        let mut items: Vec<(Value, &Arc<ServerInfo>)> = Vec::new();
         for ((server, item, exposed), unique) in offered.into_iter().zip(unique) {
-            if unique && self.visible_item(ctx, kind, server, item) {
+            if unique && visible(kind, &server.name, item) {
                 let mut item = item.clone();
                 if let Some(n) = exposed {
                     item["name"] = Value::String(n);
                 }
-                items.push(item);
+                items.push((item, server));
             }
         }
-        let page = self.settings.list_page_size;
+        let page = self.page_size;
         let total = items.len();
         if offset > total {
             return Err(RpcError::invalid_params("invalid cursor"));
         }
         let end = if page == 0 { total } else { (offset + page).min(total) };
-        let mut result = json!({ kind.field(): items.drain(offset..end).collect::<Vec<_>>() });
+        let mut sources: Vec<Arc<ServerInfo>> = Vec::new();
+        let mut shown = Vec::with_capacity(end - offset);
+        for (item, server) in items.drain(offset..end) {
+            if !sources.iter().any(|s| Arc::ptr_eq(s, server)) {
+                sources.push(server.clone());
+            }
+            shown.push(item);
+        }
+        let mut result = json!({ kind.field(): shown });
         if end < total {
             result["nextCursor"] = Value::String(encode_cursor(end));
         }
-        Ok(result)
-    }
-}
-
-impl Gateway {
-    /// Whether the principal may see a listed item (as its server listed it): the decision a
-    /// call to it would first meet.
-    fn visible_item(&self, ctx: &ClientContext, kind: ListKind, server: &str, item: &Value) -> bool {
-        let (p, era) = (&ctx.principal, ctx.era());
-        let text = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or_default();
-        let visible = |i: Item<'_>| self.authorizer.visible(p, era, server, i);
-        match kind {
-            ListKind::Tools => visible(Item::Tool(&self.authorizer.tool(server, item).0)),
-            ListKind::Prompts => visible(Item::Prompt(text("name"))),
-            ListKind::Resources => visible(Item::Resource { uri: text("uri"), template: false }),
-            ListKind::Templates => visible(Item::Resource { uri: text("uriTemplate"), template: true }),
-        }
+        Ok((result, sources))
     }
 }
 

@@ -1,0 +1,56 @@
+//! A person's decision on a pending approval (`warden approvals`, the admin API).
+
+use super::Answer;
+use crate::guard::audit::{ApprovalEvent, Auditor};
+use std::time::Duration;
+use warden_store::ApprovalStore;
+use warden_store::approvals::{Approval, Decided};
+
+/// What a person's decision on an approval came to.
+#[derive(Debug)]
+pub enum Ruling {
+    /// Recorded: the approval as it is now.
+    Done(Box<Approval>),
+    /// Refused, with why (unknown id, already decided, expired, your own call).
+    Refused(String),
+}
+
+/// Records a person's approval or denial of a pending request, and audits it; a decision the
+/// audit log cannot record is undone. `by_key` is the decider's principal identity when known
+/// (the admin API): nobody approves their own call.
+pub async fn decide(
+    store: &ApprovalStore,
+    auditor: &Auditor,
+    id: &str,
+    verdict: Answer,
+    by: &str,
+    by_key: Option<&str>,
+    use_within: Duration,
+) -> Result<Ruling, String> {
+    let Some(current) = store.get(id).await.map_err(|e| e.to_string())? else {
+        return Ok(Ruling::Refused(format!("no approval has the id {}", crate::names::shown(id))));
+    };
+    if by_key.is_some_and(|k| k == current.principal_key) {
+        return Ok(Ruling::Refused("nobody may decide on their own call".into()));
+    }
+    let now = super::unix_ms(&crate::clock::SystemClock);
+    let decided = store.decide(id, verdict, by, now, use_within.as_millis() as i64).await.map_err(|e| e.to_string())?;
+    let approval = match decided {
+        Decided::Done(a) => a,
+        Decided::NotFound => {
+            return Ok(Ruling::Refused(format!("no approval has the id {}", crate::names::shown(id))));
+        }
+        Decided::AlreadyDecided(status) => return Ok(Ruling::Refused(format!("{id} is already {status}"))),
+        Decided::Expired => return Ok(Ruling::Refused(format!("{id} has expired"))),
+    };
+    let (event, note) = match verdict {
+        Answer::Approve => ("approval_granted", "approved by an operator"),
+        Answer::Deny => ("approval_denied", "denied by an operator"),
+    };
+    if let Err(e) = auditor.approval(ApprovalEvent { event, approval: &approval, by: Some(by), note }).await {
+        let undone = store.undecide(id, by).await.unwrap_or(false);
+        let state = if undone { "it is pending again" } else { "it could NOT be undone" };
+        return Err(format!("the audit log did not record the decision ({}); {state}", e.message));
+    }
+    Ok(Ruling::Done(approval))
+}
