@@ -43,6 +43,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Whether policy files are watched for changes.
     pub watch_policies: bool,
+    /// How long a client may take to send a request's body.
+    pub body_read_timeout: Duration,
 }
 
 /// The stores and guards built outside the gateway (they need the audit database).
@@ -178,7 +180,11 @@ impl Gateway {
             g.list_ttl.0,
         );
         Ok(Arc::new(Gateway {
-            settings: Settings { limits: frame_limits, watch_policies: config.policy.watch },
+            settings: Settings {
+                limits: frame_limits,
+                watch_policies: config.policy.watch,
+                body_read_timeout: g.body_read_timeout.0,
+            },
             registry,
             hub,
             stack,

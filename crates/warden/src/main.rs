@@ -17,8 +17,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use warden_gateway::Gateway;
 use warden_gateway::config::{Config, import_mcp_servers};
+use warden_gateway::front::listener::{self, HttpLimits};
 use warden_gateway::front::{guard::OriginGuard, http, stdio};
 
 /// Warden: a security gateway for the Model Context Protocol.
@@ -381,8 +383,9 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
                 eprintln!("demo server listening on http://{}/mcp", listener.local_addr()?);
-                let listener = no_delay(listener);
-                axum::serve(listener, demo::http::router(page_size)).with_graceful_shutdown(shutdown_signal()).await?;
+                let limits = HttpLimits::of(&Default::default());
+                let app = demo::http::router(page_size);
+                listener::serve(listener, app, limits, shutdown_signal(), Duration::from_secs(1)).await?;
                 Ok(())
             })
         }
@@ -445,7 +448,8 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!("admin listener (metrics, operator API) on http://{}", listener.local_addr()?);
         let app = warden_gateway::front::admin::router(gw.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let limits = HttpLimits::of(&config.gateway);
+        tokio::spawn(listener::serve(listener, app, limits, std::future::pending(), Duration::ZERO));
     }
     gates_alerts::start(config)?;
     Ok(gw)
@@ -458,19 +462,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = http::router(gw.clone(), &config.gateway.path, guard);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!("Warden listening on http://{}{}", listener.local_addr()?, config.gateway.path);
-    let listener = no_delay(listener);
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
+    let limits = HttpLimits::of(&config.gateway);
+    // Open streams are given a moment to finish; calls in flight are drained by the gateway.
+    let served = listener::serve(listener, app, limits, shutdown_signal(), Duration::from_secs(3)).await;
     tracing::info!("shutting down");
     gw.shutdown().await;
     Ok(served?)
-}
-
-/// Answers go out as soon as they are written: small JSON-RPC frames must not wait for Nagle.
-fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    })
 }
 
 async fn shutdown_signal() {

@@ -142,6 +142,17 @@ pub struct GatewaySection {
     /// The principal of local use: `warden run` (stdio), and the HTTP endpoint when `[auth]` is
     /// not configured (then only on a loopback address).
     pub local_principal: LocalPrincipal,
+    /// How long a client may take to send a request's headers, and how long a connection may
+    /// idle between requests, before it is closed.
+    pub header_read_timeout: ConfigDuration,
+    /// How long a client may take to send a request's body before it is refused (408).
+    pub body_read_timeout: ConfigDuration,
+    /// Largest request head (request line and headers) accepted, in bytes; at least 8192.
+    pub max_header_bytes: u32,
+    /// Most client connections held open at once; past this, new ones are closed at once.
+    pub max_connections: u32,
+    /// Most connections held open at once from one client address.
+    pub max_connections_per_client: u32,
 }
 
 impl Default for GatewaySection {
@@ -162,6 +173,11 @@ impl Default for GatewaySection {
             input_required_ttl: ConfigDuration(Duration::from_secs(300)),
             instructions: None,
             local_principal: LocalPrincipal::default(),
+            header_read_timeout: ConfigDuration(Duration::from_secs(10)),
+            body_read_timeout: ConfigDuration(Duration::from_secs(30)),
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
+            max_connections_per_client: 128,
         }
     }
 }
@@ -320,6 +336,18 @@ impl Config {
         }
         if !(4..=128).contains(&g.max_json_depth) {
             return Err((at(&["gateway", "max_json_depth"]), "must be between 4 and 128".into()));
+        }
+        if !(8192..=1024 * 1024).contains(&g.max_header_bytes) {
+            return Err((at(&["gateway", "max_header_bytes"]), "must be between 8192 and 1048576".into()));
+        }
+        if g.max_connections == 0 || g.max_connections_per_client == 0 {
+            let key = if g.max_connections == 0 { "max_connections" } else { "max_connections_per_client" };
+            return Err((at(&["gateway", key]), "must be at least 1".into()));
+        }
+        for (key, d) in [("header_read_timeout", g.header_read_timeout), ("body_read_timeout", g.body_read_timeout)] {
+            if d.0.is_zero() {
+                return Err((at(&["gateway", key]), "must be longer than 0s".into()));
+            }
         }
         for origin in &g.allowed_origins {
             let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {

@@ -132,9 +132,17 @@ async fn post(front: &Arc<HttpFront>, principal: Arc<Principal>, request: Reques
         );
     }
     let limits = front.gateway.settings.limits;
-    let bytes = match axum::body::to_bytes(body, limits.max_frame_bytes).await {
-        Ok(b) => b,
+    let read = tokio::time::timeout(
+        front.gateway.settings.body_read_timeout,
+        axum::body::to_bytes(body, limits.max_frame_bytes),
+    );
+    let bytes = match read.await {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            let e = RpcError::invalid_request("the request body did not arrive in time");
+            return rpc_error(StatusCode::REQUEST_TIMEOUT, None, &e);
+        }
+        Ok(Err(_)) => {
             let e = RpcError::new(
                 error::TOO_LARGE,
                 format!("request body exceeds the limit of {} bytes", limits.max_frame_bytes),

@@ -6,5 +6,6 @@
 pub mod admin;
 pub mod guard;
 pub mod http;
+pub mod listener;
 mod sse_body;
 pub mod stdio;
