@@ -108,6 +108,17 @@ impl Gateway {
 
     /// Builds the gateway with an injected clock.
     pub fn with_clock(config: &Config, clock: Arc<dyn Clock>, parts: Parts) -> Result<Arc<Gateway>, GatewayError> {
+        Self::adapted(config, clock, parts, |stack| stack)
+    }
+
+    /// Builds the gateway with its stack as `adapt` leaves it: for tests of the stack, which
+    /// replace a guard (a forwarder without servers, a guard that fails) and keep the rest.
+    pub fn adapted(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        parts: Parts,
+        adapt: impl FnOnce(Stack) -> Stack,
+    ) -> Result<Arc<Gateway>, GatewayError> {
         let Parts { auditor, integrity, quarantine, approvals, containment } = parts;
         let containment = Arc::new(containment);
         let g = &config.gateway;
@@ -179,6 +190,7 @@ impl Gateway {
             Some(ListenGuards { resolve, authorize, hub: hub.clone() }),
             g.list_ttl.0,
         );
+        let stack = adapt(stack);
         Ok(Arc::new(Gateway {
             settings: Settings {
                 limits: frame_limits,

@@ -93,6 +93,29 @@ impl Stack {
         }
     }
 
+    /// The same stack with the request guard named `name` replaced by `guard` (for tests of the
+    /// stack: a resolver without servers, a guard that fails). Unknown names change nothing.
+    pub fn replacing_request_guard(mut self, name: &str, guard: Arc<dyn RequestGuard>) -> Stack {
+        for g in self.request.iter_mut().filter(|g| g.name() == name) {
+            *g = guard.clone();
+        }
+        self
+    }
+
+    /// The same stack with the response guard named `name` replaced by `guard`.
+    pub fn replacing_response_guard(mut self, name: &str, guard: Arc<dyn ResponseGuard>) -> Stack {
+        for g in self.response.iter_mut().filter(|g| g.name() == name) {
+            *g = guard.clone();
+        }
+        self
+    }
+
+    /// The same stack forwarding with `forward` (for tests of the stack without servers).
+    pub fn replacing_forward(mut self, forward: Arc<dyn Forwarder>) -> Stack {
+        self.forward = forward;
+        self
+    }
+
     /// The names of the guards in order, request then response (for tests and diagnostics).
     pub fn order(&self) -> Vec<&'static str> {
         self.request.iter().map(|g| g.name()).chain(["forward"]).chain(self.response.iter().map(|g| g.name())).collect()

@@ -1,6 +1,6 @@
 //! Which database holds the log, and the small set of operations the rest of the crate needs
-//! from it. Each operation is implemented twice, in `sqlite.rs` and `postgres.rs`, with the
-//! same name and shape; the macros here pick one.
+//! from it. Opening a database and running ad-hoc queries differ by database (`sqlite.rs`,
+//! `postgres.rs`); the chain's rows are read and written by one codec (`rows.rs`).
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -11,7 +11,6 @@ use sqlx::{PgPool, Postgres, SqlitePool, Transaction};
 
 use crate::StoreError;
 use crate::chain::StoredRow;
-use crate::checkpoint::Checkpoint;
 use crate::query::{QueryLimits, QueryResult};
 
 /// How long opening a store, or waiting for a pooled connection, may take before failing.
@@ -88,45 +87,6 @@ pub(crate) enum WriteTx {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$conn` bound to the transaction's connection and `$db` to the module
-/// implementing its backend.
-macro_rules! on_tx {
-    ($tx:expr, |$conn:ident, $db:ident| $body:expr) => {
-        match $tx {
-            WriteTx::Sqlite(tx) => {
-                use crate::sqlite as $db;
-                let $conn: &mut sqlx::SqliteConnection = &mut *tx;
-                $body
-            }
-            WriteTx::Postgres(tx) => {
-                use crate::postgres as $db;
-                let $conn: &mut sqlx::PgConnection = &mut *tx;
-                $body
-            }
-        }
-    };
-}
-
-/// Like `on_tx`, on a connection taken from the pool.
-macro_rules! on_pool {
-    ($backend:expr, |$conn:ident, $db:ident| $body:expr) => {
-        match $backend {
-            Backend::Sqlite(pool) => {
-                use crate::sqlite as $db;
-                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
-                let $conn: &mut sqlx::SqliteConnection = &mut pooled;
-                $body
-            }
-            Backend::Postgres(pool) => {
-                use crate::postgres as $db;
-                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
-                let $conn: &mut sqlx::PgConnection = &mut pooled;
-                $body
-            }
-        }
-    };
-}
-
 /// One row as read for verification: either the stored row or why it could not be read.
 pub(crate) type Decoded = Result<StoredRow, (i64, String)>;
 
@@ -154,25 +114,18 @@ impl Backend {
         }
     }
 
-    pub async fn rows_after(&self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
-        on_pool!(self, |conn, db| db::rows_after(conn, seq, limit).await)
-    }
-
-    pub async fn count(&self) -> Result<i64, StoreError> {
-        on_pool!(self, |conn, db| db::count(conn).await)
-    }
-
-    pub async fn checkpoint_at(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
-        on_pool!(self, |conn, db| db::checkpoint_at(conn, seq).await)
-    }
-
-    pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        on_pool!(self, |conn, db| db::latest_checkpoint(conn).await)
-    }
-
     /// Runs SQL that yields one number, with `$1`, `$2`, ... bound to `times`.
     pub async fn scalar(&self, sql: &str, times: &[DateTime<Utc>]) -> Result<f64, StoreError> {
-        on_pool!(self, |conn, db| db::scalar(conn, sql, times).await)
+        match self {
+            Backend::Sqlite(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                crate::sqlite::scalar(&mut pooled, sql, times).await
+            }
+            Backend::Postgres(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                crate::postgres::scalar(&mut pooled, sql, times).await
+            }
+        }
     }
 
     pub async fn query(&self, sql: &str, limits: QueryLimits) -> Result<QueryResult, StoreError> {
@@ -184,7 +137,10 @@ impl Backend {
                 pooled.close_on_drop();
                 crate::sqlite::query(&mut pooled, sql, limits).await
             }
-            Backend::Postgres(_) => on_pool!(self, |conn, db| db::query(conn, sql, limits).await),
+            Backend::Postgres(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                crate::postgres::query(&mut pooled, sql, limits).await
+            }
         }
     }
 
@@ -197,41 +153,6 @@ impl Backend {
 }
 
 impl WriteTx {
-    /// The last row's seq and hash; if every row was pruned, the latest checkpoint's.
-    pub async fn head(&mut self) -> Result<Option<(i64, String)>, StoreError> {
-        on_tx!(self, |conn, db| {
-            if let Some(head) = db::last_row(conn).await? {
-                return Ok(Some(head));
-            }
-            Ok(db::latest_checkpoint(conn).await?.map(|cp| (cp.seq, cp.row_hash)))
-        })
-    }
-
-    pub async fn insert(&mut self, row: &StoredRow) -> Result<(), StoreError> {
-        on_tx!(self, |conn, db| db::insert(conn, row).await)
-    }
-
-    pub async fn rows_after(&mut self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
-        on_tx!(self, |conn, db| db::rows_after(conn, seq, limit).await)
-    }
-
-    /// The lowest seq of a row at or after `time`, and the highest seq overall.
-    pub async fn retention_bounds(&mut self, time: DateTime<Utc>) -> Result<(Option<i64>, Option<i64>), StoreError> {
-        on_tx!(self, |conn, db| db::retention_bounds(conn, time).await)
-    }
-
-    pub async fn latest_checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
-        on_tx!(self, |conn, db| db::latest_checkpoint(conn).await)
-    }
-
-    pub async fn insert_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        on_tx!(self, |conn, db| db::insert_checkpoint(conn, checkpoint).await)
-    }
-
-    pub async fn delete_through(&mut self, seq: i64) -> Result<u64, StoreError> {
-        on_tx!(self, |conn, db| db::delete_through(conn, seq).await)
-    }
-
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
             WriteTx::Sqlite(tx) => tx.commit().await,

@@ -15,6 +15,8 @@
 //! - [`ApprovalStore`] keeps the tool calls waiting for a person's approval and the decisions:
 //!   an approved call is let through once, only for the caller, tool and arguments approved.
 //! - [`ContainmentStore`] keeps the servers an operator contained, with who did it and why.
+//! - [`storage`] says what the gateway needs of each store, as traits the stores implement, and
+//!   [`memory`] keeps the same in memory, for tests without a database.
 //! - [`gates`] turns recent rows into alerts (unapproved writes, unknown servers, drift,
 //!   scope mismatches, quarantines).
 //!
@@ -66,14 +68,17 @@ pub mod containment;
 mod error;
 mod event;
 pub mod gates;
+pub mod memory;
 pub mod pins;
 mod postgres;
 pub mod quarantine;
 mod query;
 mod reader;
+mod rows;
 pub mod server_errors;
 mod sql;
 mod sqlite;
+pub mod storage;
 mod verify;
 mod writer;
 
@@ -88,5 +93,6 @@ pub use quarantine::QuarantineStore;
 pub use query::{QueryLimits, QueryResult};
 pub use reader::AuditReader;
 pub use server_errors::ServerErrorStore;
+pub use storage::{ApprovalStorage, AuditSink, ContainmentStorage, PinStorage, QuarantineStorage};
 pub use verify::{BadRow, VerifyReport};
 pub use writer::{AuditLog, AuditSettings, Durability, JsonlSink};

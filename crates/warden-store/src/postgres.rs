@@ -10,10 +10,7 @@ use sqlx::{
 };
 
 use crate::StoreError;
-use crate::backend::{Backend, CONNECT_TIMEOUT, Decoded, redact};
-use crate::chain::{COLUMNS, StoredRow};
-use crate::checkpoint::Checkpoint;
-use crate::event::{parse_stored_time, stored_time};
+use crate::backend::{Backend, CONNECT_TIMEOUT, redact};
 use crate::query::{Dialect, QueryLimits, QueryResult, check_read_statement};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -52,210 +49,6 @@ pub(crate) async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Po
         .await
         .map_err(StoreError::db("locking the audit chain"))?;
     Ok(tx)
-}
-
-pub(crate) async fn last_row(conn: &mut PgConnection) -> Result<Option<(i64, String)>, StoreError> {
-    sqlx::query_as("SELECT seq, row_hash FROM mcp_audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(conn)
-        .await
-        .map_err(StoreError::db("reading the chain head"))
-}
-
-/// Stored-format time text back to a time; the text was made by this crate.
-fn as_time(seq: i64, text: &str) -> Result<DateTime<Utc>, StoreError> {
-    parse_stored_time(text).ok_or_else(|| StoreError::CorruptRow { seq, problem: format!("`{text}` is not a time") })
-}
-
-pub(crate) async fn insert(conn: &mut PgConnection, row: &StoredRow) -> Result<(), StoreError> {
-    sqlx::query(&format!(
-        "INSERT INTO mcp_audit ({COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
-    ))
-    .bind(row.seq)
-    .bind(as_time(row.seq, &row.event_time)?)
-    .bind(&row.request_id)
-    .bind(&row.era)
-    .bind(&row.event)
-    .bind(&row.method)
-    .bind(&row.actor_id)
-    .bind(&row.actor_class)
-    .bind(&row.tenant)
-    .bind(&row.client_id)
-    .bind(&row.session_id)
-    .bind(&row.server_name)
-    .bind(&row.tool_name)
-    .bind(&row.action_class)
-    .bind(&row.arguments)
-    .bind(row.redactions)
-    .bind(&row.result_hash)
-    .bind(&row.decision)
-    .bind(&row.policy_ids)
-    .bind(&row.reason)
-    .bind(&row.approval_id)
-    .bind(&row.outcome)
-    .bind(row.error_code)
-    .bind(row.latency_ms)
-    .bind(&row.prev_hash)
-    .bind(&row.row_hash)
-    .bind(&row.findings)
-    .execute(conn)
-    .await
-    .map_err(StoreError::db("inserting an audit row"))?;
-    Ok(())
-}
-
-pub(crate) async fn rows_after(conn: &mut PgConnection, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM mcp_audit WHERE seq > $1 ORDER BY seq LIMIT $2"))
-        .bind(seq)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
-        .map_err(StoreError::db("reading audit rows"))?;
-    Ok(rows.iter().map(decode).collect())
-}
-
-/// A `timestamptz`/`timestamp` read without sqlx's decoder, which panics on `infinity` and
-/// other values outside chrono's range; those are errors here.
-fn time_value(value: PgValueRef<'_>) -> Result<DateTime<Utc>, String> {
-    match value.format() {
-        PgValueFormat::Binary => {
-            let micros = <i64 as Decode<Postgres>>::decode(value).map_err(|e| e.to_string())?;
-            pg_epoch()
-                .checked_add_signed(TimeDelta::microseconds(micros))
-                .ok_or_else(|| "the time is out of range".to_owned())
-        }
-        PgValueFormat::Text => {
-            let text = value.as_str().map_err(|e| e.to_string())?;
-            DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z")
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| format!("`{text}` is not a time"))
-        }
-    }
-}
-
-fn pg_epoch() -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default()
-}
-
-fn time_column(row: &PgRow, name: &str) -> Result<String, String> {
-    let value = row.try_get_raw(name).map_err(|e| e.to_string())?;
-    if value.is_null() {
-        return Err("is empty".to_owned());
-    }
-    time_value(value).map(|time| stored_time(&time))
-}
-
-/// Reads a row without trusting it (see the SQLite twin).
-fn decode(row: &PgRow) -> Decoded {
-    let seq: i64 = row.try_get("seq").map_err(|_| (0, "its seq is not an integer".to_owned()))?;
-    macro_rules! col {
-        ($name:literal) => {
-            row.try_get($name).map_err(|_| (seq, format!("column {} holds a value of the wrong type", $name)))?
-        };
-    }
-    Ok(StoredRow {
-        seq,
-        event_time: time_column(row, "event_time").map_err(|problem| (seq, format!("event_time {problem}")))?,
-        request_id: col!("request_id"),
-        era: col!("era"),
-        event: col!("event"),
-        method: col!("method"),
-        actor_id: col!("actor_id"),
-        actor_class: col!("actor_class"),
-        tenant: col!("tenant"),
-        client_id: col!("client_id"),
-        session_id: col!("session_id"),
-        server_name: col!("server_name"),
-        tool_name: col!("tool_name"),
-        action_class: col!("action_class"),
-        arguments: col!("arguments"),
-        redactions: col!("redactions"),
-        result_hash: col!("result_hash"),
-        decision: col!("decision"),
-        policy_ids: col!("policy_ids"),
-        reason: col!("reason"),
-        approval_id: col!("approval_id"),
-        outcome: col!("outcome"),
-        error_code: col!("error_code"),
-        latency_ms: col!("latency_ms"),
-        prev_hash: col!("prev_hash"),
-        row_hash: col!("row_hash"),
-        findings: col!("findings"),
-    })
-}
-
-pub(crate) async fn count(conn: &mut PgConnection) -> Result<i64, StoreError> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM mcp_audit")
-        .fetch_one(conn)
-        .await
-        .map_err(StoreError::db("counting audit rows"))
-}
-
-pub(crate) async fn retention_bounds(
-    conn: &mut PgConnection,
-    time: DateTime<Utc>,
-) -> Result<(Option<i64>, Option<i64>), StoreError> {
-    sqlx::query_as("SELECT (SELECT MIN(seq) FROM mcp_audit WHERE event_time >= $1), (SELECT MAX(seq) FROM mcp_audit)")
-        .bind(time)
-        .fetch_one(conn)
-        .await
-        .map_err(StoreError::db("finding rows to prune"))
-}
-
-const CHECKPOINT_COLUMNS: &str = "seq, row_hash, event_time, created_at, public_key, signature";
-
-pub(crate) async fn checkpoint_at(conn: &mut PgConnection, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {CHECKPOINT_COLUMNS} FROM mcp_audit_checkpoints WHERE seq = $1"))
-        .bind(seq)
-        .fetch_optional(conn)
-        .await
-        .map_err(StoreError::db("reading a checkpoint"))?;
-    row.as_ref().map(decode_checkpoint).transpose()
-}
-
-pub(crate) async fn latest_checkpoint(conn: &mut PgConnection) -> Result<Option<Checkpoint>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {CHECKPOINT_COLUMNS} FROM mcp_audit_checkpoints ORDER BY seq DESC LIMIT 1"))
-        .fetch_optional(conn)
-        .await
-        .map_err(StoreError::db("reading the latest checkpoint"))?;
-    row.as_ref().map(decode_checkpoint).transpose()
-}
-
-fn decode_checkpoint(row: &PgRow) -> Result<Checkpoint, StoreError> {
-    let seq: i64 = row.try_get("seq").map_err(StoreError::db("reading a checkpoint"))?;
-    let corrupt = |problem: String| StoreError::CorruptRow { seq, problem: format!("its checkpoint: {problem}") };
-    let text = |name: &str| row.try_get::<String, _>(name).map_err(|_| corrupt(format!("{name} is not text")));
-    Ok(Checkpoint {
-        seq,
-        row_hash: text("row_hash")?,
-        event_time: time_column(row, "event_time").map_err(|p| corrupt(format!("event_time {p}")))?,
-        created_at: time_column(row, "created_at").map_err(|p| corrupt(format!("created_at {p}")))?,
-        public_key: text("public_key")?,
-        signature: text("signature")?,
-    })
-}
-
-pub(crate) async fn insert_checkpoint(conn: &mut PgConnection, cp: &Checkpoint) -> Result<(), StoreError> {
-    sqlx::query(&format!("INSERT INTO mcp_audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
-        .bind(cp.seq)
-        .bind(&cp.row_hash)
-        .bind(as_time(cp.seq, &cp.event_time)?)
-        .bind(as_time(cp.seq, &cp.created_at)?)
-        .bind(&cp.public_key)
-        .bind(&cp.signature)
-        .execute(conn)
-        .await
-        .map_err(StoreError::db("writing a checkpoint"))?;
-    Ok(())
-}
-
-pub(crate) async fn delete_through(conn: &mut PgConnection, seq: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM mcp_audit WHERE seq <= $1")
-        .bind(seq)
-        .execute(conn)
-        .await
-        .map_err(StoreError::db("deleting pruned rows"))?;
-    Ok(done.rows_affected())
 }
 
 pub(crate) async fn scalar(conn: &mut PgConnection, sql: &str, times: &[DateTime<Utc>]) -> Result<f64, StoreError> {
@@ -316,6 +109,29 @@ async fn run_query(conn: &mut PgConnection, sql: &str, limits: QueryLimits) -> R
         result.rows.push((0..row.len()).map(|i| json_value(&row, i)).collect::<Result<_, _>>()?);
     }
     Ok(result)
+}
+
+/// A `timestamptz`/`timestamp` read without sqlx's decoder, which panics on `infinity` and
+/// other values outside chrono's range; those are errors here.
+fn time_value(value: PgValueRef<'_>) -> Result<DateTime<Utc>, String> {
+    match value.format() {
+        PgValueFormat::Binary => {
+            let micros = <i64 as Decode<Postgres>>::decode(value).map_err(|e| e.to_string())?;
+            pg_epoch()
+                .checked_add_signed(TimeDelta::microseconds(micros))
+                .ok_or_else(|| "the time is out of range".to_owned())
+        }
+        PgValueFormat::Text => {
+            let text = value.as_str().map_err(|e| e.to_string())?;
+            DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z")
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| format!("`{text}` is not a time"))
+        }
+    }
+}
+
+fn pg_epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default()
 }
 
 const SHOWN_TYPES: &[&str] = &[

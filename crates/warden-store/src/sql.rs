@@ -26,6 +26,12 @@ pub(crate) const POSTGRES: Dialect = Dialect {
 };
 
 impl Dialect {
+    /// The `$n` parameter of a time given as stored-format text (Postgres: as `timestamptz`,
+    /// the text being UTC).
+    pub fn time_param(&self, n: usize) -> String {
+        if self.postgres { format!("(${n}::timestamp AT TIME ZONE 'UTC')") } else { format!("${n}") }
+    }
+
     /// The time column `column` read as stored-format text (Postgres: from `timestamptz`, which
     /// also keeps sqlx's decoder, which panics on `infinity`, away from hand-edited rows).
     pub fn at(&self, column: &str) -> String {

@@ -407,16 +407,18 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
     );
     let url = warden_gateway::guard::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let pins = warden_store::pins::PinStore::open(&url).await.map_err(|e| anyhow::anyhow!("the pin store: {e}"))?;
-    let integrity = warden_gateway::guard::integrity::Integrity::new(config, pins, auditor.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let integrity =
+        warden_gateway::guard::integrity::Integrity::new(config, std::sync::Arc::new(pins), auditor.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let held = warden_store::QuarantineStore::open(&url).await.map_err(|e| anyhow::anyhow!("the quarantine: {e}"))?;
-    let quarantine = warden_gateway::guard::quarantine::Quarantine::new(config, held, auditor.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let quarantine =
+        warden_gateway::guard::quarantine::Quarantine::new(config, std::sync::Arc::new(held), auditor.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let approval_store =
         warden_store::ApprovalStore::open(&url).await.map_err(|e| anyhow::anyhow!("the approval store: {e}"))?;
     let approvals = warden_gateway::guard::approve::Approvals::new(
         config,
-        approval_store,
+        std::sync::Arc::new(approval_store),
         auditor.clone(),
         std::sync::Arc::new(warden_gateway::clock::SystemClock),
     )
@@ -430,7 +432,7 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
             integrity: std::sync::Arc::new(integrity),
             quarantine: std::sync::Arc::new(quarantine),
             approvals: std::sync::Arc::new(approvals),
-            containment: warden_gateway::guard::contain::Containment::new(contained),
+            containment: warden_gateway::guard::contain::Containment::new(std::sync::Arc::new(contained)),
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;

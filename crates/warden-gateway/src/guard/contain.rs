@@ -26,13 +26,14 @@ use crate::hub::{Audience, Hub};
 use crate::metrics::Metrics;
 use crate::servers::Registry;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::Mutex;
 use warden_store::approvals::Approval;
-use warden_store::{ApprovalStore, ContainmentStore};
+use warden_store::{ApprovalStorage, ContainmentStorage};
 
 /// The containment list as this gateway last applied it.
 pub struct Containment {
-    store: ContainmentStore,
+    store: Arc<dyn ContainmentStorage>,
     applied: Mutex<BTreeSet<String>>,
 }
 
@@ -47,13 +48,13 @@ pub struct Contained {
 
 impl Containment {
     /// Containment kept in `store`; nothing is applied until [`Containment::sync`].
-    pub fn new(store: ContainmentStore) -> Containment {
+    pub fn new(store: Arc<dyn ContainmentStorage>) -> Containment {
         Containment { store, applied: Mutex::new(BTreeSet::new()) }
     }
 
     /// The store.
-    pub fn store(&self) -> &ContainmentStore {
-        &self.store
+    pub fn store(&self) -> &dyn ContainmentStorage {
+        self.store.as_ref()
     }
 
     /// Whether any server is contained (emergency mode).
@@ -66,8 +67,8 @@ impl Containment {
 /// revokes its approvals. Used by the admin API and by `warden contain`; the gateway applies it
 /// when it next syncs.
 pub async fn contain(
-    store: &ContainmentStore,
-    approvals: &ApprovalStore,
+    store: &dyn ContainmentStorage,
+    approvals: &dyn ApprovalStorage,
     auditor: &Auditor,
     server: &str,
     by: &str,
@@ -90,7 +91,7 @@ pub async fn contain(
 
 /// Releases `server`; whether it was contained.
 pub async fn release(
-    store: &ContainmentStore,
+    store: &dyn ContainmentStorage,
     auditor: &Auditor,
     server: &str,
     by: &str,

@@ -31,7 +31,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use warden_inspect::canonical::definition_hash;
 use warden_inspect::poison::{DefinitionKind, Exposed, Finding, PoisonScanner, Severity, cross_server};
-use warden_store::pins::PinStore;
+use warden_store::PinStorage;
 
 /// The pin kind of a list's items.
 fn pin_kind(kind: ListKind) -> (&'static str, DefinitionKind) {
@@ -88,7 +88,7 @@ impl Hold {
 
 /// Pins, scans and holds definitions.
 pub struct Integrity {
-    store: PinStore,
+    store: Arc<dyn PinStorage>,
     scanner: PoisonScanner,
     block_at: Severity,
     modes: HashMap<String, PinMode>,
@@ -108,7 +108,7 @@ impl std::fmt::Debug for Integrity {
 
 impl Integrity {
     /// The guard for a configuration, keeping pins in `store`.
-    pub fn new(config: &Config, store: PinStore, auditor: Arc<Auditor>) -> Result<Integrity, GatewayError> {
+    pub fn new(config: &Config, store: Arc<dyn PinStorage>, auditor: Arc<Auditor>) -> Result<Integrity, GatewayError> {
         let block_at = config.integrity.block_at.parse::<Severity>().map_err(|_| {
             GatewayError::Config(format!("integrity.block_at: {:?} is not a severity", config.integrity.block_at))
         })?;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use warden_inspect::Injection;
 use warden_inspect::poison::Severity;
 use warden_protocol::RpcError;
-use warden_store::QuarantineStore;
+use warden_store::QuarantineStorage;
 use warden_store::quarantine::Withheld;
 
 /// Released items are read as resources under this prefix.
@@ -26,7 +26,7 @@ pub const URI_PREFIX: &str = "warden://quarantine/";
 
 /// The quarantine: its threshold, its store, and the audit log.
 pub struct Quarantine {
-    store: QuarantineStore,
+    store: Arc<dyn QuarantineStorage>,
     at: Option<Severity>,
     auditor: Arc<Auditor>,
 }
@@ -51,7 +51,11 @@ fn level(text: &str) -> Result<Option<Severity>, String> {
 
 impl Quarantine {
     /// The quarantine of `config`, storing in `store`.
-    pub fn new(config: &Config, store: QuarantineStore, auditor: Arc<Auditor>) -> Result<Quarantine, GatewayError> {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn QuarantineStorage>,
+        auditor: Arc<Auditor>,
+    ) -> Result<Quarantine, GatewayError> {
         let at = level(&config.output.quarantine_at)
             .map_err(|e| GatewayError::Config(format!("output.quarantine_at: {e}")))?;
         Ok(Quarantine { store, at, auditor })

@@ -3,7 +3,7 @@
 use super::Answer;
 use crate::guard::audit::{ApprovalEvent, Auditor};
 use std::time::Duration;
-use warden_store::ApprovalStore;
+use warden_store::ApprovalStorage;
 use warden_store::approvals::{Approval, Decided};
 
 /// What a person's decision on an approval came to.
@@ -19,7 +19,7 @@ pub enum Ruling {
 /// audit log cannot record is undone. `by_key` is the decider's principal identity when known
 /// (the admin API): nobody approves their own call.
 pub async fn decide(
-    store: &ApprovalStore,
+    store: &dyn ApprovalStorage,
     auditor: &Auditor,
     id: &str,
     verdict: Answer,

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use warden_policy::{Decision, ToolClass, ToolFacts, Verdict};
 use warden_protocol::{RpcError, error};
-use warden_store::ApprovalStore;
+use warden_store::ApprovalStorage;
 /// A person's answer to a pending approval: approve or deny.
 pub use warden_store::approvals::Verdict as Answer;
 use warden_store::approvals::{Approval, ApprovalRequest, Requested};
@@ -53,7 +53,7 @@ pub const INPUT_KEY: &str = "warden-approval";
 
 /// The approval guard's settings, store and key.
 pub struct Approvals {
-    store: ApprovalStore,
+    store: Arc<dyn ApprovalStorage>,
     codec: RequestStateCodec,
     auditor: Arc<Auditor>,
     clock: Arc<dyn Clock>,
@@ -180,7 +180,7 @@ impl Approvals {
     /// The approval guard of `config`, storing in `store`.
     pub fn new(
         config: &Config,
-        store: ApprovalStore,
+        store: Arc<dyn ApprovalStorage>,
         auditor: Arc<Auditor>,
         clock: Arc<dyn Clock>,
     ) -> Result<Approvals, GatewayError> {
@@ -207,8 +207,8 @@ impl Approvals {
     }
 
     /// The store, for the admin API.
-    pub fn store(&self) -> &ApprovalStore {
-        &self.store
+    pub fn store(&self) -> &dyn ApprovalStorage {
+        self.store.as_ref()
     }
 
     /// How long an approved request may wait for its retry.

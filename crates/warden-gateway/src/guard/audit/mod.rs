@@ -22,7 +22,7 @@ use std::time::Duration;
 use warden_inspect::SecretScanner;
 use warden_policy::{Principal, ToolClass};
 use warden_protocol::{Era, RpcError};
-use warden_store::{AuditEvent, AuditLog};
+use warden_store::{AuditEvent, AuditSink};
 
 /// One event in an approval's life, for [`Auditor::approval`].
 pub struct ApprovalEvent<'a> {
@@ -54,7 +54,7 @@ pub fn result_hash(result: &Value) -> String {
 pub struct Auditor {
     /// The metrics.
     pub metrics: Arc<Metrics>,
-    pub(crate) log: Option<Arc<AuditLog>>,
+    pub(crate) log: Option<Arc<dyn AuditSink>>,
     secrets: SecretScanner,
     sync: bool,
 }
@@ -73,8 +73,8 @@ pub struct AuthFailure<'a> {
 
 impl Auditor {
     /// An auditor writing to `log` (`None`: metrics only, for tools that do not serve).
-    pub fn new(metrics: Arc<Metrics>, log: Option<AuditLog>, sync: bool) -> Auditor {
-        Auditor { metrics, log: log.map(Arc::new), secrets: SecretScanner::new(), sync }
+    pub fn new(metrics: Arc<Metrics>, log: Option<Arc<dyn AuditSink>>, sync: bool) -> Auditor {
+        Auditor { metrics, log, secrets: SecretScanner::new(), sync }
     }
 
     /// Starts the row of a request; see [`Pending`].
@@ -103,7 +103,7 @@ impl Auditor {
     }
 
     /// The log, to flush at shutdown.
-    pub fn log(&self) -> Option<&AuditLog> {
+    pub fn log(&self) -> Option<&dyn AuditSink> {
         self.log.as_deref()
     }
 
@@ -169,7 +169,7 @@ impl Auditor {
             approval_id: note.approval_id,
             ..self.base(ctx)
         };
-        self.write(log, row).await
+        self.write(log.as_ref(), row).await
     }
 
     /// Records a result withheld and quarantined as `id` (its own row, event `quarantine`,
@@ -199,7 +199,7 @@ impl Auditor {
             ..self.base(ctx)
         };
         // The call's own row follows, and says the same; this one must not fail the call.
-        let _ = self.write(log, row).await;
+        let _ = self.write(log.as_ref(), row).await;
     }
 
     /// Records what a person did outside the request path (`warden quarantine release`, ...):
@@ -213,7 +213,7 @@ impl Auditor {
             outcome: Some("ok".to_owned()),
             ..AuditEvent::new(chrono::Utc::now(), event, decision)
         };
-        self.write(log, row).await
+        self.write(log.as_ref(), row).await
     }
 
     /// Records one event in an approval's life. For a grant or denial, `by` is the person who
@@ -249,7 +249,7 @@ impl Auditor {
             outcome: Some(a.status.clone()),
             ..AuditEvent::new(chrono::Utc::now(), e.event, decision)
         };
-        self.write(log, row).await
+        self.write(log.as_ref(), row).await
     }
 
     /// Records a containment (`containment`) or its release (`containment_released`) of `server`
@@ -266,7 +266,7 @@ impl Auditor {
             outcome: Some("ok".to_owned()),
             ..AuditEvent::new(chrono::Utc::now(), event, decision)
         };
-        self.write(log, row).await
+        self.write(log.as_ref(), row).await
     }
 
     /// Records a legacy session's `initialize` (answered by the front, not the request path).
@@ -282,7 +282,7 @@ impl Auditor {
             outcome: Some("ok".to_owned()),
             ..self.base(ctx)
         };
-        self.write(log, row).await
+        self.write(log.as_ref(), row).await
     }
 
     /// Records what the integrity guard did to a definition (`drift`, `definition_held`,
@@ -304,7 +304,7 @@ impl Auditor {
             action_class: None,
             ..AuditEvent::new(chrono::Utc::now(), event, decision)
         };
-        let _ = self.write(log, row).await;
+        let _ = self.write(log.as_ref(), row).await;
     }
 
     /// Records a refused credential on the HTTP front.
@@ -330,7 +330,7 @@ impl Auditor {
             ..AuditEvent::new(chrono::Utc::now(), "auth", "AUTH_FAILED")
         };
         // A refused credential is answered whatever happens to its row.
-        let _ = self.write(log, row).await;
+        let _ = self.write(log.as_ref(), row).await;
     }
 
     /// Records a server's request to a client (sampling, elicitation, roots) and its decision:
@@ -374,7 +374,7 @@ impl Auditor {
     }
 
     /// Writes a row in the background.
-    fn spawn_write(&self, log: Arc<AuditLog>, row: AuditEvent) {
+    fn spawn_write(&self, log: Arc<dyn AuditSink>, row: AuditEvent) {
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             if let Err(e) = log.record(row).await {
@@ -409,7 +409,7 @@ impl Auditor {
         caller_columns(&Caller::of(ctx))
     }
 
-    async fn write(&self, log: &AuditLog, row: AuditEvent) -> Result<(), RpcError> {
+    async fn write(&self, log: &dyn AuditSink, row: AuditEvent) -> Result<(), RpcError> {
         match log.record(row).await {
             Ok(()) => {
                 self.metrics.audit_rows.inc();

@@ -40,7 +40,7 @@ pub async fn open(config: &Config, metrics: Arc<Metrics>) -> Result<Auditor, Gat
         ..log_settings(config)?
     };
     let log = AuditLog::open(settings).await.map_err(GatewayError::store("the audit log"))?;
-    Ok(Auditor::new(metrics, Some(log), a.durability == crate::config::Durability::Sync))
+    Ok(Auditor::new(metrics, Some(Arc::new(log)), a.durability == crate::config::Durability::Sync))
 }
 
 /// Opens the configured audit log for a command a person runs (`warden quarantine release`):
@@ -50,7 +50,7 @@ pub async fn open_for_operator(config: &Config) -> Result<Auditor, GatewayError>
     let mut settings = log_settings(config)?;
     settings.jsonl = settings.jsonl.filter(|j| matches!(j, warden_store::JsonlSink::File(_)));
     let log = AuditLog::open(settings).await.map_err(GatewayError::store("the audit log"))?;
-    Ok(Auditor::new(Arc::new(Metrics::new()), Some(log), true))
+    Ok(Auditor::new(Arc::new(Metrics::new()), Some(Arc::new(log)), true))
 }
 
 /// The settings every writer of the configured log shares; durability `sync`, no retention.
