@@ -219,7 +219,8 @@ impl Stack {
     /// [`Hub::next_listener_id`]): each resource it names is normalized, resolved among what
     /// the principal may see and decided as a read, then subscribed upstream (one update per
     /// server); the stream is registered and returned with the acknowledgement to send first.
-    /// The request is one audit row. If this is abandoned midway, [`Stack::drop_listener`] undoes it.
+    /// The request is one audit row. If this is abandoned midway, the gateway's `drop_listener`
+    /// undoes it.
     pub async fn listen(
         &self,
         ctx: &ClientContext,

@@ -89,29 +89,7 @@ async fn call(gw: &Gateway, c: &ClientContext, method: &str, params: Value) -> M
 }
 
 fn server(trusted: bool) -> Arc<ServerInfo> {
-    let spec = warden_upstream::UpstreamSpec::new(
-        "side",
-        warden_upstream::TransportSpec::Stdio {
-            command: "true".into(),
-            args: vec![],
-            env: Default::default(),
-            cwd: None,
-        },
-    );
-    Arc::new(ServerInfo {
-        name: "side".into(),
-        namespace: "side".into(),
-        isolation: Default::default(),
-        protocol: Default::default(),
-        roots: vec![],
-        spec,
-        client_answer_timeout: Duration::from_secs(1),
-        review: None,
-        messages: None,
-        sampling: Default::default(),
-        trusted_content: trusted,
-        trusted_resources: trusted,
-    })
+    Arc::new(ServerInfo { trusted_content: trusted, trusted_resources: trusted, ..ServerInfo::unstarted("side") })
 }
 
 /// Resolves `side__*` tools to a tool of a server that is never started.

@@ -141,6 +141,19 @@ macro_rules! on_conn {
     };
 }
 
+/// Rows after `$seq`, at most `$limit`, read on `$conn`.
+macro_rules! rows_after_on {
+    ($conn:ident, $sql:ident, $seq:expr, $limit:expr) => {{
+        let rows = sqlx::query(&format!("{} WHERE seq > $1 ORDER BY seq LIMIT $2", select_rows($sql)))
+            .bind($seq)
+            .bind($limit)
+            .fetch_all(&mut *$conn)
+            .await
+            .map_err(StoreError::db("reading audit rows"))?;
+        Ok(rows.iter().map(|r| decode_row!(r)).collect())
+    }};
+}
+
 /// The latest checkpoint, read on `$conn`.
 macro_rules! latest_checkpoint_on {
     ($conn:ident, $sql:ident) => {{
@@ -154,15 +167,7 @@ macro_rules! latest_checkpoint_on {
 
 impl crate::backend::Backend {
     pub async fn rows_after(&self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
-        on_conn!(pool self, |conn, sql| {
-            let rows = sqlx::query(&format!("{} WHERE seq > $1 ORDER BY seq LIMIT $2", select_rows(sql)))
-                .bind(seq)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(StoreError::db("reading audit rows"))?;
-            Ok(rows.iter().map(|r| decode_row!(r)).collect())
-        })
+        on_conn!(pool self, |conn, sql| rows_after_on!(conn, sql, seq, limit))
     }
 
     pub async fn count(&self) -> Result<i64, StoreError> {
@@ -245,15 +250,7 @@ impl crate::backend::WriteTx {
     }
 
     pub async fn rows_after(&mut self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
-        on_conn!(tx self, |conn, sql| {
-            let rows = sqlx::query(&format!("{} WHERE seq > $1 ORDER BY seq LIMIT $2", select_rows(sql)))
-                .bind(seq)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(StoreError::db("reading audit rows"))?;
-            Ok(rows.iter().map(|r| decode_row!(r)).collect())
-        })
+        on_conn!(tx self, |conn, sql| rows_after_on!(conn, sql, seq, limit))
     }
 
     /// The lowest seq of a row at or after `time`, and the highest seq overall.

@@ -63,6 +63,36 @@ pub struct ServerInfo {
     pub trusted_resources: bool,
 }
 
+impl ServerInfo {
+    /// A server by that name with default settings and no guards, never started: for tests of
+    /// what uses server facts without a connection.
+    pub fn unstarted(name: &str) -> ServerInfo {
+        let spec = UpstreamSpec::new(
+            name,
+            warden_upstream::TransportSpec::Stdio {
+                command: "true".into(),
+                args: vec![],
+                env: Default::default(),
+                cwd: None,
+            },
+        );
+        ServerInfo {
+            name: name.to_owned(),
+            namespace: name.to_owned(),
+            isolation: Isolation::Shared,
+            protocol: ProtocolChoice::Auto,
+            roots: vec![],
+            spec,
+            client_answer_timeout: Duration::from_secs(1),
+            review: None,
+            messages: None,
+            sampling: SamplingLimits::default(),
+            trusted_content: false,
+            trusted_resources: false,
+        }
+    }
+}
+
 impl std::fmt::Debug for ServerInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerInfo").field("name", &self.name).field("isolation", &self.isolation).finish()
@@ -317,28 +347,9 @@ mod tests {
     use crate::clock::SystemClock;
     use crate::session::SessionStore;
     use warden_policy::{Principal, PrincipalClass};
-    use warden_upstream::TransportSpec;
 
     fn server(hub: Arc<Hub>) -> Arc<Server> {
-        let spec = UpstreamSpec::new(
-            "s",
-            TransportSpec::Stdio { command: "true".into(), args: vec![], env: Default::default(), cwd: None },
-        );
-        let info = ServerInfo {
-            name: "s".into(),
-            namespace: "s".into(),
-            isolation: Isolation::Session,
-            protocol: ProtocolChoice::Auto,
-            roots: vec![],
-            spec,
-            client_answer_timeout: Duration::from_secs(1),
-            review: None,
-            messages: None,
-            sampling: Default::default(),
-            trusted_content: false,
-            trusted_resources: false,
-        };
-        Server::new(info, hub)
+        Server::new(ServerInfo { isolation: Isolation::Session, ..ServerInfo::unstarted("s") }, hub)
     }
 
     #[tokio::test]

@@ -155,29 +155,7 @@ mod tests {
     }
 
     fn server() -> Arc<crate::servers::ServerInfo> {
-        let spec = warden_upstream::UpstreamSpec::new(
-            "s",
-            warden_upstream::TransportSpec::Stdio {
-                command: "true".into(),
-                args: vec![],
-                env: Default::default(),
-                cwd: None,
-            },
-        );
-        Arc::new(crate::servers::ServerInfo {
-            name: "s".into(),
-            namespace: "s".into(),
-            isolation: Default::default(),
-            protocol: Default::default(),
-            roots: vec![],
-            spec,
-            client_answer_timeout: Duration::from_secs(1),
-            review: None,
-            messages: None,
-            sampling: Default::default(),
-            trusted_content: false,
-            trusted_resources: false,
-        })
+        Arc::new(crate::servers::ServerInfo::unstarted("s"))
     }
 
     fn parked(clock: Arc<ManualClock>) -> (Parked, String) {
