@@ -136,8 +136,13 @@ impl Gateway {
         let authorize = Arc::new(Authorize::new(authorizer.clone(), taint.clone(), limits.clone(), parked.clone()));
         let sanitize = Arc::new(Sanitize::new(output.clone()));
         let taint_guard = Arc::new(TaintGuard::new(taint.clone(), output.clone(), auditor.clone()));
-        let messages: Arc<dyn ServerMessages> =
-            Arc::new(MessageChain::assemble(authorize.clone(), sanitize.clone(), taint_guard.clone(), auditor.clone()));
+        let messages: Arc<dyn ServerMessages> = Arc::new(MessageChain::assemble(
+            authorize.clone(),
+            sanitize.clone(),
+            taint_guard.clone(),
+            auditor.clone(),
+            output.clone(),
+        ));
 
         let review: Arc<dyn ListReview> = integrity.clone();
         let servers = config

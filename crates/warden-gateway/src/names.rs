@@ -43,6 +43,20 @@ pub fn shown(s: &str) -> String {
     out
 }
 
+/// Text someone else chose, made fit for the gateway's own log: escapes and invisible characters
+/// removed, secrets redacted, on one line, at most 2000 characters.
+pub fn for_log(text: &str) -> String {
+    const MOST: usize = 2000;
+    static SECRETS: std::sync::OnceLock<warden_inspect::SecretScanner> = std::sync::OnceLock::new();
+    let (cleaned, _) = warden_inspect::sanitize::clean_text(text);
+    let (redacted, _) = SECRETS.get_or_init(warden_inspect::SecretScanner::new).redact_str(&cleaned);
+    let mut out: String = redacted.chars().take(MOST).map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if redacted.chars().count() > MOST {
+        out.push('…');
+    }
+    out
+}
+
 /// A compiled RFC 6570 URI template, for deciding which server a resource URI belongs to.
 #[derive(Debug, Clone)]
 pub struct UriTemplate {

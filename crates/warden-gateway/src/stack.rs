@@ -29,6 +29,7 @@ use crate::client::{ClientContext, Outbound};
 use crate::guard::audit::{Auditor, Note};
 use crate::guard::authorize::Authorize;
 use crate::guard::resolve::{MAX_SUBSCRIPTIONS, Resolve};
+use crate::guard::sanitize::{OutputGuard, clean_outgoing_error};
 use crate::guard::{Flow, Forwarder, MessageGuard, Reply, Request, RequestGuard, ResponseGuard, ServerMessage};
 use crate::hub::{Audience, Hub, ListenFilter, Listener, Subscriber};
 use crate::servers::{Lane, Registry, ServerInfo, ServerMessages};
@@ -155,7 +156,10 @@ impl Stack {
         let (note, elapsed) = pending.finish();
         let recorded = self.auditor.request(ctx, Some(id.raw()), method, note, &answer, elapsed).await;
         match (recorded, answer) {
-            (Err(e), _) | (Ok(()), Err(e)) => Message::error_response(Some(id), &e),
+            (Err(mut e), _) | (Ok(()), Err(mut e)) => {
+                clean_outgoing_error(&mut e);
+                Message::error_response(Some(id), &e)
+            }
             (Ok(()), Ok(result)) => Message::response(id, self.shape(ctx, method, result)),
         }
     }
@@ -187,11 +191,17 @@ impl Stack {
             Some(answer) => answer,
             None => {
                 request.note.forwarded = true;
-                self.forward.forward(&mut request).await?
+                // A call that failed after its server spoke (a timeout, a cut connection) may
+                // have shown the client what it said meanwhile: its error passes the response
+                // guards like any reply, and taints as the server's content would.
+                self.forward.forward(&mut request).await.unwrap_or_else(Reply::Error)
             }
         };
         for guard in &self.response {
-            guard.check(&mut request, &mut reply).await?;
+            // A guard's refusal becomes the reply the guards after it see.
+            if let Err(e) = guard.check(&mut request, &mut reply).await {
+                reply = Reply::Error(e);
+            }
         }
         match reply {
             Reply::Result(result) => Ok(result),
@@ -234,7 +244,10 @@ impl Stack {
         let (note, elapsed) = pending.finish();
         let answer = opened.as_ref().map(|_| json!({})).map_err(Clone::clone);
         self.auditor.request(ctx, Some(id.raw()), "subscriptions/listen", note, &answer, elapsed).await?;
-        opened
+        opened.map_err(|mut e| {
+            clean_outgoing_error(&mut e);
+            e
+        })
     }
 
     async fn open_listener(
@@ -304,6 +317,7 @@ fn classify(ctx: &ClientContext, method: &str) -> Result<Route, RpcError> {
 pub struct MessageChain {
     guards: Vec<Arc<dyn MessageGuard>>,
     auditor: Arc<Auditor>,
+    output: Arc<OutputGuard>,
 }
 
 impl MessageChain {
@@ -314,14 +328,18 @@ impl MessageChain {
         sanitize: Arc<dyn MessageGuard>,
         taint: Arc<dyn MessageGuard>,
         auditor: Arc<Auditor>,
+        output: Arc<OutputGuard>,
     ) -> MessageChain {
-        MessageChain { guards: vec![authorize, sanitize, taint], auditor }
+        MessageChain { guards: vec![authorize, sanitize, taint], auditor, output }
     }
 
     fn run(&self, message: &mut ServerMessage<'_>, request: bool) -> Result<(), RpcError> {
         message.kind = server_kind(message.method).filter(|k| k.is_request() == request);
         if message.kind.is_none() {
             return Err(RpcError::method_not_found(message.method));
+        }
+        if message.params.as_ref().is_some_and(|p| !p.is_object()) {
+            return Err(RpcError::invalid_params(format!("{}: params must be an object", message.method)));
         }
         for guard in &self.guards {
             guard.check(message)?;
@@ -344,7 +362,8 @@ impl ServerMessages for MessageChain {
             ServerMessage { server, to, within, method: &method, kind: None, params: &mut params, findings: vec![] };
         let outcome = self.run(&mut m, false);
         let kind = m.kind;
-        message.set_params(params);
+        // Rebuilt from what the guards passed: members beside `params` are not the server's to add.
+        *message = Message::notification(method.clone(), params);
         match outcome {
             Ok(()) => kind != Some(ServerKind::Dropped),
             Err(e) => {
@@ -374,8 +393,18 @@ impl ServerMessages for MessageChain {
         if let Err(e) = &outcome {
             tracing::info!(server = %server.name, method = %crate::names::shown(method), "refused a server's request: {}", e.message);
         }
-        self.auditor.server_request(to, within, &server.name, method, &m.findings, outcome.as_ref().err());
+        let answered = outcome.as_ref().is_ok_and(Option::is_some);
+        self.auditor.server_request(to, within, &server.name, method, &m.findings, answered, outcome.as_ref().err());
         outcome
+    }
+
+    fn answer(&self, server: &ServerInfo, method: &str, answer: &mut Result<Value, RpcError>) {
+        let Ok(value) = answer else { return };
+        let cleaning = self.output.clean(value);
+        if cleaning.redactions > 0 {
+            tracing::warn!(server = %server.name, %method, redactions = cleaning.redactions,
+                "redacted credentials from a client's answer to a server");
+        }
     }
 }
 
@@ -407,5 +436,53 @@ pub async fn client_notification(registry: &Registry, ctx: &ClientContext, msg: 
         Some(ClientNotice::Progress) | None => {
             tracing::debug!(method = ?msg.method(), "ignored a client notification");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    struct Pass;
+
+    impl MessageGuard for Pass {
+        fn name(&self) -> &'static str {
+            "pass"
+        }
+        fn check(&self, _: &mut ServerMessage<'_>) -> Result<(), RpcError> {
+            Ok(())
+        }
+    }
+
+    fn chain() -> MessageChain {
+        let auditor = Arc::new(Auditor::new(Arc::new(Metrics::new()), None, false));
+        let guard: Arc<dyn MessageGuard> = Arc::new(Pass);
+        MessageChain::assemble(guard.clone(), guard.clone(), guard, auditor, Arc::new(OutputGuard::default()))
+    }
+
+    #[test]
+    fn a_notification_is_delivered_as_the_guards_left_it_and_nothing_beside() {
+        let server = ServerInfo::unstarted("s");
+        let frame = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":1},"x":"smuggled"}"#;
+        let mut message = Message::parse(frame, &Default::default()).unwrap();
+        assert!(chain().notification(&server, None, None, &mut message));
+        assert!(!message.to_json().contains("smuggled"), "{}", message.to_json());
+        let mut odd = Message::notification("notifications/message", Some(json!(["not", "an", "object"])));
+        assert!(!chain().notification(&server, None, None, &mut odd), "params that are not an object are dropped");
+        let mut unknown = Message::notification("notifications/tools/call", None);
+        assert!(!chain().notification(&server, None, None, &mut unknown));
+    }
+
+    #[test]
+    fn a_ping_is_answered_by_the_gateway_and_an_unknown_request_refused() {
+        let server = ServerInfo::unstarted("s");
+        let chain = chain();
+        assert_eq!(chain.request(&server, None, None, "ping", &mut None).unwrap(), Some(json!({})));
+        assert!(chain.request(&server, None, None, "tools/call", &mut None).is_err());
+        let mut answer =
+            Ok(json!({ "content": { "type": "text", "text": "key ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } }));
+        chain.answer(&server, "sampling/createMessage", &mut answer);
+        assert!(!answer.unwrap().to_string().contains("ghp_"), "a client's answer loses the credentials it carries");
     }
 }

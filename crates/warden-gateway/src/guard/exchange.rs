@@ -99,6 +99,14 @@ impl<'a> Request<'a> {
         self.params.get(key).and_then(Value::as_str).unwrap_or_default()
     }
 
+    /// What a call parked for a client is bound to besides its caller and method: the name or URI
+    /// addressed and the exact arguments, so that a retry resumes only the call it continues.
+    pub fn resume_key(&self) -> String {
+        let arguments = self.params.get("arguments").filter(|a| !a.is_null());
+        let hash = super::approve::arguments_hash(arguments).unwrap_or_default();
+        format!("{}#{hash}", self.addressed())
+    }
+
     /// The call's arguments (`null` when absent).
     pub fn arguments(&self) -> &Value {
         self.params.get("arguments").unwrap_or(&Value::Null)

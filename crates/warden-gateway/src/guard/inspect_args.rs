@@ -26,6 +26,11 @@ impl InspectArgs {
         InspectArgs { output, tools }
     }
 
+    /// A key as it may appear in a pointer: escaped for RFC 6901, a secret in it redacted.
+    fn shown_key(&self, key: &str) -> String {
+        self.output.secrets().redact_str(key).0.replace('~', "~0").replace('/', "~1")
+    }
+
     /// Every credential in the strings (and keys) of `value`: its kind and JSON pointer.
     fn find(&self, value: &Value, at: &mut String, depth: usize, found: &mut Vec<(&'static str, String)>) {
         if depth > 64 || found.len() >= MAX_FINDINGS {
@@ -49,7 +54,7 @@ impl InspectArgs {
                 for (k, v) in obj {
                     let len = at.len();
                     at.push('/');
-                    at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    at.push_str(&self.shown_key(k));
                     for m in self.output.secrets().find(k) {
                         found.push((m.kind, at.clone()));
                     }
@@ -62,14 +67,10 @@ impl InspectArgs {
     }
 }
 
-/// The members of a request's params that go to the server as what the client chose.
-fn inspected(route: Route) -> &'static [&'static str] {
-    match route {
-        Route::Call(CallKind::Tool | CallKind::Prompt) => &["arguments"],
-        Route::Call(CallKind::Resource) | Route::Subscribe(_) => &["uri"],
-        Route::Complete => &["argument", "context"],
-        _ => &[],
-    }
+/// Whether a request's params go to a server as what the client chose: every member of them
+/// does, but the opaque state a retry hands back (Warden's own, or the server's).
+fn inspected(route: Route) -> bool {
+    matches!(route, Route::Call(_) | Route::Subscribe(_) | Route::Complete)
 }
 
 #[async_trait::async_trait]
@@ -80,9 +81,11 @@ impl RequestGuard for InspectArgs {
 
     async fn check(&self, request: &mut Request<'_>) -> Result<Flow, RpcError> {
         let mut found = Vec::new();
-        for member in inspected(request.route) {
-            if let Some(value) = request.params.get(*member) {
-                self.find(value, &mut format!("/{member}"), 0, &mut found);
+        if inspected(request.route)
+            && let Some(params) = request.params.as_object()
+        {
+            for (member, value) in params.iter().filter(|(k, _)| k.as_str() != "requestState") {
+                self.find(value, &mut format!("/{}", self.shown_key(member)), 0, &mut found);
             }
         }
         if found.is_empty() {

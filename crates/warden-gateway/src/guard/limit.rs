@@ -195,7 +195,7 @@ impl RequestGuard for Limit {
                 let state = request.params.get("requestState").and_then(Value::as_str);
                 request.resumes = state.is_some_and(|s| {
                     s.starts_with(PARKED_PREFIX)
-                        && self.parked.holds(s, &ctx.principal, request.method, request.addressed())
+                        && self.parked.holds(s, &ctx.principal, request.method, &request.resume_key())
                 });
                 let Some(target) = &request.target else {
                     // The gateway's own resource (a released quarantine item): charged as a call.

@@ -148,9 +148,14 @@ impl ResponseGuard for Respond {
                 *reply = Reply::Error(self.translate(request, e.untranslated()));
                 Ok(())
             }
-            Reply::Result(result) => {
+            Reply::Result(mut result) => {
                 if !request.sources.is_empty() {
-                    check_shape(request, &result)?;
+                    check_result_type(request, &mut result)?;
+                    if !matches!(request.route, Route::List(_)) {
+                        // A merged list is the gateway's own; its items were checked one by one
+                        // when each server's list was fetched.
+                        check_shape(request, &result)?;
+                    }
                 }
                 *reply = Reply::Result(result);
                 Ok(())
@@ -159,6 +164,33 @@ impl ResponseGuard for Respond {
                 *reply = other;
                 Ok(())
             }
+        }
+    }
+}
+
+/// A server's `resultType` (2026-07-28) must be one the method can have: `complete`, or for a
+/// call, `input_required` — which then carries nothing but what the protocol gives it (an extra
+/// member would reach the client beside the requests, unquarantined).
+fn check_result_type(request: &Request<'_>, result: &mut Value) -> Result<(), RpcError> {
+    let Some(kind) = result.get("resultType") else { return Ok(()) };
+    match (kind.as_str(), request.route) {
+        (Some("complete"), _) => Ok(()),
+        (Some("input_required"), Route::Call(_)) => {
+            if let Some(obj) = result.as_object_mut() {
+                obj.retain(|k, _| matches!(k.as_str(), "resultType" | "inputRequests" | "requestState" | "_meta"));
+            }
+            Ok(())
+        }
+        _ => {
+            let server = request.server().map(|s| s.name.clone()).unwrap_or_default();
+            tracing::warn!(%server, method = request.method, "refused a result of an unknown or misplaced resultType");
+            Err(RpcError::new(
+                error::UPSTREAM_INVALID_RESPONSE,
+                format!(
+                    "server '{server}' sent an invalid response: a {} result cannot be of that resultType",
+                    request.method
+                ),
+            ))
         }
     }
 }

@@ -238,7 +238,7 @@ fn list_failed(server: &Server, kind: ListKind, failure: Failure) -> RpcError {
         Failure::Server(e) => {
             let said = e.peek();
             tracing::warn!(server = %server.info.name, list = kind.method(), code = said.code,
-                message = %shown(&said.message), "a server refused to list its items");
+                message = %names::for_log(&said.message), "a server refused to list its items");
             RpcError::new(
                 error::UPSTREAM_INVALID_RESPONSE,
                 format!("server '{}' could not give its {} list", server.info.name, kind.field()),

@@ -49,6 +49,10 @@ pub trait ServerMessages: Send + Sync {
         method: &str,
         params: &mut Option<Value>,
     ) -> Result<Option<Value>, RpcError>;
+
+    /// Passes a client's answer to a request of `server`'s on its way back: a sampling answer or
+    /// an elicitation's content is text the client chose, and a credential in it is exfiltration.
+    fn answer(&self, server: &ServerInfo, method: &str, answer: &mut Result<Value, RpcError>);
 }
 
 /// One era's connection to a server, with what it knows about it.
@@ -393,6 +397,14 @@ impl Lane {
             return;
         };
         let owner = self.owner();
+        // A log message no client owns goes only to the gateway's log, within its budget: what
+        // is over it is not even read.
+        if owner.is_none()
+            && m.method() == Some("notifications/message")
+            && !self.server_log.lock().unwrap_or_else(|p| p.into_inner()).allow(&self.info.name)
+        {
+            return;
+        }
         let ctx = owner.as_ref().map(ClientContext::of_session);
         if !guard.notification(&self.info, ctx.as_ref(), None, &mut m) {
             return;
@@ -421,9 +433,6 @@ impl Lane {
                     return;
                 }
                 // On a shared connection a log message outside any request belongs to no client.
-                if !self.server_log.lock().unwrap_or_else(|p| p.into_inner()).allow(&self.info.name) {
-                    return;
-                }
                 let level = m.params().and_then(|p| p.get("level")).and_then(Value::as_str).unwrap_or("info");
                 let data = m.params().and_then(|p| p.get("data")).map(|d| d.to_string()).unwrap_or_default();
                 let data: String = data.chars().take(2000).map(|c| if c.is_control() { ' ' } else { c }).collect();
@@ -447,7 +456,8 @@ impl Lane {
             Ok(Some(answer)) => request.respond(Ok(answer)),
             Ok(None) => match owner.and_then(|s| s.stream().map(|tx| (s, tx))) {
                 Some((s, tx)) => {
-                    let answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
+                    let mut answer = s.peer.request(&tx, &method, params, self.info.client_answer_timeout).await;
+                    guard.answer(&self.info, &method, &mut answer);
                     request.respond(answer);
                 }
                 None => request.respond(Err(RpcError::new(

@@ -34,8 +34,12 @@ impl RequestGuard for Approve {
             // Approvals are given for tool calls; the guards before refuse what else needs one.
             return Ok(Flow::Next);
         }
-        let (Some(tool), Some(target)) = (&request.tool, &request.target) else { return Ok(Flow::Next) };
-        let Some(decision) = request.note.decision.as_mut() else { return Ok(Flow::Next) };
+        let (Some(tool), Some(target), Some(decision)) =
+            (&request.tool, &request.target, request.note.decision.as_mut())
+        else {
+            // A tool call that reached this guard unresolved or undecided is not let through.
+            return Err(RpcError::internal("a tool call reached the approval guard undecided: refused"));
+        };
         let emergency = self.containment.emergency();
         let mut why = reasons(decision, tool.facts.class, request.tainted, emergency);
         why.extend(request.holds.iter().cloned());
@@ -53,7 +57,9 @@ impl RequestGuard for Approve {
         if !needs || request.resumes || continued.is_some() {
             return Ok(Flow::Next);
         }
-        let Some(slot) = request.slot.as_ref() else { return Ok(Flow::Next) };
+        let Some(slot) = request.slot.as_ref() else {
+            return Err(RpcError::internal("a call needing approval was not admitted by the limits: refused"));
+        };
         let exposed = request.params.get("name").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
         let asking = Asking {
             ctx: request.ctx,

@@ -303,12 +303,14 @@ impl Approvals {
 
     /// What the user is shown: exactly which server, tool and arguments.
     fn question(&self, a: &Asking<'_>, arguments: &Value, id: &str) -> Value {
-        let shown = serde_json::to_string_pretty(arguments).unwrap_or_default();
+        // Every character a person would not see plainly (zero-width, bidi, tag characters,
+        // escapes) is written out, so that what they approve is what they read.
+        let shown = warden_store::pins::escaped(&serde_json::to_string_pretty(arguments).unwrap_or_default());
         let message = format!(
             "Approve this call? Warden holds it until you decide ({id}).\n\nServer: {}\nTool: {}\nWhy: {}\nArguments:\n{shown}",
-            a.server,
-            a.tool.name,
-            a.reasons.join(", "),
+            warden_store::pins::escaped(a.server),
+            warden_store::pins::escaped(&a.tool.name),
+            warden_store::pins::escaped(&a.reasons.join(", ")),
         );
         json!({
             "mode": "form",

@@ -337,6 +337,7 @@ impl Auditor {
     /// `to` the client it was for (`None`: no single client could answer it), `within` the
     /// client's request it was part of, `refused` why it was not relayed. Written in the
     /// background: the exchange does not wait for it.
+    #[allow(clippy::too_many_arguments)]
     pub fn server_request(
         &self,
         to: Option<&ClientContext>,
@@ -344,16 +345,17 @@ impl Auditor {
         server: &str,
         method: &str,
         findings: &[Value],
+        answered: bool,
         refused: Option<&RpcError>,
     ) {
         if refused.is_some() {
             self.metrics.server_requests_refused.inc();
         }
         let Some(log) = self.log.clone() else { return };
-        let outcome = match (refused, to) {
+        let outcome = match (refused, answered) {
             (Some(_), _) => "refused",
-            (None, Some(_)) => "relayed",
-            (None, None) => "answered by the gateway",
+            (None, false) => "relayed",
+            (None, true) => "answered by the gateway",
         };
         let base = match to {
             Some(ctx) => self.base(ctx),

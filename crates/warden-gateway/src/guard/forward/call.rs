@@ -55,6 +55,11 @@ impl InFlight {
         &self.server.name
     }
 
+    /// What the gateway knows of that server.
+    pub fn server_info(&self) -> &Arc<ServerInfo> {
+        &self.server
+    }
+
     /// A call that never answers, for tests of what holds calls.
     #[cfg(test)]
     pub(crate) fn never(server: Arc<ServerInfo>) -> InFlight {
@@ -85,7 +90,7 @@ impl Forward {
         let mut params = request.params.clone();
         if let Some(state) = params.get("requestState").and_then(Value::as_str).filter(|s| s.starts_with(PARKED_PREFIX))
         {
-            let parked = self.parked.take(state, &request.ctx.principal, request.method, request.addressed())?;
+            let parked = self.parked.take(state, &request.ctx.principal, request.method, &request.resume_key())?;
             let responses = params.get("inputResponses").cloned().unwrap_or(Value::Null);
             return self.resume(request, parked, &responses).await;
         }
@@ -111,19 +116,16 @@ impl Forward {
             let Some(params) = next.take() else { break };
             let kept = may_retry.then(|| params.clone());
             let inflight = self.start(request, &target.server, &conn, params, header_params.clone());
-            let mut result = match self.drive(request, inflight).await? {
+            let result = match self.drive(request, inflight).await? {
                 Driven::Parked(result) => return Ok(Reply::Result(result)),
                 Driven::Done(Reply::Result(result)) => result,
                 Driven::Done(other) => return Ok(other),
             };
-            if is_input_required(&result) {
-                self.pass_input_requests(request, &target.server, &mut result)?;
-            }
             let Some(mut params) = kept.filter(|_| is_input_required(&result)) else {
                 return Ok(Reply::Result(result));
             };
             // A legacy client cannot read input_required: ask it ourselves and retry.
-            let responses = self.fulfil(request, &result).await?;
+            let responses = self.fulfil(request, &target.server, &result).await?;
             if let Some(obj) = params.as_object_mut() {
                 obj.insert("inputResponses".into(), responses);
                 match result.get("requestState") {
@@ -207,9 +209,11 @@ impl Forward {
                                     let out = request.out.clone();
                                     let timeout = self.input_required_ttl;
                                     let waiting = request.slot.as_ref().map(CallSlot::waiting_on_client);
+                                    let (messages, server) = (self.messages.clone(), inflight.server.clone());
                                     tokio::spawn(async move {
                                         let method = server_request.method().to_owned();
-                                        let answer = out.request(&method, params, timeout).await;
+                                        let mut answer = out.request(&method, params, timeout).await;
+                                        messages.answer(&server, &method, &mut answer);
                                         server_request.respond(answer);
                                         drop((permit, waiting));
                                     });
@@ -232,11 +236,16 @@ impl Forward {
                     return match answer {
                         Err(e) => Err(e.to_rpc()),
                         Ok(mut m) if m.kind() == Kind::Response => {
-                            let result = m.take_result().unwrap_or_else(|| json!({}));
-                            if !inflight.modern_server && is_input_required(&result) {
-                                // It would bypass the bridging that checks what the client may be asked.
-                                let reason = "a 2025-era server cannot answer input_required".to_owned();
-                                return Err(UpstreamError::Protocol { server: inflight.server.name.clone(), reason }.to_rpc());
+                            let mut result = m.take_result().unwrap_or_else(|| json!({}));
+                            if is_input_required(&result) {
+                                if !inflight.modern_server {
+                                    // It would bypass the bridging that checks what the client may be asked.
+                                    let reason = "a 2025-era server cannot answer input_required".to_owned();
+                                    return Err(UpstreamError::Protocol { server: inflight.server.name.clone(), reason }.to_rpc());
+                                }
+                                // Whatever path the call took (first answer, or resumed), what it
+                                // asks the client passes the server-message guards.
+                                self.pass_input_requests(request, &inflight.server, &mut result)?;
                             }
                             Ok(Driven::Done(Reply::Result(result)))
                         }
@@ -304,14 +313,19 @@ impl Forward {
         mut inflight: InFlight,
         mut first: Vec<(ServerRequest, Option<Value>)>,
     ) -> Result<Driven, RpcError> {
-        // Bundle any further requests the server has already made.
-        while let Ok(Exchange::Request(r)) = inflight.exchange.try_recv() {
-            if let Some(passed) = self.pass_request(request, &inflight.server, r) {
-                first.push(passed);
+        // Bundle any further requests the server has already made; what it said meanwhile goes out.
+        while let Ok(event) = inflight.exchange.try_recv() {
+            match event {
+                Exchange::Request(r) => {
+                    if let Some(passed) = self.pass_request(request, &inflight.server, r) {
+                        first.push(passed);
+                    }
+                }
+                Exchange::Notification(n) => self.relay_notification(request, &inflight.server, n),
             }
         }
-        let name = request.addressed().to_owned();
-        let mut call = ParkedCall::new(request.ctx.principal.clone(), request.method.to_owned(), name, inflight);
+        let mut call =
+            ParkedCall::new(request.ctx.principal.clone(), request.method.to_owned(), request.resume_key(), inflight);
         for (r, params) in first {
             call.issued += 1;
             let key = format!(
@@ -343,9 +357,14 @@ impl Forward {
 
     async fn resume(&self, request: &Request<'_>, mut call: ParkedCall, responses: &Value) -> Result<Reply, RpcError> {
         let mut still_waiting = Vec::new();
+        let server = call.inflight.server_info().clone();
         for (key, server_request, params) in call.waiting.drain(..) {
             match responses.get(&key) {
-                Some(answer) if !answer.is_null() => server_request.respond(Ok(answer.clone())),
+                Some(answer) if !answer.is_null() => {
+                    let mut answer = Ok(answer.clone());
+                    self.messages.answer(&server, server_request.method(), &mut answer);
+                    server_request.respond(answer);
+                }
                 _ => still_waiting.push((key, server_request, params)),
             }
         }
@@ -398,7 +417,7 @@ impl Forward {
 
     /// Asks a legacy client each input request of a modern server's `input_required` result (they
     /// passed the server-message guards already).
-    async fn fulfil(&self, request: &Request<'_>, result: &Value) -> Result<Value, RpcError> {
+    async fn fulfil(&self, request: &Request<'_>, server: &Arc<ServerInfo>, result: &Value) -> Result<Value, RpcError> {
         let _waiting = request.slot.as_ref().map(CallSlot::waiting_on_client);
         let requests = result.get("inputRequests").and_then(Value::as_object).cloned().unwrap_or_default();
         let mut asks = Vec::new();
@@ -420,7 +439,12 @@ impl Forward {
             let params = asked.get("params").cloned();
             let out = request.out.clone();
             let timeout = self.input_required_ttl;
-            asks.push(async move { out.request(&method, params, timeout).await.map(|v| (key, v)) });
+            let (messages, server) = (self.messages.clone(), server.clone());
+            asks.push(async move {
+                let mut answer = out.request(&method, params, timeout).await;
+                messages.answer(&server, &method, &mut answer);
+                answer.map(|v| (key, v))
+            });
         }
         let answers = futures::future::try_join_all(asks).await?;
         Ok(Value::Object(answers.into_iter().collect()))

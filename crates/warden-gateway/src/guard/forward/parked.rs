@@ -26,7 +26,7 @@ pub struct ParkedCall {
     pub principal: Arc<Principal>,
     /// The method (`tools/call`, `prompts/get`, `resources/read`).
     pub method: String,
-    /// The exposed name or URI the call addressed.
+    /// What the call addressed: the exposed name or URI with the hash of its exact arguments.
     pub name: String,
     /// The upstream call, still running.
     pub inflight: InFlight,

@@ -14,9 +14,21 @@ impl OutputGuard {
         let mut c = Cleaning::default();
         let Some(Value::Object(params)) = params else { return c };
         for (key, value) in params.iter_mut() {
-            if !matches!(key.as_str(), "progressToken" | "level" | "progress" | "total" | "requestId") {
+            // Only what the client matches on, and only in the form it can take, is left as it
+            // is: a progress token is the client's own (restored by the connection), counts are
+            // numbers, a level is one of the levels.
+            let kept = match key.as_str() {
+                "progressToken" => value.is_string() || value.is_number(),
+                "progress" | "total" => value.is_number(),
+                "level" => value.as_str().is_some_and(crate::levels::is_valid),
+                _ => false,
+            };
+            if !kept {
                 c.merge(self.clean_at(value, key));
             }
+        }
+        if params.get("level").is_some_and(|l| !l.as_str().is_some_and(crate::levels::is_valid)) {
+            c.refused = Some("its level is not a log level".to_owned());
         }
         c
     }
@@ -59,18 +71,9 @@ impl OutputGuard {
     }
 }
 
-/// Text a server chose, made fit for the gateway's own log: cleaned, secrets redacted, on one
-/// line, at most 2000 characters.
+/// Text a server chose, made fit for the gateway's own log (see [`crate::names::for_log`]).
 pub fn redacted_for_log(text: &str) -> String {
-    const MOST: usize = 2000;
-    let mut value = Value::String(text.to_owned());
-    OutputGuard::shared().clean(&mut value);
-    let text = value.as_str().unwrap_or_default();
-    let mut out: String = text.chars().take(MOST).map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if text.chars().count() > MOST {
-        out.push('…');
-    }
-    out
+    crate::names::for_log(text)
 }
 
 #[cfg(test)]

@@ -142,16 +142,17 @@ impl OutputGuard {
         c
     }
 
-    /// Cleans a result as [`OutputGuard::clean`] does, leaving alone only what the client must
-    /// get back byte for byte (a 2026-07-28 `requestState`) and the requests to the client, which
-    /// the server-message guards pass. A result of any shape, or with members Warden does not
-    /// know, is cleaned all the same.
+    /// Cleans a result as [`OutputGuard::clean`] does. Of an `input_required` result (2026-07-28)
+    /// only what the client must get back byte for byte (`requestState`) and the requests to the
+    /// client, which the server-message guards passed, are left alone; any other result is
+    /// cleaned whole, whatever members it has.
     pub fn clean_result(&self, result: &mut Value) -> Cleaning {
+        let input_required = super::exchange::is_input_required(result);
         let mut c = Cleaning::default();
         match result {
             Value::Object(obj) => {
                 for (k, v) in obj.iter_mut() {
-                    if !matches!(k.as_str(), "requestState" | "inputRequests" | "resultType") {
+                    if !(input_required && matches!(k.as_str(), "requestState" | "inputRequests")) {
                         self.clean_value(v, &mut c, 1, &Path::Key(&Path::Root, k));
                     }
                 }
@@ -175,6 +176,7 @@ impl OutputGuard {
                 }
             }
             Value::Object(obj) => {
+                self.clean_keys(obj, c, at);
                 // A resource's text sent base64-encoded is still text for the model: it travels
                 // as text, cleaned and scanned like any other.
                 if let Some(text) = payload::textual_resource(obj) {
@@ -194,6 +196,28 @@ impl OutputGuard {
         }
     }
 
+    /// Keys are text a client shows too: one holding escapes, invisible characters or a secret
+    /// is replaced by its cleaned and redacted form (made unique if another key has that form).
+    fn clean_keys(&self, obj: &mut serde_json::Map<String, Value>, c: &mut Cleaning, at: &Path<'_>) {
+        let mut renamed = Vec::new();
+        for key in obj.keys() {
+            let mut cleaned = key.clone();
+            let before = (c.redactions, c.removed_characters);
+            self.clean_string(&mut cleaned, c, at);
+            if (c.redactions, c.removed_characters) != before {
+                renamed.push((key.clone(), cleaned));
+            }
+        }
+        for (old, mut new) in renamed {
+            if let Some(v) = obj.remove(&old) {
+                while obj.contains_key(&new) {
+                    new.push('_');
+                }
+                obj.insert(new, v);
+            }
+        }
+    }
+
     fn clean_string(&self, s: &mut String, c: &mut Cleaning, at: &Path<'_>) {
         let (cleaned, report) = clean_text(s);
         let removed = report.total();
@@ -209,9 +233,16 @@ impl OutputGuard {
     }
 
     fn clean_payload(&self, s: &mut String, c: &mut Cleaning, at: &Path<'_>) {
+        // Read as it stands first: a secret or an escape in the string itself is one, whatever
+        // the string may also decode to.
+        let before = (c.redactions, c.removed_characters);
+        self.clean_string(s, c, at);
+        if (c.redactions, c.removed_characters) != before {
+            return;
+        }
         match payload::decode(s) {
-            // Not base64: it is text, whatever its key.
-            Decoded::NotBase64 => self.clean_string(s, c, at),
+            // Not base64: it is text, whatever its key (and was read as such).
+            Decoded::NotBase64 => {}
             Decoded::Text(mut text) => {
                 let before = (c.redactions, c.removed_characters);
                 self.clean_string(&mut text, c, at);
@@ -272,6 +303,21 @@ impl OutputGuard {
             c.merge(self.clean_at(data, "data"));
         }
         c
+    }
+}
+
+/// Cleans an error on its way out of the gateway, whoever wrote it: its message or data may quote
+/// what a client or server chose (a key, a JSON path, a parser's complaint). Escapes and
+/// invisible characters are removed and secrets redacted; nothing else is changed.
+pub fn clean_outgoing_error(e: &mut RpcError) {
+    let guard = OutputGuard::shared();
+    let (cleaned, report) = clean_text(&e.message);
+    let (redacted, found) = guard.secrets.redact_str(&cleaned);
+    if report.total() > 0 || found.total > 0 {
+        e.message = redacted.into_owned();
+    }
+    if let Some(data) = e.data.as_mut() {
+        guard.clean(data);
     }
 }
 
@@ -406,6 +452,32 @@ mod tests {
         let c = pass.clean(&mut with_secret.clone());
         assert_eq!(c.refused, None);
         assert_eq!(c.found, vec![json!({ "rule": "binary.uninspected", "at": "/blob" })], "passed, and declared");
+    }
+
+    #[test]
+    fn keys_and_the_members_only_input_required_may_keep_are_cleaned_elsewhere() {
+        let gh = "ghp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let guard = OutputGuard::default();
+        let mut r = json!({ "content": [], "requestState": format!("state {gh}"), "inputRequests": { "x": gh } });
+        guard.clean_result(&mut r);
+        assert!(!r.to_string().contains(gh), "a result that is not input_required keeps nothing uncleaned: {r}");
+        let mut asking = json!({ "resultType": "input_required", "requestState": "opaque-state", "inputRequests": {} });
+        guard.clean_result(&mut asking);
+        assert_eq!(asking["requestState"], "opaque-state", "what the client must send back is left as it is");
+        let mut keyed = json!({ "structuredContent": { format!("token {gh}"): 1, "\u{1b}[31mred": 2 } });
+        let c = guard.clean_result(&mut keyed);
+        assert!(!keyed.to_string().contains(gh) && !keyed.to_string().contains('\u{1b}'), "{keyed}");
+        assert_eq!(c.redactions, 1);
+    }
+
+    #[test]
+    fn an_error_result_cannot_carry_what_the_schemas_would_refuse() {
+        let guard = OutputGuard::default();
+        let tool =
+            json!({ "name": "t", "outputSchema": { "type": "object", "properties": { "a": { "type": "string" } } } });
+        let mut r = json!({ "isError": true, "content": [], "structuredContent": { "undeclared": "x" } });
+        guard.tool_result("s__t", &tool, &Default::default(), &mut r).unwrap();
+        assert!(r.get("structuredContent").is_none(), "{r}");
     }
 
     #[test]

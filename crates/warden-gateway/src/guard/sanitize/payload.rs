@@ -6,9 +6,24 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-/// Whether `key` of `obj` holds a base64 payload.
+/// Whether `key` of `obj` holds a base64 payload: a `blob` anywhere, and the `data` of content
+/// that says it is media (an image or audio block, or any object with a `mimeType`).
 pub fn is_payload(obj: &Map<String, Value>, key: &str) -> bool {
-    key == "blob" || (key == "data" && matches!(obj.get("type").and_then(Value::as_str), Some("image" | "audio")))
+    key == "blob"
+        || (key == "data"
+            && (matches!(obj.get("type").and_then(Value::as_str), Some("image" | "audio"))
+                || obj.contains_key("mimeType")))
+}
+
+/// Base64 as clients decode it: the standard and the URL-safe alphabets, padded or not.
+fn decode_any(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    const STANDARD_ANY: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+    const URL_SAFE_ANY: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+    STANDARD_ANY.decode(text).or_else(|_| URL_SAFE_ANY.decode(text)).ok()
 }
 
 /// What a payload holds.
@@ -30,7 +45,7 @@ pub fn decode(payload: &str) -> Decoded {
     } else {
         payload
     };
-    let Ok(bytes) = STANDARD.decode(text) else { return Decoded::NotBase64 };
+    let Some(bytes) = decode_any(text) else { return Decoded::NotBase64 };
     match String::from_utf8(bytes) {
         Ok(s) if is_textual(&s) => Decoded::Text(s),
         Ok(s) => Decoded::Binary(s.into_bytes()),
@@ -87,7 +102,7 @@ pub fn textual_resource(obj: &Map<String, Value>) -> Option<String> {
     if !textual || obj.contains_key("text") {
         return None;
     }
-    let bytes = STANDARD.decode(blob.trim()).ok()?;
+    let bytes = decode_any(blob.trim())?;
     String::from_utf8(bytes).ok()
 }
 
@@ -145,6 +160,12 @@ mod tests {
         assert!(matches!(decode(&png), Decoded::Binary(_)));
         let wrapped = format!("{}\n{}", &encode("line one")[..4], &encode("line one")[4..]);
         assert!(matches!(decode(&wrapped), Decoded::Text(_)), "line-wrapped base64 is still base64");
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let url_safe = URL_SAFE_NO_PAD.encode("token ghp_??>>".as_bytes());
+        assert!(
+            matches!(decode(&url_safe), Decoded::Text(t) if t == "token ghp_??>>"),
+            "URL-safe, unpadded: {url_safe}"
+        );
     }
 
     #[test]

@@ -25,6 +25,17 @@ impl OutputGuard {
         result: &mut Value,
     ) -> Result<Cleaning, RpcError> {
         let is_error = result.get("isError").and_then(Value::as_bool) == Some(true);
+        let schemas = definition.get("outputSchema").is_some() || settings.response_schema.is_some();
+        if is_error
+            && schemas
+            && let Some(obj) = result.as_object_mut()
+        {
+            // An error's data is not checked against the tool's schemas, so none of it passes:
+            // flagging a result as an error cannot carry fields the schemas would refuse.
+            if obj.remove("structuredContent").is_some() {
+                tracing::info!(tool = %crate::names::shown(exposed), "removed structuredContent from an error result");
+            }
+        }
         if !is_error {
             if let Some(schema) = definition.get("outputSchema") {
                 let structured = result
