@@ -17,7 +17,8 @@
 
 use rmcp::model::{
     CallToolResult, CompleteResult, GetPromptResult, InputRequiredResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ReadResourceResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, Prompt, ReadResourceResult, Resource,
+    ResourceTemplate, Tool,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -56,6 +57,19 @@ pub fn check_result(method: &str, result: &Value) -> Result<(), Misshapen> {
         _ => Ok(()),
     }
     .map_err(fail)
+}
+
+/// Checks that one item of a list (`list_method`'s) parses as its type, so that one malformed
+/// item can be dropped alone instead of spoiling the merged list it would join. What the parser
+/// said is for the log only.
+pub fn check_list_item(list_method: &str, item: &Value) -> Result<(), String> {
+    match list_method {
+        "tools/list" => parses::<Tool>(item),
+        "prompts/list" => parses::<Prompt>(item),
+        "resources/list" => parses::<Resource>(item),
+        "resources/templates/list" => parses::<ResourceTemplate>(item),
+        _ => Ok(()),
+    }
 }
 
 /// Parses the value where it lies: no copy of the result is made.

@@ -195,6 +195,8 @@ async fn fetch(conn: &Connection, kind: ListKind) -> Result<Vec<Value>, Failure>
 }
 
 fn check_item(kind: ListKind, item: &Value) -> Result<(), String> {
+    warden_protocol::typed::check_list_item(kind.method(), item)
+        .map_err(|detail| format!("it is not a valid item ({})", crate::names::for_log(&detail)))?;
     let key = item.get(kind.key()).and_then(Value::as_str).ok_or_else(|| format!("it has no string {}", kind.key()))?;
     if key.is_empty() || key.len() > 4096 {
         return Err(format!("its {} is empty or too long", kind.key()));
@@ -223,5 +225,7 @@ mod tests {
         assert!(check_item(ListKind::Tools, &json!({ "name": "x" })).is_err());
         assert!(check_item(ListKind::Resources, &json!({ "uri": "a://b" })).is_err());
         assert!(check_item(ListKind::Prompts, &json!({ "name": "p" })).is_ok());
+        let misshapen = json!({ "name": "t", "description": 5, "inputSchema": { "type": "object" } });
+        assert!(check_item(ListKind::Tools, &misshapen).is_err(), "one malformed item is dropped alone");
     }
 }
