@@ -72,8 +72,16 @@ impl Schemas {
     /// Checks `instance` against `schema`: `Ok(None)` when it matches, `Ok(Some(..))` with the
     /// first mismatch, `Err` with why the schema cannot be used.
     pub fn check(&self, schema: &Value, instance: &Value) -> Result<Option<Mismatch>, String> {
-        let compiled = self.compiled(schema);
+        Self::check_with(&self.compiled(schema), instance)
+    }
+
+    /// [`Schemas::check`] with a schema compiled already.
+    pub fn check_with(compiled: &Compiled, instance: &Value) -> Result<Option<Mismatch>, String> {
         let validator = compiled.as_ref().as_ref().map_err(Clone::clone)?;
+        if validator.is_valid(instance) {
+            // The common case, without building errors.
+            return Ok(None);
+        }
         Ok(validator.iter_errors(instance).next().map(|e| {
             let at = e.instance_path.to_string();
             let schema_path = e.schema_path.to_string();

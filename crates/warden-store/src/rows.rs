@@ -23,10 +23,13 @@ fn select_rows(sql: &Dialect) -> String {
     )
 }
 
-/// `INSERT` of one row, its time given as stored text.
-fn insert_row(sql: &Dialect) -> String {
-    let params: Vec<String> = (1..=27).map(|n| if n == 2 { sql.time_param(n) } else { format!("${n}") }).collect();
-    format!("INSERT INTO mcp_audit ({COLUMNS}) VALUES ({})", params.join(", "))
+/// `INSERT` of one row, its time given as stored text; built once per backend.
+fn insert_row(sql: &Dialect) -> &'static str {
+    static CELLS: [std::sync::OnceLock<String>; 2] = [const { std::sync::OnceLock::new() }; 2];
+    sql.cached(&CELLS, |sql| {
+        let params: Vec<String> = (1..=27).map(|n| if n == 2 { sql.time_param(n) } else { format!("${n}") }).collect();
+        format!("INSERT INTO mcp_audit ({COLUMNS}) VALUES ({})", params.join(", "))
+    })
 }
 
 const CHECKPOINT_COLUMNS: &str = "seq, row_hash, event_time, created_at, public_key, signature";
@@ -214,7 +217,7 @@ impl crate::backend::WriteTx {
 
     pub async fn insert(&mut self, row: &StoredRow) -> Result<(), StoreError> {
         on_conn!(tx self, |conn, sql| {
-            sqlx::query(&insert_row(sql))
+            sqlx::query(insert_row(sql))
                 .bind(row.seq)
                 .bind(&row.event_time)
                 .bind(&row.request_id)

@@ -26,6 +26,16 @@ pub(crate) const POSTGRES: Dialect = Dialect {
 };
 
 impl Dialect {
+    /// One string per backend, built by `build` on first use and kept (SQL assembled from the
+    /// dialect's parts, asked for on every write).
+    pub fn cached(
+        &self,
+        cells: &'static [std::sync::OnceLock<String>; 2],
+        build: impl FnOnce(&Dialect) -> String,
+    ) -> &'static str {
+        cells[usize::from(self.postgres)].get_or_init(|| build(self))
+    }
+
     /// The `$n` parameter of a time given as stored-format text (Postgres: as `timestamptz`,
     /// the text being UTC).
     pub fn time_param(&self, n: usize) -> String {

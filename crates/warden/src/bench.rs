@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// The `warden` binary whose gateway is measured (default: this one). The server, the client
+    /// and the measurement stay this binary's, so two builds compare on equal terms.
+    #[arg(long, value_name = "PATH")]
+    gateway: Option<std::path::PathBuf>,
 }
 
 struct Process(Child);
@@ -351,6 +355,7 @@ async fn targets(
     dir: &std::path::Path,
 ) -> anyhow::Result<(Target, Target, Vec<Process>)> {
     let exe = std::env::current_exe()?;
+    let gateway_exe = args.gateway.clone().unwrap_or_else(|| exe.clone());
     let quiet = |c: &mut Command| {
         c.stderr(Stdio::null()).kill_on_drop(true);
     };
@@ -372,7 +377,7 @@ async fn targets(
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;
-            let mut gw = Command::new(&exe);
+            let mut gw = Command::new(&gateway_exe);
             gw.args(["serve", "--config"]).arg(&config).env("WARDEN_LOG", "warn").stdout(Stdio::null());
             quiet(&mut gw);
             let gateway = Process(gw.spawn()?);
@@ -409,7 +414,7 @@ async fn targets(
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;
-            let mut gw = Command::new(&exe);
+            let mut gw = Command::new(&gateway_exe);
             gw.args(["run", "--config"]).arg(&config).env("WARDEN_LOG", "warn");
             piped(&mut gw);
             quiet(&mut gw);

@@ -45,7 +45,11 @@ fn legacy_stdio_client_with_server_requests_and_progress() {
     assert!(tools.contains(&"demo__echo".to_owned()) && tools.contains(&"everything__echo".to_owned()));
     assert_eq!(text(ok(&out, 1)), "Confirmed: stdio.");
     assert!(ok(&out, 2).to_string().contains("stdio sampled"));
-    assert_eq!(ok(&out, 3)["__progress"].as_array().map(Vec::len), Some(2));
+    // The gateway writes both progress messages before the result (shown byte for byte in
+    // `garbage_on_stdin_gets_errors_and_the_client_is_still_served`); this SDK drops a progress
+    // message it reads in the same chunk as the response (typescript-sdk issue 2580).
+    let progress = ok(&out, 3)["__progress"].as_array().map_or(0, Vec::len);
+    assert!((1..=2).contains(&progress), "{out}");
     assert_eq!(ok(&out, 4), &json!({}));
 }
 
@@ -129,6 +133,21 @@ fn garbage_on_stdin_gets_errors_and_the_client_is_still_served() {
     let r = next();
     assert_eq!(r["id"], 6, "{r}");
     assert_eq!(r["result"]["content"][0]["text"], "still here");
+    // What a server says while serving a call goes out before the call's answer, in order.
+    send(
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"demo__slow_count","arguments":{"steps":3,"delay_ms":5},"_meta":{"progressToken":"p7"}}}"#,
+    );
+    for step in 1..=3 {
+        let n = next();
+        assert_eq!(
+            (n["method"].as_str(), n["params"]["progress"].as_u64()),
+            (Some("notifications/progress"), Some(step)),
+            "{n}"
+        );
+        assert_eq!(n["params"]["progressToken"], "p7", "the client's own token comes back");
+    }
+    let r = next();
+    assert_eq!((r["id"].clone(), r["result"]["content"][0]["text"].clone()), (json!(7), json!("Counted to 3.")), "{r}");
     drop(send);
     let status = child.wait().unwrap();
     assert!(status.success(), "EOF on stdin ends warden run cleanly: {status}");

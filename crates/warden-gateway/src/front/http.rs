@@ -132,10 +132,7 @@ async fn post(front: &Arc<HttpFront>, principal: Arc<Principal>, request: Reques
         );
     }
     let limits = front.gateway.settings.limits;
-    let read = tokio::time::timeout(
-        front.gateway.settings.body_read_timeout,
-        axum::body::to_bytes(body, limits.max_frame_bytes),
-    );
+    let read = within(front.gateway.settings.body_read_timeout, axum::body::to_bytes(body, limits.max_frame_bytes));
     let bytes = match read.await {
         Ok(Ok(b)) => b,
         Err(_) => {
@@ -516,6 +513,16 @@ fn status_for(era: Era, reply: &Message) -> StatusCode {
         ) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     }
+}
+
+/// `fut`'s output if it is ready at once or within `limit`. A body that arrived with its head (the
+/// common case) is read without arming a timer.
+async fn within<F: std::future::Future>(limit: std::time::Duration, fut: F) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    if let Some(out) = futures::FutureExt::now_or_never(fut.as_mut()) {
+        return Ok(out);
+    }
+    tokio::time::timeout(limit, fut).await.map_err(|_| ())
 }
 
 fn shown_header(v: &str) -> String {

@@ -31,40 +31,50 @@ impl InspectArgs {
         self.output.secrets().redact_str(key).0.replace('~', "~0").replace('/', "~1")
     }
 
+    /// The pointer of `at`, written out only where something is found.
+    fn pointer(&self, at: &Place<'_>) -> String {
+        match at {
+            Place::Root => String::new(),
+            Place::Key(parent, key) => format!("{}/{}", self.pointer(parent), self.shown_key(key)),
+            Place::Index(parent, i) => format!("{}/{i}", self.pointer(parent)),
+        }
+    }
+
     /// Every credential in the strings (and keys) of `value`: its kind and JSON pointer.
-    fn find(&self, value: &Value, at: &mut String, depth: usize, found: &mut Vec<(&'static str, String)>) {
+    fn find(&self, value: &Value, at: &Place<'_>, depth: usize, found: &mut Vec<(&'static str, String)>) {
         if depth > 64 || found.len() >= MAX_FINDINGS {
             return;
         }
         match value {
             Value::String(s) => {
                 for m in self.output.secrets().find(s) {
-                    found.push((m.kind, at.clone()));
+                    found.push((m.kind, self.pointer(at)));
                 }
             }
             Value::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
-                    let len = at.len();
-                    at.push_str(&format!("/{i}"));
-                    self.find(v, at, depth + 1, found);
-                    at.truncate(len);
+                    self.find(v, &Place::Index(at, i), depth + 1, found);
                 }
             }
             Value::Object(obj) => {
                 for (k, v) in obj {
-                    let len = at.len();
-                    at.push('/');
-                    at.push_str(&self.shown_key(k));
+                    let here = Place::Key(at, k);
                     for m in self.output.secrets().find(k) {
-                        found.push((m.kind, at.clone()));
+                        found.push((m.kind, self.pointer(&here)));
                     }
-                    self.find(v, at, depth + 1, found);
-                    at.truncate(len);
+                    self.find(v, &here, depth + 1, found);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// Where a value lies in the params.
+enum Place<'a> {
+    Root,
+    Key(&'a Place<'a>, &'a str),
+    Index(&'a Place<'a>, usize),
 }
 
 /// Whether a request's params go to a server as what the client chose: every member of them
@@ -85,7 +95,7 @@ impl RequestGuard for InspectArgs {
             && let Some(params) = request.params.as_object()
         {
             for (member, value) in params.iter().filter(|(k, _)| k.as_str() != "requestState") {
-                self.find(value, &mut format!("/{}", self.shown_key(member)), 0, &mut found);
+                self.find(value, &Place::Key(&Place::Root, member), 0, &mut found);
             }
         }
         if found.is_empty() {

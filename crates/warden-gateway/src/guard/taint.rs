@@ -212,14 +212,18 @@ impl ResponseGuard for TaintGuard {
         if request.sources.is_empty() {
             return Ok(());
         }
+        let error;
         let content = match reply {
-            Reply::Result(v) => v.clone(),
-            Reply::Error(e) => json!({ "message": e.message, "data": e.data }),
+            Reply::Result(v) => &*v,
+            Reply::Error(e) => {
+                error = json!({ "message": e.message, "data": e.data });
+                &error
+            }
             Reply::ServerError(_) => return Ok(()),
         };
         let server = request.sources.first().map(|s| s.name.clone()).unwrap_or_default();
         let what = request.addressed().to_owned();
-        let found = self.screen(request.ctx, &server, &what, &content, &mut request.note.findings);
+        let found = self.screen(request.ctx, &server, &what, content, &mut request.note.findings);
         if found.at_least(warden_inspect::poison::Severity::Medium) {
             request.note.injections = found.findings.iter().map(|f| f.rule).collect();
         }

@@ -24,24 +24,27 @@ impl ValidateArgs {
 
     fn tool(&self, request: &Request<'_>) -> Result<(), RpcError> {
         let Some(target) = &request.target else { return Ok(()) };
-        let exposed = crate::names::shown(request.addressed());
-        let Some(schema) = target.listed().get("inputSchema") else {
-            return Err(unusable(&exposed, "it declares no inputSchema"));
+        let exposed = || crate::names::shown(request.addressed());
+        let Some(compiled) = target.definition.as_ref().and_then(|d| d.input_schema(&self.schemas)) else {
+            return Err(unusable(&exposed(), "it declares no inputSchema"));
         };
         let empty = json!({});
         let arguments = match request.arguments() {
             Value::Null => &empty,
             other => other,
         };
-        match self.schemas.check(schema, arguments) {
+        match Schemas::check_with(&compiled, arguments) {
             Err(why) => {
+                let exposed = exposed();
                 tracing::warn!(tool = %exposed, "a tool's inputSchema cannot be used: {why}");
                 Err(unusable(&exposed, "its inputSchema cannot be used"))
             }
             Ok(None) => Ok(()),
             Ok(Some(m)) => Err(RpcError::invalid_params(format!(
-                "tools/call {exposed}: the arguments do not match the tool's inputSchema at {} ({})",
-                m.at, m.keyword
+                "tools/call {}: the arguments do not match the tool's inputSchema at {} ({})",
+                exposed(),
+                m.at,
+                m.keyword
             ))
             .with_data(json!({ "at": m.at, "keyword": m.keyword, "schemaPath": m.schema_path }))),
         }

@@ -7,8 +7,10 @@
 use super::{Failure, request};
 use crate::catalogue::ListKind;
 use crate::names::UriTemplate;
+use crate::schemas::{Compiled, Schemas};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tokio::sync::Mutex;
@@ -29,6 +31,8 @@ pub struct Snapshot {
     pub items: Arc<Vec<Value>>,
     /// For templates: each item's compiled template (`None` when it does not compile).
     pub templates: Arc<Vec<Option<UriTemplate>>>,
+    /// Each item's compiled input schema, once a call needed it.
+    input_schemas: Arc<Vec<OnceLock<Compiled>>>,
     generation: u64,
     fetched_at: Instant,
 }
@@ -47,7 +51,7 @@ impl Snapshot {
     /// The first item whose key member satisfies `wanted`, shared rather than copied.
     pub fn definition_where(&self, kind: ListKind, wanted: impl Fn(&str) -> bool) -> Option<Definition> {
         let index = self.items.iter().position(|i| i.get(kind.key()).and_then(Value::as_str).is_some_and(&wanted))?;
-        Some(Definition { list: self.items.clone(), index })
+        Some(Definition { list: self.items.clone(), index, input_schemas: self.input_schemas.clone() })
     }
 }
 
@@ -56,12 +60,20 @@ impl Snapshot {
 pub struct Definition {
     list: Arc<Vec<Value>>,
     index: usize,
+    input_schemas: Arc<Vec<OnceLock<Compiled>>>,
 }
 
 impl Definition {
     /// A definition standing alone (not from a fetched list), for tests of the guards.
     pub fn standalone(value: Value) -> Definition {
-        Definition { list: Arc::new(vec![value]), index: 0 }
+        Definition { list: Arc::new(vec![value]), index: 0, input_schemas: Arc::new(vec![OnceLock::new()]) }
+    }
+
+    /// Its `inputSchema`, compiled once for the list it came from; `None` when it has none.
+    pub fn input_schema(&self, schemas: &Schemas) -> Option<Compiled> {
+        let schema = self.value().get("inputSchema")?;
+        let slot = self.input_schemas.get(self.index)?;
+        Some(slot.get_or_init(|| schemas.compiled(schema)).clone())
     }
 
     /// The definition as the server listed it.
@@ -147,8 +159,14 @@ impl Inventory {
         } else {
             vec![]
         };
-        let snap =
-            Snapshot { items: Arc::new(items), templates: Arc::new(templates), generation, fetched_at: Instant::now() };
+        let input_schemas = Arc::new(items.iter().map(|_| OnceLock::new()).collect());
+        let snap = Snapshot {
+            items: Arc::new(items),
+            templates: Arc::new(templates),
+            input_schemas,
+            generation,
+            fetched_at: Instant::now(),
+        };
         *slot = Some(snap.clone());
         Ok(snap)
     }

@@ -151,7 +151,7 @@ impl SecretScanner {
     }
 
     /// Where the secrets in `text` are and of what kind, in order and non-overlapping:
-    /// exactly the spans [`SecretScanner::redact_str`] replaces.
+    /// the spans the first scan of [`SecretScanner::redact_str`] replaces.
     ///
     /// ```
     /// use warden_inspect::SecretScanner;
@@ -187,12 +187,29 @@ impl SecretScanner {
     /// when there is nothing to redact.
     ///
     /// Markers already in `text` are boundaries: the text on either side is scanned as
-    /// if it ended there, which is what makes a second pass find nothing.
+    /// if it ended there. The text is scanned again after a change, until a scan finds
+    /// nothing, which is what makes a second redaction find nothing.
     pub fn redact_str<'a>(&self, text: &'a str) -> (Cow<'a, str>, Redactions) {
         self.redact_str_with(text, &mut self.regex.create_captures())
     }
 
     fn redact_str_with<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions) {
+        let (mut out, mut redactions) = self.redact_pass(text, caps);
+        // A marker splits what was one value in two (`API_KEY: A0=ghp_…` keeps `A0=`, which
+        // alone is a value), so scan again until nothing changes: a second redaction then
+        // finds nothing. Each changing pass replaces unmarked text, so this ends quickly.
+        for _ in 1..MAX_PASSES {
+            let Cow::Owned(previous) = &out else { break };
+            let (again, found) = self.redact_pass(previous, caps);
+            let Cow::Owned(again) = again else { break };
+            redactions.merge(found);
+            out = Cow::Owned(again);
+        }
+        (out, redactions)
+    }
+
+    /// One scan of `text`, replacing what it finds.
+    fn redact_pass<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions) {
         let mut redactions = Redactions::default();
         let mut out = String::new();
         let mut found = Vec::new();
@@ -395,6 +412,8 @@ impl SecretScanner {
 /// How many times the kept part of a match is itself scanned; keys and URL users are
 /// short, so one level finds what they hold.
 const MAX_NESTING: usize = 2;
+/// Most scans one redaction makes of a text (see [`SecretScanner::redact_str`]).
+const MAX_PASSES: usize = 4;
 
 const MARKER_PREFIX: &str = "[REDACTED:";
 const MAX_KIND_LEN: usize = 40;

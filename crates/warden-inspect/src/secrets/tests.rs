@@ -226,6 +226,16 @@ fn markers_are_boundaries() {
 }
 
 #[test]
+fn what_a_marker_leaves_of_a_value_is_judged_in_the_same_redaction() {
+    // The named value `A0=ghp_aaa…` is too regular to be a secret, but the token in it is;
+    // what is left of the value, `A0=`, is judged alone at once rather than by a later pass.
+    let (out, found) = SCANNER.redact_str("API_KEY: A0=ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_eq!(out, "API_KEY: [REDACTED:secret][REDACTED:github_token]");
+    assert_eq!(found.total, 2);
+    assert_untouched(&out);
+}
+
+#[test]
 fn secrets_in_what_a_match_keeps_are_found() {
     // The URL rule keeps the user, the named-value rule keeps the key: neither may hide
     // a secret there.

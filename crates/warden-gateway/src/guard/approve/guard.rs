@@ -1,6 +1,6 @@
 //! The approval guard on the request path, and its part on the way back.
 
-use super::{Approvals, Asking, Continuing, Obtained, reasons};
+use super::{Approvals, Asking, CONTINUE_PREFIX, Continuing, Obtained, reasons};
 use crate::catalogue::{CallKind, Route};
 use crate::guard::contain::Containment;
 use crate::guard::{Flow, Reply, Request, RequestGuard, ResponseGuard};
@@ -48,6 +48,14 @@ impl RequestGuard for Approve {
             decision.reasons.extend(request.holds.iter().cloned());
         }
         let needs = decision.verdict == Verdict::RequireApproval;
+        let continues = request
+            .params
+            .get("requestState")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|s| s.starts_with(CONTINUE_PREFIX));
+        if !needs && !continues {
+            return Ok(Flow::Next);
+        }
         let arguments = request.params.get("arguments").filter(|a| !a.is_null()).cloned();
         let server = target.server.name.clone();
         let continuing =

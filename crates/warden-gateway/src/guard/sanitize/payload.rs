@@ -110,37 +110,48 @@ pub fn textual_resource(obj: &Map<String, Value>) -> Option<String> {
 /// scanner reads besides the plain strings.
 pub fn texts(value: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    walk(value, &mut String::new(), 0, &mut out);
+    walk(value, &Place::Root, 0, &mut out);
     out
 }
 
-fn walk(value: &Value, at: &mut String, depth: usize, out: &mut Vec<(String, String)>) {
+/// Where a value lies, written out as a pointer only where a payload is found.
+enum Place<'a> {
+    Root,
+    Key(&'a Place<'a>, &'a str),
+    Index(&'a Place<'a>, usize),
+}
+
+impl Place<'_> {
+    fn pointer(&self) -> String {
+        match self {
+            Place::Root => String::new(),
+            Place::Key(parent, key) => format!("{}/{}", parent.pointer(), key.replace('~', "~0").replace('/', "~1")),
+            Place::Index(parent, i) => format!("{}/{i}", parent.pointer()),
+        }
+    }
+}
+
+fn walk(value: &Value, at: &Place<'_>, depth: usize, out: &mut Vec<(String, String)>) {
     if depth > 128 {
         return;
     }
     match value {
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                let len = at.len();
-                at.push_str(&format!("/{i}"));
-                walk(v, at, depth + 1, out);
-                at.truncate(len);
+                walk(v, &Place::Index(at, i), depth + 1, out);
             }
         }
         Value::Object(obj) => {
             for (k, v) in obj {
-                let len = at.len();
-                at.push('/');
-                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                let here = Place::Key(at, k);
                 match v {
                     Value::String(s) if is_payload(obj, k) => {
                         if let Decoded::Text(text) = decode(s) {
-                            out.push((at.clone(), text));
+                            out.push((here.pointer(), text));
                         }
                     }
-                    _ => walk(v, at, depth + 1, out),
+                    _ => walk(v, &here, depth + 1, out),
                 }
-                at.truncate(len);
             }
         }
         _ => {}
