@@ -358,7 +358,7 @@ impl Gateway {
     pub async fn handle(
         &self,
         ctx: &ClientContext,
-        request: &Message,
+        request: Message,
         out: &crate::client::Outbound,
         cancel: &CancellationToken,
     ) -> Message {

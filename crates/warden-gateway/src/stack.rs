@@ -126,7 +126,7 @@ impl Stack {
     pub async fn serve(
         &self,
         ctx: &ClientContext,
-        request: &Message,
+        request: Message,
         out: &Outbound,
         cancel: &CancellationToken,
     ) -> Message {
@@ -142,17 +142,18 @@ impl Stack {
     async fn serve_audited(
         &self,
         ctx: &ClientContext,
-        request: &Message,
+        mut request: Message,
         out: &Outbound,
         cancel: &CancellationToken,
     ) -> Message {
         let Some(id) = request.id().cloned() else {
             return Message::error_response(None, &RpcError::invalid_request("a request needs an id"));
         };
+        let params = request.take_params();
         let method = request.method().unwrap_or_default();
         // If the client goes away mid-call this future is dropped; the pending row is still written.
         let mut pending = self.auditor.pending(ctx, id.raw(), method);
-        let answer = self.pass(ctx, method, request.params(), out, cancel, pending.note()).await;
+        let answer = self.pass(ctx, method, params, out, cancel, pending.note()).await;
         let (note, elapsed) = pending.finish();
         let recorded = self.auditor.request(ctx, Some(id.raw()), method, note, &answer, elapsed).await;
         match (recorded, answer) {
@@ -168,13 +169,13 @@ impl Stack {
         &self,
         ctx: &ClientContext,
         method: &str,
-        params: Option<&Value>,
+        params: Option<Value>,
         out: &Outbound,
         cancel: &CancellationToken,
         note: &mut Note,
     ) -> Result<Value, RpcError> {
         let route = classify(ctx, method)?;
-        if let Some(p) = params
+        if let Some(p) = &params
             && !p.is_object()
         {
             return Err(RpcError::invalid_params("params must be an object"));

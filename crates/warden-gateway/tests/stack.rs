@@ -85,7 +85,7 @@ fn ctx() -> ClientContext {
 
 async fn call(gw: &Gateway, c: &ClientContext, method: &str, params: Value) -> Message {
     let request = Message::request(Id::number(1), method, Some(params));
-    gw.handle(c, &request, &Outbound::none(), &CancellationToken::new()).await
+    gw.handle(c, request, &Outbound::none(), &CancellationToken::new()).await
 }
 
 fn server(trusted: bool) -> Arc<ServerInfo> {

@@ -363,7 +363,7 @@ async fn respond(
     let mut call: CallFuture = Box::pin(async move {
         let _entry = in_flight;
         let out = Outbound::new(Some(tx), peer);
-        gw.handle(&ctx, &msg, &out, &cancel).await
+        gw.handle(&ctx, msg, &out, &cancel).await
     });
     // The first thing the call produces decides the response type.
     let first = tokio::select! {

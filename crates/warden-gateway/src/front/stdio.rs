@@ -212,7 +212,7 @@ impl StdioClient {
         let tx = self.tx.clone();
         let inflight = self.inflight.clone();
         tokio::spawn(async move {
-            let reply = gw.handle(&ctx, &msg, &out, &cancel).await;
+            let reply = gw.handle(&ctx, msg, &out, &cancel).await;
             match &ctx.session {
                 Some(s) => s.end(&id.key()),
                 None => {

@@ -66,7 +66,7 @@ impl<'a> Request<'a> {
         cancel: &'a CancellationToken,
         method: &'a str,
         route: Route,
-        params: Option<&Value>,
+        params: Option<Value>,
         note: &'a mut Note,
     ) -> Request<'a> {
         Request {
@@ -75,7 +75,7 @@ impl<'a> Request<'a> {
             cancel,
             method,
             route,
-            params: params.cloned().unwrap_or_else(|| json!({})),
+            params: params.unwrap_or_else(|| json!({})),
             target: None,
             tool: None,
             slot: None,

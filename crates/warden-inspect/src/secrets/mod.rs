@@ -162,10 +162,13 @@ impl SecretScanner {
     /// assert_eq!(found[0].span, 12..52);
     /// ```
     pub fn find(&self, text: &str) -> Vec<SecretMatch> {
+        let mut windows = Vec::new();
+        if !self.may_hold_secret(text, &mut windows) {
+            return Vec::new();
+        }
         let mut caps = self.regex.create_captures();
         let mut matches = Vec::new();
         let mut found = Vec::new();
-        let mut windows = Vec::new();
         let mut segment_start = 0;
         while segment_start <= text.len() {
             let (segment_end, next) =
@@ -190,7 +193,18 @@ impl SecretScanner {
     /// if it ended there. The text is scanned again after a change, until a scan finds
     /// nothing, which is what makes a second redaction find nothing.
     pub fn redact_str<'a>(&self, text: &'a str) -> (Cow<'a, str>, Redactions) {
+        if !self.may_hold_secret(text, &mut Vec::new()) {
+            return (Cow::Borrowed(text), Redactions::default());
+        }
         self.redact_str_with(text, &mut self.regex.create_captures())
+    }
+
+    /// Whether any rule could match in `text`: the prefilter picks a window of it. The text
+    /// between markers holds no window the whole text does not (a marker only ends what an
+    /// anchor looks at), so a text without one is done without running any rule.
+    fn may_hold_secret(&self, text: &str, windows: &mut Vec<Range<usize>>) -> bool {
+        self.prefilter.windows(text, windows);
+        !windows.is_empty()
     }
 
     fn redact_str_with<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions) {
