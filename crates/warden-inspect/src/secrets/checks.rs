@@ -97,6 +97,47 @@ fn is_short_word(value: &str) -> bool {
     value.len() < 6 && value.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
+/// Is an unquoted `value` after a secret-sounding name code rather than a credential: a
+/// path (`Token::U8`, `SessionId::default`), a comparison (`token == x`), a macro call, a
+/// primitive type (`u32`, `__u64`), a short number (`SECRET_LEN = 32`), or an identifier or
+/// member access in words (`_bindgen_ty_3`, `input.parse`, `self.session_id`)?
+pub(super) fn is_code(value: &str) -> bool {
+    if value.starts_with([':', '=', '[']) || value.contains("::") || value.ends_with('!') {
+        return true;
+    }
+    if value.len() < 6 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let primitive = value.trim_start_matches('_');
+    if let Some(width) = primitive.strip_prefix(['u', 'i', 'f'])
+        && matches!(width, "8" | "16" | "32" | "64" | "128" | "size")
+    {
+        return true;
+    }
+    // A type name in words (`CancellationToken`): capitalized words of lowercase letters.
+    let humps = value.bytes().filter(u8::is_ascii_uppercase).count();
+    if humps >= 2
+        && value.len() < 48
+        && value.starts_with(|c: char| c.is_ascii_uppercase())
+        && value.bytes().all(|b| b.is_ascii_alphabetic())
+        && value.split(|c: char| c.is_ascii_uppercase()).all(|w| w.len() >= 2 || w.is_empty())
+        && !value.bytes().zip(value.bytes().skip(1)).any(|(a, b)| a.is_ascii_uppercase() && b.is_ascii_uppercase())
+    {
+        return true;
+    }
+    // Words joined by `.` or `_`, each all lowercase or all uppercase (a short number may
+    // follow) or all digits, and short: names in code, where a credential's random part
+    // mixes them.
+    value.len() < 48
+        && value.split(['.', '_']).filter(|w| !w.is_empty()).count() >= 2
+        && value.split(['.', '_']).all(|w| {
+            let letters = w.trim_end_matches(|c: char| c.is_ascii_digit());
+            w.len() <= 12
+                && w.len() - letters.len() <= 2
+                && (letters.bytes().all(|b| b.is_ascii_lowercase()) || letters.bytes().all(|b| b.is_ascii_uppercase()))
+        })
+}
+
 /// Is `text` exactly one redaction marker?
 pub(super) fn is_marker(text: &str) -> bool {
     text.strip_prefix("[REDACTED:").and_then(|rest| rest.strip_suffix(']')).is_some_and(|kind| {
@@ -116,8 +157,8 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
         Check::Benign => false,
         Check::LooksRandom => looks_random(secret),
         Check::NamedValue => !is_placeholder(secret),
-        Check::NamedBareValue => !is_placeholder(secret) && !is_short_word(secret),
-        Check::NamedRandomValue => !is_placeholder(secret) && looks_random(secret),
+        Check::NamedBareValue => !is_placeholder(secret) && !is_short_word(secret) && !is_code(secret),
+        Check::NamedRandomValue => !is_placeholder(secret) && looks_random(secret) && !is_code(secret),
     };
     if !passes {
         return None;

@@ -425,3 +425,35 @@ proptest! {
         prop_assert!(second.is_empty(), "second pass over {:?} found {:?}", out, second);
     }
 }
+
+#[test]
+fn code_after_a_secret_sounding_name_is_not_a_secret() {
+    // Met in real source trees: a name that sounds like a secret followed by code.
+    for code in [
+        "for_token: Default::default()",
+        "I: Stream<Token = Input::Token>",
+        "session_id: SessionId::default(),",
+        "YAML_NO_TOKEN = 0",
+        "pub rq_area_token: __u64,",
+        "Token::U8(0),",
+        "pub const DEVCONF_STABLE_SECRET: _bindgen_ty_3 = _bindgen_ty_3::DEVCONF_STABLE_SECRET;",
+        "let token = CancellationToken::new();",
+        "let start_token = input.checkpoint();",
+        "if token == other { return; }",
+        "let empty_brace_token = braced!(content in input);",
+        "let key: [u8; 32] = rng.gen();",
+        "pub token: ProgressToken,",
+        "self.dot2_token.clone()",
+    ] {
+        assert_untouched(code);
+    }
+    // Values with a credential's shape still are.
+    for (text, kind) in [
+        ("token: 9f8e7d6c5b4a39281706f5e4", "secret"),
+        ("DB_PASSWORD=s3cr3t-Pa55", "password"),
+        ("session_id: a8F3kQ9zL2mN7pR4", "secret"),
+    ] {
+        let (out, _) = SCANNER.redact_str(text);
+        assert!(out.contains(&format!("[REDACTED:{kind}]")), "{text} -> {out}");
+    }
+}
