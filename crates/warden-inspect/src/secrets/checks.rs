@@ -102,10 +102,25 @@ fn is_short_word(value: &str) -> bool {
 /// primitive type (`u32`, `__u64`), a short number (`SECRET_LEN = 32`), or an identifier or
 /// member access in words (`_bindgen_ty_3`, `input.parse`, `self.session_id`)?
 pub(super) fn is_code(value: &str) -> bool {
-    if value.starts_with([':', '=', '[']) || value.contains("::") || value.ends_with('!') {
+    if value.starts_with([':', '=']) || value.contains(['[', ']']) || value.contains("::") || value.ends_with('!') {
         return true;
     }
     if value.len() < 6 && value.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    // A number in hexadecimal, as code writes constants (`NEW_TOKEN = 0x07`).
+    if let Some(hex) = value.strip_prefix("0x")
+        && (1..=8).contains(&hex.len())
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return true;
+    }
+    // A type or a unit variant (`Option`, `Session`), a closure's parameter list, a format
+    // specifier (`?id`).
+    let capitalized = value.starts_with(|c: char| c.is_ascii_uppercase())
+        && value.len() < 24
+        && value[1..].bytes().all(|b| b.is_ascii_lowercase());
+    if capitalized || value.contains('|') || value.starts_with(['?', '%']) {
         return true;
     }
     let primitive = value.trim_start_matches('_');
@@ -125,15 +140,19 @@ pub(super) fn is_code(value: &str) -> bool {
     {
         return true;
     }
-    // Words joined by `.` or `_`, each all lowercase or all uppercase (a short number may
-    // follow) or all digits, and short: names in code, where a credential's random part
-    // mixes them.
-    value.len() < 48
-        && value.split(['.', '_']).filter(|w| !w.is_empty()).count() >= 2
-        && value.split(['.', '_']).all(|w| {
+    is_words(value)
+}
+
+/// Is `value` words joined by `.`, `_` or `-`, each all lowercase or all uppercase (a short
+/// number may follow), and short: a name in code or a stand-in (`self.session_id`,
+/// `_bindgen_ty_3`, `test-m2m-secret`), where a credential's random part mixes them.
+pub(super) fn is_words(value: &str) -> bool {
+    value.len() < 64
+        && value.split(['.', '_', '-']).filter(|w| !w.is_empty()).count() >= 2
+        && value.split(['.', '_', '-']).all(|w| {
             let letters = w.trim_end_matches(|c: char| c.is_ascii_digit());
-            w.len() <= 12
-                && w.len() - letters.len() <= 2
+            w.len() <= 16
+                && w.len() - letters.len() <= 5
                 && (letters.bytes().all(|b| b.is_ascii_lowercase()) || letters.bytes().all(|b| b.is_ascii_uppercase()))
         })
 }
@@ -156,9 +175,19 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
         Check::None => true,
         Check::Benign => false,
         Check::LooksRandom => looks_random(secret),
-        Check::NamedValue => !is_placeholder(secret),
-        Check::NamedBareValue => !is_placeholder(secret) && !is_short_word(secret) && !is_code(secret),
-        Check::NamedRandomValue => !is_placeholder(secret) && looks_random(secret) && !is_code(secret),
+        Check::NamedValue => !is_placeholder(secret) && !is_words(secret) && !is_short_word(secret),
+        Check::NamedBareValue => {
+            // One word of letters after `token =` is a variable or a function (`token =
+            // encode(…)`); after `password=` it is still the password.
+            let word_for_password = key.and_then(classify_key) == Some("password");
+            !is_placeholder(secret)
+                && !is_short_word(secret)
+                && !is_code(secret)
+                && (word_for_password || !secret.bytes().all(|b| b.is_ascii_lowercase()))
+        }
+        Check::NamedRandomValue => {
+            !is_placeholder(secret) && secret.len() >= 6 && looks_random(secret) && !is_code(secret)
+        }
     };
     if !passes {
         return None;

@@ -227,9 +227,9 @@ fn markers_are_boundaries() {
 
 #[test]
 fn what_a_marker_leaves_of_a_value_is_judged_in_the_same_redaction() {
-    // The named value `A0=ghp_aaa…` is too regular to be a secret, but the token in it is;
-    // what is left of the value, `A0=`, is judged alone at once rather than by a later pass.
-    let (out, found) = SCANNER.redact_str("API_KEY: A0=ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    // The named value `A0x9=ghp_aaa…` is too regular to be a secret, but the token in it is;
+    // what is left of the value, `A0x9=`, is judged alone at once rather than by a later pass.
+    let (out, found) = SCANNER.redact_str("API_KEY: A0x9z=ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     assert_eq!(out, "API_KEY: [REDACTED:secret][REDACTED:github_token]");
     assert_eq!(found.total, 2);
     assert_untouched(&out);
@@ -444,6 +444,15 @@ fn code_after_a_secret_sounding_name_is_not_a_secret() {
         "let key: [u8; 32] = rng.gen();",
         "pub token: ProgressToken,",
         "self.dot2_token.clone()",
+        "let token = encode(&header, &claims, &key)?;",
+        "NEW_TOKEN = 0x07,",
+        "pub(crate) type TickToken = Option<Instant>;",
+        "let takes_ownership = move |token: CancellationToken| {",
+        "let alice_secret = decapsulation_key.decapsulate(ciphertext)?;",
+        "let progress_token = self.progress_token_provider.next_progress_token();",
+        r#"client_secret: "test-secret".to_string(),"#,
+        r#""refresh_token": "refreshed-refresh-token","#,
+        "fn contains_token(&self, token: C1) -> bool {",
     ] {
         assert_untouched(code);
     }
@@ -452,6 +461,8 @@ fn code_after_a_secret_sounding_name_is_not_a_secret() {
         ("token: 9f8e7d6c5b4a39281706f5e4", "secret"),
         ("DB_PASSWORD=s3cr3t-Pa55", "password"),
         ("session_id: a8F3kQ9zL2mN7pR4", "secret"),
+        ("--db-password=hunter", "password"),
+        ("API_KEY: abc123", "secret"),
     ] {
         let (out, _) = SCANNER.redact_str(text);
         assert!(out.contains(&format!("[REDACTED:{kind}]")), "{text} -> {out}");
