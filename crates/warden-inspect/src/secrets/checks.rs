@@ -120,7 +120,15 @@ pub(super) fn is_code(value: &str) -> bool {
     let capitalized = value.starts_with(|c: char| c.is_ascii_uppercase())
         && value.len() < 24
         && value[1..].bytes().all(|b| b.is_ascii_lowercase());
-    if capitalized || value.contains('|') || value.starts_with(['?', '%']) {
+    // A type name in words, digits allowed (`OAuthTokenResponse`, `Curve25519SeedBin`,
+    // `Colon2`): mostly lowercase letters, where a random string is about half uppercase.
+    let letters = value.bytes().filter(u8::is_ascii_alphabetic).count();
+    let lowercase = value.bytes().filter(u8::is_ascii_lowercase).count();
+    let pascal = value.starts_with(|c: char| c.is_ascii_uppercase())
+        && value.len() < 48
+        && value.bytes().all(|b| b.is_ascii_alphanumeric())
+        && lowercase * 10 >= letters * 7;
+    if capitalized || pascal || value.contains(['|', '*']) || value.starts_with(['?', '%']) {
         return true;
     }
     let primitive = value.trim_start_matches('_');
@@ -140,7 +148,29 @@ pub(super) fn is_code(value: &str) -> bool {
     {
         return true;
     }
-    is_words(value)
+    is_words(value) || is_identifier_path(value)
+}
+
+/// Is `value` an identifier in camelCase or a member access (`sessionId`,
+/// `transport.sessionId`, `req?.query?.sessionId`, `Object.create`): identifiers joined by `.`,
+/// mostly lowercase letters and few digits, where a random string is about half uppercase or
+/// full of digits.
+fn is_identifier_path(value: &str) -> bool {
+    let identifier = |w: &str| {
+        w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+    };
+    let segments: Vec<&str> = value.split(['.', '?']).filter(|w| !w.is_empty()).collect();
+    let camel = value.as_bytes().windows(2).any(|p| p[0].is_ascii_lowercase() && p[1].is_ascii_uppercase());
+    let letters = value.bytes().filter(u8::is_ascii_alphabetic).count();
+    let lowercase = value.bytes().filter(u8::is_ascii_lowercase).count();
+    let digits = value.bytes().filter(u8::is_ascii_digit).count();
+    value.len() < 80
+        && !segments.is_empty()
+        && segments.iter().all(|w| identifier(w))
+        && (segments.len() >= 2 || camel)
+        && lowercase * 10 >= letters * 7
+        && digits * 4 <= letters
 }
 
 /// Is `value` words joined by `.`, `_` or `-`, each all lowercase or all uppercase (a short
@@ -173,6 +203,7 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
     }
     let passes = match rule.check {
         Check::None => true,
+        Check::NotPlaceholder => !is_placeholder(secret),
         Check::Benign => false,
         Check::LooksRandom => looks_random(secret),
         Check::NamedValue => !is_placeholder(secret) && !is_words(secret) && !is_short_word(secret),

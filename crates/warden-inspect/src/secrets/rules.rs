@@ -28,6 +28,9 @@ pub(super) enum Kind {
 pub(super) enum Check {
     /// The pattern is specific enough.
     None,
+    /// The pattern is specific enough, and the value must not be a placeholder
+    /// (`postgres://user:password@host` is documentation).
+    NotPlaceholder,
     /// Not a secret: consume the match so nothing inside it is redacted.
     Benign,
     /// The secret must mix letters and digits (or be long and mixed-case), which prose
@@ -277,7 +280,7 @@ pub(super) const RULES: &[Rule] = &[
     // Any URL with a password in it: postgres, mysql, mongodb(+srv), redis, amqp, http.
     rule(
         "url_password",
-        Check::None,
+        Check::NotPlaceholder,
         concat!(r#"(?-u:\b)[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s:@/?#\[\]"'<>]*:"#, r#"(?P<secret>[^\s@/?#"'<>]+)@"#,),
     ),
     // ADO.NET / JDBC / ODBC style: `Server=db;User Id=app;Password=a b c;`.

@@ -453,6 +453,12 @@ fn code_after_a_secret_sounding_name_is_not_a_secret() {
         r#"client_secret: "test-secret".to_string(),"#,
         r#""refresh_token": "refreshed-refresh-token","#,
         "fn contains_token(&self, token: C1) -> bool {",
+        "const session = sessionId ? sessions.get(sessionId) : undefined;",
+        "const sessionId = req?.query?.sessionId;",
+        "const parsedCookie = Object.create(null);",
+        "this._verifyAccessToken = options.verifyAccessToken;",
+        "fn stored(client_id: &str, token: OAuthTokenResponse) -> StoredCredentials {",
+        "postgres://user:password@localhost:5432/db",
     ] {
         assert_untouched(code);
     }
