@@ -102,6 +102,33 @@ fn is_short_word(value: &str) -> bool {
 /// primitive type (`u32`, `__u64`), a short number (`SECRET_LEN = 32`), or an identifier or
 /// member access in words (`_bindgen_ty_3`, `input.parse`, `self.session_id`)?
 pub(super) fn is_code(value: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "unsafe",
+        "match",
+        "if",
+        "else",
+        "await",
+        "async",
+        "return",
+        "self",
+        "this",
+        "new",
+        "let",
+        "mut",
+        "const",
+        "yield",
+        "lambda",
+        "function",
+        "null",
+        "None",
+        "Some",
+        "await",
+        "typeof",
+        "instanceof",
+    ];
+    if KEYWORDS.contains(&value) {
+        return true;
+    }
     if value.starts_with([':', '=']) || value.contains(['[', ']']) || value.contains("::") || value.ends_with('!') {
         return true;
     }
@@ -187,6 +214,28 @@ pub(super) fn is_words(value: &str) -> bool {
         })
 }
 
+/// Is a quoted `value` a message or code rather than a credential: words with spaces after
+/// a name that is not a password's (`Error::Token => "invalid token"`), or spaces with code
+/// punctuation (`'token: 'iter, I: Iterator<…>`)?
+fn is_quoted_prose(value: &str, for_password: bool) -> bool {
+    let spaced = value.contains(' ');
+    let phrase = value.split(' ').all(|w| w.bytes().all(|b| b.is_ascii_lowercase()));
+    (spaced && phrase && !for_password) || (spaced && value.contains(['<', '>', '(', ')', '{', '}', ';']))
+}
+
+/// Does a private key block hold key material: 8 or more base64 characters between its
+/// BEGIN line and its END line (a header alone, in documentation, holds none)?
+fn has_key_body(block: &str) -> bool {
+    let after_begin = block.find("-----BEGIN").map_or(block, |at| &block[at + "-----BEGIN".len()..]);
+    let body = after_begin.find("-----").map_or("", |at| &after_begin[at + "-----".len()..]);
+    let body = body.find("-----END").map_or(body, |at| &body[..at]);
+    // Escaped line breaks (`\n` in JSON or a string literal) are not key material.
+    let body = body.replace("\\r", " ").replace("\\n", " ");
+    // A stand-in (`<Private key data here.>`) is documentation.
+    !body.contains(['<', '>'])
+        && body.bytes().filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')).count() >= 8
+}
+
 /// Is `text` exactly one redaction marker?
 pub(super) fn is_marker(text: &str) -> bool {
     text.strip_prefix("[REDACTED:").and_then(|rest| rest.strip_suffix(']')).is_some_and(|kind| {
@@ -204,9 +253,16 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
     let passes = match rule.check {
         Check::None => true,
         Check::NotPlaceholder => !is_placeholder(secret),
+        Check::KeyBody => has_key_body(secret),
         Check::Benign => false,
         Check::LooksRandom => looks_random(secret),
-        Check::NamedValue => !is_placeholder(secret) && !is_words(secret) && !is_short_word(secret),
+        Check::NamedValue => {
+            let for_password = key.and_then(classify_key) == Some("password");
+            !is_placeholder(secret)
+                && !is_words(secret)
+                && !is_short_word(secret)
+                && !is_quoted_prose(secret, for_password)
+        }
         Check::NamedBareValue => {
             // One word of letters after `token =` is a variable or a function (`token =
             // encode(…)`); after `password=` it is still the password.

@@ -28,6 +28,8 @@ pub(super) enum Kind {
 pub(super) enum Check {
     /// The pattern is specific enough.
     None,
+    /// A key block must hold a key: a header alone, in documentation, is not one.
+    KeyBody,
     /// The pattern is specific enough, and the value must not be a placeholder
     /// (`postgres://user:password@host` is documentation).
     NotPlaceholder,
@@ -121,7 +123,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "openssh_private_key",
-        Check::None,
+        Check::KeyBody,
         concat!(
             r"-----BEGIN OPENSSH PRIVATE KEY-----",
             r"(?:[A-Za-z0-9+/=\s\\]*?-----END OPENSSH PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)",
@@ -129,7 +131,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "pgp_private_key",
-        Check::None,
+        Check::KeyBody,
         concat!(
             r"-----BEGIN PGP PRIVATE KEY BLOCK-----",
             r"(?:[A-Za-z0-9+/=\s\\:,.\-_()@<>]*?-----END PGP PRIVATE KEY BLOCK-----|[A-Za-z0-9+/=\s\\:,.\-_()@<>]*)",
@@ -137,7 +139,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "private_key",
-        Check::None,
+        Check::KeyBody,
         concat!(
             r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
             r"(?:[A-Za-z0-9+/=\s\\:,.\-_()@<>]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",

@@ -157,7 +157,7 @@ fn named_values_in_free_text() {
     assert_eq!(out, "password=[REDACTED:password]");
     assert_redacts("API_KEY: abc123", "abc123", "secret");
     assert_redacts(r#"config {"db_password": "correct horse"}"#, "correct horse", "password");
-    assert_redacts("client_secret='a b c'", "a b c", "secret");
+    assert_redacts("client_secret='a1b2 c3d4'", "a1b2 c3d4", "secret");
     assert_redacts("GET /v1?api_key=Zm9vYmFy&page=2", "Zm9vYmFy", "secret");
     assert_redacts("X-Api-Key: 9f8e7d6c5b4a", "9f8e7d6c5b4a", "secret");
     assert_redacts("--db-password=hunter", "hunter", "password");
