@@ -163,7 +163,7 @@ impl SecretScanner {
     /// ```
     pub fn find(&self, text: &str) -> Vec<SecretMatch> {
         let mut windows = Vec::new();
-        if !self.may_hold_secret(text, &mut windows) {
+        if text.len() <= QUICK_CHECK_BYTES && !self.may_hold_secret(text, &mut windows) {
             return Vec::new();
         }
         let mut caps = self.regex.create_captures();
@@ -193,7 +193,7 @@ impl SecretScanner {
     /// if it ended there. The text is scanned again after a change, until a scan finds
     /// nothing, which is what makes a second redaction find nothing.
     pub fn redact_str<'a>(&self, text: &'a str) -> (Cow<'a, str>, Redactions) {
-        if !self.may_hold_secret(text, &mut Vec::new()) {
+        if text.len() <= QUICK_CHECK_BYTES && !self.may_hold_secret(text, &mut Vec::new()) {
             return (Cow::Borrowed(text), Redactions::default());
         }
         self.redact_str_with(text, &mut self.regex.create_captures())
@@ -208,22 +208,46 @@ impl SecretScanner {
     }
 
     fn redact_str_with<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions) {
-        let (mut out, mut redactions) = self.redact_pass(text, caps);
-        // A marker splits what was one value in two (`API_KEY: A0=ghp_…` keeps `A0=`, which
-        // alone is a value), so scan again until nothing changes: a second redaction then
-        // finds nothing. Each changing pass replaces unmarked text, so this ends quickly.
+        let (mut out, mut redactions, mut glued) = self.redact_pass(text, caps);
+        // A marker glued to what is left of a value splits it in two (`API_KEY: A0x9z=ghp_…`
+        // keeps `A0x9z=`, which alone is a value), so the lines around such markers are
+        // scanned again until nothing changes: a second redaction then finds nothing. Each
+        // changing pass replaces unmarked text, so this ends.
         for _ in 1..MAX_PASSES {
-            let Cow::Owned(previous) = &out else { break };
-            let (again, found) = self.redact_pass(previous, caps);
-            let Cow::Owned(again) = again else { break };
-            redactions.merge(found);
-            out = Cow::Owned(again);
+            let Cow::Owned(current) = &out else { break };
+            if glued.is_empty() {
+                break;
+            }
+            let mut rebuilt = String::with_capacity(current.len());
+            let (mut copied, mut next_glued) = (0, Vec::new());
+            for line in lines_around(current, &glued) {
+                let (again, found, again_glued) = self.redact_pass(&current[line.clone()], caps);
+                let Cow::Owned(again) = again else { continue };
+                rebuilt.push_str(&current[copied..line.start]);
+                let offset = rebuilt.len();
+                next_glued.extend(again_glued.into_iter().map(|m| m.start + offset..m.end + offset));
+                rebuilt.push_str(&again);
+                copied = line.end;
+                redactions.merge(found);
+            }
+            if copied == 0 {
+                break;
+            }
+            rebuilt.push_str(&current[copied..]);
+            (out, glued) = (Cow::Owned(rebuilt), next_glued);
         }
         (out, redactions)
     }
 
-    /// One scan of `text`, replacing what it finds.
-    fn redact_pass<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions) {
+    /// One scan of `text`, replacing what it finds; and where in the result the markers are
+    /// that touch text that could be part of a value (a letter, a digit, `=`, `:`, …).
+    fn redact_pass<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions, Vec<Range<usize>>) {
+        let value_char = |c: Option<char>| {
+            c.is_some_and(|c| {
+                c.is_alphanumeric() || matches!(c, '=' | ':' | '+' | '/' | '_' | '-' | '.' | '@' | '%' | '$')
+            })
+        };
+        let mut glued = Vec::new();
         let mut redactions = Redactions::default();
         let mut out = String::new();
         let mut found = Vec::new();
@@ -236,18 +260,23 @@ impl SecretScanner {
             found.clear();
             self.find_secrets_windowed(&text[segment_start..segment_end], caps, &mut windows, &mut found);
             for &(span, kind) in &found {
+                let (start, end) = (segment_start + span.start, segment_start + span.end);
                 out.push_str(&text[copied..segment_start + span.start]);
+                let at = out.len();
                 push_marker(&mut out, kind);
+                if value_char(text[..start].chars().next_back()) || value_char(text[end..].chars().next()) {
+                    glued.push(at..out.len());
+                }
                 copied = segment_start + span.end;
                 redactions.record(kind);
             }
             segment_start = next;
         }
         if redactions.is_empty() {
-            return (Cow::Borrowed(text), redactions);
+            return (Cow::Borrowed(text), redactions, Vec::new());
         }
         out.push_str(&text[copied..]);
-        (Cow::Owned(out), redactions)
+        (Cow::Owned(out), redactions, glued)
     }
 
     /// Appends the spans to replace in `text`, in order, and their kinds, running the
@@ -425,7 +454,25 @@ impl SecretScanner {
 
 /// How many times the kept part of a match is itself scanned; keys and URL users are
 /// short, so one level finds what they hold.
+/// The lines of `text` that hold the `markers`, merged and in order.
+fn lines_around(text: &str, markers: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut lines: Vec<Range<usize>> = Vec::new();
+    for m in markers {
+        let start = text[..m.start].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[m.end..].find('\n').map_or(text.len(), |i| m.end + i);
+        match lines.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => lines.push(start..end),
+        }
+    }
+    lines
+}
+
 const MAX_NESTING: usize = 2;
+/// Texts up to this size are first checked for any prefilter window, which spares setting up
+/// a scan of the many short strings that hold none; a longer text is scanned at once (its
+/// scan costs far more than the setup, and a second pass would not pay).
+const QUICK_CHECK_BYTES: usize = 4096;
 /// Most scans one redaction makes of a text (see [`SecretScanner::redact_str`]).
 const MAX_PASSES: usize = 4;
 
