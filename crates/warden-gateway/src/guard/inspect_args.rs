@@ -5,6 +5,7 @@
 //! for a human's approval (tool calls), refused, or let through, per `secrets_in_arguments`; the
 //! audit row and the approval question say what was found and where, never the value.
 
+use super::place::Place;
 use super::sanitize::{MAX_FINDINGS, OutputGuard};
 use super::{Flow, Request, RequestGuard};
 use crate::catalogue::{CallKind, Route};
@@ -26,18 +27,9 @@ impl InspectArgs {
         InspectArgs { output, tools }
     }
 
-    /// A key as it may appear in a pointer: escaped for RFC 6901, a secret in it redacted.
+    /// A key as it may appear in a pointer: a secret in it redacted.
     fn shown_key(&self, key: &str) -> String {
-        self.output.secrets().redact_str(key).0.replace('~', "~0").replace('/', "~1")
-    }
-
-    /// The pointer of `at`, written out only where something is found.
-    fn pointer(&self, at: &Place<'_>) -> String {
-        match at {
-            Place::Root => String::new(),
-            Place::Key(parent, key) => format!("{}/{}", self.pointer(parent), self.shown_key(key)),
-            Place::Index(parent, i) => format!("{}/{i}", self.pointer(parent)),
-        }
+        self.output.secrets().redact_str(key).0.into_owned()
     }
 
     /// Every credential in the strings (and keys) of `value`: its kind and JSON pointer.
@@ -48,7 +40,7 @@ impl InspectArgs {
         match value {
             Value::String(s) => {
                 for m in self.output.secrets().find(s) {
-                    found.push((m.kind, self.pointer(at)));
+                    found.push((m.kind, at.pointer_showing(|k| self.shown_key(k))));
                 }
             }
             Value::Array(items) => {
@@ -60,7 +52,7 @@ impl InspectArgs {
                 for (k, v) in obj {
                     let here = Place::Key(at, k);
                     for m in self.output.secrets().find(k) {
-                        found.push((m.kind, self.pointer(&here)));
+                        found.push((m.kind, here.pointer_showing(|k| self.shown_key(k))));
                     }
                     self.find(v, &here, depth + 1, found);
                 }
@@ -68,13 +60,6 @@ impl InspectArgs {
             _ => {}
         }
     }
-}
-
-/// Where a value lies in the params.
-enum Place<'a> {
-    Root,
-    Key(&'a Place<'a>, &'a str),
-    Index(&'a Place<'a>, usize),
 }
 
 /// Whether a request's params go to a server as what the client chose: every member of them

@@ -22,6 +22,7 @@ pub mod inspect_args;
 pub mod integrity;
 pub mod limit;
 pub mod normalize;
+pub mod place;
 pub mod quarantine;
 pub mod resolve;
 pub mod respond;

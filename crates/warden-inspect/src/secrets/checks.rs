@@ -258,9 +258,11 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
         Check::LooksRandom => looks_random(secret),
         Check::NamedValue => {
             let for_password = key.and_then(classify_key) == Some("password");
+            // A quoted value after a password's name is the password, whatever its shape
+            // (`"correct-horse-battery"`, `"admin"`); after `token` or `secret`, words are a
+            // stand-in or a message.
             !is_placeholder(secret)
-                && !is_words(secret)
-                && !is_short_word(secret)
+                && (for_password || (!is_words(secret) && !is_short_word(secret)))
                 && !is_quoted_prose(secret, for_password)
         }
         Check::NamedBareValue => {

@@ -469,6 +469,8 @@ fn code_after_a_secret_sounding_name_is_not_a_secret() {
         ("session_id: a8F3kQ9zL2mN7pR4", "secret"),
         ("--db-password=hunter", "password"),
         ("API_KEY: abc123", "secret"),
+        (r#"DB_PASSWORD="correct-horse-battery-staple""#, "password"),
+        (r#"{"password": "admin"}"#, "password"),
     ] {
         let (out, _) = SCANNER.redact_str(text);
         assert!(out.contains(&format!("[REDACTED:{kind}]")), "{text} -> {out}");

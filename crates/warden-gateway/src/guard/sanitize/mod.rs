@@ -28,6 +28,7 @@ pub use results::{DEFAULT_MAX_RESULT_BYTES, DEFAULT_MAX_TEXT_BYTES};
 use super::{MessageGuard, Reply, Request, ResponseGuard, ServerMessage};
 use crate::catalogue::{CallKind, Route};
 use crate::config::BinaryPayloads;
+use crate::guard::place::Place;
 use crate::schemas::Schemas;
 use payload::Decoded;
 use serde_json::{Value, json};
@@ -79,25 +80,6 @@ impl Cleaning {
 /// Most findings a [`Cleaning`] lists by kind and place (it counts them all).
 pub const MAX_FINDINGS: usize = 64;
 
-/// Where a value lies in the value being cleaned, built only when something is found there.
-#[derive(Clone, Copy)]
-enum Path<'a> {
-    Root,
-    Key(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl Path<'_> {
-    /// The RFC 6901 pointer.
-    fn pointer(&self) -> String {
-        match self {
-            Path::Root => String::new(),
-            Path::Key(parent, key) => format!("{}/{}", parent.pointer(), key.replace('~', "~0").replace('/', "~1")),
-            Path::Index(parent, i) => format!("{}/{i}", parent.pointer()),
-        }
-    }
-}
-
 impl Default for OutputGuard {
     fn default() -> Self {
         OutputGuard::new(Arc::new(Schemas::new()), BinaryPayloads::Scan)
@@ -131,14 +113,14 @@ impl OutputGuard {
     /// removed, secrets redacted, base64 payloads decoded and handled.
     pub fn clean(&self, value: &mut Value) -> Cleaning {
         let mut c = Cleaning::default();
-        self.clean_value(value, &mut c, 0, &Path::Root);
+        self.clean_value(value, &mut c, 0, &Place::Root);
         c
     }
 
     /// [`OutputGuard::clean`], with findings placed under `key`.
     fn clean_at(&self, value: &mut Value, key: &str) -> Cleaning {
         let mut c = Cleaning::default();
-        self.clean_value(value, &mut c, 1, &Path::Key(&Path::Root, key));
+        self.clean_value(value, &mut c, 1, &Place::Key(&Place::Root, key));
         c
     }
 
@@ -153,16 +135,16 @@ impl OutputGuard {
             Value::Object(obj) => {
                 for (k, v) in obj.iter_mut() {
                     if !(input_required && matches!(k.as_str(), "requestState" | "inputRequests")) {
-                        self.clean_value(v, &mut c, 1, &Path::Key(&Path::Root, k));
+                        self.clean_value(v, &mut c, 1, &Place::Key(&Place::Root, k));
                     }
                 }
             }
-            other => self.clean_value(other, &mut c, 0, &Path::Root),
+            other => self.clean_value(other, &mut c, 0, &Place::Root),
         }
         c
     }
 
-    fn clean_value(&self, value: &mut Value, c: &mut Cleaning, depth: usize, at: &Path<'_>) {
+    fn clean_value(&self, value: &mut Value, c: &mut Cleaning, depth: usize, at: &Place<'_>) {
         if depth > 128 {
             *value = Value::String("[removed by Warden: nested too deeply]".to_owned());
             c.removed_characters += 1;
@@ -172,7 +154,7 @@ impl OutputGuard {
             Value::String(s) => self.clean_string(s, c, at),
             Value::Array(items) => {
                 for (i, v) in items.iter_mut().enumerate() {
-                    self.clean_value(v, c, depth + 1, &Path::Index(at, i));
+                    self.clean_value(v, c, depth + 1, &Place::Index(at, i));
                 }
             }
             Value::Object(obj) => {
@@ -185,7 +167,7 @@ impl OutputGuard {
                 }
                 let payloads: Vec<String> = obj.keys().filter(|k| payload::is_payload(obj, k)).cloned().collect();
                 for (k, v) in obj.iter_mut() {
-                    let here = Path::Key(at, k);
+                    let here = Place::Key(at, k);
                     match v {
                         Value::String(s) if payloads.contains(k) => self.clean_payload(s, c, &here),
                         _ => self.clean_value(v, c, depth + 1, &here),
@@ -198,7 +180,7 @@ impl OutputGuard {
 
     /// Keys are text a client shows too: one holding escapes, invisible characters or a secret
     /// is replaced by its cleaned and redacted form (made unique if another key has that form).
-    fn clean_keys(&self, obj: &mut serde_json::Map<String, Value>, c: &mut Cleaning, at: &Path<'_>) {
+    fn clean_keys(&self, obj: &mut serde_json::Map<String, Value>, c: &mut Cleaning, at: &Place<'_>) {
         let mut renamed = Vec::new();
         // Most keys are short words: no character to remove, too short for a credential, and
         // without the digits or `@` any personal data needs.
@@ -221,7 +203,7 @@ impl OutputGuard {
         }
     }
 
-    fn clean_string(&self, s: &mut String, c: &mut Cleaning, at: &Path<'_>) {
+    fn clean_string(&self, s: &mut String, c: &mut Cleaning, at: &Place<'_>) {
         let (cleaned, report) = clean_text(s);
         let removed = report.total();
         c.removed_characters += removed;
@@ -235,7 +217,7 @@ impl OutputGuard {
         }
     }
 
-    fn clean_payload(&self, s: &mut String, c: &mut Cleaning, at: &Path<'_>) {
+    fn clean_payload(&self, s: &mut String, c: &mut Cleaning, at: &Place<'_>) {
         // Read as it stands first: a secret or an escape in the string itself is one, whatever
         // the string may also decode to.
         let before = (c.redactions, c.removed_characters);

@@ -2,6 +2,7 @@
 //! decoded; what decodes to text is text, cleaned and redacted like any other; what does not is
 //! binary, handled by the `[output] binary` rule.
 
+use crate::guard::place::Place;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
@@ -112,23 +113,6 @@ pub fn texts(value: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     walk(value, &Place::Root, 0, &mut out);
     out
-}
-
-/// Where a value lies, written out as a pointer only where a payload is found.
-enum Place<'a> {
-    Root,
-    Key(&'a Place<'a>, &'a str),
-    Index(&'a Place<'a>, usize),
-}
-
-impl Place<'_> {
-    fn pointer(&self) -> String {
-        match self {
-            Place::Root => String::new(),
-            Place::Key(parent, key) => format!("{}/{}", parent.pointer(), key.replace('~', "~0").replace('/', "~1")),
-            Place::Index(parent, i) => format!("{}/{i}", parent.pointer()),
-        }
-    }
 }
 
 fn walk(value: &Value, at: &Place<'_>, depth: usize, out: &mut Vec<(String, String)>) {
