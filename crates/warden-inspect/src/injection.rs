@@ -24,7 +24,8 @@
 
 use serde_json::Value;
 
-use crate::poison::{Family, Finding, PoisonScanner, Severity};
+use crate::model::{MIN_MODEL_BYTES, Model};
+use crate::poison::{Family, Finding, PoisonScanner, Severity, model_finding};
 
 /// How deep [`InjectionScanner::scan_result`] descends; deeper values are not read (and the
 /// scan says so, [`Injection::incomplete`]). As deep as any frame the gateway accepts.
@@ -111,15 +112,21 @@ impl Injection {
 /// let honest = json!({"content": [{"type": "text", "text": "Run `npm install` first; you must install Node 20."}]});
 /// assert_eq!(scanner.scan_result(&honest).max_severity, None);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InjectionScanner {
     poison: PoisonScanner,
+    model: Option<&'static Model>,
 }
 
 impl InjectionScanner {
     /// Compiles the rules.
     pub fn new() -> InjectionScanner {
-        InjectionScanner { poison: PoisonScanner::new() }
+        InjectionScanner { poison: PoisonScanner::rules_only(), model: Some(crate::model::results()) }
+    }
+
+    /// The rules alone, without the results model: for measuring the rules.
+    pub fn rules_only() -> InjectionScanner {
+        InjectionScanner { poison: PoisonScanner::rules_only(), model: None }
     }
 
     /// Scans every string of a result (text content, `structuredContent`, resource text,
@@ -154,9 +161,29 @@ impl InjectionScanner {
                 findings.push(finding);
             }
         }
-        select(text, findings)
+        let mut kept = select(text, findings);
+        if let Some(model) = self.model
+            && text.len() >= MIN_MODEL_BYTES
+            && let Some(verdict) = model.judge(text)
+        {
+            let mut finding = model_finding(MODEL_RULE, text, pointer, &verdict);
+            finding.family = Family::Instruction;
+            finding.explanation =
+                finding.explanation.replace("it reads as instruction", "it reads as instructions to the model");
+            kept.push(finding);
+        }
+        kept
     }
 }
+
+impl Default for InjectionScanner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The rule id of the results model's findings.
+pub const MODEL_RULE: &str = "model.result";
 
 /// Keeps the findings that mean injection in a result, with result severities.
 fn select(text: &str, findings: Vec<Finding>) -> Vec<Finding> {
@@ -174,7 +201,15 @@ fn select(text: &str, findings: Vec<Finding>) -> Vec<Finding> {
             let keep = match finding.family {
                 Family::Instruction | Family::Exfiltration | Family::Shadowing | Family::SecretReference => true,
                 Family::Invisible => finding.decoded.as_deref().is_some_and(|d| !d.trim().is_empty()),
-                Family::Ansi | Family::Homoglyph | Family::Length => false,
+                Family::Ansi | Family::Homoglyph | Family::Length | Family::Overlap => false,
+                Family::CommandInjection
+                | Family::FileAccess
+                | Family::ParameterPoisoning
+                | Family::DependencyInjection
+                | Family::Redirection
+                | Family::PreferenceManipulation
+                | Family::FalseAuthority
+                | Family::Concealment => true,
             };
             keep.then_some(finding)
         })
@@ -185,7 +220,64 @@ fn select(text: &str, findings: Vec<Finding>) -> Vec<Finding> {
     if !instructed {
         kept.retain(|f| f.family != Family::SecretReference || SECRET_RULES_ALONE.contains(&f.rule));
     }
+    for finding in &mut kept {
+        if finding.severity > Severity::Low && is_quoted_discussion(text, &finding.span) {
+            finding.severity = Severity::Low;
+            finding.explanation.push_str(" (Quoted, in text that discusses it: recorded, not acted on.)");
+        }
+    }
     kept
+}
+
+/// Words that mark text as *about* injection: an article or a thread quoting an attack.
+pub const DISCUSSION_WORDS: &[&str] = &[
+    "injection",
+    "attack",
+    "attacker",
+    "attackers",
+    "payload",
+    "malicious",
+    "example",
+    "examples",
+    "e.g.",
+    "such as",
+    "phrase",
+    "researchers",
+    "jailbreak",
+    "adversarial",
+];
+
+/// How far around a match [`DISCUSSION_WORDS`] are looked for, in bytes.
+const DISCUSSION_REACH: usize = 300;
+
+/// Whether the match at `span` sits inside quotation marks or backticks on its line, with
+/// words that discuss injection nearby: pages containing “ignore previous instructions”
+/// in an article. An instruction addressed to the model is not written inside quotes in
+/// text about attacks; one that is keeps the model's finding (the model does not lower).
+fn is_quoted_discussion(text: &str, span: &std::ops::Range<usize>) -> bool {
+    let Some(before) = text.get(..span.start) else { return false };
+    let line = &before[before.rfind('\n').map_or(0, |at| at + 1)..];
+    let straight = line.matches('"').count() % 2 == 1;
+    let backtick = line.matches('`').count() % 2 == 1;
+    let curly = ['\u{201c}', '\u{00ab}', '\u{300c}', '\u{2018}']
+        .iter()
+        .zip(['\u{201d}', '\u{00bb}', '\u{300d}', '\u{2019}'])
+        .any(|(&open, close)| line.rfind(open).is_some_and(|at| !line[at..].contains(close)));
+    if !(straight || backtick || curly) {
+        return false;
+    }
+    let from = floor_boundary(text, span.start.saturating_sub(DISCUSSION_REACH));
+    let to = floor_boundary(text, span.end.saturating_add(DISCUSSION_REACH).min(text.len()));
+    let around = text[from..to].to_lowercase();
+    DISCUSSION_WORDS.iter().any(|word| around.contains(word))
+}
+
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while at > 0 && !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Whether the text a finding matched holds one of [`BENIGN_MATCHES`].

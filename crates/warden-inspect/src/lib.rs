@@ -22,6 +22,7 @@
 pub mod canonical;
 pub mod errors;
 pub mod injection;
+pub mod model;
 pub mod pii;
 pub mod poison;
 pub mod sanitize;

@@ -110,15 +110,26 @@ fn write_candidate(out: &mut impl Write, c: &Candidate, old: Option<&Value>) -> 
     )?;
     for f in c.findings.as_array().into_iter().flatten() {
         let text = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let span = f.get("span").and_then(Value::as_array).map(|s| {
+            let at = |i: usize| s.get(i).and_then(Value::as_u64).unwrap_or(0);
+            format!(" bytes {}..{}", at(0), at(1))
+        });
+        let family = text("family");
         writeln!(
             out,
-            "  finding {} [{}] at {}: {}",
+            "  finding {} [{}{}] at {}{}: {}",
             text("rule"),
             text("severity"),
+            if family.is_empty() { String::new() } else { format!(", {family}") },
             text("pointer"),
+            span.filter(|s| s != " bytes 0..0").unwrap_or_default(),
             text("explanation")
         )?;
         writeln!(out, "    text: {}", text("excerpt"))?;
+        let check = text("check");
+        if !check.is_empty() {
+            writeln!(out, "    check: {check}")?;
+        }
         if let Some(d) = f.get("decoded").and_then(Value::as_str) {
             writeln!(out, "    hidden text, decoded: {}", pins::escaped(d))?;
         }

@@ -30,7 +30,9 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use warden_inspect::canonical::definition_hash;
-use warden_inspect::poison::{DefinitionKind, Exposed, Finding, PoisonScanner, Severity, cross_server};
+use warden_inspect::poison::{
+    CrossFinding, DefinitionKind, Exposed, Family, Finding, PoisonScanner, Severity, cross_server,
+};
 use warden_store::PinStorage;
 
 /// The pin kind of a list's items.
@@ -228,12 +230,12 @@ impl Integrity {
             return;
         }
         let shown = crate::names::shown(name);
-        let rules: Vec<&str> = findings.iter().filter(|f| f.severity >= self.block_at).map(|f| f.rule).collect();
+        let evidence = evidence(findings.iter().filter(|f| f.severity >= self.block_at));
         let reason = match why {
             Hold::Drift => "its definition changed since it was pinned".to_owned(),
-            Hold::Poisoned => format!("the poisoning scanner flags it ({})", rules.join(", ")),
+            Hold::Poisoned => format!("the poisoning scanner flags it ({evidence})"),
             Hold::New => "it is new and this server's pins are strict".to_owned(),
-            Hold::CrossServer => "its name or description collides with another server's tool".to_owned(),
+            Hold::CrossServer => format!("its name or description collides with another server's tool ({evidence})"),
             Hold::Unhashable => "it cannot be hashed unambiguously".to_owned(),
         };
         tracing::warn!(%server, kind = pin_kind, name = %shown, "definition held until reviewed: {reason}; see `warden pins diff {server}`");
@@ -259,25 +261,26 @@ impl Integrity {
     async fn check_across_servers(&self, server: &str, kept: Vec<Value>) -> Vec<Value> {
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let mine: Vec<(String, String)> = kept.iter().map(|t| (text(t, "name"), text(t, "description"))).collect();
-        let offenders: HashSet<String> = {
+        let mut offenders: HashMap<String, Vec<Finding>> = HashMap::new();
+        {
             let shown = self.shown_tools.lock().unwrap_or_else(|p| p.into_inner());
             let mut exposed: Vec<Exposed<'_>> =
                 mine.iter().map(|(n, d)| Exposed { server, name: n, description: d }).collect();
             for (other, tools) in shown.iter().filter(|(s, _)| s.as_str() != server) {
                 exposed.extend(tools.iter().map(|(n, d)| Exposed { server: other, name: n, description: d }));
             }
-            cross_server(&exposed)
-                .into_iter()
-                .filter(|f| f.severity >= self.block_at)
-                .filter_map(|f| offender(&f, server))
-                .collect()
-        };
+            for f in cross_server(&exposed).into_iter().filter(|f| f.severity >= self.block_at) {
+                if let Some(name) = offender(&f, server) {
+                    offenders.entry(name).or_default().push(cross_finding(&f, server));
+                }
+            }
+        }
         let mut shown_now = Vec::new();
         let mut result = Vec::with_capacity(kept.len());
         for (item, (name, description)) in kept.into_iter().zip(mine) {
-            if offenders.contains(&name) {
+            if let Some(findings) = offenders.get(&name) {
                 let hash = definition_hash(&item).unwrap_or_default();
-                self.hold(server, "tool", &name, &hash, &item, Hold::CrossServer, &[]).await;
+                self.hold(server, "tool", &name, &hash, &item, Hold::CrossServer, findings).await;
                 continue;
             }
             shown_now.push((name, description));
@@ -308,10 +311,29 @@ impl ListReview for Integrity {
     }
 }
 
+/// The audit row's account of a hold: each finding's rule, family, pointer and span, and
+/// the first finding's explanation and excerpt (the rest are in `warden pins diff`).
+fn evidence<'f>(findings: impl Iterator<Item = &'f Finding>) -> String {
+    let findings: Vec<&Finding> = findings.collect();
+    let mut parts: Vec<String> = findings
+        .iter()
+        .take(8)
+        .map(|f| format!("{} [{}] at {} bytes {}..{}", f.rule, f.family, f.pointer, f.span.start, f.span.end))
+        .collect();
+    if findings.len() > 8 {
+        parts.push(format!("{} more", findings.len() - 8));
+    }
+    let mut out = parts.join("; ");
+    if let Some(first) = findings.first() {
+        out.push_str(&format!(". {} Text: {:?}. Check: {}", first.explanation, first.excerpt, first.check()));
+    }
+    out
+}
+
 /// Which tool of `server` a cross-server finding holds, if any: for a description naming another
 /// server's tool, the describing tool; for look-alike names, the tool of the server reviewed now
 /// (the other was shown first).
-fn offender(f: &warden_inspect::poison::CrossFinding, server: &str) -> Option<String> {
+fn offender(f: &CrossFinding, server: &str) -> Option<String> {
     let ((named_server, describing_server), (named, describing)) = (&f.servers, &f.names);
     if f.rule == "shadowing.mentions_foreign_tool" {
         return (describing_server == server).then(|| describing.clone());
@@ -325,6 +347,27 @@ fn offender(f: &warden_inspect::poison::CrossFinding, server: &str) -> Option<St
     }
 }
 
+/// A cross-server finding as a finding on the held tool of `server`, naming the other tool.
+fn cross_finding(f: &CrossFinding, server: &str) -> Finding {
+    let (other_server, other_name) =
+        if f.servers.0 == server { (&f.servers.1, &f.names.1) } else { (&f.servers.0, &f.names.0) };
+    let pointer = if f.rule == "shadowing.mentions_foreign_tool" || f.family == Family::Overlap {
+        "/description"
+    } else {
+        "/name"
+    };
+    Finding {
+        rule: f.rule,
+        family: f.family,
+        severity: f.severity,
+        pointer: pointer.to_owned(),
+        span: 0..0,
+        excerpt: format!("the other tool: {other_name:?} of server {other_server:?}"),
+        decoded: None,
+        explanation: f.explanation.clone(),
+    }
+}
+
 /// Findings as stored with a held definition and shown by `warden pins diff`.
 fn findings_json(findings: &[Finding]) -> Value {
     Value::Array(
@@ -333,6 +376,8 @@ fn findings_json(findings: &[Finding]) -> Value {
             .map(|f| {
                 json!({
                     "rule": f.rule,
+                    "family": f.family.as_str(),
+                    "check": f.check(),
                     "severity": f.severity.as_str(),
                     "pointer": f.pointer,
                     "span": [f.span.start, f.span.end],

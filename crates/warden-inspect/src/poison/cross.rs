@@ -1,19 +1,29 @@
-//! Checks across servers: tool names that look alike, and descriptions that speak of
-//! another server's tools (shadowing).
+//! Checks across servers: tool names that look alike, descriptions that speak of another
+//! server's tools (shadowing), and tools that duplicate another server's tool under another
+//! name (overlap).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use regex_automata::meta::Regex;
 
-use super::Severity;
 use super::confusables::skeleton;
+use super::{Family, Severity};
 
 /// Bytes of each description searched for other servers' tool names.
 const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 
 /// Findings returned at most.
 const MAX_CROSS_FINDINGS: usize = 4096;
+
+/// Share of word pairs two descriptions must have in common (Jaccard) to be near-duplicates.
+pub const OVERLAP_SIMILARITY: f64 = 0.6;
+
+/// Descriptions with fewer word pairs are too short to call duplicates.
+const OVERLAP_MIN_PAIRS: usize = 6;
+
+/// A word pair shared by more tools than this is boilerplate, not evidence.
+const OVERLAP_MAX_POSTINGS: usize = 64;
 
 /// Tool names too common to mean anything when they appear in prose.
 const COMMON_WORDS: &[&str] = &[
@@ -160,9 +170,11 @@ pub struct Exposed<'a> {
 /// Something wrong between two servers' tools.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrossFinding {
-    /// `shadowing.lookalike_name`, `shadowing.confusable_name`, `shadowing.duplicate_name`
-    /// or `shadowing.mentions_foreign_tool`.
+    /// `shadowing.lookalike_name`, `shadowing.confusable_name`, `shadowing.duplicate_name`,
+    /// `shadowing.mentions_foreign_tool` or `overlap.near_duplicate`.
     pub rule: &'static str,
+    /// [`Family::Shadowing`], or [`Family::Overlap`] for duplicates under another name.
+    pub family: Family,
     /// How serious it is.
     pub severity: Severity,
     /// The two servers. For a mention: the server whose tool is named, then the server
@@ -185,6 +197,9 @@ pub struct CrossFinding {
 ///   `shadowing.mentions_foreign_tool`, high when the description also uses steering
 ///   words (instead, always, whenever, other/another server, BCC, redirect, override, …),
 ///   medium otherwise.
+/// - Two servers' tools with different names whose descriptions share at least
+///   [`OVERLAP_SIMILARITY`] of their word pairs: `overlap.near_duplicate` (medium), a tool
+///   copied under another name to take the other's calls.
 ///
 /// Work is `O(n log n)` in the number of tools plus linear in the descriptions (each
 /// searched up to 64 KiB); at most 4,096 findings are returned.
@@ -203,6 +218,7 @@ pub fn cross_server(items: &[Exposed<'_>]) -> Vec<CrossFinding> {
     let mut findings = Vec::new();
     confusable_names(items, &mut findings);
     foreign_mentions(items, &mut findings);
+    near_duplicates(items, &mut findings);
     findings.truncate(MAX_CROSS_FINDINGS);
     findings
 }
@@ -261,6 +277,7 @@ fn confusable_names(items: &[Exposed<'_>], findings: &mut Vec<CrossFinding>) {
             };
             findings.push(CrossFinding {
                 rule,
+                family: Family::Shadowing,
                 severity,
                 servers: (a.server.to_owned(), b.server.to_owned()),
                 names: (a.name.to_owned(), b.name.to_owned()),
@@ -306,6 +323,7 @@ fn foreign_mentions(items: &[Exposed<'_>], findings: &mut Vec<CrossFinding>) {
                     let steers = *steering.get_or_insert_with(|| steering_words().is_match(text));
                     findings.push(CrossFinding {
                         rule: "shadowing.mentions_foreign_tool",
+                        family: Family::Shadowing,
                         severity: if steers { Severity::High } else { Severity::Medium },
                         servers: (target.server.to_owned(), item.server.to_owned()),
                         names: (target.name.to_owned(), item.name.to_owned()),
@@ -317,6 +335,78 @@ fn foreign_mentions(items: &[Exposed<'_>], findings: &mut Vec<CrossFinding>) {
                 }
             }
         }
+    }
+}
+
+/// The word pairs of a description, hashed, sorted and without repeats.
+fn word_pairs(description: &str) -> Vec<u64> {
+    use std::hash::{Hash, Hasher};
+    let text = &description[..super::excerpt::floor_boundary(description, MAX_DESCRIPTION_BYTES)];
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    let mut pairs: Vec<u64> = words
+        .windows(2)
+        .map(|pair| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            pair.hash(&mut hasher);
+            hasher.finish()
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+fn near_duplicates(items: &[Exposed<'_>], findings: &mut Vec<CrossFinding>) {
+    let pairs: Vec<Vec<u64>> = items.iter().map(|item| word_pairs(item.description)).collect();
+    let mut postings: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (index, set) in pairs.iter().enumerate().filter(|(_, set)| set.len() >= OVERLAP_MIN_PAIRS) {
+        for &pair in set {
+            postings.entry(pair).or_default().push(index);
+        }
+    }
+    // Pairs of tools and how many word pairs they share, counted over the postings that are
+    // not boilerplate: work is bounded by the postings' sizes.
+    let mut shared: HashMap<(usize, usize), usize> = HashMap::new();
+    for list in postings.values().filter(|list| list.len() > 1 && list.len() <= OVERLAP_MAX_POSTINGS) {
+        for (at, &a) in list.iter().enumerate() {
+            for &b in &list[at + 1..] {
+                if items[a].server != items[b].server {
+                    *shared.entry((a, b)).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut found: Vec<((usize, usize), f64)> = shared
+        .into_iter()
+        .filter_map(|((a, b), common)| {
+            let union = pairs[a].len() + pairs[b].len() - common;
+            let similarity = common as f64 / union.max(1) as f64;
+            (similarity >= OVERLAP_SIMILARITY && skeleton(items[a].name) != skeleton(items[b].name))
+                .then_some(((a, b), similarity))
+        })
+        .collect();
+    found.sort_by_key(|&(pair, _)| pair);
+    for ((a, b), similarity) in found {
+        if findings.len() >= MAX_CROSS_FINDINGS {
+            break;
+        }
+        let (a, b) = (&items[a], &items[b]);
+        findings.push(CrossFinding {
+            rule: "overlap.near_duplicate",
+            family: Family::Overlap,
+            severity: Severity::Medium,
+            servers: (a.server.to_owned(), b.server.to_owned()),
+            names: (a.name.to_owned(), b.name.to_owned()),
+            explanation: format!(
+                "Tool {:?} of server {:?} duplicates {:?} of server {:?} under another name ({:.0}% of their descriptions' word pairs are the same): a copy can take the other's calls and see their arguments.",
+                b.name,
+                b.server,
+                a.name,
+                a.server,
+                similarity * 100.0
+            ),
+        });
     }
 }
 

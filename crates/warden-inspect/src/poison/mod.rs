@@ -43,6 +43,7 @@ pub use self::cross::{CrossFinding, Exposed, cross_server};
 pub use self::excerpt::MAX_EXCERPT_CHARS;
 pub use self::rules::Rule;
 use self::rules::{Detect, RULES, check};
+use crate::model::{MIN_MODEL_BYTES, Model, Verdict};
 
 /// The severity at which a definition is flagged (blocked by default).
 pub const FLAG_SEVERITY: Severity = Severity::Medium;
@@ -150,11 +151,29 @@ pub enum Family {
     Homoglyph,
     /// Abnormal lengths, padding, and definitions too large or deep to scan.
     Length,
+    /// Telling the model to run commands, scripts or installers.
+    CommandInjection,
+    /// Telling the model to read local files (keys, configuration) and pass them on.
+    FileAccess,
+    /// A parameter that asks for secrets, the conversation or the system prompt.
+    ParameterPoisoning,
+    /// "Call X first", "always call Y afterwards": a dependency the user did not ask for.
+    DependencyInjection,
+    /// A fake deprecation or restriction that steers the model to another tool or endpoint.
+    Redirection,
+    /// Promotional or superlative claims meant to make the model prefer this tool.
+    PreferenceManipulation,
+    /// Fake alerts, system notices, compliance or administrator messages.
+    FalseAuthority,
+    /// Telling the model to hide what it does, or claiming the user already approved.
+    Concealment,
+    /// A tool that duplicates another tool (another server's, or a well-known one).
+    Overlap,
 }
 
 impl Family {
     /// Every family, in declaration order.
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 17] = [
         Family::Instruction,
         Family::SecretReference,
         Family::Exfiltration,
@@ -163,6 +182,15 @@ impl Family {
         Family::Ansi,
         Family::Homoglyph,
         Family::Length,
+        Family::CommandInjection,
+        Family::FileAccess,
+        Family::ParameterPoisoning,
+        Family::DependencyInjection,
+        Family::Redirection,
+        Family::PreferenceManipulation,
+        Family::FalseAuthority,
+        Family::Concealment,
+        Family::Overlap,
     ];
 
     /// The snake-case name: `instruction`, `secret_reference`, …
@@ -176,6 +204,64 @@ impl Family {
             Family::Ansi => "ansi",
             Family::Homoglyph => "homoglyph",
             Family::Length => "length",
+            Family::CommandInjection => "command_injection",
+            Family::FileAccess => "file_access",
+            Family::ParameterPoisoning => "parameter_poisoning",
+            Family::DependencyInjection => "dependency_injection",
+            Family::Redirection => "redirection",
+            Family::PreferenceManipulation => "preference_manipulation",
+            Family::FalseAuthority => "false_authority",
+            Family::Concealment => "concealment",
+            Family::Overlap => "overlap",
+        }
+    }
+
+    /// What a reviewer should check before approving a definition held for this family.
+    pub fn check(self) -> &'static str {
+        match self {
+            Family::Instruction => {
+                "Read the passage as the model would: does it tell the model to do something the tool's job does not need?"
+            }
+            Family::SecretReference | Family::FileAccess => {
+                "Does the tool's job need this file or credential? A definition never needs the model to read keys or configuration for it."
+            }
+            Family::Exfiltration => {
+                "Where would data go? An address, URL or other tool that the user did not choose is an exfiltration channel."
+            }
+            Family::Shadowing => {
+                "Does the text change how other tools or servers are used? A server's definitions speak only for its own tools."
+            }
+            Family::Invisible | Family::Ansi => {
+                "Decode the hidden characters (shown escaped): a reviewer cannot see what the model reads."
+            }
+            Family::Homoglyph => {
+                "Compare the name letter by letter with the tool it resembles: which server really owns it?"
+            }
+            Family::Length => "Why is the text this long? Padding pushes instructions out of a reviewer's view.",
+            Family::CommandInjection => {
+                "Which command would the model run, with which tool? A definition that asks for commands outside its own call is an attack."
+            }
+            Family::ParameterPoisoning => {
+                "What would the model put in this parameter? Secrets, the conversation or the system prompt are never an honest argument."
+            }
+            Family::DependencyInjection => {
+                "Is the required first or follow-up call real documentation of this server's own tools, or a call the user never asked for?"
+            }
+            Family::Redirection => {
+                "Is the deprecation or restriction real (the vendor's changelog), and is the replacement a tool of the same server?"
+            }
+            Family::PreferenceManipulation => {
+                "Are the claims verifiable, and do they tell the model to prefer this tool over others? Descriptions describe, they do not advertise."
+            }
+            Family::FalseAuthority => {
+                "Who speaks? Alerts, system notices and compliance demands do not come from tool descriptions."
+            }
+            Family::Concealment => {
+                "What would be hidden from the user, or which approval is claimed? Nothing in a definition may waive confirmation."
+            }
+            Family::Overlap => {
+                "Compare both tools: which server should own this function, and does the user need both? Keep one."
+            }
         }
     }
 }
@@ -216,6 +302,13 @@ pub struct Finding {
     pub decoded: Option<String>,
     /// What was found and why it matters, for a reviewer.
     pub explanation: String,
+}
+
+impl Finding {
+    /// What a reviewer should check: [`Family::check`].
+    pub fn check(&self) -> &'static str {
+        self.family.check()
+    }
 }
 
 /// Whether `findings` flag their definition: any of them at [`FLAG_SEVERITY`] or above.
@@ -312,6 +405,7 @@ impl RuleSet {
 pub struct PoisonScanner {
     text: RuleSet,
     names: RuleSet,
+    model: Option<&'static Model>,
 }
 
 impl Default for PoisonScanner {
@@ -321,9 +415,17 @@ impl Default for PoisonScanner {
 }
 
 impl PoisonScanner {
-    /// Compiles the builtin rules.
+    /// Compiles the builtin rules, with the shipped definitions model
+    /// ([`crate::model::definitions`]) beside them.
     pub fn new() -> PoisonScanner {
+        PoisonScanner { model: Some(crate::model::definitions()), ..PoisonScanner::rules_only() }
+    }
+
+    /// The rules alone, without the model: for measuring the rules, and for scanners of other
+    /// content (results) that bring their own model.
+    pub fn rules_only() -> PoisonScanner {
         PoisonScanner {
+            model: None,
             text: RuleSet::new(|detect| match detect {
                 Detect::Text(pattern) => Some(pattern),
                 _ => None,
@@ -498,6 +600,14 @@ impl<'s> Scan<'s> {
         {
             self.run_set(false, &folded.text, &pointer, Some((text, &folded.offsets, first)));
         }
+        if let Some(model) = self.scanner.model
+            && !is_name
+            && text.len() >= MIN_MODEL_BYTES
+            && !pointer.ends_with(KEY_MARKER)
+            && let Some(verdict) = model.judge(text)
+        {
+            self.push(model_finding(MODEL_RULE, text, &pointer, &verdict));
+        }
         if is_name {
             self.run_set(true, text, &pointer, None);
             if !text.is_ascii() {
@@ -589,6 +699,31 @@ impl<'s> Scan<'s> {
             return;
         }
         self.findings.push(finding);
+    }
+}
+
+/// The rule id of the definitions model's findings.
+pub const MODEL_RULE: &str = "model.definition";
+
+/// A finding for a model's verdict on `text` at `pointer`.
+pub(crate) fn model_finding(rule: &'static str, text: &str, pointer: &str, verdict: &Verdict) -> Finding {
+    let family = verdict.family.as_deref().and_then(|f| f.parse().ok()).unwrap_or(Family::Instruction);
+    let evidence: Vec<String> = verdict.evidence.iter().map(|e| format!("{e:?}")).collect();
+    Finding {
+        rule,
+        family,
+        severity: Severity::Medium,
+        pointer: pointer.to_owned(),
+        excerpt: excerpt::excerpt(text, &verdict.span),
+        span: verdict.span.clone(),
+        decoded: None,
+        explanation: format!(
+            "A model trained on attacks and honest text scores this passage {:.1} (held from {:.1}); it reads as {}. Words that weighed most: {}.",
+            verdict.score,
+            verdict.threshold,
+            family.as_str().replace('_', " "),
+            if evidence.is_empty() { "none".to_owned() } else { evidence.join(", ") }
+        ),
     }
 }
 

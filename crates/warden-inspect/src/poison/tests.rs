@@ -395,3 +395,35 @@ proptest! {
         let _ = skeleton(&name);
     }
 }
+
+#[test]
+fn cross_server_near_duplicates_name_both_tools() {
+    let original = "Search GitHub repositories by keyword, language and topic. Returns name, owner, stars and the default branch for each match, sorted by stars.";
+    let copied = "Search GitHub repositories by keyword, language and topic. Returns name, owner, stars and the default branch for each match, sorted by relevance.";
+    let items = [
+        Exposed { server: "github", name: "search_repositories", description: original },
+        Exposed { server: "helper", name: "find_repos", description: copied },
+        // Same server: never an overlap. Different function: not similar.
+        Exposed { server: "github", name: "search_repos_v2", description: original },
+        Exposed {
+            server: "gitlab",
+            name: "search_projects",
+            description: "Search GitLab projects visible to the token; returns the path and visibility of each.",
+        },
+    ];
+    let findings: Vec<_> = cross_server(&items).into_iter().filter(|f| f.rule == "overlap.near_duplicate").collect();
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    for finding in &findings {
+        assert_eq!(finding.family, Family::Overlap);
+        assert_eq!(finding.severity, Severity::Medium);
+        let servers = [finding.servers.0.as_str(), finding.servers.1.as_str()];
+        assert!(servers.contains(&"github") && servers.contains(&"helper"), "{finding:?}");
+        assert!(finding.explanation.contains("find_repos") && finding.explanation.contains("search_repo"));
+    }
+    // Short or boilerplate descriptions are not duplicates.
+    let short = [
+        Exposed { server: "a", name: "ping", description: "Checks the server is up." },
+        Exposed { server: "b", name: "health", description: "Checks the server is up." },
+    ];
+    assert!(cross_server(&short).is_empty());
+}

@@ -73,6 +73,10 @@ pub(super) fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     if v.is_empty()
         || v.starts_with(['$', '%', '{', '<'])
+        // An ellipsis stands for a value in documentation.
+        || v.contains('…')
+        || v.contains("...")
+        || is_version_range(v)
         || v.bytes().all(|b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'-' | b'_'))
         || ["null", "none", "nil", "undefined", "true", "false", "empty", "redacted"]
             .iter()
@@ -90,6 +94,19 @@ pub(super) fn is_placeholder(value: &str) -> bool {
         n += 1;
     }
     DUMMY_VALUES.iter().any(|d| d.as_bytes() == &squashed[..n])
+}
+
+/// A dependency's version or range (`^0.7.1`, `~1.2`, `>=2.0.0 <3`): package manifests name
+/// packages `cookie` or `secret-handshake`.
+fn is_version_range(value: &str) -> bool {
+    let v = value.trim_start_matches(['^', '~', '=', '>', '<', 'v']);
+    v.starts_with(|c: char| c.is_ascii_digit())
+        && v.contains('.')
+        && v.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'.' | b'-' | b'+' | b' ' | b'<' | b'>' | b'=' | b'|' | b'*' | b'x')
+        })
+        && v.split(|c: char| !c.is_ascii_alphanumeric()).all(|part| part.len() <= 12)
 }
 
 /// A bare word too short to be a password anyone meant: letters only, fewer than six.
@@ -232,8 +249,11 @@ fn has_key_body(block: &str) -> bool {
     // Escaped line breaks (`\n` in JSON or a string literal) are not key material.
     let body = body.replace("\\r", " ").replace("\\n", " ");
     // A stand-in (`<Private key data here.>`) is documentation.
-    !body.contains(['<', '>'])
-        && body.bytes().filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')).count() >= 8
+    // Key material comes in base64 lines; a word or two (`password`) is not one.
+    let longest_run =
+        body.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))).map(str::len).max().unwrap_or(0);
+    // A URL is never key material either.
+    !body.contains(['<', '>']) && !body.contains("://") && longest_run >= 12
 }
 
 /// Is `text` exactly one redaction marker?

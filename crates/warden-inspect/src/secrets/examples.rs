@@ -131,20 +131,25 @@ fn examples() -> Vec<(&'static str, String, String, String)> {
     add("slack_config_token", format!("config {s}"), s, "xoxe.xoxp-");
     let s = "xoxb-1234567890-abcdefghij".to_owned();
     add("slack_token", format!("SLACK {s} ok"), s, "xoxb-short");
-    let s = alnum(24);
-    add(
-        "slack_webhook",
-        format!("post to https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/{s}"),
-        s,
-        "https://hooks.slack.com/services/",
+    let s = format!("services/T0ABCDEFG/B0ABCDEFG/{}", alnum(24));
+    add("slack_webhook", format!("post to https://hooks.slack.com/{s}"), s, "https://hooks.slack.com/services/");
+    let s = format!("123456789012345678/{}", alnum(68));
+    add("discord_webhook", format!("https://discord.com/api/webhooks/{s}"), s, "https://discord.com/api/webhooks/");
+    let s = format!("https://hooks.zapier.com/hooks/catch/1234567/{}/", alnum(6));
+    add("webhook_url", format!("notify: {s}"), s, "https://hooks.zapier.com/hooks/catch/");
+    let s = format!("tvly-dev-{}", alnum(32));
+    add("api_token", format!("TAVILY={s}"), s, "tvly-dev-short");
+    let s = format!("{}AzFu{}==", alnum(40), alnum(6));
+    add("azure_key", format!("curl -H 'x-functions-key: {s}'"), s, "AzFu");
+    let s = format!("$2b$12${}", alnum(53));
+    add("password_hash", format!("admin:{s}"), s, "$2b$12$short");
+    let s = format!(
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPublic-Lines: 2\n{}\nPrivate-Lines: 1\n{}\nPrivate-MAC: {}",
+        alnum(64),
+        alnum(44),
+        hex(64)
     );
-    let s = alnum(68);
-    add(
-        "discord_webhook",
-        format!("https://discord.com/api/webhooks/123456789012345678/{s}"),
-        s,
-        "https://discord.com/api/webhooks/",
-    );
+    add("putty_private_key", format!("key.ppk: {s}"), s, "PuTTY-User-Key-File-3: ssh-ed25519");
     let s = format!("MTA{}.{}.{}", alnum(23), alnum(6), alnum(38));
     add("discord_bot_token", format!("DISCORD_BOT_TOKEN={s}"), s, "discord bot token: see the portal");
     let s = format!("123456789:AA{}", alnum(33));

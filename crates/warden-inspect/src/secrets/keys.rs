@@ -51,14 +51,33 @@ const SECRET_WORDS: &[(&str, &str)] = &[
     ("idtoken", "secret"),
     ("sessiontoken", "secret"),
     ("clientsecret", "secret"),
+    ("pat", "secret"),
 ];
 
 /// `<word> key` pairs that name a secret; `key` alone (a lookup key) and `public_key` do not.
-const SECRET_KEY_QUALIFIERS: &[&str] =
-    &["api", "access", "private", "secret", "signing", "encryption", "master", "client", "auth"];
+const SECRET_KEY_QUALIFIERS: &[&str] = &[
+    "api",
+    "access",
+    "private",
+    "secret",
+    "signing",
+    "encryption",
+    "master",
+    "client",
+    "auth",
+    "app",
+    "sdk",
+    "admin",
+    "write",
+    "license",
+    "subscription",
+    "functions",
+];
 
 /// Tokens that page or resume rather than authenticate; redacting them breaks tools.
-const BENIGN_TOKEN_QUALIFIERS: &[&str] = &["next", "page", "continuation", "pagination", "sync", "cursor", "resume"];
+/// `progressToken` (MCP) names a progress stream, not a credential.
+const BENIGN_TOKEN_QUALIFIERS: &[&str] =
+    &["next", "page", "continuation", "pagination", "sync", "cursor", "resume", "progress"];
 
 /// The marker kind for a value held under `name`, or `None` when the name does not say
 /// the value is a secret.

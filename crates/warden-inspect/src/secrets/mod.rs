@@ -129,13 +129,23 @@ impl Default for SecretScanner {
     }
 }
 
+/// Upper bound of the rules' lazy-DFA cache, per thread.
+const DFA_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 impl SecretScanner {
     /// Compiles the builtin rules.
     pub fn new() -> SecretScanner {
         let patterns: Vec<&str> = RULES.iter().map(|rule| rule.pattern).collect();
         // The patterns are constants, and a test compiles them: failure here is a bug in
         // this crate, never a consequence of input.
-        let regex = Regex::new_many(&patterns).expect("builtin secret rules compile");
+        // Near two hundred patterns make a large lazy DFA: with the default 2 MiB cache,
+        // adversarial text (a repeated anchor) evicts states faster than they pay off and
+        // the search falls back to a far slower engine. The capacity is a per-thread upper
+        // bound, not an allocation.
+        let regex = Regex::builder()
+            .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
+            .build_many(&patterns)
+            .expect("builtin secret rules compile");
         SecretScanner { regex, prefilter: Prefilter::new() }
     }
 

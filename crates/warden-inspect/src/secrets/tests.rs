@@ -74,7 +74,7 @@ fn chat_and_payment_tokens() {
     assert_redacts("SLACK xoxb-1234567890-abcdefghij ok", "xoxb-1234567890-abcdefghij", "slack_token");
     assert_redacts(
         "post to https://hooks.slack.com/services/T0ABCDEFG/B0ABCDEFG/abcdefghijklmnopqrstuvwx",
-        "abcdefghijklmnopqrstuvwx",
+        "services/T0ABCDEFG/B0ABCDEFG/abcdefghijklmnopqrstuvwx",
         "slack_webhook",
     );
     assert_redacts("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe_key");
