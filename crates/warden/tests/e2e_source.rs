@@ -65,8 +65,9 @@ const FIXTURES: &[&str] = &[
     "crates/warden/src/demo/mod.rs",
 ];
 
-/// Files larger than this are not read (the model weights are data, megabytes of numbers).
-const MAX_BYTES: u64 = 1024 * 1024;
+/// Files larger than this are not read: the model weights and the large corpora are data, and a
+/// debug build of the gateway redacts half a megabyte of dense credentials slowly.
+const MAX_BYTES: u64 = 256 * 1024;
 
 #[test]
 fn the_repository_source_arrives_unchanged() {
@@ -122,5 +123,5 @@ fn the_repository_source_arrives_unchanged() {
         "files changed on the way that hold no credential-shaped value on purpose: {unexpected:?}"
     );
     // The fixtures with credentials are redacted: the guards are on.
-    assert!(changed.contains("crates/warden-inspect/corpus/secrets/providers.jsonl"), "changed: {changed:?}");
+    assert!(changed.contains("crates/warden/src/demo/mod.rs"), "changed: {changed:?}");
 }

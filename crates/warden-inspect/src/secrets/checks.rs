@@ -248,12 +248,14 @@ fn has_key_body(block: &str) -> bool {
     let body = body.find("-----END").map_or(body, |at| &body[..at]);
     // Escaped line breaks (`\n` in JSON or a string literal) are not key material.
     let body = body.replace("\\r", " ").replace("\\n", " ");
-    // A stand-in (`<Private key data here.>`) is documentation.
-    // Key material comes in base64 lines; a word or two (`password`) is not one.
-    let longest_run =
-        body.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/'))).map(str::len).max().unwrap_or(0);
-    // A URL is never key material either.
-    !body.contains(['<', '>']) && !body.contains("://") && longest_run >= 12
+    // Key material comes in lines of base64: a word or two (`password=`, `Authorization:`)
+    // is not one. Judged per whitespace-separated piece, so what a redaction leaves of the
+    // text after the block judges the same as the whole did.
+    let base64_line = body.split_whitespace().any(|piece| {
+        piece.len() >= 12 && piece.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    });
+    // A stand-in (`<Private key data here.>`) or a URL is documentation.
+    !body.contains(['<', '>']) && !body.contains("://") && base64_line
 }
 
 /// Is `text` exactly one redaction marker?

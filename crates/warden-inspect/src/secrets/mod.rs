@@ -155,6 +155,12 @@ impl SecretScanner {
         KINDS.as_slice()
     }
 
+    /// The rules' patterns, in priority order (for measuring them one by one).
+    #[doc(hidden)]
+    pub fn patterns() -> Vec<&'static str> {
+        RULES.iter().map(|rule| rule.pattern).collect()
+    }
+
     /// How many distinct kinds of secret the builtin rules detect.
     pub fn detector_count() -> usize {
         KINDS.len()

@@ -415,7 +415,7 @@ pub(super) const RULES: &[Rule] = &[
     rule(
         "password_hash",
         Check::None,
-        r"(?-u:\b)[^\s:]{1,64}::[^\s:]{1,64}:[a-fA-F0-9]{16}:[a-fA-F0-9]{32}:0101000000000000[a-fA-F0-9]{16,}",
+        r"::[^\s:]{1,64}:[a-fA-F0-9]{16}:[a-fA-F0-9]{32}:0101000000000000[a-fA-F0-9]{16,}",
     ),
     rule(
         "password_hash",
