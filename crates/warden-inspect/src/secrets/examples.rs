@@ -262,16 +262,16 @@ fn positives_are_found_and_negatives_are_not() {
 
 /// Every match, as if there were no prefilter: the rules run over the whole text.
 fn find_unfiltered(text: &str) -> Vec<(&'static str, Span)> {
-    let mut caps = SCANNER.regex.create_captures();
+    let mut caps = SCANNER.create_caps();
     let mut found = Vec::new();
     SCANNER.find_secrets(text, &mut caps, 0, &mut found);
     found.into_iter().map(|(span, kind)| (kind, span)).collect()
 }
 
 fn find_filtered(text: &str) -> Vec<(&'static str, Span)> {
-    let mut caps = SCANNER.regex.create_captures();
+    let mut caps = SCANNER.create_caps();
     let mut found = Vec::new();
-    SCANNER.find_secrets_windowed(text, &mut caps, &mut Vec::new(), &mut found);
+    SCANNER.find_secrets_windowed(text, &mut caps, &mut Windows::default(), &mut found);
     found.into_iter().map(|(span, kind)| (kind, span)).collect()
 }
 
@@ -293,19 +293,19 @@ fn the_prefilter_changes_no_result() {
 
 #[test]
 fn text_without_anchors_is_not_searched() {
-    let mut windows = Vec::new();
+    let mut windows = Windows::default();
     SCANNER.prefilter.windows("plain prose, no credentials here at all; 1 2 3 = 4", &mut windows);
     assert!(windows.is_empty(), "{windows:?}");
     // A name word opens a window only when an assignment follows.
     SCANNER.prefilter.windows("the token count and the password below", &mut windows);
     assert!(windows.is_empty(), "{windows:?}");
     SCANNER.prefilter.windows("password = x", &mut windows);
-    assert_eq!(windows.len(), 1);
+    assert_eq!(windows.core.len(), 1);
 }
 
 #[test]
 fn every_rule_compiles_alone() {
-    for rule in RULES {
+    for rule in RULES.iter().chain(PROVIDER_RULES) {
         let regex = Regex::new(rule.pattern);
         assert!(regex.is_ok(), "{}", rule.pattern);
         // And a rule is not a match for the empty string.

@@ -31,7 +31,8 @@ use serde_json::Value;
 use self::checks::{is_marker, judge};
 use self::keys::classify_key;
 use self::prefilter::Prefilter;
-use self::rules::{Check, KEY_KINDS, Kind, RULES};
+use self::prefilter::Windows;
+use self::rules::{Check, KEY_KINDS, Kind, PROVIDER_RULES, RULES, Rule};
 
 /// How deep [`SecretScanner::redact_json`] descends. A value nested deeper is replaced by
 /// `[REDACTED:depth_limit]`: it is not inspected, so it is not passed on either.
@@ -94,8 +95,33 @@ impl Redactions {
 /// ```
 #[derive(Debug)]
 pub struct SecretScanner {
+    /// The core rules ([`RULES`]).
     regex: Regex,
+    /// The provider rules ([`PROVIDER_RULES`]), run only in their own anchors' windows.
+    providers: Regex,
     prefilter: Prefilter,
+}
+
+/// Which rule table a search runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Core,
+    Providers,
+}
+
+/// Capture slots for both tables' regexes.
+struct Caps {
+    core: Captures,
+    providers: Captures,
+}
+
+impl Caps {
+    fn of(&mut self, table: Table) -> &mut Captures {
+        match table {
+            Table::Core => &mut self.core,
+            Table::Providers => &mut self.providers,
+        }
+    }
 }
 
 /// Where a secret is and what kind it is; never the secret itself.
@@ -112,6 +138,7 @@ pub struct SecretMatch {
 static KINDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let mut kinds: Vec<&'static str> = RULES
         .iter()
+        .chain(PROVIDER_RULES)
         .filter_map(|rule| match rule.kind {
             Kind::Fixed(kind) if rule.check != Check::Benign => Some(kind),
             _ => None,
@@ -135,18 +162,20 @@ const DFA_CACHE_BYTES: usize = 32 * 1024 * 1024;
 impl SecretScanner {
     /// Compiles the builtin rules.
     pub fn new() -> SecretScanner {
-        let patterns: Vec<&str> = RULES.iter().map(|rule| rule.pattern).collect();
-        // The patterns are constants, and a test compiles them: failure here is a bug in
-        // this crate, never a consequence of input.
-        // Near two hundred patterns make a large lazy DFA: with the default 2 MiB cache,
-        // adversarial text (a repeated anchor) evicts states faster than they pay off and
-        // the search falls back to a far slower engine. The capacity is a per-thread upper
-        // bound, not an allocation.
-        let regex = Regex::builder()
-            .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
-            .build_many(&patterns)
-            .expect("builtin secret rules compile");
-        SecretScanner { regex, prefilter: Prefilter::new() }
+        let build = |rules: &[Rule]| {
+            let patterns: Vec<&str> = rules.iter().map(|rule| rule.pattern).collect();
+            // Near a hundred patterns make a large lazy DFA: with the default 2 MiB cache,
+            // adversarial text (a repeated anchor) evicts states faster than they pay off and
+            // the search falls back to a far slower engine. The capacity is a per-thread upper
+            // bound, not an allocation.
+            // The patterns are constants, and a test compiles them: failure here is a bug in
+            // this crate, never a consequence of input.
+            Regex::builder()
+                .configure(Regex::config().hybrid_cache_capacity(DFA_CACHE_BYTES))
+                .build_many(&patterns)
+                .expect("builtin secret rules compile")
+        };
+        SecretScanner { regex: build(RULES), providers: build(PROVIDER_RULES), prefilter: Prefilter::new() }
     }
 
     /// The kinds of secret the builtin rules report, sorted: the names that appear in
@@ -158,7 +187,7 @@ impl SecretScanner {
     /// The rules' patterns, in priority order (for measuring them one by one).
     #[doc(hidden)]
     pub fn patterns() -> Vec<&'static str> {
-        RULES.iter().map(|rule| rule.pattern).collect()
+        RULES.iter().chain(PROVIDER_RULES).map(|rule| rule.pattern).collect()
     }
 
     /// How many distinct kinds of secret the builtin rules detect.
@@ -178,11 +207,11 @@ impl SecretScanner {
     /// assert_eq!(found[0].span, 12..52);
     /// ```
     pub fn find(&self, text: &str) -> Vec<SecretMatch> {
-        let mut windows = Vec::new();
+        let mut windows = Windows::default();
         if text.len() <= QUICK_CHECK_BYTES && !self.may_hold_secret(text, &mut windows) {
             return Vec::new();
         }
-        let mut caps = self.regex.create_captures();
+        let mut caps = self.create_caps();
         let mut matches = Vec::new();
         let mut found = Vec::new();
         let mut segment_start = 0;
@@ -209,21 +238,32 @@ impl SecretScanner {
     /// if it ended there. The text is scanned again after a change, until a scan finds
     /// nothing, which is what makes a second redaction find nothing.
     pub fn redact_str<'a>(&self, text: &'a str) -> (Cow<'a, str>, Redactions) {
-        if text.len() <= QUICK_CHECK_BYTES && !self.may_hold_secret(text, &mut Vec::new()) {
+        if text.len() <= QUICK_CHECK_BYTES && !self.may_hold_secret(text, &mut Windows::default()) {
             return (Cow::Borrowed(text), Redactions::default());
         }
-        self.redact_str_with(text, &mut self.regex.create_captures())
+        self.redact_str_with(text, &mut self.create_caps())
     }
 
     /// Whether any rule could match in `text`: the prefilter picks a window of it. The text
     /// between markers holds no window the whole text does not (a marker only ends what an
     /// anchor looks at), so a text without one is done without running any rule.
-    fn may_hold_secret(&self, text: &str, windows: &mut Vec<Range<usize>>) -> bool {
+    fn may_hold_secret(&self, text: &str, windows: &mut Windows) -> bool {
         self.prefilter.windows(text, windows);
         !windows.is_empty()
     }
 
-    fn redact_str_with<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions) {
+    fn create_caps(&self) -> Caps {
+        Caps { core: self.regex.create_captures(), providers: self.providers.create_captures() }
+    }
+
+    fn table(&self, table: Table) -> (&Regex, &'static [Rule]) {
+        match table {
+            Table::Core => (&self.regex, RULES),
+            Table::Providers => (&self.providers, PROVIDER_RULES),
+        }
+    }
+
+    fn redact_str_with<'a>(&self, text: &'a str, caps: &mut Caps) -> (Cow<'a, str>, Redactions) {
         let (mut out, mut redactions, mut glued) = self.redact_pass(text, caps);
         // A marker glued to what is left of a value splits it in two (`API_KEY: A0x9z=ghp_…`
         // keeps `A0x9z=`, which alone is a value), so the lines around such markers are
@@ -257,7 +297,7 @@ impl SecretScanner {
 
     /// One scan of `text`, replacing what it finds; and where in the result the markers are
     /// that touch text that could be part of a value (a letter, a digit, `=`, `:`, …).
-    fn redact_pass<'a>(&self, text: &'a str, caps: &mut Captures) -> (Cow<'a, str>, Redactions, Vec<Range<usize>>) {
+    fn redact_pass<'a>(&self, text: &'a str, caps: &mut Caps) -> (Cow<'a, str>, Redactions, Vec<Range<usize>>) {
         let value_char = |c: Option<char>| {
             c.is_some_and(|c| {
                 c.is_alphanumeric() || matches!(c, '=' | ':' | '+' | '/' | '_' | '-' | '.' | '@' | '%' | '$')
@@ -268,7 +308,7 @@ impl SecretScanner {
         let mut out = String::new();
         let mut found = Vec::new();
         let mut copied = 0;
-        let mut windows = Vec::new();
+        let mut windows = Windows::default();
         let mut segment_start = 0;
         while segment_start <= text.len() {
             let (segment_end, next) =
@@ -300,32 +340,50 @@ impl SecretScanner {
     fn find_secrets_windowed(
         &self,
         text: &str,
-        caps: &mut Captures,
-        windows: &mut Vec<Range<usize>>,
+        caps: &mut Caps,
+        windows: &mut Windows,
         secrets: &mut Vec<(Span, &'static str)>,
     ) {
         self.prefilter.windows(text, windows);
+        let before = secrets.len();
         let mut at = 0;
-        for window in windows.iter() {
+        for window in &windows.core {
             let start = window.start.max(at);
             if start < window.end {
-                at = self.find_secrets_in(text, start..window.end, caps, 0, secrets);
+                at = self.find_secrets_in(Table::Core, text, start..window.end, caps, 0, secrets);
             }
         }
+        if windows.providers.is_empty() {
+            return;
+        }
+        let mut more = Vec::new();
+        let mut at = 0;
+        for window in &windows.providers {
+            let start = window.start.max(at);
+            if start < window.end {
+                at = self.find_secrets_in(Table::Providers, text, start..window.end, caps, 0, &mut more);
+            }
+        }
+        merge_found(secrets, before, more);
     }
 
     /// Appends the spans to replace in `text`, in order, and their kinds.
-    fn find_secrets(&self, text: &str, caps: &mut Captures, nesting: usize, secrets: &mut Vec<(Span, &'static str)>) {
-        self.find_secrets_in(text, 0..text.len(), caps, nesting, secrets);
+    fn find_secrets(&self, text: &str, caps: &mut Caps, nesting: usize, secrets: &mut Vec<(Span, &'static str)>) {
+        let before = secrets.len();
+        self.find_secrets_in(Table::Core, text, 0..text.len(), caps, nesting, secrets);
+        let mut more = Vec::new();
+        self.find_secrets_in(Table::Providers, text, 0..text.len(), caps, nesting, &mut more);
+        merge_found(secrets, before, more);
     }
 
     /// As [`Self::find_secrets`] for matches that start in `range`; a match may run past
     /// its end. Returns where scanning stopped, past the last match consumed.
     fn find_secrets_in(
         &self,
+        table: Table,
         text: &str,
         range: Range<usize>,
-        caps: &mut Captures,
+        caps: &mut Caps,
         nesting: usize,
         secrets: &mut Vec<(Span, &'static str)>,
     ) -> usize {
@@ -334,23 +392,25 @@ impl SecretScanner {
         // inside it be found; bound that work so crafted input (`token=$token=$…`) stays
         // linear, at the price of skipping whole rejected matches once it is spent.
         let mut rescan_budget = range.len().saturating_mul(4).saturating_add(4096);
+        let (regex, rules) = self.table(table);
         while at < range.end {
-            self.regex.search_captures(&Input::new(text).range(at..range.end), caps);
-            let Some(mut found) = caps.get_match() else { return at.max(range.end) };
+            let slots = caps.of(table);
+            regex.search_captures(&Input::new(text).range(at..range.end), slots);
+            let Some(mut found) = slots.get_match() else { return at.max(range.end) };
             if found.end() == range.end && range.end < text.len() {
                 // The window cut the match short (a PEM body, a long value): run the
                 // same match to its natural end.
                 let from = found.start();
-                self.regex.search_captures(&Input::new(text).range(from..).anchored(Anchored::Yes), caps);
-                match caps.get_match() {
+                regex.search_captures(&Input::new(text).range(from..).anchored(Anchored::Yes), slots);
+                match slots.get_match() {
                     Some(longer) => found = longer,
                     // Cannot happen (the match is still there); keep the short one.
-                    None => self.regex.search_captures(&Input::new(text).range(at..range.end), caps),
+                    None => regex.search_captures(&Input::new(text).range(at..range.end), slots),
                 }
             }
-            let rule = &RULES[found.pattern().as_usize()];
-            let secret = caps.get_group_by_name("secret").unwrap_or(found.span());
-            let key = caps.get_group_by_name("key").map(|span| &text[span]);
+            let rule = &rules[found.pattern().as_usize()];
+            let secret = slots.get_group_by_name("secret").unwrap_or(found.span());
+            let key = slots.get_group_by_name("key").map(|span| &text[span]);
             let kind = judge(rule, key, &text[secret]).map(|kind| match rule.kind {
                 // A named value in a known format reports the format's kind.
                 Kind::FromKey => self.format_kind(&text[secret]).unwrap_or(kind),
@@ -389,12 +449,12 @@ impl SecretScanner {
     /// deeper than [`MAX_JSON_DEPTH`] are replaced by a marker and counted.
     pub fn redact_json(&self, value: &mut Value) -> Redactions {
         let mut redactions = Redactions::default();
-        let mut caps = self.regex.create_captures();
+        let mut caps = self.create_caps();
         self.redact_value(value, 0, &mut caps, &mut redactions);
         redactions
     }
 
-    fn redact_value(&self, value: &mut Value, depth: usize, caps: &mut Captures, redactions: &mut Redactions) {
+    fn redact_value(&self, value: &mut Value, depth: usize, caps: &mut Caps, redactions: &mut Redactions) {
         if depth > MAX_JSON_DEPTH {
             *value = Value::String(marker(DEPTH_LIMIT_KIND));
             redactions.record(DEPTH_LIMIT_KIND);
@@ -435,7 +495,7 @@ impl SecretScanner {
 
     /// Rewrites keys that themselves contain a secret; rare, so the map is rebuilt only
     /// when one does.
-    fn redact_keys(&self, map: &mut serde_json::Map<String, Value>, caps: &mut Captures, redactions: &mut Redactions) {
+    fn redact_keys(&self, map: &mut serde_json::Map<String, Value>, caps: &mut Caps, redactions: &mut Redactions) {
         if !map.keys().any(|key| !self.redact_str_with(key, caps).1.is_empty()) {
             return;
         }
@@ -456,20 +516,55 @@ impl SecretScanner {
 
     /// The kind of the format-specific rule that matches all of `value`, if any.
     fn format_kind(&self, value: &str) -> Option<&'static str> {
-        let mut caps: Captures = self.regex.create_captures();
-        self.regex.search_captures(&Input::new(value).anchored(Anchored::Yes), &mut caps);
-        let found = caps.get_match()?;
-        let rule = &RULES[found.pattern().as_usize()];
-        let secret = caps.get_group_by_name("secret").unwrap_or(found.span());
-        match rule.kind {
-            Kind::Fixed(_) if secret.start == 0 && secret.end == value.len() => judge(rule, None, value),
-            _ => None,
-        }
+        [Table::Core, Table::Providers].into_iter().find_map(|table| {
+            let (regex, rules) = self.table(table);
+            let mut caps: Captures = regex.create_captures();
+            regex.search_captures(&Input::new(value).anchored(Anchored::Yes), &mut caps);
+            let found = caps.get_match()?;
+            let rule = &rules[found.pattern().as_usize()];
+            let secret = caps.get_group_by_name("secret").unwrap_or(found.span());
+            match rule.kind {
+                Kind::Fixed(_) if secret.start == 0 && secret.end == value.len() => judge(rule, None, value),
+                _ => None,
+            }
+        })
     }
 }
 
 /// How many times the kept part of a match is itself scanned; keys and URL users are
 /// short, so one level finds what they hold.
+/// Merges the provider table's finds (`more`) into the core table's (`secrets[before..]`):
+/// both in order and disjoint; where two overlap, the one that starts first stays, and the
+/// core one at the same start.
+fn merge_found(secrets: &mut Vec<(Span, &'static str)>, before: usize, more: Vec<(Span, &'static str)>) {
+    if more.is_empty() {
+        return;
+    }
+    let core: Vec<(Span, &'static str)> = secrets.drain(before..).collect();
+    let (mut a, mut b) = (core.into_iter().peekable(), more.into_iter().peekable());
+    let mut end = 0;
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => {
+                if y.0.start < x.0.start {
+                    b.next()
+                } else {
+                    a.next()
+                }
+            }
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => break,
+        };
+        let Some((span, kind)) = next else { break };
+        if secrets.len() > before && span.start < end {
+            continue;
+        }
+        end = span.end;
+        secrets.push((span, kind));
+    }
+}
+
 /// The lines of `text` that hold the `markers`, merged and in order.
 fn lines_around(text: &str, markers: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut lines: Vec<Range<usize>> = Vec::new();

@@ -147,6 +147,21 @@ pub(super) const ANCHORS: &[Anchor] = &[
     anchor("eyJ", Gate::Exact, 0),
     anchor("bearer", Gate::Any, 0),
     anchor("://", Gate::UrlUserinfo, 40),
+    // The generic `name = value` rules' name words (see `secret_name!`), and the words
+    // of the named provider rules above.
+    anchor("pass", Gate::Assign, 64),
+    anchor("pwd", Gate::Assign, 64),
+    anchor("secret", Gate::Assign, 64),
+    anchor("token", Gate::Assign, 64),
+    anchor("key", Gate::Assign, 64),
+    anchor("credential", Gate::Assign, 64),
+    anchor("authorization", Gate::Assign, 64),
+    anchor("cookie", Gate::Assign, 64),
+    anchor("session", Gate::Assign, 64),
+];
+
+/// The anchors of [`super::rules::PROVIDER_RULES`]: their windows run that table only.
+pub(super) const PROVIDER_ANCHORS: &[Anchor] = &[
     // Providers with fixed prefixes, suffixes or markers.
     anchor("glagent-", Gate::Word, 0),
     anchor("glimt-", Gate::Word, 0),
@@ -318,17 +333,6 @@ pub(super) const ANCHORS: &[Anchor] = &[
     anchor("sqlplus", Gate::Word, 0),
     anchor("oracle:thin:", Gate::Exact, 0),
     anchor("\"auth\"", Gate::Exact, 0),
-    // The generic `name = value` rules' name words (see `secret_name!`), and the words
-    // of the named provider rules above.
-    anchor("pass", Gate::Assign, 64),
-    anchor("pwd", Gate::Assign, 64),
-    anchor("secret", Gate::Assign, 64),
-    anchor("token", Gate::Assign, 64),
-    anchor("key", Gate::Assign, 64),
-    anchor("credential", Gate::Assign, 64),
-    anchor("authorization", Gate::Assign, 64),
-    anchor("cookie", Gate::Assign, 64),
-    anchor("session", Gate::Assign, 64),
 ];
 
 /// The compiled anchors.
@@ -343,19 +347,25 @@ impl Prefilter {
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
-            .build(ANCHORS.iter().map(|a| a.literal))
+            .build(ANCHORS.iter().chain(PROVIDER_ANCHORS).map(|a| a.literal))
             // Constant literals: failure is a bug here, never a consequence of input.
             .expect("builtin anchors compile");
         Prefilter { automaton }
     }
 
-    /// The windows of `text` the rules must be run over, in order and disjoint; empty
-    /// when `text` holds no accepted anchor.
-    pub(super) fn windows(&self, text: &str, out: &mut Vec<std::ops::Range<usize>>) {
-        out.clear();
+    /// The windows of `text` the core rules must be run over, and those the provider rules
+    /// must be run over, each in order and disjoint; both empty when `text` holds no accepted
+    /// anchor.
+    pub(super) fn windows(&self, text: &str, out: &mut Windows) {
+        out.core.clear();
+        out.providers.clear();
         let bytes = text.as_bytes();
         for hit in self.automaton.find_overlapping_iter(text) {
-            let anchor = &ANCHORS[hit.pattern().as_usize()];
+            let index = hit.pattern().as_usize();
+            let (anchor, list) = match ANCHORS.get(index) {
+                Some(anchor) => (anchor, &mut out.core),
+                None => (&PROVIDER_ANCHORS[index - ANCHORS.len()], &mut out.providers),
+            };
             if !accepts(anchor, bytes, hit.start(), hit.end()) {
                 continue;
             }
@@ -367,21 +377,40 @@ impl Prefilter {
                 let line_end = bytes[hit.end()..limit].iter().position(|&b| b == b'\n').map(|i| hit.end() + i + 1);
                 ceil_char_boundary(text, line_end.unwrap_or(limit))
             };
-            out.push(start..end);
+            list.push(start..end);
         }
-        // Hits arrive in order of where they end, and reach back by different amounts.
-        out.sort_unstable_by_key(|w| w.start);
-        let mut merged = 0;
-        for i in 0..out.len() {
-            if merged > 0 && out[i].start <= out[merged - 1].end {
-                out[merged - 1].end = out[merged - 1].end.max(out[i].end);
-            } else {
-                out[merged] = out[i].clone();
-                merged += 1;
-            }
-        }
-        out.truncate(merged);
+        merge_windows(&mut out.core);
+        merge_windows(&mut out.providers);
     }
+}
+
+/// Where each rule table must run.
+#[derive(Debug, Default)]
+pub(super) struct Windows {
+    pub(super) core: Vec<std::ops::Range<usize>>,
+    pub(super) providers: Vec<std::ops::Range<usize>>,
+}
+
+impl Windows {
+    pub(super) fn is_empty(&self) -> bool {
+        self.core.is_empty() && self.providers.is_empty()
+    }
+}
+
+/// Sorts windows and merges those that overlap or touch.
+fn merge_windows(out: &mut Vec<std::ops::Range<usize>>) {
+    // Hits arrive in order of where they end, and reach back by different amounts.
+    out.sort_unstable_by_key(|w| w.start);
+    let mut merged = 0;
+    for i in 0..out.len() {
+        if merged > 0 && out[i].start <= out[merged - 1].end {
+            out[merged - 1].end = out[merged - 1].end.max(out[i].end);
+        } else {
+            out[merged] = out[i].clone();
+            merged += 1;
+        }
+    }
+    out.truncate(merged);
 }
 
 fn accepts(anchor: &Anchor, bytes: &[u8], start: usize, end: usize) -> bool {

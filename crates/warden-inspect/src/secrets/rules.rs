@@ -291,6 +291,19 @@ pub(super) const RULES: &[Rule] = &[
         Check::NotPlaceholder,
         r#";[ \t]*(?i-u:password|pwd)[ \t]*=[ \t]*(?P<secret>[^;\r\n"']+)"#,
     ),
+    // ---- Generic `name = value`: the kind comes from the name (`password` or `secret`).
+    named(Check::NamedValue, concat!(secret_name!(), r#"(?:=>|:=|[:=])[ \t]*\\?"(?P<secret>[^"\r\n]+?)\\?""#)),
+    named(Check::NamedValue, concat!(secret_name!(), r#"(?:=>|:=|[:=])[ \t]*'(?P<secret>[^'\r\n]+)'"#)),
+    named(Check::NamedBareValue, concat!(secret_name!(), r#"(?:=>|:=|=)[ \t]*"#, bare_value!())),
+    named(Check::NamedRandomValue, concat!(secret_name!(), r#":[ \t]*"#, bare_value!())),
+];
+
+/// Provider formats and credentials by their context, added after the core table: a second
+/// multi-pattern regex that runs only in the windows of its own anchors
+/// ([`super::prefilter::PROVIDER_ANCHORS`]), so the core rules keep their speed on text where
+/// none of these literals occurs. Where a core and a provider rule match at the same place,
+/// the core rule wins.
+pub(super) const PROVIDER_RULES: &[Rule] = &[
     // ---- More providers with fixed prefixes, suffixes or markers.
     rule("gitlab_token", Check::None, r"(?-u:\b)gl(?:agent|imt|ffct)-[A-Za-z0-9_\-]{20,}"),
     rule("azure_key", Check::None, prefixed!(r"[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}")),
@@ -502,11 +515,6 @@ pub(super) const RULES: &[Rule] = &[
         r#"(?m:^)[ \t]*["']?[A-Za-z][A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,4}-(?i-u:key|token)["']?[ \t]*:[ \t]*["']?(?P<secret>[A-Za-z0-9_\-+/=.]{16,})"#,
     ),
     rule("password", Check::None, r#""auth"[ \t]*:[ \t]*"(?P<secret>[A-Za-z0-9+/]{12,}={0,2})""#),
-    // ---- Generic `name = value`: the kind comes from the name (`password` or `secret`).
-    named(Check::NamedValue, concat!(secret_name!(), r#"(?:=>|:=|[:=])[ \t]*\\?"(?P<secret>[^"\r\n]+?)\\?""#)),
-    named(Check::NamedValue, concat!(secret_name!(), r#"(?:=>|:=|[:=])[ \t]*'(?P<secret>[^'\r\n]+)'"#)),
-    named(Check::NamedBareValue, concat!(secret_name!(), r#"(?:=>|:=|=)[ \t]*"#, bare_value!())),
-    named(Check::NamedRandomValue, concat!(secret_name!(), r#":[ \t]*"#, bare_value!())),
 ];
 
 /// The kinds the generic `name = value` rules report, decided by the name.
