@@ -22,6 +22,7 @@ use super::rules::{Check, Kind, Rule};
 pub(super) const DUMMY_VALUES: &[&str] = &[
     "changeme",
     "changeit",
+    "pass",
     "password",
     "passw0rd",
     "secret",
@@ -73,6 +74,8 @@ pub(super) fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     if v.is_empty()
         || v.starts_with(['$', '%', '{', '<'])
+        // Symbols alone (`"🍪"`, `"—"`) are not a credential.
+        || !v.chars().any(char::is_alphanumeric)
         // An ellipsis stands for a value in documentation.
         || v.contains('…')
         || v.contains("...")
@@ -189,6 +192,34 @@ pub(super) fn is_code(value: &str) -> bool {
         && value.bytes().all(|b| b.is_ascii_alphabetic())
         && value.split(|c: char| c.is_ascii_uppercase()).all(|w| w.len() >= 2 || w.is_empty())
         && !value.bytes().zip(value.bytes().skip(1)).any(|(a, b)| a.is_ascii_uppercase() && b.is_ascii_uppercase())
+    {
+        return true;
+    }
+    // A type name with acronyms, maybe behind a module path (`SSHPrivateKeyTypes`,
+    // `rsa.RSAPrivateKey`, `PKCS7PrivateKeyTypes`): split where a lowercase letter meets a
+    // capital, every part has three characters or more, which random text rarely keeps up.
+    let type_name = |w: &str| {
+        let bytes = w.as_bytes();
+        let mut part = 0;
+        let mut parts_ok = true;
+        for (i, &b) in bytes.iter().enumerate() {
+            if i > 0 && bytes[i - 1].is_ascii_lowercase() && b.is_ascii_uppercase() {
+                parts_ok &= part >= 3;
+                part = 0;
+            }
+            part += 1;
+        }
+        w.starts_with(|c: char| c.is_ascii_alphabetic())
+            && w.bytes().all(|b| b.is_ascii_alphanumeric())
+            && parts_ok
+            && part >= 3
+    };
+    let digits = value.bytes().filter(u8::is_ascii_digit).count();
+    if value.len() < 64
+        && digits <= 2
+        && value.bytes().filter(u8::is_ascii_lowercase).count() >= 3
+        && value.bytes().any(|b| b.is_ascii_uppercase())
+        && value.split('.').all(type_name)
     {
         return true;
     }

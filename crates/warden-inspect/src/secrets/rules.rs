@@ -74,10 +74,12 @@ macro_rules! secret_name {
 }
 
 /// The characters an unquoted value runs over: up to white space, quotes, list and
-/// query separators, and brackets that close the surrounding structure.
+/// query separators, and brackets that close the surrounding structure. A value followed by
+/// `(` is a call (`token = randomUUID()`), which the `call` group records and the scanner
+/// rejects.
 macro_rules! bare_value {
     () => {
-        r#"(?P<secret>[^\s"'`,;&<>{}()\\]+)"#
+        r#"(?P<secret>[^\s"'`,;&<>{}()\\]+)(?P<call>[ \t]*\()?"#
     };
 }
 
