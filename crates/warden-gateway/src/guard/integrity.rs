@@ -318,7 +318,8 @@ fn evidence<'f>(findings: impl Iterator<Item = &'f Finding>) -> String {
     let mut parts: Vec<String> = findings
         .iter()
         .take(8)
-        .map(|f| format!("{} [{}] at {} bytes {}..{}", f.rule, f.family, f.pointer, f.span.start, f.span.end))
+        // The pointer is built from the server's keys: quoted and escaped like any server text.
+        .map(|f| format!("{} [{}] at {:?} bytes {}..{}", f.rule, f.family, f.pointer, f.span.start, f.span.end))
         .collect();
     if findings.len() > 8 {
         parts.push(format!("{} more", findings.len() - 8));

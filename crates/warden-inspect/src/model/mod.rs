@@ -146,6 +146,10 @@ impl Model {
                     if !(8..=22).contains(&value) {
                         return Err(bad(number, "bucket bits out of range"));
                     }
+                    let seen = if key == "buckets" { bits.is_some() } else { family_bits.is_some() };
+                    if seen || (key == "family_buckets" && !families.is_empty()) {
+                        return Err(bad(number, "bucket sizes are given once, before the weights"));
+                    }
                     if key == "buckets" {
                         bits = Some(value);
                         weights = vec![0.0; 1 << value];
@@ -171,15 +175,25 @@ impl Model {
                     let index = parts.next().and_then(|v| usize::from_str_radix(v, 16).ok());
                     let slot =
                         index.and_then(|index| weights.get_mut(index)).ok_or_else(|| bad(number, "weight index"))?;
-                    *slot = parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| bad(number, "weight"))?;
+                    *slot = parts
+                        .next()
+                        .and_then(|v| v.parse::<f32>().ok())
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| bad(number, "weight"))?;
                 }
                 "f" => {
                     let index = parts.next().and_then(|v| usize::from_str_radix(v, 16).ok());
                     let class = parts.next().and_then(|v| v.parse::<usize>().ok()).filter(|&c| c < families.len());
-                    let at = index.zip(class).map(|(index, class)| index * families.len() + class);
+                    let at = index
+                        .zip(class)
+                        .and_then(|(index, class)| index.checked_mul(families.len())?.checked_add(class));
                     let slot =
                         at.and_then(|at| family_weights.get_mut(at)).ok_or_else(|| bad(number, "family index"))?;
-                    *slot = parts.next().and_then(|v| v.parse().ok()).ok_or_else(|| bad(number, "family weight"))?;
+                    *slot = parts
+                        .next()
+                        .and_then(|v| v.parse::<f32>().ok())
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| bad(number, "family weight"))?;
                 }
                 _ => return Err(bad(number, "unknown key")),
             }
@@ -189,12 +203,16 @@ impl Model {
         if family_bias.len() != families.len() {
             return Err(ModelError("families without family_bias".into()));
         }
+        let family_mask: u32 = family_bits.map_or(0, |bits| (1 << bits) - 1);
+        if family_weights.len() != (family_mask as usize + 1) * families.len() && !families.is_empty() {
+            return Err(ModelError("the family table does not match its size".into()));
+        }
         Ok(Model {
             mask: (1 << bits) - 1,
             bias,
             weights,
             threshold,
-            family_mask: family_bits.map_or(0, |bits| (1 << bits) - 1),
+            family_mask,
             families,
             family_bias,
             family_weights,
@@ -215,7 +233,8 @@ impl Model {
     /// Like [`Model::judge`] with another threshold (evaluation reports use it).
     pub fn judge_at(&self, text: &str, threshold: f32) -> Option<Verdict> {
         let (span, score) = self.best_window(text)?;
-        if score < threshold {
+        // A non-number never flags.
+        if score.is_nan() || score < threshold {
             return None;
         }
         let window = &text[span.clone()];
@@ -341,6 +360,9 @@ mod tests {
             "buckets 30\nthreshold 1",
             "buckets 10\nthreshold x",
             "buckets 10\nthreshold 1\nw 99999 1",
+            "buckets 10\nthreshold 1\nw 1 NaN",
+            "buckets 10\nthreshold 1\nfamily_buckets 8\nfamilies a b\nfamily_bias 0 0\nfamily_buckets 22",
+            "buckets 10\nthreshold 1\nfamily_buckets 8\nfamilies a b\nfamily_bias 0 0\nf ffffffffffffffff 0 1",
             "nonsense 1",
         ] {
             assert!(Model::parse(bad).is_err(), "{bad:?}");

@@ -22,7 +22,7 @@ pub const OVERLAP_SIMILARITY: f64 = 0.6;
 /// Descriptions with fewer word pairs are too short to call duplicates.
 const OVERLAP_MIN_PAIRS: usize = 6;
 
-/// A word pair shared by more tools than this is boilerplate, not evidence.
+/// A word pair shared by tools of more servers than this is boilerplate, not evidence.
 const OVERLAP_MAX_POSTINGS: usize = 64;
 
 /// Tool names too common to mean anything when they appear in prose.
@@ -368,7 +368,18 @@ fn near_duplicates(items: &[Exposed<'_>], findings: &mut Vec<CrossFinding>) {
     // Pairs of tools and how many word pairs they share, counted over the postings that are
     // not boilerplate: work is bounded by the postings' sizes.
     let mut shared: HashMap<(usize, usize), usize> = HashMap::new();
-    for list in postings.values().filter(|list| list.len() > 1 && list.len() <= OVERLAP_MAX_POSTINGS) {
+    // Boilerplate is a pair many *servers* use: decoys from one server cannot hide a copy.
+    let servers_of = |list: &Vec<usize>| {
+        let mut servers: Vec<&str> = list.iter().map(|&i| items[i].server).collect();
+        servers.sort_unstable();
+        servers.dedup();
+        servers.len()
+    };
+    for list in postings.values().filter(|list| list.len() > 1 && servers_of(list) <= OVERLAP_MAX_POSTINGS) {
+        if list.len() > OVERLAP_MAX_POSTINGS * 8 {
+            // Many tools of few servers: compare across servers only, in bounded work.
+            continue;
+        }
         for (at, &a) in list.iter().enumerate() {
             for &b in &list[at + 1..] {
                 if items[a].server != items[b].server {

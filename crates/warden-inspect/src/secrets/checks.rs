@@ -102,14 +102,19 @@ pub(super) fn is_placeholder(value: &str) -> bool {
 /// A dependency's version or range (`^0.7.1`, `~1.2`, `>=2.0.0 <3`): package manifests name
 /// packages `cookie` or `secret-handshake`.
 fn is_version_range(value: &str) -> bool {
-    let v = value.trim_start_matches(['^', '~', '=', '>', '<', 'v']);
-    v.starts_with(|c: char| c.is_ascii_digit())
-        && v.contains('.')
-        && v.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b'.' | b'-' | b'+' | b' ' | b'<' | b'>' | b'=' | b'|' | b'*' | b'x')
-        })
-        && v.split(|c: char| !c.is_ascii_alphanumeric()).all(|part| part.len() <= 12)
+    // Each version in the range: digits (or `x`, `*`) joined by dots, at least one dot, with an
+    // optional `-prerelease`/`+build` tail.
+    let version = |v: &str| {
+        let v = v.trim_start_matches(['^', '~', '=', '>', '<', 'v']);
+        let core = v.split(['-', '+']).next().unwrap_or_default();
+        let parts: Vec<&str> = core.split('.').collect();
+        (2..=4).contains(&parts.len())
+            && parts.iter().all(|p| !p.is_empty() && (p.bytes().all(|b| b.is_ascii_digit()) || *p == "x" || *p == "*"))
+            && parts[0].bytes().all(|b| b.is_ascii_digit())
+    };
+    let pieces: Vec<&str> =
+        value.split([' ', '|']).filter(|p| !p.is_empty() && !p.starts_with(['<', '>', '=']) || version(p)).collect();
+    !pieces.is_empty() && pieces.iter().all(|p| version(p))
 }
 
 /// A bare word too short to be a password anyone meant: letters only, fewer than six.

@@ -536,8 +536,8 @@ impl SecretScanner {
 /// How many times the kept part of a match is itself scanned; keys and URL users are
 /// short, so one level finds what they hold.
 /// Merges the provider table's finds (`more`) into the core table's (`secrets[before..]`):
-/// both in order and disjoint; where two overlap, the one that starts first stays, and the
-/// core one at the same start.
+/// both in order and disjoint; where two overlap, the one that starts first stays (the core
+/// one at the same start) and is extended to cover the other.
 fn merge_found(secrets: &mut Vec<(Span, &'static str)>, before: usize, more: Vec<(Span, &'static str)>) {
     if more.is_empty() {
         return;
@@ -560,6 +560,14 @@ fn merge_found(secrets: &mut Vec<(Span, &'static str)>, before: usize, more: Vec
         };
         let Some((span, kind)) = next else { break };
         if secrets.len() > before && span.start < end {
+            // Overlapping finds: the first stays and reaches as far as either, so no part of
+            // the later one (a JWT after a URL rule stopped at its first `.`) survives.
+            if span.end > end
+                && let Some(last) = secrets.last_mut()
+            {
+                last.0.end = span.end;
+                end = span.end;
+            }
             continue;
         }
         end = span.end;

@@ -203,7 +203,7 @@ pub(super) const PROVIDER_ANCHORS: &[Anchor] = &[
     anchor("dnkey-", Gate::Word, 0),
     anchor("ico-", Gate::Word, 0),
     anchor("_mmk", Gate::Exact, 40),
-    anchor(".acc_", Gate::Exact, 48),
+    anchor("sc_", Gate::Word, 0),
     anchor("4b1d", Gate::Word, 0),
     anchor("lsv2_", Gate::Word, 0),
     anchor("sk_", Gate::Word, 0),
@@ -252,17 +252,18 @@ pub(super) const PROVIDER_ANCHORS: &[Anchor] = &[
     anchor("/open-apis/bot/v2/hook/", Gate::Any, 32),
     anchor("qyapi.weixin.qq.com/", Gate::Any, 8),
     anchor("chat.googleapis.com/", Gate::Any, 8),
-    anchor("api_key=", Gate::Any, 520),
-    anchor("apikey=", Gate::Any, 520),
-    anchor("api-key=", Gate::Any, 520),
-    anchor("access_token=", Gate::Any, 520),
-    anchor("auth_token=", Gate::Any, 520),
+    anchor("api_key=", Gate::Any, 1100),
+    anchor("apikey=", Gate::Any, 1100),
+    anchor("api-key=", Gate::Any, 1100),
+    anchor("access_token=", Gate::Any, 1100),
+    anchor("auth_token=", Gate::Any, 1100),
     anchor("-key:", Gate::Any, 110),
     anchor("-token:", Gate::Any, 110),
     anchor("-key\":", Gate::Any, 110),
     anchor("-key':", Gate::Any, 110),
     anchor("/hooks/", Gate::Exact, 150),
     // Password hashes.
+    anchor("$2$", Gate::Exact, 0),
     anchor("$2a$", Gate::Exact, 0),
     anchor("$2b$", Gate::Exact, 0),
     anchor("$2x$", Gate::Exact, 0),
@@ -286,7 +287,7 @@ pub(super) const PROVIDER_ANCHORS: &[Anchor] = &[
     anchor("scrypt:", Gate::Word, 0),
     anchor(":::", Gate::Exact, 66),
     anchor("$krb5", Gate::Exact, 0),
-    anchor(":0101000000000000", Gate::Exact, 200),
+    anchor(":0101000000000000", Gate::Exact, 400),
     anchor("{SSHA", Gate::Exact, 0),
     anchor("{SHA", Gate::Exact, 0),
     anchor("{SMD5}", Gate::Exact, 0),
@@ -317,15 +318,16 @@ pub(super) const PROVIDER_ANCHORS: &[Anchor] = &[
     anchor("-secret=", Gate::Exact, 64),
     anchor("-password ", Gate::Exact, 64),
     anchor("-password=", Gate::Exact, 64),
-    anchor("--apikey", Gate::Exact, 0),
-    anchor("--authkey", Gate::Exact, 0),
-    anchor("--authtoken", Gate::Exact, 0),
+    anchor("--apikey", Gate::Exact, 1),
+    anchor("--authkey", Gate::Exact, 1),
+    anchor("--authtoken", Gate::Exact, 1),
     anchor("mysql", Gate::Word, 0),
     anchor("sqlcmd", Gate::Word, 0),
     anchor("ldap", Gate::Word, 0),
     anchor("-u ", Gate::Exact, 1),
     anchor("--user", Gate::Exact, 1),
-    anchor("login ", Gate::Word, 0),
+    // A netrc entry runs over lines (`login u` then `password p`).
+    anchor("login ", Gate::Block, 0),
     anchor("masterauth", Gate::Word, 0),
     anchor("requirepass", Gate::Word, 0),
     anchor(":5432:", Gate::Exact, 130),
@@ -370,6 +372,18 @@ impl Prefilter {
                 continue;
             }
             let start = floor_char_boundary(text, hit.start().saturating_sub(anchor.back));
+            // A hit inside the window pushed last adds nothing (a run of `A` or `:` matches an
+            // anchor at every byte): skip it before looking for its line end.
+            // Only when that window ends at a line end (or the text's): a hit on the same line
+            // would end its window there too.
+            let covered = list.last().is_some_and(|last| {
+                last.start <= start
+                    && hit.end() < last.end
+                    && (last.end == text.len() || bytes.get(last.end - 1) == Some(&b'\n'))
+            });
+            if covered && anchor.gate != Gate::Block {
+                continue;
+            }
             let end = if anchor.gate == Gate::Block {
                 ceil_char_boundary(text, hit.end().saturating_add(MAX_BLOCK).min(text.len()))
             } else {

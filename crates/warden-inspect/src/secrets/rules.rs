@@ -79,7 +79,7 @@ macro_rules! secret_name {
 /// rejects.
 macro_rules! bare_value {
     () => {
-        r#"(?P<secret>[^\s"'`,;&<>{}()\\]+)(?P<call>[ \t]*\()?"#
+        r#"(?P<secret>[^\s"'`,;&<>{}()\\]+)(?P<call>\()?"#
     };
 }
 

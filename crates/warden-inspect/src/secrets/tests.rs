@@ -476,3 +476,21 @@ fn code_after_a_secret_sounding_name_is_not_a_secret() {
         assert!(out.contains(&format!("[REDACTED:{kind}]")), "{text} -> {out}");
     }
 }
+
+#[test]
+fn overlapping_finds_of_the_two_tables_leave_nothing_of_either() {
+    // The URL rule stops at the JWT's first `.`; the JWT rule starts later: both are covered.
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    let text = format!("GET https://api.example.com/v1/items?access_token={jwt} HTTP/1.1");
+    let (out, _) = SCANNER.redact_str(&text);
+    for part in jwt.split('.') {
+        assert!(!out.contains(part), "{out}");
+    }
+    assert_idempotent(&out);
+}
+
+#[test]
+fn a_value_then_a_parenthesis_after_a_space_is_still_a_password() {
+    assert_redacts("password=Xy7!kq2z (rotated monthly)", "Xy7!kq2z", "password");
+    assert_untouched("token = randomUUID();");
+}
