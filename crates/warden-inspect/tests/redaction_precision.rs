@@ -119,7 +119,7 @@ const PACKAGE_EXTENSIONS: &[&str] =
 
 /// Redactions per MB in the pinned test peers' packages (`scripts/install-peers.sh`), JavaScript
 /// and Python: measured 2.34 and 0.89 per MB when this floor was set. Most of what is redacted
-/// there is quoted passwords in the packages' own tests (`password: "peanuts"`) and passwords in
+/// there is quoted passwords in the packages' own test files and passwords in
 /// example URLs, which the rules redact on purpose; the 0.1 per MB floor above holds for Rust
 /// sources only. These floors keep the figures from growing.
 #[test]
