@@ -191,4 +191,23 @@ fn duplicate_tools_across_servers_and_model_findings_are_held_and_explained() {
     assert!(diff.contains("    check: "), "{diff}");
     let audit = gw.log();
     assert!(audit.contains("definition held until reviewed"), "{audit}");
+    // The audit rows of the holds carry the same evidence: the reason names rule, family and place,
+    // and the findings column keeps every finding whole, with the reviewer's check.
+    let sql = "SELECT reason, findings FROM mcp_audit WHERE event = 'definition_held'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let rows = loop {
+        let (_, rows) = warden_cli(&gw, &["audit", "query", "--json", sql]);
+        if rows.contains("overlap.near_duplicate") && rows.contains("model.definition")
+            || std::time::Instant::now() > deadline
+        {
+            break rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(rows.contains("overlap.near_duplicate [overlap] at"), "{rows}");
+    assert!(rows.contains("model.definition ["), "{rows}");
+    assert!(
+        rows.contains("Compare both tools") && rows.contains("Are the claims verifiable"),
+        "checks in findings: {rows}"
+    );
 }

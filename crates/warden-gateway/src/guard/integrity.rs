@@ -189,7 +189,7 @@ impl Integrity {
             Ok(true) => {
                 tracing::info!(%server, kind = pin_kind, name = %crate::names::shown(name), "pinned on first sight");
                 self.auditor
-                    .integrity_event("definition_pinned", server, pin_kind, name, &format!("tofu: {hash}"))
+                    .integrity_event("definition_pinned", server, pin_kind, name, &format!("tofu: {hash}"), None)
                     .await;
                 true
             }
@@ -243,7 +243,9 @@ impl Integrity {
             self.auditor.metrics.drift_events.inc();
         }
         let event = if why == Hold::Drift { "drift" } else { "definition_held" };
-        self.auditor.integrity_event(event, server, pin_kind, name, &format!("{}: {reason}", why.as_str())).await;
+        self.auditor
+            .integrity_event(event, server, pin_kind, name, &format!("{}: {reason}", why.as_str()), Some(findings_json))
+            .await;
     }
 
     /// A pinned definition the server no longer lists: reported once, and nothing else changes.
@@ -252,7 +254,7 @@ impl Integrity {
             self.store.record_candidate(server, pin_kind, name, "", None, "removed", &json!([])).await.unwrap_or(false);
         if first {
             tracing::warn!(%server, kind = pin_kind, name = %crate::names::shown(name), "a pinned definition is no longer listed");
-            self.auditor.integrity_event("definition_removed", server, pin_kind, name, "removed").await;
+            self.auditor.integrity_event("definition_removed", server, pin_kind, name, "removed", None).await;
         }
     }
 

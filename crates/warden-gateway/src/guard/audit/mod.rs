@@ -287,7 +287,17 @@ impl Auditor {
 
     /// Records what the integrity guard did to a definition (`drift`, `definition_held`,
     /// `definition_pinned`, `definition_removed`): not a request, so no caller.
-    pub async fn integrity_event(&self, event: &str, server: &str, kind: &str, name: &str, reason: &str) {
+    /// `findings`: the evidence of a hold (each finding's rule, family, pointer, span, excerpt,
+    /// explanation and reviewer check), kept whole in the row's `findings` column.
+    pub async fn integrity_event(
+        &self,
+        event: &str,
+        server: &str,
+        kind: &str,
+        name: &str,
+        reason: &str,
+        findings: Option<Value>,
+    ) {
         let Some(log) = &self.log else { return };
         let decision = match event {
             "definition_removed" => "REPORTED",
@@ -299,6 +309,7 @@ impl Auditor {
             tool_name: Some(self.scrubbed(name)),
             method: Some(format!("{kind} definition")),
             reason: Some(short(reason)),
+            findings: findings.filter(|f| f.as_array().is_some_and(|a| !a.is_empty())),
             outcome: Some(if decision == "BLOCKED" { "held" } else { "reported" }.to_owned()),
             // Not a call: only rows of calls say what class of tool they concern.
             action_class: None,
