@@ -87,6 +87,8 @@ pub struct Gateway {
     pub auditor: Arc<Auditor>,
     /// Results withheld for instructing the model.
     pub quarantine: Arc<Quarantine>,
+    /// Pinned definitions and their review.
+    pub integrity: Arc<Integrity>,
     /// Where servers' original errors are kept, when configured (`[output] server_errors`).
     pub kept_errors: Arc<OnceLock<warden_store::ServerErrorStore>>,
     /// Contexts that have read untrusted content.
@@ -213,6 +215,7 @@ impl Gateway {
             limits,
             auditor,
             quarantine,
+            integrity,
             kept_errors,
             taint,
             approvals,
@@ -327,6 +330,11 @@ impl Gateway {
         // The audit log's writer closes last, so that on SQLite it checkpoints the shared file.
         self.approvals.store().close().await;
         self.containment.store().close().await;
+        self.integrity.close().await;
+        self.quarantine.close().await;
+        if let Some(kept) = self.kept_errors.get() {
+            kept.close().await;
+        }
         if let Some(log) = self.auditor.log() {
             // Rows are never dropped, so a database that stays down would hold the exit forever.
             match tokio::time::timeout(Duration::from_secs(30), log.shutdown()).await {

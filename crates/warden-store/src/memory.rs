@@ -344,6 +344,8 @@ impl QuarantineStorage for MemoryQuarantine {
             .find(|i| i.id == id && i.status == "released" && i.principal_key == principal_key)
             .cloned())
     }
+
+    async fn close(&self) {}
 }
 
 /// Pins and candidates kept in memory.
@@ -401,6 +403,8 @@ impl PinStorage for MemoryPins {
         let key = (server.to_owned(), kind.to_owned(), name.to_owned(), hash.to_owned());
         Ok(lock(&self.candidates).insert(key, reason.to_owned()).is_none())
     }
+
+    async fn close(&self) {}
 }
 
 /// Contained servers kept in memory.

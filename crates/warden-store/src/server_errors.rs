@@ -69,6 +69,11 @@ impl ServerErrorStore {
         Ok(ServerErrorStore { backend })
     }
 
+    /// Closes the connections.
+    pub async fn close(&self) {
+        self.backend.close().await;
+    }
+
     /// Keeps one original error.
     pub async fn keep(&self, e: &OriginalError<'_>) -> Result<(), StoreError> {
         let data = e.data.map(Value::to_string);

@@ -80,6 +80,7 @@ pub trait ApprovalStorage: Send + Sync {
 pub trait QuarantineStorage: Send + Sync {
     async fn hold(&self, item: &Withheld<'_>) -> Result<String, StoreError>;
     async fn released_to(&self, id: &str, principal_key: &str) -> Result<Option<Held>, StoreError>;
+    async fn close(&self);
 }
 
 /// The pins, as the integrity guard uses them (see [`PinStore`]).
@@ -106,6 +107,7 @@ pub trait PinStorage: Send + Sync {
         reason: &str,
         findings: &Value,
     ) -> Result<bool, StoreError>;
+    async fn close(&self);
 }
 
 /// The contained servers (see [`ContainmentStore`]).
@@ -211,6 +213,9 @@ impl QuarantineStorage for QuarantineStore {
     async fn released_to(&self, id: &str, principal_key: &str) -> Result<Option<Held>, StoreError> {
         QuarantineStore::released_to(self, id, principal_key).await
     }
+    async fn close(&self) {
+        QuarantineStore::close(self).await
+    }
 }
 
 #[async_trait]
@@ -240,6 +245,9 @@ impl PinStorage for PinStore {
         findings: &Value,
     ) -> Result<bool, StoreError> {
         PinStore::record_candidate(self, server, kind, name, hash, definition, reason, findings).await
+    }
+    async fn close(&self) {
+        PinStore::close(self).await
     }
 }
 

@@ -170,10 +170,13 @@ fn arguments_are_redacted_and_results_only_hashed() {
 }
 
 /// Python's sqlite3, to tamper with a copy of the database as an attacker with file access would.
-fn tamper(db: &std::path::Path, sql: &str) {
+/// The copy is taken with SQLite's backup API, so it holds whatever the write-ahead log still holds.
+fn tamper(original: &std::path::Path, db: &std::path::Path, sql: &str) {
     let script = format!(
-        "import sqlite3; c = sqlite3.connect({:?}); c.executescript({sql:?}); c.commit()",
-        db.display().to_string()
+        "import sqlite3; c = sqlite3.connect({:?}); sqlite3.connect({:?}).backup(c); \
+         c.executescript({sql:?}); c.commit()",
+        db.display().to_string(),
+        original.display().to_string()
     );
     let out = Command::new(venv_bin("python")).args(["-c", &script]).output().expect("python");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -217,8 +220,7 @@ fn every_kind_of_tampering_is_found() {
     for (kind, sql) in cases {
         let dir = TempDir::new("tamper");
         let copy = dir.path("audit.db");
-        std::fs::copy(&original, &copy).unwrap();
-        tamper(&copy, &sql);
+        tamper(&original, &copy, &sql);
         let url = format!("sqlite://{}", copy.display());
         let (code, out, err) = warden(&["audit", "--database", &url, "verify"]);
         assert_eq!(code, 1, "{kind} must be found: {out}{err}");

@@ -124,6 +124,11 @@ impl Integrity {
         })
     }
 
+    /// Closes the pin store's connections.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// Reviews a list as fetched from `server`: what may be shown and called, in order.
     pub async fn review(&self, server: &str, kind: ListKind, items: Vec<Value>) -> Vec<Value> {
         let (pin_kind, def_kind) = pin_kind(kind);

@@ -61,6 +61,11 @@ impl Quarantine {
         Ok(Quarantine { store, at, auditor })
     }
 
+    /// Closes the store's connections.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// The severity at which results are withheld: the tool's own setting, else the gateway's.
     pub fn threshold(&self, tool: Option<&ToolSection>) -> Option<Severity> {
         match tool.and_then(|t| t.quarantine_at.as_deref()) {
