@@ -201,34 +201,67 @@ pub(super) fn is_code(value: &str) -> bool {
         return true;
     }
     // A type name with acronyms, maybe behind a module path (`SSHPrivateKeyTypes`,
-    // `rsa.RSAPrivateKey`, `PKCS7PrivateKeyTypes`): split where a lowercase letter meets a
-    // capital, every part has three characters or more, which random text rarely keeps up.
-    let type_name = |w: &str| {
-        let bytes = w.as_bytes();
-        let mut part = 0;
-        let mut parts_ok = true;
-        for (i, &b) in bytes.iter().enumerate() {
-            if i > 0 && bytes[i - 1].is_ascii_lowercase() && b.is_ascii_uppercase() {
-                parts_ok &= part >= 3;
-                part = 0;
-            }
-            part += 1;
-        }
-        w.starts_with(|c: char| c.is_ascii_alphabetic())
-            && w.bytes().all(|b| b.is_ascii_alphanumeric())
-            && parts_ok
-            && part >= 3
-    };
+    // `rsa.RSAPrivateKey`, `PKCS7PrivateKeyTypes`).
     let digits = value.bytes().filter(u8::is_ascii_digit).count();
     if value.len() < 64
         && digits <= 2
         && value.bytes().filter(u8::is_ascii_lowercase).count() >= 3
         && value.bytes().any(|b| b.is_ascii_uppercase())
-        && value.split('.').all(type_name)
+        && value.split('.').all(is_type_name)
     {
         return true;
     }
-    is_words(value) || is_identifier_path(value)
+    is_words(value) || is_identifier_path(value) || is_module_path(value)
+}
+
+/// Is `w` a type's name, acronyms allowed (`SSHPrivateKeyTypes`, `PKCS7PrivateKeyTypes`):
+/// split where a lowercase letter meets a capital, every part has three characters or more,
+/// which random text rarely keeps up.
+fn is_type_name(w: &str) -> bool {
+    let bytes = w.as_bytes();
+    let mut part = 0;
+    let mut parts_ok = true;
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 && bytes[i - 1].is_ascii_lowercase() && b.is_ascii_uppercase() {
+            parts_ok &= part >= 3;
+            part = 0;
+        }
+        part += 1;
+    }
+    w.starts_with(|c: char| c.is_ascii_alphabetic())
+        && w.bytes().all(|b| b.is_ascii_alphanumeric())
+        && parts_ok
+        && part >= 3
+}
+
+/// Is `value` a path into modules ending in a name (`ed25519.Ed25519PrivateKey`,
+/// `rust_openssl.hpke.MLKEM768X25519PrivateKey`, `base64.b64encode`): two or more segments
+/// joined by `.`, each a module's name (lowercase letters, digits and `_`, few digits) or a
+/// type's (capitalized parts of three characters or more, the last a capitalized word), at
+/// least one of them a word of
+/// four letters or more.
+fn is_module_path(value: &str) -> bool {
+    let module = |w: &str| {
+        w.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && w.len() <= 24
+            && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && w.bytes().filter(u8::is_ascii_digit).count() <= 5
+    };
+    // A type's name: capitalized, ending in a capitalized word (`…PrivateKey`).
+    let type_name = |w: &str| {
+        let tail = w.trim_end_matches(|c: char| c.is_ascii_lowercase());
+        w.starts_with(|c: char| c.is_ascii_uppercase())
+            && w.len() <= 48
+            && is_type_name(w)
+            && w.len() - tail.len() >= 2
+            && tail.ends_with(|c: char| c.is_ascii_uppercase())
+    };
+    let word = |w: &str| w.as_bytes().windows(4).any(|four| four.iter().all(u8::is_ascii_lowercase));
+    let segments: Vec<&str> = value.split('.').collect();
+    value.len() < 96
+        && segments.len() >= 2
+        && segments.iter().all(|w| module(w) || type_name(w))
+        && segments.iter().any(|w| word(w))
 }
 
 /// Is `value` an identifier in camelCase or a member access (`sessionId`,
@@ -268,12 +301,56 @@ pub(super) fn is_words(value: &str) -> bool {
 }
 
 /// Is a quoted `value` a message or code rather than a credential: words with spaces after
-/// a name that is not a password's (`Error::Token => "invalid token"`), or spaces with code
-/// punctuation (`'token: 'iter, I: Iterator<…>`)?
+/// a name that is not a password's (`Error::Token => "invalid token"`, `" * [would prune] "`:
+/// tokens and keys hold no spaces, unless its pieces look random themselves), or
+/// spaces with code punctuation (`'token: 'iter, I: Iterator<…>`)?
 fn is_quoted_prose(value: &str, for_password: bool) -> bool {
     let spaced = value.contains(' ');
-    let phrase = value.split(' ').all(|w| w.bytes().all(|b| b.is_ascii_lowercase()));
-    (spaced && phrase && !for_password) || (spaced && value.contains(['<', '>', '(', ')', '{', '}', ';']))
+    let keyed_piece = value.split(' ').any(|piece| piece.len() >= 4 && looks_random(piece));
+    (spaced && !keyed_piece && !for_password) || (spaced && value.contains(['<', '>', '(', ')', '{', '}', ';']))
+}
+
+/// Is a quoted `value` one word of letters in one case, maybe with a full stop or a comma
+/// (`"done."`, `"language"`, `"HONOISHOT"`)? After a token's or a key's name that is a word
+/// or a stand-in: a token mixes cases or digits, or runs to 20 letters and more.
+fn is_one_word(value: &str) -> bool {
+    let word = value.trim_end_matches(['.', ',', '!', ':']);
+    (2..20).contains(&word.len())
+        && (word.bytes().all(|b| b.is_ascii_lowercase()) || word.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
+/// Is a quoted `value` the name of a field rather than its value: an identifier of two or
+/// more words, one of which says password, secret or token (`CHALLENGE_PASSWORD:
+/// "challengePassword"`, `"caching_sha2_password"`, `"refresh_token"`)? One word with digits
+/// (`"password1"`) stays a password.
+fn names_a_field(value: &str) -> bool {
+    if value.len() > 48 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return false;
+    }
+    // Words split at `_`, `-` and where a lowercase letter meets a capital.
+    let mut words: Vec<String> = Vec::new();
+    let mut previous = b'_';
+    for b in value.bytes() {
+        if b == b'_' || b == b'-' {
+            previous = b;
+            continue;
+        }
+        if words.is_empty()
+            || matches!(previous, b'_' | b'-')
+            || (previous.is_ascii_lowercase() && b.is_ascii_uppercase())
+        {
+            words.push(String::new());
+        }
+        if let Some(word) = words.last_mut() {
+            word.push(b.to_ascii_lowercase() as char);
+        }
+        previous = b;
+    }
+    words.len() >= 2
+        && words.iter().all(|w| w.bytes().filter(u8::is_ascii_alphabetic).count() >= 2)
+        && words
+            .iter()
+            .any(|w| ["password", "passwd", "secret", "token", "credential", "credentials"].contains(&w.as_str()))
 }
 
 /// Does a private key block hold key material: 8 or more base64 characters between its
@@ -320,7 +397,8 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
             // (`"correct-horse-battery"`, `"admin"`); after `token` or `secret`, words are a
             // stand-in or a message.
             !is_placeholder(secret)
-                && (for_password || (!is_words(secret) && !is_short_word(secret)))
+                && !names_a_field(secret)
+                && (for_password || (!is_words(secret) && !is_short_word(secret) && !is_one_word(secret)))
                 && !is_quoted_prose(secret, for_password)
         }
         Check::NamedBareValue => {
@@ -390,6 +468,22 @@ mod tests {
         assert!(!looks_random("1234"));
         // Shaped like a key, but with almost no entropy.
         assert!(!looks_random("a1a1a1a1a1a1a1a1"));
+    }
+
+    #[test]
+    fn module_paths_and_field_names_are_code() {
+        for v in ["ed25519.Ed25519PrivateKey", "rust_openssl.hpke.MLKEM768X25519PrivateKey", "base64.b64encode"] {
+            assert!(is_code(v), "{v}");
+        }
+        for v in ["a1b2c3d4.e5f6g7h8", "AKIAIOSFODNN7EXAMPLE", "x9Fq2.Lm8Pz", "s.ot7VN0Qd7oivgTAXx7VMAAWb"] {
+            assert!(!is_module_path(v), "{v}");
+        }
+        assert!(names_a_field("challengePassword") && names_a_field("refresh_token"));
+        assert!(names_a_field("caching_sha2_password"));
+        assert!(!names_a_field("hunter2") && !names_a_field("Tr0ub4dor&3") && !names_a_field("password1"));
+        assert!(is_one_word("done.") && is_one_word("language") && !is_one_word("honoIsHot") && !is_one_word("abc123"));
+        assert!(is_quoted_prose(" * [would prune] ", false));
+        assert!(!is_quoted_prose("Bearer 0123456789abcdefABCDEF", false));
     }
 
     #[test]

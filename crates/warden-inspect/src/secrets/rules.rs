@@ -265,7 +265,7 @@ pub(super) const RULES: &[Rule] = &[
     rule("jwt", Check::None, r"(?-u:\b)eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"),
     rule(
         "bearer_token",
-        Check::None,
+        Check::NotPlaceholder,
         concat!(
             r#"(?-u:\b)(?i-u:authorization)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?i-u:bearer|token|bot)[ \t]+(?:token=)?"#,
             r#"(?P<secret>[A-Za-z0-9\-._~+/%]+=*)"#,
@@ -273,7 +273,7 @@ pub(super) const RULES: &[Rule] = &[
     ),
     rule(
         "basic_auth",
-        Check::None,
+        Check::NotPlaceholder,
         concat!(
             r#"(?-u:\b)(?i-u:authorization)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?i-u:basic)[ \t]+"#,
             r#"(?P<secret>[A-Za-z0-9+/_.\-]+=*)"#,
@@ -513,7 +513,7 @@ pub(super) const PROVIDER_RULES: &[Rule] = &[
     ),
     rule(
         "secret",
-        Check::LooksRandom,
+        Check::NamedRandomValue,
         r#"(?m:^)[ \t]*["']?[A-Za-z][A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,4}-(?i-u:key|token)["']?[ \t]*:[ \t]*["']?(?P<secret>[A-Za-z0-9_\-+/=.]{16,})"#,
     ),
     rule("password", Check::None, r#""auth"[ \t]*:[ \t]*"(?P<secret>[A-Za-z0-9+/]{12,}={0,2})""#),
