@@ -52,7 +52,7 @@ impl Default for Settings {
             family_bucket_bits: 15,
             epochs: 12,
             rounds: 2,
-            learning_rate: 0.005,
+            learning_rate: 0.01,
             l2: 1e-4,
             folds: 5,
             false_positive_target: 0.01,
