@@ -150,16 +150,18 @@ impl TaintGuard {
         }
     }
 
-    /// Scans `content` and taints on what is found; the findings are recorded in `findings`.
+    /// Scans `content` (a list of definitions when `definitions`) and taints on what is found;
+    /// the findings are recorded in `findings`.
     fn screen(
         &self,
         ctx: &ClientContext,
         server: &str,
         what: &str,
-        content: &Value,
+        (content, definitions): (&Value, bool),
         findings: &mut Vec<Value>,
     ) -> warden_inspect::Injection {
-        let found = self.output.injections(content);
+        let found =
+            if definitions { self.output.definition_injections(content) } else { self.output.injections(content) };
         let room = MAX_FINDINGS.saturating_sub(findings.len());
         findings.extend(found.findings.iter().map(|f| json!({ "rule": f.rule, "at": f.pointer })).take(room));
         if found.at_least(warden_inspect::poison::Severity::Medium) {
@@ -212,6 +214,8 @@ impl ResponseGuard for TaintGuard {
         if request.sources.is_empty() {
             return Ok(());
         }
+        // A list's entries are definitions, judged as such.
+        let definitions = matches!(request.route, Route::List(_)) && matches!(reply, Reply::Result(_));
         let error;
         let content = match reply {
             Reply::Result(v) => &*v,
@@ -223,7 +227,7 @@ impl ResponseGuard for TaintGuard {
         };
         let server = request.sources.first().map(|s| s.name.clone()).unwrap_or_default();
         let what = request.addressed().to_owned();
-        let found = self.screen(request.ctx, &server, &what, content, &mut request.note.findings);
+        let found = self.screen(request.ctx, &server, &what, (content, definitions), &mut request.note.findings);
         if found.at_least(warden_inspect::poison::Severity::Medium) {
             request.note.injections = found.findings.iter().map(|f| f.rule).collect();
         }
@@ -256,7 +260,7 @@ impl MessageGuard for TaintGuard {
         }
         let content = message.params.clone().unwrap_or(Value::Null);
         let server = message.server.name.clone();
-        self.screen(ctx, &server, message.method, &content, &mut message.findings);
+        self.screen(ctx, &server, message.method, (&content, false), &mut message.findings);
         // Within a call, the call's own answer taints as its server is trusted or not; tainting
         // here would hold the call's own continuation for the content the call itself brought.
         if message.within.is_none() && !message.server.trusted_content && message.kind != Some(ServerKind::Elicitation)

@@ -81,6 +81,9 @@ pub(super) fn is_placeholder(value: &str) -> bool {
         || v.contains("...")
         || is_version_range(v)
         || v.bytes().all(|b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'-' | b'_'))
+        // A colour (`#dddddd`) or an AWS resource's name (`arn:aws:iam::…`) names no secret.
+        || (v.starts_with('#') && (4..=9).contains(&v.len()) && v[1..].bytes().all(|b| b.is_ascii_hexdigit()))
+        || v.starts_with("arn:")
         || ["null", "none", "nil", "undefined", "true", "false", "empty", "redacted"]
             .iter()
             .any(|w| v.eq_ignore_ascii_case(w))
@@ -310,6 +313,12 @@ fn is_quoted_prose(value: &str, for_password: bool) -> bool {
     (spaced && !keyed_piece && !for_password) || (spaced && value.contains(['<', '>', '(', ')', '{', '}', ';']))
 }
 
+/// Is a quoted `value` a name in code: a type's, a field's or a path to one (`"Marker"`,
+/// `"LastEvaluatedKey"`, `"nextMarker"`, `"DistributionList.NextMarker"`)?
+fn is_quoted_name(value: &str) -> bool {
+    !value.contains(' ') && value.bytes().any(|b| b.is_ascii_alphabetic()) && is_code(value)
+}
+
 /// Is a quoted `value` one word of letters in one case, maybe with a full stop or a comma
 /// (`"done."`, `"language"`, `"HONOISHOT"`)? After a token's or a key's name that is a word
 /// or a stand-in: a token mixes cases or digits, or runs to 20 letters and more.
@@ -396,9 +405,12 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
             // A quoted value after a password's name is the password, whatever its shape
             // (`"correct-horse-battery"`, `"admin"`); after `token` or `secret`, words are a
             // stand-in or a message.
+            // After a token's or a key's name, a name in code (`"input_token": "NextMarker"`,
+            // `"DistributionList.NextMarker"`) is a field it refers to, not a token.
             !is_placeholder(secret)
                 && !names_a_field(secret)
-                && (for_password || (!is_words(secret) && !is_short_word(secret) && !is_one_word(secret)))
+                && (for_password
+                    || (!is_words(secret) && !is_short_word(secret) && !is_one_word(secret) && !is_quoted_name(secret)))
                 && !is_quoted_prose(secret, for_password)
         }
         Check::NamedBareValue => {
@@ -483,6 +495,13 @@ mod tests {
         assert!(!names_a_field("hunter2") && !names_a_field("Tr0ub4dor&3") && !names_a_field("password1"));
         assert!(is_one_word("done.") && is_one_word("language") && !is_one_word("honoIsHot") && !is_one_word("abc123"));
         assert!(is_quoted_prose(" * [would prune] ", false));
+        for v in ["Marker", "LastEvaluatedKey", "nextMarker", "DistributionList.NextMarker"] {
+            assert!(is_quoted_name(v), "{v}");
+        }
+        for v in ["AbX9kQ2mZ7pL0wR4", "ghp_16C7e42F292c6912E7710c838347Ae178B4a", "Zx8Qk2LmP0"] {
+            assert!(!is_quoted_name(v), "{v}");
+        }
+        assert!(is_placeholder("#dddddd") && is_placeholder("arn:aws:iam::aws:policy/ReadOnly"));
         assert!(!is_quoted_prose("Bearer 0123456789abcdefABCDEF", false));
     }
 

@@ -410,10 +410,13 @@ impl SecretScanner {
             }
             let rule = &rules[found.pattern().as_usize()];
             let secret = slots.get_group_by_name("secret").unwrap_or(found.span());
-            let key = slots.get_group_by_name("key").map(|span| &text[span]);
+            let key_span = slots.get_group_by_name("key");
+            let key = key_span.map(|span| &text[span]);
+            // A name behind a path (`AWS::MSK::BatchScramSecret`, `Error::Token`) is a type's.
+            let typed = key_span.is_some_and(|span| text[..span.start].ends_with("::"));
             // A bare value followed by `(` is a function call, not a credential.
             let call = slots.get_group_by_name("call").is_some();
-            let kind = judge(rule, key, &text[secret]).filter(|_| !call).map(|kind| match rule.kind {
+            let kind = judge(rule, key, &text[secret]).filter(|_| !call && !typed).map(|kind| match rule.kind {
                 // A named value in a known format reports the format's kind.
                 Kind::FromKey => self.format_kind(&text[secret]).unwrap_or(kind),
                 Kind::Fixed(_) => kind,

@@ -42,6 +42,10 @@ pub struct OutputGuard {
     secrets: SecretScanner,
     pii: PiiScanner,
     injections: InjectionScanner,
+    /// For definitions in lists: the rules only. Their learned judgement is the definitions
+    /// model's, which the integrity guard runs on every entry (and holds it for); the results
+    /// model was trained on what tools return, not on what they are.
+    definition_injections: InjectionScanner,
     schemas: Arc<Schemas>,
     binary: BinaryPayloads,
 }
@@ -93,6 +97,7 @@ impl OutputGuard {
             secrets: SecretScanner::new(),
             pii: PiiScanner::new(),
             injections: InjectionScanner::new(),
+            definition_injections: InjectionScanner::rules_only(),
             schemas,
             binary,
         }
@@ -259,9 +264,19 @@ impl OutputGuard {
     /// Instructions aimed at the model inside a value: every string, and the text of every
     /// base64 payload that holds text.
     pub fn injections(&self, value: &Value) -> Injection {
-        let mut found = self.injections.scan_result(value);
+        Self::injections_by(&self.injections, value)
+    }
+
+    /// As [`OutputGuard::injections`], for a list of definitions (tools, prompts, resources):
+    /// the injection rules, the definitions model being the integrity guard's.
+    pub fn definition_injections(&self, value: &Value) -> Injection {
+        Self::injections_by(&self.definition_injections, value)
+    }
+
+    fn injections_by(scanner: &InjectionScanner, value: &Value) -> Injection {
+        let mut found = scanner.scan_result(value);
         for (at, text) in payload::texts(value) {
-            let more = self.injections.scan_text(&at, &text);
+            let more = scanner.scan_text(&at, &text);
             found.max_severity = found.max_severity.max(more.max_severity);
             found.findings.extend(more.findings);
             found.incomplete |= more.incomplete;
