@@ -146,14 +146,17 @@ fn cancellation_reaches_the_server() {
     let gw = Warden::serve("", &hostile("bad", ""));
     let out = call(
         &gw.url(),
+        // The list first, so that the abort's clock starts when the call can be forwarded (a
+        // debug build takes a few hundred milliseconds to review a new server's tools).
         json!([
+            { "op": "listTools" },
             { "op": "callTool", "name": "bad__hang", "arguments": {}, "abortAfterMs": 300 },
             { "op": "sleep", "ms": 300 },
             { "op": "callTool", "name": "bad__seen", "arguments": {} },
         ]),
     );
-    err(&out, 0);
-    let seen = text(ok(&out, 2));
+    err(&out, 1);
+    let seen = text(ok(&out, 3));
     assert_eq!(seen_count(&seen, "notifications/cancelled"), 1, "the server was told the call was cancelled: {seen}");
     let parsed: Value = serde_json::from_str(&seen).unwrap();
     let request_id = parsed
