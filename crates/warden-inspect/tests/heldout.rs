@@ -26,6 +26,6 @@ fn results_held_out_floors() {
     let s = &split.combined;
     let (flagged, total) = s.attacks();
     let recall = flagged as f64 / total as f64;
-    assert!(recall >= 0.68, "held-out injected-result recall {recall:.3} < 0.68: {:?}", s.families);
-    assert!(s.false_rate() <= 0.05, "benign results flagged {:.3} > 0.05: {:?}", s.false_rate(), s.false_flags);
+    assert!(recall >= 0.7, "held-out injected-result recall {recall:.3} < 0.7: {:?}", s.families);
+    assert!(s.false_rate() <= 0.045, "benign results flagged {:.3} > 0.045: {:?}", s.false_rate(), s.false_flags);
 }
