@@ -10,6 +10,7 @@ use warden_inspect::poison::{DefinitionKind, PoisonScanner, Severity, is_flagged
 
 const DEFINITIONS: &str = include_str!("heldout/definitions.jsonl");
 const RESULTS: &str = include_str!("heldout/results.jsonl");
+const RESULTS_SECOND: &str = include_str!("heldout/results-2.jsonl");
 
 /// Counts for one scanner configuration.
 #[derive(Debug, Default)]
@@ -100,9 +101,19 @@ pub fn definitions() -> Split {
 /// The injection scanner on held-out results: flagged = any finding at medium or above (the
 /// result taints the session).
 pub fn results() -> Split {
+    results_of("Held-out tool results", RESULTS)
+}
+
+/// As [`results`], on the second held-out results split (`heldout/results-2.jsonl`), written
+/// after the first had been measured many times, and measured once when it landed.
+pub fn results_second() -> Split {
+    results_of("Second held-out tool results", RESULTS_SECOND)
+}
+
+fn results_of(title: &'static str, text: &str) -> Split {
     let (rules, combined) = (InjectionScanner::rules_only(), InjectionScanner::new());
-    let mut split = Split { title: "Held-out tool results", rules: Scores::default(), combined: Scores::default() };
-    for example in parse(RESULTS) {
+    let mut split = Split { title, rules: Scores::default(), combined: Scores::default() };
+    for example in parse(text) {
         let malicious = field(&example, "label") == "injected";
         let (family, id) = (field(&example, "family"), field(&example, "id"));
         let flagged = |s: &InjectionScanner| s.scan_result(&example["result"]).at_least(Severity::Medium);

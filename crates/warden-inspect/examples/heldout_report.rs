@@ -5,6 +5,7 @@
 //!   attack family and the false-hold rate on benign definitions;
 //! - `corpus/heldout/results.jsonl`: the injection scanner on tool results, recall per style
 //!   and the share of benign results flagged.
+//! - `corpus/heldout/results-2.jsonl`: the same on a second results split, written later.
 //!
 //! Each is reported for the rules alone and for rules with the model.
 //!
@@ -16,7 +17,7 @@
 mod heldout;
 
 fn main() {
-    for split in [heldout::definitions(), heldout::results()] {
+    for split in [heldout::definitions(), heldout::results(), heldout::results_second()] {
         for (label, scores) in [("rules", &split.rules), ("rules and model", &split.combined)] {
             println!("\n### {} — {label}\n", split.title);
             println!("| family | flagged | total | recall |");

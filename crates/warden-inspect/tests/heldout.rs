@@ -29,3 +29,15 @@ fn results_held_out_floors() {
     assert!(recall >= 0.7, "held-out injected-result recall {recall:.3} < 0.7: {:?}", s.families);
     assert!(s.false_rate() <= 0.045, "benign results flagged {:.3} > 0.045: {:?}", s.false_rate(), s.false_flags);
 }
+
+/// The second results split, written after the first had been measured many times, measured
+/// once when it landed (`docs/detection.md`).
+#[test]
+fn second_results_held_out_floors() {
+    let split = heldout::results_second();
+    let s = &split.combined;
+    let (flagged, total) = s.attacks();
+    let recall = flagged as f64 / total as f64;
+    assert!(recall >= 0.67, "second held-out injected-result recall {recall:.3} < 0.67: {:?}", s.families);
+    assert!(s.false_rate() <= 0.036, "benign results flagged {:.3} > 0.036: {:?}", s.false_rate(), s.false_flags);
+}

@@ -26,6 +26,7 @@ const FIXTURES: &[&str] = &[
     "crates/warden-inspect/corpus/benign.jsonl",
     "crates/warden-inspect/corpus/heldout/definitions.jsonl",
     "crates/warden-inspect/corpus/heldout/results.jsonl",
+    "crates/warden-inspect/corpus/heldout/results-2.jsonl",
     "crates/warden-inspect/corpus/results/injected.jsonl",
     "crates/warden-inspect/corpus/results/benign.jsonl",
     "crates/warden-inspect/corpus/train/definitions-a.jsonl",
