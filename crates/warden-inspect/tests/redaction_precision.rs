@@ -22,13 +22,7 @@ const MIN_MB: f64 = 50.0;
 fn real_source_code_is_not_redacted() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lock = std::fs::read_to_string(manifest.join("../../Cargo.lock")).expect("Cargo.lock");
-    let listed: BTreeSet<String> = std::fs::read_to_string(manifest.join("corpus/real-sources-credentials.txt"))
-        .expect("the list of files with credential-shaped values")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
+    let listed = listed_files(manifest, "corpus/real-sources-credentials.txt");
     let registries = registry_sources();
     let scanner = SecretScanner::new();
     let (mut bytes, mut false_redactions, mut listed_seen) = (0usize, Vec::new(), BTreeSet::new());
@@ -70,6 +64,18 @@ fn real_source_code_is_not_redacted() {
         "{per_mb:.3} false redactions per MB (floor {FLOOR_PER_MB}):\n{}",
         false_redactions.join("\n")
     );
+}
+
+/// The files a list under the crate names as holding credential-shaped values: one per line,
+/// `#` comments and blank lines skipped.
+fn listed_files(manifest: &Path, list: &str) -> BTreeSet<String> {
+    std::fs::read_to_string(manifest.join(list))
+        .unwrap_or_else(|e| panic!("{list}: {e}"))
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Cargo's registry source directories.
@@ -125,13 +131,7 @@ const PACKAGE_EXTENSIONS: &[&str] =
 fn installed_javascript_and_python_packages_are_not_redacted() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let peers = manifest.join("../../tests/peers");
-    let listed: BTreeSet<String> = std::fs::read_to_string(manifest.join("corpus/peer-packages-credentials.txt"))
-        .expect("the list of peer package files with credential-shaped values")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect();
+    let listed = listed_files(manifest, "corpus/peer-packages-credentials.txt");
     let scanner = SecretScanner::new();
     let mut listed_seen = BTreeSet::new();
     let mut measured = Vec::new();

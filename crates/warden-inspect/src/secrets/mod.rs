@@ -412,8 +412,13 @@ impl SecretScanner {
             let secret = slots.get_group_by_name("secret").unwrap_or(found.span());
             let key_span = slots.get_group_by_name("key");
             let key = key_span.map(|span| &text[span]);
-            // A name behind a path (`AWS::MSK::BatchScramSecret`, `Error::Token`) is a type's.
-            let typed = key_span.is_some_and(|span| text[..span.start].ends_with("::"));
+            // A quoted name behind a path (`"AWS::MSK::BatchScramSecret": …`) is a type's; an
+            // unquoted one (`Config::API_TOKEN = …`) is a constant and may hold a secret.
+            let typed = key_span.is_some_and(|span| {
+                let before = &text[..span.start];
+                let path = before.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+                before.ends_with("::") && path.ends_with(['"', '\''])
+            });
             // A bare value followed by `(` is a function call, not a credential.
             let call = slots.get_group_by_name("call").is_some();
             let kind = judge(rule, key, &text[secret]).filter(|_| !call && !typed).map(|kind| match rule.kind {

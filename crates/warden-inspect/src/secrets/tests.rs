@@ -494,3 +494,9 @@ fn a_value_then_a_parenthesis_after_a_space_is_still_a_password() {
     assert_redacts("password=Xy7!kq2z (rotated monthly)", "Xy7!kq2z", "password");
     assert_untouched("token = randomUUID();");
 }
+
+#[test]
+fn a_type_path_names_no_secret_but_a_namespaced_constant_may_hold_one() {
+    assert_untouched(r#""AWS::MSK::BatchScramSecret": "ff2b807a577495b0","#);
+    assert_redacts(r#"Config::API_TOKEN = "q8Zt2Lw9Xv4Rk7Pm""#, "q8Zt2Lw9Xv4Rk7Pm", "secret");
+}
