@@ -460,10 +460,13 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr();
     let gw = start_gateway(&config).await?;
-    let guard = OriginGuard::new(addr, &config.gateway.allowed_hosts, &config.gateway.allowed_origins);
-    let app = http::router(gw.clone(), &config.gateway.path, guard);
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    tracing::info!("Warden listening on http://{}{}", listener.local_addr()?, config.gateway.path);
+    // The bound address, not the configured one: with port 0 the system chooses the port, and the
+    // Host and Origin checks must name it.
+    let bound = listener.local_addr()?;
+    let guard = OriginGuard::new(bound, &config.gateway.allowed_hosts, &config.gateway.allowed_origins);
+    let app = http::router(gw.clone(), &config.gateway.path, guard);
+    tracing::info!("Warden listening on http://{bound}{}", config.gateway.path);
     let limits = HttpLimits::of(&config.gateway);
     // Open streams are given a moment to finish; calls in flight are drained by the gateway.
     let served = listener::serve(listener, app, limits, shutdown_signal(), Duration::from_secs(3)).await;

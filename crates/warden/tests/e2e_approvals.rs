@@ -486,7 +486,7 @@ fn containment_stops_a_server_at_once_and_survives_a_restart() {
     let Setup { gw: mut first, state, alice, mallory, ops, admin_port } = s;
     first.stop();
     let config = std::fs::read_to_string(first.dir.path("warden.toml")).unwrap();
-    let s = Setup { gw: Warden::start(&config, first.port), state, alice, mallory, ops, admin_port };
+    let s = Setup { gw: Warden::start(&config, 0), state, alice, mallory, ops, admin_port };
     let (names, _) = check(&s);
     assert!(!names.iter().any(|n| n.starts_with("demo__")), "still contained after a restart: {names:?}");
 
@@ -535,11 +535,11 @@ fn an_approved_call_continues_through_its_servers_own_input_required_once() {
 
 #[test]
 fn the_operator_api_needs_a_credential_even_where_the_local_principal_is_an_admin() {
-    let admin_port = free_port();
     let gw = Warden::serve(
         "[gateway.local_principal]\nsubject = \"local\"\nclass = \"admin\"\n",
-        &format!("{}\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n", demo_server("demo")),
+        &format!("{}\n[admin]\nlisten = \"127.0.0.1:0\"\n", demo_server("demo")),
     );
+    let admin_port = gw.admin_port();
     // What a web page could make a browser send: no credential.
     let r = http_at("POST", admin_port, "/v1/servers/demo/contain", &[("Content-Type", "application/json")], b"{}");
     assert_eq!(r.status, 401, "{}", r.body);

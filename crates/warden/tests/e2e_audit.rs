@@ -318,9 +318,8 @@ fn metric(text: &str, prefix: &str) -> f64 {
 
 #[test]
 fn metrics_move_as_calls_are_made() {
-    let admin = free_port();
-    let (gw, _p) =
-        gateway("", &format!("[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[tools.\"demo/echo\"]\nclass = \"read\"\n"));
+    let (gw, _p) = gateway("", "[admin]\nlisten = \"127.0.0.1:0\"\n\n[tools.\"demo/echo\"]\nclass = \"read\"\n");
+    let admin = gw.admin_port();
     let before = scrape(admin);
     node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         echo(1), echo(2),

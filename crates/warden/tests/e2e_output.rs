@@ -243,11 +243,10 @@ fn personal_data_is_allowed_redacted_or_refused_as_configured() {
 fn an_injected_result_is_quarantined_until_a_person_releases_it_to_its_caller() {
     let (alice, alice_hash) = api_key();
     let (bob, bob_hash) = api_key();
-    let admin = free_port();
     let gw = Warden::serve(
         "",
         &format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\n[auth.api_keys.alice]\nhash = {alice_hash:?}\n\n[auth.api_keys.bob]\nhash = {bob_hash:?}\n\n{}\n\
+            "[admin]\nlisten = \"127.0.0.1:0\"\n\n[auth.api_keys.alice]\nhash = {alice_hash:?}\n\n[auth.api_keys.bob]\nhash = {bob_hash:?}\n\n{}\n\
              [tools.\"leaky/*\"]\nclass = \"read\"\n\n[tools.\"leaky/ansi\"]\nquarantine_at = \"off\"\n",
             leaky("")
         ),
@@ -304,7 +303,7 @@ fn an_injected_result_is_quarantined_until_a_person_releases_it_to_its_caller() 
     assert_eq!(find("quarantine_released")["actor_id"], "reviewer-carol");
     assert!(rows.iter().any(|r| r["event"] == "call" && r["outcome"] == "quarantined"), "{rows:?}");
     assert!(!rows.iter().any(|r| r["event"] == "quarantine_discarded"), "{rows:?}");
-    let metrics = http_at("GET", admin, "/metrics", &[], b"").body;
+    let metrics = http_at("GET", gw.admin_port(), "/metrics", &[], b"").body;
     assert!(metrics.lines().any(|l| l == "warden_quarantined_results_total 1"), "{metrics}");
 }
 

@@ -55,9 +55,20 @@ pub fn git_repo(file: &str) -> TempDir {
     repo
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, for a process that must be told its port before it starts.
+///
+/// Ports are handed out in turn from below the system's ephemeral range, so two tests of one
+/// binary never get the same port, and no listener bound to port 0 or outgoing connection takes
+/// one between the handing out and the bind. (A gateway listens on port 0 and says where.)
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 64 * 160;
+    loop {
+        let port = (20_000 + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A scratch directory, removed on drop.
@@ -102,6 +113,31 @@ fn wait_port(port: u16, child: &mut Child, what: &str, log: &Path) {
     panic!("{what} did not listen on {port}:\n{}", std::fs::read_to_string(log).unwrap_or_default());
 }
 
+/// Waits until the gateway's own log says it listens, and returns the port of the listener whose
+/// log line starts with `what` ("Warden listening on" or "admin listener"). A TCP connect alone
+/// could reach another test's process that took the same port.
+fn wait_listening(child: &mut Child, log: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(port) = listened_port(&text, "Warden listening on http://") {
+            return port;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("warden exited ({status}) before listening:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("warden did not listen:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+/// The port in the first log line that announces `prefix` followed by `host:port`.
+fn listened_port(log: &str, prefix: &str) -> Option<u16> {
+    let rest = &log[log.find(prefix)? + prefix.len()..];
+    let addr = rest.split(|c: char| c == '/' || c.is_whitespace()).next()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
 fn terminate(child: &mut Child) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
@@ -131,12 +167,13 @@ pub const PERMIT_ALL: &str = "@id(\"test-permit-all\")\npermit (principal, actio
 impl Warden {
     /// Starts `warden serve` with `[gateway]` settings `gateway` (listen is added) and the rest of
     /// the configuration `rest`.
+    /// The gateway listens on a port the system chooses, read back from its log.
     pub fn serve(gateway: &str, rest: &str) -> Warden {
-        let port = free_port();
-        Warden::start(&format!("[gateway]\nlisten = \"127.0.0.1:{port}\"\n{gateway}\n\n{rest}\n"), port)
+        Warden::start(&format!("[gateway]\nlisten = \"127.0.0.1:0\"\n{gateway}\n\n{rest}\n"), 0)
     }
 
-    /// Starts `warden serve` on a whole configuration that listens on `port`.
+    /// Starts `warden serve` on a whole configuration that listens on `port` (0: any port, read
+    /// back from the log).
     pub fn start(config: &str, port: u16) -> Warden {
         let dir = TempDir::new("gw");
         // Tests of the proxy itself run under a policy that permits everything; tests of
@@ -159,8 +196,14 @@ impl Warden {
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("spawn warden");
-        wait_port(port, &mut child, "warden", &log);
-        Warden { child, port, dir }
+        let listened = wait_listening(&mut child, &log);
+        assert!(port == 0 || listened == port, "warden listens on {listened}, not {port}");
+        Warden { child, port: listened, dir }
+    }
+
+    /// The admin listener's port, read from the log (configure `[admin] listen = "127.0.0.1:0"`).
+    pub fn admin_port(&self) -> u16 {
+        listened_port(&self.log(), "admin listener (metrics, operator API) on http://").expect("an admin listener")
     }
 
     /// The MCP endpoint.
