@@ -25,7 +25,7 @@ use crate::guard::validate_args::ValidateArgs;
 use crate::hub::{Audience, Hub, Listener, Subscriber};
 use crate::resolver::Resolver;
 use crate::schemas::Schemas;
-use crate::servers::{ListReview, Registry, Server, ServerMessages, server_info};
+use crate::servers::{ListReview, Registry, Server, ServerMessages, ServerPaths, server_info};
 use crate::session::{Session, SessionStore};
 use crate::stack::{Guards, ListenGuards, MessageChain, Stack};
 use serde_json::{Value, json};
@@ -147,6 +147,7 @@ impl Gateway {
         ));
 
         let review: Arc<dyn ListReview> = integrity.clone();
+        let paths = ServerPaths::of(config);
         let servers = config
             .servers
             .iter()
@@ -156,7 +157,7 @@ impl Gateway {
                     s,
                     frame_limits,
                     g.input_required_ttl.0,
-                    &config.base_dir,
+                    &paths,
                     Some(review.clone()),
                     Some(messages.clone()),
                 );

@@ -19,6 +19,8 @@ pub enum TransportSpec {
         env: BTreeMap<String, String>,
         /// Working directory, if not the gateway's.
         cwd: Option<PathBuf>,
+        /// The sandbox it runs in; `None` runs it unconfined (`sandbox = "off"`).
+        sandbox: Option<crate::sandbox::SandboxSpec>,
     },
     /// A Streamable HTTP endpoint.
     Http {

@@ -8,6 +8,7 @@
 use crate::core::{Core, Origin, ReplySink};
 use crate::error::UpstreamError;
 use crate::lines::{Line, LineReader};
+use crate::sandbox;
 use crate::spec::{TransportSpec, UpstreamSpec};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -50,10 +51,13 @@ const STDERR_LINES_PER_SECOND: u32 = 50;
 
 impl StdioTransport {
     pub(crate) fn spawn(spec: &UpstreamSpec, core: Arc<Core>) -> Result<StdioTransport, UpstreamError> {
-        let TransportSpec::Stdio { command, args, env, cwd } = &spec.transport else {
+        let TransportSpec::Stdio { command, args, env, cwd, sandbox } = &spec.transport else {
             unreachable!("spawn is only called for stdio specs");
         };
-        let mut cmd = Command::new(command);
+        let unavailable =
+            |reason: String| UpstreamError::Unavailable { server: spec.name.clone(), reason, retry_after: None };
+        let program = find_program(command, env.get("PATH").map(String::as_str));
+        let mut cmd = Command::new(&program);
         cmd.args(args)
             .env_clear()
             .envs(env)
@@ -65,13 +69,27 @@ impl StdioTransport {
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
-        let mut child = cmd.spawn().map_err(|e| UpstreamError::Unavailable {
-            server: spec.name.clone(),
-            reason: format!("could not start the server process ({})", e.kind()),
-            retry_after: None,
+        let mut tmp = None;
+        if let Some(sandbox) = sandbox {
+            let mut prepared = sandbox::prepare(sandbox, &program, &spec.name).map_err(&unavailable)?;
+            tracing::info!(server = %spec.name, "sandbox: {}", prepared.summary);
+            cmd.env("TMPDIR", &prepared.tmp);
+            tmp = Some(prepared.tmp.clone());
+            // SAFETY: `apply` makes only system calls on memory prepared before the fork.
+            unsafe {
+                cmd.pre_exec(move || sandbox::apply(&mut prepared));
+            }
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            if let Some(t) = &tmp {
+                let _ = std::fs::remove_dir_all(t);
+            }
+            let what =
+                if sandbox.is_some() { "start the server process in its sandbox" } else { "start the server process" };
+            unavailable(format!("could not {what} ({e})"))
         })?;
         // Arguments may carry credentials: only the program is logged at info.
-        tracing::info!(server = %spec.name, pid = child.id(), %command, "started server process");
+        tracing::info!(server = %spec.name, pid = child.id(), %command, sandboxed = sandbox.is_some(), "started server process");
         tracing::debug!(server = %spec.name, ?args, "server process arguments");
         let pgid = child.id().and_then(|p| i32::try_from(p).ok());
         let stdin = child.stdin.take();
@@ -121,6 +139,9 @@ impl StdioTransport {
                     let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
                 }
                 tracing::warn!(%server, "server process exited: {text}");
+                if let Some(t) = &tmp {
+                    let _ = std::fs::remove_dir_all(t);
+                }
                 *status.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
                 exited.cancel();
             });
@@ -256,4 +277,18 @@ async fn log_stderr(server: String, stderr: tokio::process::ChildStderr) {
         let clean: String = line.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
         tracing::info!(target: "warden::upstream::stderr", %server, "{clean}");
     }
+}
+
+/// The program `command` names: itself when it holds a `/`, otherwise the first executable of that
+/// name on `path` (the server's `PATH`, else the gateway's). The sandbox grants what it finds.
+fn find_program(command: &str, path: Option<&str>) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if command.contains('/') {
+        return command.into();
+    }
+    let path = path.map(str::to_owned).or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(command))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .unwrap_or_else(|| command.into())
 }

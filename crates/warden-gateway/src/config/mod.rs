@@ -24,7 +24,7 @@ pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durabili
 pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
 pub use servers::{
     CredentialSection, Isolation, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext, SamplingLimits,
-    ServerSection,
+    SandboxLimits, SandboxMode, ServerSection,
 };
 pub use tools::{ArgumentSecrets, ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 

@@ -102,6 +102,52 @@ pub struct ServerSection {
     /// still does). Default `false`: every resource read taints.
     #[serde(default)]
     pub trusted_resources: bool,
+    /// How the server's process is confined (stdio servers): `strict` (no network, a minimal
+    /// file-system view, dangerous system calls refused, resource limits; see docs/sandbox.md) or
+    /// `off` (unconfined, logged at start).
+    #[serde(default)]
+    pub sandbox: SandboxMode,
+    /// Paths a sandboxed server may read beneath (relative to this file, or absolute).
+    #[serde(default)]
+    pub sandbox_read: Vec<PathBuf>,
+    /// Paths a sandboxed server may read and write beneath.
+    #[serde(default)]
+    pub sandbox_write: Vec<PathBuf>,
+    /// Resource limits of a sandboxed server.
+    #[serde(default)]
+    pub sandbox_limits: SandboxLimits,
+}
+
+/// How a stdio server's process is confined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// No network, a minimal file-system view, no new privileges, dangerous system calls refused.
+    Strict,
+    /// Unconfined: the server runs with the gateway's user's privileges (logged at start).
+    #[default]
+    Off,
+}
+
+/// `sandbox_limits`: resource limits of a sandboxed server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxLimits {
+    /// Open files.
+    pub open_files: u64,
+    /// Processes and threads of the server's user (not enforced by the kernel for root).
+    pub processes: u64,
+    /// CPU seconds, if limited.
+    pub cpu_seconds: Option<u64>,
+    /// Address space in MiB, if limited (Node reserves several GiB).
+    pub memory_mib: Option<u64>,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        let d = warden_upstream::ResourceLimits::default();
+        SandboxLimits { open_files: d.open_files, processes: d.processes, cpu_seconds: None, memory_mib: None }
+    }
 }
 
 /// How much of a client's context a server's sampling request may include.

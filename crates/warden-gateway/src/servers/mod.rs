@@ -20,7 +20,7 @@ mod spec;
 pub use inventory::{Definition, Inventory, ListReview, Snapshot};
 pub use lane::{Lane, ServerMessages};
 pub use slot::Slot;
-pub use spec::{SELF_COMMAND, server_info};
+pub use spec::{SELF_COMMAND, ServerPaths, server_info};
 
 use crate::client::ClientContext;
 use crate::config::{Isolation, ProtocolChoice, SamplingLimits};
@@ -74,6 +74,7 @@ impl ServerInfo {
                 args: vec![],
                 env: Default::default(),
                 cwd: None,
+                sandbox: None,
             },
         );
         ServerInfo {

@@ -3,13 +3,15 @@
 //! capabilities Warden declares on the server's behalf.
 
 use super::{ListReview, ServerInfo, ServerMessages};
-use crate::config::{Isolation, SamplingLimits, ServerSection};
+use crate::config::{Isolation, SamplingLimits, SandboxMode, ServerSection};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use warden_protocol::Limits;
-use warden_upstream::{Credential, CredentialSource, EraPreference, TransportSpec, UpstreamSpec};
+use warden_upstream::{
+    Credential, CredentialSource, EraPreference, ResourceLimits, SandboxSpec, TransportSpec, UpstreamSpec,
+};
 
 /// `@self` names the running Warden executable (the demo configuration starts `warden demo-server`
 /// this way, whatever the build directory); any other command is used as written.
@@ -18,6 +20,69 @@ fn resolve_command(command: &str) -> String {
         Ok(exe) if command == SELF_COMMAND => exe.display().to_string(),
         _ => command.to_owned(),
     }
+}
+
+/// Where a server's relative paths are read from, and what no sandbox may be granted.
+#[derive(Debug, Clone, Default)]
+pub struct ServerPaths {
+    /// The configuration file's directory.
+    pub base_dir: std::path::PathBuf,
+    /// Paths no sandbox may see (`warden_upstream::sandbox::protected_paths`).
+    pub protected: Vec<std::path::PathBuf>,
+}
+
+impl ServerPaths {
+    /// The paths of configuration `config`: credentials and browser data under the home
+    /// directory, and the gateway's own files (its configuration directory, database, keys,
+    /// policies, credential files) are protected.
+    pub fn of(config: &crate::config::Config) -> ServerPaths {
+        let base = &config.base_dir;
+        let mut own: Vec<std::path::PathBuf> = vec![];
+        if !base.as_os_str().is_empty() {
+            own.push(std::fs::canonicalize(base).unwrap_or_else(|_| base.clone()));
+        }
+        let audit = config.resolve(&config.audit.path);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = audit.clone().into_os_string();
+            p.push(suffix);
+            own.push(p.into());
+        }
+        own.extend(config.audit.signing_key.iter().map(|k| config.resolve(k)));
+        own.extend(config.policy_files());
+        if let Some(o) = &config.auth.oauth {
+            own.extend(o.jwks_file.iter().map(|f| config.resolve(f)));
+        }
+        for s in config.servers.values() {
+            if let Some(c) = &s.credential {
+                own.extend(c.file.iter().map(|f| config.resolve(f)));
+            }
+        }
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        ServerPaths {
+            base_dir: base.clone(),
+            protected: warden_upstream::sandbox::protected_paths(home.as_deref(), &own),
+        }
+    }
+}
+
+/// The sandbox of server `s`, or `None` when it runs unconfined.
+fn sandbox(s: &ServerSection, paths: &ServerPaths) -> Option<SandboxSpec> {
+    if s.sandbox == SandboxMode::Off {
+        return None;
+    }
+    let resolve = |p: &std::path::PathBuf| if p.is_absolute() { p.clone() } else { paths.base_dir.join(p) };
+    let l = s.sandbox_limits;
+    Some(SandboxSpec {
+        read: s.sandbox_read.iter().map(resolve).collect(),
+        write: s.sandbox_write.iter().map(resolve).collect(),
+        protected: paths.protected.clone(),
+        limits: ResourceLimits {
+            open_files: l.open_files,
+            processes: l.processes,
+            cpu_seconds: l.cpu_seconds,
+            memory_bytes: l.memory_mib.map(|m| m.saturating_mul(1 << 20)),
+        },
+    })
 }
 
 /// The `command` value that means "this Warden executable".
@@ -39,7 +104,7 @@ pub fn server_info(
     s: &ServerSection,
     limits: Limits,
     answer_timeout: Duration,
-    base_dir: &std::path::Path,
+    paths: &ServerPaths,
     review: Option<Arc<dyn ListReview>>,
     messages: Option<Arc<dyn ServerMessages>>,
 ) -> ServerInfo {
@@ -52,12 +117,18 @@ pub fn server_info(
                 }
             }
             env.extend(s.env.clone());
-            TransportSpec::Stdio { command: resolve_command(command), args: s.args.clone(), env, cwd: s.cwd.clone() }
+            TransportSpec::Stdio {
+                command: resolve_command(command),
+                args: s.args.clone(),
+                env,
+                cwd: s.cwd.clone(),
+                sandbox: sandbox(s, paths),
+            }
         }
         (None, Some(url)) => TransportSpec::Http {
             url: url.clone(),
             headers: s.headers.clone().into_iter().collect(),
-            credential: s.credential.as_ref().map(|c| credential(c, base_dir)),
+            credential: s.credential.as_ref().map(|c| credential(c, &paths.base_dir)),
         },
         (None, None) => unreachable!("validated: every server has a command or a url"),
     };
