@@ -94,6 +94,7 @@ const SYSTEM_READ: &[&str] = &[
     "/etc/mime.types",
     "/etc/os-release",
     "/etc/alternatives",
+    "/etc/gitconfig",
     "/proc",
     "/sys/devices/system/cpu",
     "/dev/urandom",
@@ -233,6 +234,29 @@ fn private_tmp(server: &str) -> std::io::Result<PathBuf> {
 /// (a virtual environment, a language runtime), both as named and as its links resolve — unless
 /// that would reach a protected path or the whole file system.
 fn program_paths(program: &Path, protected: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = vec![];
+    // A script's interpreter (`#!/path/to/python`) is executed too: the same for it, once.
+    if let Some(interpreter) = shebang(program)
+        && interpreter != program
+    {
+        out.extend(program_paths_of(&interpreter, protected));
+    }
+    out.extend(program_paths_of(program, protected));
+    out
+}
+
+/// The interpreter a script names on its first line, if it is one.
+fn shebang(program: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(program).and_then(|mut f| f.read(&mut head)).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|b| *b == b'\n')?];
+    let first = std::str::from_utf8(line).ok()?.split_whitespace().next()?;
+    Some(PathBuf::from(first)).filter(|p| p.is_absolute())
+}
+
+fn program_paths_of(program: &Path, protected: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = vec![];
     let named = program.to_path_buf();
     let resolved = std::fs::canonicalize(program).unwrap_or_else(|_| named.clone());

@@ -123,9 +123,9 @@ pub struct ServerSection {
 #[serde(rename_all = "lowercase")]
 pub enum SandboxMode {
     /// No network, a minimal file-system view, no new privileges, dangerous system calls refused.
+    #[default]
     Strict,
     /// Unconfined: the server runs with the gateway's user's privileges (logged at start).
-    #[default]
     Off,
 }
 

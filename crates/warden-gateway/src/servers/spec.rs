@@ -66,8 +66,9 @@ impl ServerPaths {
 }
 
 /// The sandbox of server `s`, or `None` when it runs unconfined.
-fn sandbox(s: &ServerSection, paths: &ServerPaths) -> Option<SandboxSpec> {
+fn sandbox(name: &str, s: &ServerSection, paths: &ServerPaths) -> Option<SandboxSpec> {
     if s.sandbox == SandboxMode::Off {
+        tracing::warn!(server = %name, "runs unconfined (sandbox = \"off\"): it has the gateway's user's files and network");
         return None;
     }
     let resolve = |p: &std::path::PathBuf| if p.is_absolute() { p.clone() } else { paths.base_dir.join(p) };
@@ -122,7 +123,7 @@ pub fn server_info(
                 args: s.args.clone(),
                 env,
                 cwd: s.cwd.clone(),
-                sandbox: sandbox(s, paths),
+                sandbox: sandbox(name, s, paths),
             }
         }
         (None, Some(url)) => TransportSpec::Http {

@@ -152,6 +152,39 @@ fn terminate(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Servers run sandboxed (the default): each stdio server a test configures without sandbox
+/// settings of its own may read the peers' code (`tests/peers`) and read and write the
+/// directories its arguments name (a file server's roots, a git server's repository), which is
+/// what their documentation says to grant.
+fn grant_test_servers(config: &str) -> String {
+    let Ok(mut doc) = config.parse::<toml_edit::DocumentMut>() else { return config.to_owned() };
+    let peers = repo().join("tests/peers").display().to_string();
+    if let Some(servers) = doc.get_mut("servers").and_then(|s| s.as_table_like_mut()) {
+        for (_, server) in servers.iter_mut() {
+            let Some(server) = server.as_table_like_mut() else { continue };
+            if server.get("command").is_none() || server.iter().any(|(k, _)| k.starts_with("sandbox")) {
+                continue;
+            }
+            let dirs: toml_edit::Array = server
+                .get("args")
+                .and_then(|a| a.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str())
+                        .filter(|p| p.starts_with('/') && Path::new(p).is_dir())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            server.insert("sandbox_read", toml_edit::value(toml_edit::Array::from_iter([peers.clone()])));
+            if !dirs.is_empty() {
+                server.insert("sandbox_write", toml_edit::value(dirs));
+            }
+        }
+    }
+    doc.to_string()
+}
+
 /// A running `warden serve`.
 pub struct Warden {
     child: Child,
@@ -184,7 +217,7 @@ impl Warden {
             std::fs::write(dir.path("permit-all.cedar"), PERMIT_ALL).expect("policy");
             format!("{config}\n[policy]\nfiles = [\"permit-all.cedar\"]\n")
         };
-        std::fs::write(dir.path("warden.toml"), config).expect("config");
+        std::fs::write(dir.path("warden.toml"), grant_test_servers(&config)).expect("config");
         let log = dir.path("warden.log");
         let mut child = Command::new(warden_bin())
             .current_dir(&dir.0)
