@@ -50,6 +50,10 @@ enum Command {
         /// Configuration file.
         #[arg(long, short, default_value = "warden.toml")]
         config: PathBuf,
+        /// Fail (exit 1) when a server's command is flagged (a shell running a command string,
+        /// a chain to a network tool, a credential file, an unpinned package).
+        #[arg(long)]
+        strict: bool,
     },
     /// Configuration helpers.
     Config {
@@ -252,7 +256,7 @@ fn main() -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match cli.command {
-        Command::Check { config } => {
+        Command::Check { config, strict } => {
             let c = load(&config)?;
             let authorizer = warden_gateway::guard::authorize::Authorizer::from_config(&c)
                 .map_err(|e| anyhow::anyhow!("policies:\n{e}"))?;
@@ -263,6 +267,21 @@ fn main() -> anyhow::Result<()> {
             }
             if engine.is_empty() {
                 println!("warning: no policies are configured ([policy] files): every call will be denied");
+            }
+            let mut flagged = 0;
+            for (name, s) in &c.servers {
+                let Some(r) = warden_gateway::servers::LaunchReview::of(s) else { continue };
+                println!("server {name}:\n  command: {}\n  sandbox: {}", r.command_line, r.sandbox);
+                if !r.env_names.is_empty() {
+                    println!("  environment: {}", r.env_names.join(", "));
+                }
+                for f in &r.flags {
+                    println!("  FLAGGED: {f}");
+                    flagged += 1;
+                }
+            }
+            if strict && flagged > 0 {
+                anyhow::bail!("{flagged} flagged in server commands (--strict)");
             }
             println!(
                 "{}: ok ({} servers, {} tool settings, {} policies)",

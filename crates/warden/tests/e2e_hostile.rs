@@ -130,7 +130,11 @@ fn spawned_servers_see_only_the_environment_the_config_names() {
     assert_eq!(env["HOSTILE_ALLOWED"], "yes", "configured variables are set");
     assert!(env.get("WARDEN_E2E_SECRET").is_none(), "the gateway's own environment is not inherited: {keys:?}");
     assert!(env.get("PATH").is_none() && env.get("HOME").is_none(), "nothing is inherited unless named: {keys:?}");
-    assert!(keys.len() <= 2, "only the named variables (Python may add LC_CTYPE): {keys:?}");
+    assert!(
+        env["TMPDIR"].as_str().is_some_and(|t| t.contains("warden-sandbox-bad-")),
+        "the sandbox's private temporary directory: {keys:?}"
+    );
+    assert!(keys.len() <= 3, "only the named variables and TMPDIR (Python may add LC_CTYPE): {keys:?}");
     assert!(gw.log().contains("stderr marker 7f3a"), "stderr is captured to the log");
 
     // server-everything reports its environment too; named inheritance works.

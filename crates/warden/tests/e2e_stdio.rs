@@ -11,7 +11,8 @@ use support::*;
 fn config(dir: &TempDir, servers: &str) -> String {
     let path = dir.path("warden.toml");
     std::fs::write(dir.path("permit-all.cedar"), PERMIT_ALL).unwrap();
-    std::fs::write(&path, format!("{servers}\n[policy]\nfiles = [\"permit-all.cedar\"]\n")).unwrap();
+    let text = grant_test_servers(&format!("{servers}\n[policy]\nfiles = [\"permit-all.cedar\"]\n"));
+    std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
 

@@ -116,6 +116,11 @@ pub struct ServerSection {
     /// Resource limits of a sandboxed server.
     #[serde(default)]
     pub sandbox_limits: SandboxLimits,
+    /// Accept a package runner (`npx`, `uvx`, `pipx run`, `docker run`) starting a package with no
+    /// exact version. Unset, such a command is flagged by `warden check` (and fails
+    /// `warden check --strict`).
+    #[serde(default)]
+    pub allow_unpinned: bool,
 }
 
 /// How a stdio server's process is confined.

@@ -14,11 +14,13 @@
 
 mod inventory;
 mod lane;
+mod launch;
 mod slot;
 mod spec;
 
 pub use inventory::{Definition, Inventory, ListReview, Snapshot};
 pub use lane::{Lane, ServerMessages};
+pub use launch::LaunchReview;
 pub use slot::Slot;
 pub use spec::{SELF_COMMAND, ServerPaths, server_info};
 

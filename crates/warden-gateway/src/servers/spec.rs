@@ -111,6 +111,18 @@ pub fn server_info(
 ) -> ServerInfo {
     let transport = match (&s.command, &s.url) {
         (Some(command), _) => {
+            if let Some(review) = super::LaunchReview::of(s) {
+                tracing::info!(
+                    server = %name,
+                    sandbox = %review.sandbox,
+                    env = %review.env_names.join(","),
+                    "command: {}",
+                    review.command_line
+                );
+                for flag in &review.flags {
+                    tracing::warn!(server = %name, "command: {flag}");
+                }
+            }
             let mut env: BTreeMap<String, String> = BTreeMap::new();
             for var in &s.env_inherit {
                 if let Ok(v) = std::env::var(var) {

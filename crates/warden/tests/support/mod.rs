@@ -156,7 +156,7 @@ fn terminate(child: &mut Child) {
 /// settings of its own may read the peers' code (`tests/peers`) and read and write the
 /// directories its arguments name (a file server's roots, a git server's repository), which is
 /// what their documentation says to grant.
-fn grant_test_servers(config: &str) -> String {
+pub fn grant_test_servers(config: &str) -> String {
     let Ok(mut doc) = config.parse::<toml_edit::DocumentMut>() else { return config.to_owned() };
     let peers = repo().join("tests/peers").display().to_string();
     if let Some(servers) = doc.get_mut("servers").and_then(|s| s.as_table_like_mut()) {
