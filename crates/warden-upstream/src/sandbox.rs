@@ -145,6 +145,24 @@ fn overlaps(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
+/// Why the grants of `spec` cannot be given, if they cannot: a relative path, or one that contains
+/// or lies inside a protected path. Checked again at every start; `warden check` reports it too.
+pub fn check_grants(spec: &SandboxSpec) -> Result<(), String> {
+    for grant in spec.read.iter().chain(&spec.write) {
+        if !grant.is_absolute() {
+            return Err(format!("sandbox grant {} is not an absolute path", grant.display()));
+        }
+        if let Some(p) = spec.protected.iter().find(|p| overlaps(grant, p)) {
+            return Err(format!(
+                "sandbox grant {} would expose {}, which no server may see; grant a narrower directory",
+                grant.display(),
+                p.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Everything made ready in the gateway for one start of the server.
 pub(crate) struct Prepared {
     ruleset: Option<RulesetCreated>,
@@ -160,18 +178,7 @@ pub(crate) struct Prepared {
 
 /// Makes the sandbox ready for `program` (as it will be executed) of server `server`.
 pub(crate) fn prepare(spec: &SandboxSpec, program: &Path, server: &str) -> Result<Prepared, String> {
-    for grant in spec.read.iter().chain(&spec.write) {
-        if !grant.is_absolute() {
-            return Err(format!("sandbox grant {} is not an absolute path", grant.display()));
-        }
-        if let Some(p) = spec.protected.iter().find(|p| overlaps(grant, p)) {
-            return Err(format!(
-                "sandbox grant {} would expose {}, which no server may see; grant a narrower directory",
-                grant.display(),
-                p.display()
-            ));
-        }
-    }
+    check_grants(spec)?;
     let tmp = private_tmp(server).map_err(|e| format!("could not create the sandbox's temporary directory ({e})"))?;
     let mut read: Vec<PathBuf> = SYSTEM_READ.iter().map(PathBuf::from).collect();
     read.extend(program_paths(program, &spec.protected));

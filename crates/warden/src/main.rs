@@ -269,7 +269,11 @@ fn main() -> anyhow::Result<()> {
                 println!("warning: no policies are configured ([policy] files): every call will be denied");
             }
             let mut flagged = 0;
+            let paths = warden_gateway::servers::ServerPaths::of(&c);
             for (name, s) in &c.servers {
+                if let Some(problem) = warden_gateway::servers::sandbox_problem(s, &paths) {
+                    anyhow::bail!("server {name}: {problem}");
+                }
                 let Some(r) = warden_gateway::servers::LaunchReview::of(s) else { continue };
                 println!("server {name}:\n  command: {}\n  sandbox: {}", r.command_line, r.sandbox);
                 if !r.env_names.is_empty() {

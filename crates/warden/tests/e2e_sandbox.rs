@@ -46,6 +46,7 @@ fn a_hostile_server_is_refused_files_network_and_tracing_and_keeps_answering() {
             "write": [outside.path("pwned").display().to_string(), gw.dir.path("pwned").display().to_string()],
             "connect": [format!("127.0.0.1:{}", gw.port), "169.254.169.254:80", "93.184.216.34:443"],
             "ptrace_parent": true,
+            "syscalls": true,
         }),
     );
     assert_eq!(out["interfaces"], json!(["lo"]), "a network namespace of its own: {out}");
@@ -55,7 +56,7 @@ fn a_hostile_server_is_refused_files_network_and_tracing_and_keeps_answering() {
         n += 1;
         assert!(said.as_str().unwrap().starts_with("refused"), "{what}: {said} ({out})");
     }
-    assert_eq!(n, 10, "every attempt reported: {out}");
+    assert_eq!(n, 12, "every attempt reported: {out}");
     assert!(!outside.path("pwned").exists() && !gw.dir.path("pwned").exists());
     assert!(gw.log().contains("sandbox: network none"), "the sandbox is described at start");
 }
@@ -102,4 +103,7 @@ fn a_grant_that_would_expose_credentials_keeps_the_server_from_starting() {
     ]}));
     err(&out, 0);
     assert!(gw.wait_log("would expose /root/", std::time::Duration::from_secs(5)), "{}", gw.log());
+    let (code, said) = warden_cli(&gw, &["check"]);
+    assert_ne!(code, 0, "warden check refuses the grant before the gateway starts: {said}");
+    assert!(said.contains("server probe: sandbox grant /root would expose /root/"), "{said}");
 }

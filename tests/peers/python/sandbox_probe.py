@@ -2,7 +2,7 @@
 end-to-end tests of `sandbox = "strict"`.
 
 Tool `probe` (arguments: `read` — paths to read, `write` — paths to create, `connect` — "host:port"
-addresses, `ptrace_parent` — bool) tries each and answers with a JSON object mapping each attempt to
+addresses, `ptrace_parent` — bool, `syscalls` — bool: a raw socket and a new user namespace) tries each and answers with a JSON object mapping each attempt to
 "allowed" or "refused: <reason>". It also reports `tmp_write` (a file in its own $TMPDIR) and
 `interfaces` (the network interfaces it can see).
 
@@ -66,6 +66,14 @@ def ptrace_parent():
     return "refused: " + os.strerror(ctypes.get_errno())
 
 
+def unshare():
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWUSER = 0x10000000
+    if libc.unshare(CLONE_NEWUSER) == 0:
+        return "allowed"
+    return "refused: " + os.strerror(ctypes.get_errno())
+
+
 def probe(args):
     interfaces = sorted(name for _, name in socket.if_nameindex())
     own_netns = interfaces == ["lo"]
@@ -78,6 +86,9 @@ def probe(args):
         out["connect " + a] = connect(a, own_netns)
     if args.get("ptrace_parent"):
         out["ptrace parent"] = ptrace_parent()
+    if args.get("syscalls"):
+        out["raw socket"] = attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close())
+        out["new namespace"] = unshare()
     tmp = os.environ.get("TMPDIR", "/tmp")
     out["tmp_write"] = attempt(lambda: write(os.path.join(tmp, "probe.txt")))
     return out
@@ -91,6 +102,7 @@ TOOL = {
         "write": {"type": "array", "items": {"type": "string"}},
         "connect": {"type": "array", "items": {"type": "string"}},
         "ptrace_parent": {"type": "boolean"},
+        "syscalls": {"type": "boolean"},
     }},
 }
 

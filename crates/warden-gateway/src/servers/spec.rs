@@ -65,6 +65,15 @@ impl ServerPaths {
     }
 }
 
+/// Why server `s`'s sandbox grants cannot be given, if they cannot (see
+/// `warden_upstream::sandbox::check_grants`).
+pub fn sandbox_problem(s: &ServerSection, paths: &ServerPaths) -> Option<String> {
+    if s.command.is_none() || s.sandbox == SandboxMode::Off {
+        return None;
+    }
+    sandbox("", s, paths).and_then(|spec| warden_upstream::sandbox::check_grants(&spec).err())
+}
+
 /// The sandbox of server `s`, or `None` when it runs unconfined.
 fn sandbox(name: &str, s: &ServerSection, paths: &ServerPaths) -> Option<SandboxSpec> {
     if s.sandbox == SandboxMode::Off {
