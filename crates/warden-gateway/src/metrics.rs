@@ -28,6 +28,15 @@ pub struct ServerLabels {
     pub server: String,
 }
 
+/// Labels of a connection a sandboxed server asked for.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EgressLabels {
+    /// The configured server.
+    pub server: String,
+    /// `ALLOW`, `DENY` or `FAILED`.
+    pub decision: String,
+}
+
 /// Labels naming a method.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
@@ -94,6 +103,8 @@ pub struct Metrics {
     pub upstream_up: Family<ServerLabels, Gauge>,
     /// Server requests to clients (sampling, elicitation, roots) refused by policy.
     pub server_requests_refused: Counter,
+    /// Connections sandboxed servers asked their egress proxy for, by decision.
+    pub egress: Family<EgressLabels, Counter>,
     /// Audit rows written.
     pub audit_rows: Counter,
     /// Audit rows that could not be written.
@@ -127,6 +138,7 @@ impl Metrics {
             redactions: Family::default(),
             upstream_up: Family::default(),
             server_requests_refused: Counter::default(),
+            egress: Family::default(),
             audit_rows: Counter::default(),
             audit_failures: Counter::default(),
             registry: Registry::default(),
@@ -166,6 +178,11 @@ impl Metrics {
             "server_requests_refused",
             "Server requests to clients refused by policy",
             m.server_requests_refused.clone(),
+        );
+        registry.register(
+            "egress_connections",
+            "Connections sandboxed servers asked their egress proxy for, by decision",
+            m.egress.clone(),
         );
         registry.register("audit_rows", "Audit rows written", m.audit_rows.clone());
         registry.register("audit_write_failures", "Audit rows that could not be written", m.audit_failures.clone());

@@ -349,6 +349,12 @@ impl MessageChain {
     }
 }
 
+impl warden_upstream::egress::EgressObserver for MessageChain {
+    fn connection(&self, event: &warden_upstream::egress::EgressEvent<'_>) {
+        self.auditor.egress(event);
+    }
+}
+
 impl ServerMessages for MessageChain {
     fn notification(
         &self,

@@ -84,7 +84,7 @@ pub(crate) enum Probe {
 
 impl HttpTransport {
     pub(crate) fn new(spec: &UpstreamSpec, core: Arc<Core>) -> Result<(HttpTransport, Arc<Core>), UpstreamError> {
-        let TransportSpec::Http { url, headers, credential } = &spec.transport else {
+        let TransportSpec::Http { url, headers, credential, egress } = &spec.transport else {
             unreachable!("new is only called for http specs");
         };
         let unavailable =
@@ -110,8 +110,9 @@ impl HttpTransport {
             value.set_sensitive(true);
             extra.insert(name, value);
         }
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let client = egress
+            .client(url.as_str())
+            .map_err(|why| unavailable(format!("its URL is refused by the egress guard: {why}")))?
             .connect_timeout(spec.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -411,7 +412,9 @@ impl Shared {
         }
         req.body(msg.to_vec()).send().await.map_err(|e| UpstreamError::Unavailable {
             server: self.server.clone(),
-            reason: if e.is_connect() {
+            reason: if let Some(why) = crate::egress::refusal(&e) {
+                why
+            } else if e.is_connect() {
                 "connection refused or unreachable".into()
             } else {
                 "the request could not be sent".into()

@@ -17,6 +17,7 @@ mod core;
 mod error;
 mod http;
 mod lines;
+mod pids;
 pub mod sandbox;
 mod spec;
 mod stdio;

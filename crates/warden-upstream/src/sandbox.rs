@@ -7,7 +7,10 @@
 //! 1. resource limits (open files, processes, CPU time, address space, no core dumps);
 //! 2. a new user and network namespace: the server has no network at all (its loopback is down
 //!    and nothing else exists, so no packet leaves it), and whatever capabilities it holds are
-//!    held only in its own namespace;
+//!    held only in its own namespace. A server with an egress list gets its loopback up and a
+//!    listening socket on it, which it hands to the gateway before anything else runs: the
+//!    gateway's egress proxy ([`crate::egress::proxy`]) accepts on it, so the server's only way
+//!    out is a `CONNECT` that Warden decides;
 //! 3. Landlock: reads, writes and executions only beneath the granted paths — the system's
 //!    libraries and runtimes read-only, the program and its installation read-only, the private
 //!    temporary directory read-write, and what the configuration grants; signals and abstract
@@ -43,6 +46,8 @@ pub struct SandboxSpec {
     pub protected: Vec<PathBuf>,
     /// Resource limits.
     pub limits: ResourceLimits,
+    /// The hosts and addresses it may reach through Warden's egress proxy; empty: no network.
+    pub egress: crate::egress::Rules,
 }
 
 /// Resource limits applied to the server's process (and inherited by what it starts).
@@ -50,8 +55,8 @@ pub struct SandboxSpec {
 pub struct ResourceLimits {
     /// Open files (`RLIMIT_NOFILE`).
     pub open_files: u64,
-    /// Processes and threads of the server's user (`RLIMIT_NPROC`). The kernel does not apply it
-    /// to root: a gateway running as root gets no process limit from it.
+    /// Processes and threads (`RLIMIT_NPROC` of the server's user; for a gateway running as root,
+    /// which that limit exempts, a `pids` control group of the server's own). 0: no limit.
     pub processes: u64,
     /// CPU seconds (`RLIMIT_CPU`), if limited.
     pub cpu_seconds: Option<u64>,
@@ -170,6 +175,14 @@ pub(crate) struct Prepared {
     uid_map: Vec<u8>,
     gid_map: Vec<u8>,
     limits: ResourceLimits,
+    /// The child's end of the channel it hands its proxy socket over (with an egress list).
+    proxy_child: Option<std::os::fd::OwnedFd>,
+    /// The gateway's end of that channel, taken before the fork.
+    pub(crate) proxy_parent: Option<std::os::fd::OwnedFd>,
+    /// The server's pids control group (a gateway running as root).
+    pids: Option<crate::pids::PidsGroup>,
+    /// That group's directory, removed when the server exits.
+    pub(crate) pids_dir: Option<PathBuf>,
     /// The server's private temporary directory (also its `TMPDIR`), removed when it exits.
     pub(crate) tmp: PathBuf,
     /// A line for the log: what the server may reach.
@@ -199,8 +212,40 @@ pub(crate) fn prepare(spec: &SandboxSpec, program: &Path, server: &str) -> Resul
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     let limits = spec.limits;
+    let pids = if spec.limits.processes > 0 && nix::unistd::geteuid().is_root() {
+        let group = crate::pids::PidsGroup::create(server, spec.limits.processes).map_err(|why| {
+            let _ = std::fs::remove_dir_all(&tmp);
+            format!(
+                "the sandbox cannot limit this server's processes: Warden runs as root, which the kernel's \
+                 process limit exempts, and {why}; run Warden as an unprivileged user, or set \
+                 sandbox_limits.processes = 0 to run this server without a process limit"
+            )
+        })?;
+        Some(group)
+    } else {
+        None
+    };
+    let (proxy_parent, proxy_child) = if spec.egress.is_empty() {
+        (None, None)
+    } else {
+        // Close-on-exec: the server never holds either end.
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().map_err(|e| {
+            let _ = std::fs::remove_dir_all(&tmp);
+            format!("could not make the sandbox's proxy channel ({e})")
+        })?;
+        let (a, b) = (std::os::fd::OwnedFd::from(a), std::os::fd::OwnedFd::from(b));
+        (Some(a), Some(b))
+    };
+    let network = if spec.egress.is_empty() {
+        "network none".to_owned()
+    } else {
+        format!(
+            "network only through Warden's egress proxy to {}",
+            spec.egress.entries().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        )
+    };
     let summary = format!(
-        "network none; read {}; write {}; open files {}, processes {}{}{}",
+        "{network}; read {}; write {}; open files {}, processes {}{}{}",
         spec.read.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         std::iter::once(tmp.display().to_string())
             .chain(spec.write.iter().map(|p| p.display().to_string()))
@@ -217,6 +262,10 @@ pub(crate) fn prepare(spec: &SandboxSpec, program: &Path, server: &str) -> Resul
         uid_map: format!("{uid} {uid} 1\n").into_bytes(),
         gid_map: format!("{gid} {gid} 1\n").into_bytes(),
         limits,
+        proxy_child,
+        proxy_parent,
+        pids_dir: pids.as_ref().map(|g| g.dir.clone()),
+        pids,
         tmp,
         summary,
     })
@@ -433,7 +482,12 @@ pub(crate) fn apply(p: &mut Prepared) -> std::io::Result<()> {
     use nix::sys::resource::{Resource, setrlimit};
     let errno = |e: nix::errno::Errno| std::io::Error::from_raw_os_error(e as i32);
     setrlimit(Resource::RLIMIT_NOFILE, p.limits.open_files, p.limits.open_files).map_err(errno)?;
-    setrlimit(Resource::RLIMIT_NPROC, p.limits.processes, p.limits.processes).map_err(errno)?;
+    if let Some(group) = &p.pids {
+        group.join()?;
+    }
+    if p.limits.processes > 0 {
+        setrlimit(Resource::RLIMIT_NPROC, p.limits.processes, p.limits.processes).map_err(errno)?;
+    }
     setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(errno)?;
     if let Some(s) = p.limits.cpu_seconds {
         setrlimit(Resource::RLIMIT_CPU, s, s).map_err(errno)?;
@@ -445,12 +499,102 @@ pub(crate) fn apply(p: &mut Prepared) -> std::io::Result<()> {
     write_proc("/proc/self/setgroups", b"deny")?;
     write_proc("/proc/self/uid_map", &p.uid_map)?;
     write_proc("/proc/self/gid_map", &p.gid_map)?;
+    if let Some(channel) = p.proxy_child.take() {
+        hand_over_proxy_socket(&channel)?;
+    }
     let ruleset = p.ruleset.take().ok_or_else(|| std::io::Error::other("sandbox applied twice"))?;
     ruleset.restrict_self().map_err(std::io::Error::other)?;
     for f in &p.filters {
         seccompiler::apply_filter(f).map_err(std::io::Error::other)?;
     }
     Ok(())
+}
+
+/// In the server's new network namespace: brings its loopback up, listens on
+/// `127.0.0.1:PROXY_PORT` and sends the listening socket down `channel` to the gateway, keeping no
+/// copy. Raw system calls on stack memory only: this runs between fork and exec.
+fn hand_over_proxy_socket(channel: &std::os::fd::OwnedFd) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let last = std::io::Error::last_os_error;
+    // SAFETY: plain system calls on zeroed or stack-owned structures of the right types and sizes;
+    // every descriptor opened here is closed here.
+    unsafe {
+        let ctl = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if ctl < 0 {
+            return Err(last());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        let up = libc::ioctl(ctl, libc::SIOCSIFFLAGS as _, &req);
+        libc::close(ctl);
+        if up < 0 {
+            return Err(last());
+        }
+        let listener = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if listener < 0 {
+            return Err(last());
+        }
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_port = crate::egress::proxy::PROXY_PORT.to_be();
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        if libc::bind(listener, (&raw const addr).cast(), len) < 0 || libc::listen(listener, 128) < 0 {
+            let e = last();
+            libc::close(listener);
+            return Err(e);
+        }
+        // One byte of data carrying the descriptor as SCM_RIGHTS.
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+        let mut control = [0u64; 4];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), listener);
+        let sent = libc::sendmsg(channel.as_raw_fd(), &raw const msg, libc::MSG_NOSIGNAL);
+        let e = last();
+        libc::close(listener);
+        if sent < 0 {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// In the gateway, after the server started: the listening socket it handed over.
+pub(crate) fn receive_proxy_socket(channel: &std::os::fd::OwnedFd) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut byte = [0u8; 1];
+    let mut control = [0u64; 4];
+    // SAFETY: recvmsg into stack buffers of the sizes given; the descriptor received is owned
+    // by the listener made from it.
+    unsafe {
+        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        let n = libc::recvmsg(channel.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        if cmsg.is_null() || (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return Err(std::io::Error::other("the server's sandbox sent no proxy socket"));
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+        Ok(std::net::TcpListener::from_raw_fd(fd))
+    }
 }
 
 fn write_proc(path: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -477,6 +621,7 @@ mod tests {
             write: vec![],
             protected: protected.clone(),
             limits: ResourceLimits::default(),
+            egress: Default::default(),
         };
         for bad in ["/home/u", "/home/u/.ssh", "/home/u/.ssh/id_rsa", "/", "/srv/warden", "/root", "/etc"] {
             let e = prepare(&spec(bad), Path::new("/usr/bin/true"), "t").err().unwrap_or_default();

@@ -31,6 +31,8 @@ pub enum TransportSpec {
         /// The gateway's own credential for this server, injected on every request. The client's
         /// credentials never are.
         credential: Option<Credential>,
+        /// What the connection may reach (the egress guard resolves and checks the host).
+        egress: crate::egress::Policy,
     },
 }
 
@@ -112,6 +114,8 @@ pub struct UpstreamSpec {
     /// log message is given to the only request in flight. Only safe when one client owns the
     /// connection; on a shared connection such messages are treated as unsolicited.
     pub infer_log_association: bool,
+    /// Told of every connection a sandboxed server asks its egress proxy for.
+    pub egress_observer: Option<std::sync::Arc<dyn crate::egress::EgressObserver>>,
 }
 
 impl UpstreamSpec {
@@ -132,6 +136,7 @@ impl UpstreamSpec {
             client_info: serde_json::json!({ "name": "warden", "version": env!("CARGO_PKG_VERSION") }),
             shutdown_grace: Duration::from_secs(2),
             infer_log_association: false,
+            egress_observer: None,
         }
     }
 }

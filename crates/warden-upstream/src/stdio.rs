@@ -70,11 +70,23 @@ impl StdioTransport {
             cmd.current_dir(dir);
         }
         let mut tmp = None;
+        let mut pids_dir = None;
+        let mut proxy_channel = None;
         if let Some(sandbox) = sandbox {
             let mut prepared = sandbox::prepare(sandbox, &program, &spec.name).map_err(&unavailable)?;
             tracing::info!(server = %spec.name, "sandbox: {}", prepared.summary);
             cmd.env("TMPDIR", &prepared.tmp);
             tmp = Some(prepared.tmp.clone());
+            pids_dir = prepared.pids_dir.clone();
+            proxy_channel = prepared.proxy_parent.take();
+            if proxy_channel.is_some() {
+                let proxy = format!("http://127.0.0.1:{}", crate::egress::proxy::PROXY_PORT);
+                for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+                    cmd.env(var, &proxy);
+                }
+                // Node reads the variables above only when asked to (Node 24 and later).
+                cmd.env("NODE_USE_ENV_PROXY", "1").env("NO_PROXY", "").env("no_proxy", "");
+            }
             // SAFETY: `apply` makes only system calls on memory prepared before the fork.
             unsafe {
                 cmd.pre_exec(move || sandbox::apply(&mut prepared));
@@ -84,6 +96,9 @@ impl StdioTransport {
             if let Some(t) = &tmp {
                 let _ = std::fs::remove_dir_all(t);
             }
+            if let Some(d) = &pids_dir {
+                let _ = std::fs::remove_dir(d);
+            }
             let what =
                 if sandbox.is_some() { "start the server process in its sandbox" } else { "start the server process" };
             unavailable(format!("could not {what} ({e})"))
@@ -91,6 +106,25 @@ impl StdioTransport {
         // Arguments may carry credentials: only the program is logged at info.
         tracing::info!(server = %spec.name, pid = child.id(), %command, sandboxed = sandbox.is_some(), "started server process");
         tracing::debug!(server = %spec.name, ?args, "server process arguments");
+        let exited = CancellationToken::new();
+        if let (Some(channel), Some(sandbox)) = (proxy_channel, sandbox) {
+            let served = sandbox::receive_proxy_socket(&channel).and_then(|listener| {
+                crate::egress::proxy::serve(
+                    listener,
+                    spec.name.clone(),
+                    sandbox.egress.clone(),
+                    spec.egress_observer.clone(),
+                    exited.clone(),
+                )
+            });
+            if let Err(e) = served {
+                let _ = child.start_kill();
+                if let Some(t) = &tmp {
+                    let _ = std::fs::remove_dir_all(t);
+                }
+                return Err(unavailable(format!("its egress proxy could not be started ({e})")));
+            }
+        }
         let pgid = child.id().and_then(|p| i32::try_from(p).ok());
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
@@ -98,7 +132,6 @@ impl StdioTransport {
 
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
         let sink: Arc<dyn ReplySink> = Arc::new(StdinSink { tx: tx.clone(), server: spec.name.clone() });
-        let exited = CancellationToken::new();
         let status = Arc::new(Mutex::new(None));
 
         let close_stdin = CancellationToken::new();
@@ -134,9 +167,13 @@ impl StdioTransport {
                     Ok(s) => describe_exit(s),
                     Err(e) => format!("could not be waited on ({})", e.kind()),
                 };
-                // Whatever the server started in its group (npx's node, helpers) goes with it.
+                // Whatever the server started in its group (npx's node, helpers) goes with it,
+                // and with a pids control group also what left the process group.
                 if let Some(pg) = pgid {
                     let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+                }
+                if let Some(d) = &pids_dir {
+                    crate::pids::remove(d).await;
                 }
                 tracing::warn!(%server, "server process exited: {text}");
                 if let Some(t) = &tmp {

@@ -13,7 +13,13 @@ pub fn start(config: &Config) -> anyhow::Result<()> {
     let gates = crate::audit_cli::gates_of(config)?;
     let url = warden_gateway::guard::audit::audit_url(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let every = config.gates.interval.0;
-    let allow_private = config.gates.webhook_allow_private;
+    // The webhook is reached through the egress guard: https to a public address, or anywhere
+    // with `webhook_allow_private`; the address checked is the address connected to.
+    let egress = if config.gates.webhook_allow_private {
+        warden_upstream::egress::Policy::any_address()
+    } else {
+        config.egress.policy().map_err(|e| anyhow::anyhow!("egress.allow: {e}"))?
+    };
     tokio::spawn(async move {
         let reader = match AuditReader::open(&url).await {
             Ok(r) => r,
@@ -22,10 +28,9 @@ pub fn start(config: &Config) -> anyhow::Result<()> {
                 return;
             }
         };
-        let client = match reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
+        let client = match egress
+            .client(&webhook)
+            .and_then(|b| b.timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string()))
         {
             Ok(c) => c,
             Err(e) => {
@@ -46,7 +51,7 @@ pub fn start(config: &Config) -> anyhow::Result<()> {
             };
             for r in results.iter().filter(|r| r.tripped && !tripped_before.contains(&r.name)) {
                 tracing::warn!(gate = %r.name, value = r.value, threshold = r.threshold, "detection gate tripped");
-                alert(&client, &webhook, allow_private, r).await;
+                alert(&client, &webhook, r).await;
             }
             tripped_before = results.into_iter().filter(|r| r.tripped).map(|r| r.name).collect();
         }
@@ -54,14 +59,7 @@ pub fn start(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn alert(client: &reqwest::Client, webhook: &str, allow_private: bool, gate: &GateResult) {
-    if !allow_private {
-        let check = warden_upstream::egress::check_url(webhook, false, Duration::from_secs(5)).await;
-        if let Some(why) = check.refused {
-            tracing::error!(gate = %gate.name, "gate alert NOT sent: the webhook is refused by the egress guard: {why}");
-            return;
-        }
-    }
+async fn alert(client: &reqwest::Client, webhook: &str, gate: &GateResult) {
     let body = serde_json::json!({
         "source": "warden",
         "gate": gate.name,
@@ -74,6 +72,9 @@ async fn alert(client: &reqwest::Client, webhook: &str, allow_private: bool, gat
         Ok(r) if r.status().is_success() => tracing::info!(gate = %gate.name, "gate alert sent"),
         Ok(r) => tracing::error!(gate = %gate.name, status = r.status().as_u16(), "gate alert refused by the webhook"),
         // Without the URL: a webhook URL often carries its own secret.
-        Err(e) => tracing::error!(gate = %gate.name, "gate alert NOT sent: {}", e.without_url()),
+        Err(e) => match warden_upstream::egress::refusal(&e) {
+            Some(why) => tracing::error!(gate = %gate.name, "gate alert NOT sent: the webhook was {why}"),
+            None => tracing::error!(gate = %gate.name, "gate alert NOT sent: {}", e.without_url()),
+        },
     }
 }

@@ -5,6 +5,7 @@ mod audit_cli;
 mod bench;
 mod demo;
 mod gates_alerts;
+mod otlp;
 mod pins_cli;
 mod policy_test;
 mod quarantine_cli;
@@ -196,9 +197,7 @@ fn init_logging() {
 /// Logs to stderr (on `warden run`, stdout carries the protocol) and, when `[telemetry]` names
 /// an OTLP endpoint, request spans to it. The tracer provider returned must be shut down to
 /// flush the last spans.
-fn init_tracing(
-    telemetry: Option<&warden_gateway::config::TelemetrySection>,
-) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+fn init_tracing(config: Option<&Config>) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -211,15 +210,18 @@ fn init_tracing(
         .with_ansi(ansi)
         .with_filter(filter);
     let registry = tracing_subscriber::registry().with(fmt);
-    let Some(t) = telemetry.filter(|t| t.otlp_endpoint.is_some()) else {
+    let Some((t, config)) = config.map(|c| (&c.telemetry, c)).filter(|(t, _)| t.otlp_endpoint.is_some()) else {
         registry.init();
         return Ok(None);
     };
     use opentelemetry::trace::TracerProvider;
-    use opentelemetry_otlp::WithExportConfig;
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     let endpoint = format!("{}/v1/traces", t.otlp_endpoint.as_deref().unwrap_or_default().trim_end_matches('/'));
+    let policy = config.egress.policy().map_err(|e| anyhow::anyhow!("egress.allow: {e}"))?;
+    let client = otlp::client(t.otlp_endpoint.as_deref().unwrap_or_default(), &policy)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_http_client(client)
         .with_protocol(opentelemetry_otlp::Protocol::HttpJson)
         .with_endpoint(endpoint)
         .build()
@@ -374,14 +376,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve { config } => {
             let c = load(&config)?;
-            let spans = runtime.block_on(async { init_tracing(Some(&c.telemetry)) })?;
+            let spans = runtime.block_on(async { init_tracing(Some(&c)) })?;
             let served = runtime.block_on(serve(c));
             finish_tracing(spans);
             served
         }
         Command::Run { config } => {
             let c = load(&config)?;
-            let spans = runtime.block_on(async { init_tracing(Some(&c.telemetry)) })?;
+            let spans = runtime.block_on(async { init_tracing(Some(&c)) })?;
             if c.audit.jsonl.as_deref() == Some("-") {
                 anyhow::bail!(
                     "audit.jsonl = \"-\" would write audit rows into the protocol stream of `warden run`: name a file"

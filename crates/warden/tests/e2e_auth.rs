@@ -522,3 +522,43 @@ fn urls_to_private_addresses_and_deletes_without_approval_are_refused() {
     assert!(e["message"].as_str().unwrap().contains("approval"), "{e}");
     assert_eq!(e["data"]["reasons"], json!(["policy deletes-need-approval"]));
 }
+
+/// The JWKS is fetched through the egress guard: a URL whose name resolves to a loopback address
+/// (never listed here) is refused when Warden would connect, and the token with it. `localhost`
+/// cannot lead off this machine whatever happens.
+#[test]
+fn a_jwks_url_leading_to_a_private_address_is_refused_by_the_egress_guard() {
+    let issuer = Issuer::start();
+    let jwks_port = issuer.jwks_url.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().to_owned();
+    let port = free_port();
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:{port}\"\nresource = \"http://127.0.0.1:{port}/mcp\"\n\n\
+         [auth.oauth]\nissuer = \"{iss}\"\njwks_url = \"https://localhost:{jwks_port}/jwks.json\"\n\n\
+         [egress]\nallow = []\n\n{demo}\n",
+        iss = issuer.issuer,
+        demo = demo_server("demo"),
+    );
+    let gw = Warden::start(&config, port);
+    let token = issuer.token(Alg::Rs256, &issuer.claims("alice", &gw.url(), json!({ "scope": "mcp" })));
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let auth = format!("Bearer {token}");
+    let r = http_at(
+        "POST",
+        port,
+        "/mcp",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 401, "no keys, no token: {}", r.body);
+    assert!(
+        gw.wait_log("JWKS request was refused by the egress guard", std::time::Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
+    assert!(gw.log().contains("loopback"), "{}", gw.log());
+    assert_eq!(issuer.fetches(), 0, "the issuer was never reached");
+}

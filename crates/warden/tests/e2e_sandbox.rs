@@ -107,3 +107,155 @@ fn a_grant_that_would_expose_credentials_keeps_the_server_from_starting() {
     assert_ne!(code, 0, "warden check refuses the grant before the gateway starts: {said}");
     assert!(said.contains("server probe: sandbox grant /root would expose /root/"), "{said}");
 }
+
+/// A configuration in `dir` run by `warden run` inside a network namespace the test makes
+/// (`tests/peers/netns.sh`): stand-in hosts for a public and a metadata-class address, a name
+/// server answering `*.test`, and no way off this machine. Returns the client's output, the
+/// gateway's log and the stand-ins' record of connections.
+fn run_in_netns(dir: &TempDir, config: &str, ops: Value) -> (Value, String, String) {
+    std::fs::write(dir.path("permit-all.cedar"), PERMIT_ALL).unwrap();
+    std::fs::write(
+        dir.path("warden.toml"),
+        grant_test_servers(&format!("{config}\n[policy]\nfiles = [\"permit-all.cedar\"]\n")),
+    )
+    .unwrap();
+    let state = TempDir::new("netns");
+    let out = node_client(json!({ "sdk": "v1", "transport": {
+        "type": "stdio",
+        "command": "unshare",
+        "args": ["--net", "--mount", "--", "bash", peer_file("netns.sh"), state.0.display().to_string(),
+            "bash", "-c", "cd \"$3\" && WARDEN_LOG=debug exec \"$0\" run --config \"$1\" 2>\"$2\"",
+            warden_bin().display().to_string(), dir.path("warden.toml").display().to_string(),
+            dir.path("warden.log").display().to_string(), dir.0.display().to_string()],
+    }, "ops": ops }));
+    let log = std::fs::read_to_string(dir.path("warden.log")).unwrap_or_default();
+    let hits = std::fs::read_to_string(state.path("hits")).unwrap_or_default();
+    (out, log, hits)
+}
+
+fn audit_rows(dir: &TempDir, sql: &str) -> Vec<Value> {
+    let out = std::process::Command::new(warden_bin())
+        .args(["audit", "--config"])
+        .arg(dir.path("warden.toml"))
+        .args(["query", "--json", sql])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_sandboxed_server_reaches_only_its_listed_hosts_through_warden_and_each_refusal_is_audited() {
+    let dir = TempDir::new("egress");
+    let config = probe_server(
+        "egress = [\"public.test:80\", \"metadata.test:80\", \"rebind.test:80\", \"mixed.test:80\", \"127.0.0.1:18080\"]",
+    );
+    let fetch = [
+        "public.test:80",
+        "127.0.0.1:18080",
+        "93.184.216.34:80",
+        "169.254.169.254:80",
+        "[::ffff:169.254.169.254]:80",
+        "metadata.test:80",
+        "127.0.0.1:9",
+        "unlisted.test:443",
+        "public.test:443",
+        "mixed.test:80",
+        "rebind.test:80",
+        "rebind.test:80",
+    ];
+    let (out, log, hits) = run_in_netns(
+        &dir,
+        &config,
+        json!([
+            { "op": "callTool", "name": "probe__probe", "arguments": {
+                "fetch": fetch, "plain_http": "http://public.test/", "connect": ["93.184.216.34:80", "169.254.169.254:80"] } },
+            { "op": "callTool", "name": "probe__probe", "arguments": {} },
+        ]),
+    );
+    let got = &ok(&out, 0)["structuredContent"];
+    assert_eq!(ok(&out, 1)["structuredContent"]["tmp_write"], "allowed", "still answering: {out}");
+    let said = |k: &str| got[k].as_str().unwrap_or_else(|| panic!("{k} missing: {got}\n{log}")).to_owned();
+    assert_eq!(said("fetch public.test:80"), "allowed: stand-in 93.184.216.34:80", "{got}\n{log}");
+    assert_eq!(said("fetch 127.0.0.1:18080"), "allowed: stand-in 127.0.0.1:18080", "listed by address: {got}");
+    assert_eq!(said("fetch mixed.test:80"), "allowed: stand-in 93.184.216.34:80", "the metadata answer dropped: {got}");
+    assert_eq!(said("fetch rebind.test:80"), "allowed: stand-in 93.184.216.34:80", "{got}");
+    assert!(said("fetch rebind.test:80 again").contains("403"), "rebound to the metadata address: {got}");
+    for refused in [
+        "93.184.216.34:80",
+        "169.254.169.254:80",
+        "[::ffff:169.254.169.254]:80",
+        "metadata.test:80",
+        "127.0.0.1:9",
+        "unlisted.test:443",
+        "public.test:443",
+    ] {
+        let s = said(&format!("fetch {refused}"));
+        assert!(s.starts_with("refused: HTTP/1.1 403"), "{refused}: {s}");
+    }
+    assert!(said("plain http http://public.test/").contains("405"), "{got}");
+    for direct in ["connect 93.184.216.34:80", "connect 169.254.169.254:80"] {
+        assert!(said(direct).starts_with("refused"), "no way around the proxy: {got}");
+    }
+    assert!(!hits.contains("169.254.169.254"), "the metadata stand-in was never reached: {hits}");
+    assert_eq!(hits.lines().filter(|h| h.starts_with("93.184.216.34")).count(), 3, "{hits}");
+    assert!(log.contains("sandbox: network only through Warden's egress proxy to public.test:80"), "{log}");
+    let rows =
+        audit_rows(&dir, "SELECT decision, tool_name, reason FROM mcp_audit WHERE event = 'egress' ORDER BY seq");
+    let denied: Vec<&Value> = rows.iter().filter(|r| r["decision"] == "DENY").collect();
+    let allowed = rows.iter().filter(|r| r["decision"] == "ALLOW").count();
+    assert_eq!((denied.len(), allowed), (9, 4), "every connection asked for is a row: {rows:?}");
+    assert!(
+        denied
+            .iter()
+            .any(|r| r["tool_name"] == "metadata.test:80"
+                && r["reason"].as_str().unwrap_or_default().contains("metadata")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn warden_itself_never_connects_to_private_or_metadata_addresses_whatever_the_names_say() {
+    let dir = TempDir::new("own-egress");
+    let config = "[servers.meta]\nurl = \"https://metadata.test/mcp\"\n\n\
+                  [servers.rebind]\nurl = \"https://rebind.test/mcp\"\n\n\
+                  [gates]\nwebhook = \"https://metadata.test/hook\"\ninterval = \"300ms\"\n\
+                  [[gates.custom]]\nname = \"always\"\ncount_where = \"1 = 1\"\nwindow = \"1h\"\nthreshold = -1.0\n";
+    let (out, log, hits) = run_in_netns(
+        &dir,
+        config,
+        json!([
+            { "op": "listTools" },
+            { "op": "callTool", "name": "meta__anything", "arguments": {} },
+            { "op": "callTool", "name": "rebind__anything", "arguments": {} },
+            { "op": "sleep", "ms": 1500 },
+        ]),
+    );
+    assert!(out["ops"][0]["ok"] == true, "{out}");
+    assert!(
+        log.contains("refused by the egress guard: the host \"metadata.test\" resolves to 169.254.169.254"),
+        "the upstream: {log}"
+    );
+    assert!(log.contains("gate alert NOT sent: the webhook was refused by the egress guard"), "the webhook: {log}");
+    assert!(!hits.contains("169.254.169.254"), "the metadata stand-in was never reached: {hits}\n{log}");
+    assert!(
+        hits.contains("93.184.216.34:443") && hits.lines().all(|h| h == "93.184.216.34:443"),
+        "only the first (public) answer for rebind.test was ever dialled: {hits}"
+    );
+}
+
+/// A fork bomb stops at the server's process limit (for a gateway running as root, a pids
+/// control group of the server's own; otherwise the kernel's per-user limit), and the server
+/// keeps answering. If the limit failed, the probe's 120 sleeping processes are killed anyway.
+#[test]
+fn a_fork_bomb_stops_at_the_process_limit() {
+    let gw = Warden::serve("", &probe_server("sandbox_limits = { processes = 40 }"));
+    let out = probe(&gw, json!({ "forks": 120 }));
+    let said = out["fork 120"].as_str().unwrap_or_default().to_owned();
+    let started: usize = said
+        .strip_prefix("refused after ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the bomb was not stopped: {said} ({out})"));
+    assert!(started < 40, "{said}");
+}

@@ -2,8 +2,11 @@
 end-to-end tests of `sandbox = "strict"`.
 
 Tool `probe` (arguments: `read` — paths to read, `write` — paths to create, `connect` — "host:port"
-addresses, `ptrace_parent` — bool, `syscalls` — bool: a raw socket and a new user namespace) tries each and answers with a JSON object mapping each attempt to
-"allowed" or "refused: <reason>". It also reports `tmp_write` (a file in its own $TMPDIR) and
+addresses, `fetch` — "host:port" targets reached through the proxy its environment names
+(`HTTPS_PROXY`, Warden's egress proxy), `plain_http` — a URL fetched as a plain-http proxy request,
+`ptrace_parent` — bool, `syscalls` — bool: a raw socket and a new user namespace, `forks` — a
+number of processes to start at once) tries each and answers with a JSON object mapping each
+attempt to "allowed…" or "refused: <reason>". It also reports `tmp_write` (a file in its own $TMPDIR) and
 `interfaces` (the network interfaces it can see).
 
 Outside addresses are only tried when the server sees no interface but loopback, that is, when it
@@ -57,6 +60,86 @@ def connect(addr, own_netns):
     return attempt(go)
 
 
+def proxy_request(head):
+    proxy = os.environ.get("HTTPS_PROXY", "")
+    if not proxy.startswith("http://"):
+        return None, "refused: no proxy in the environment"
+    host, port = proxy[len("http://"):].rstrip("/").rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(head.encode())
+    return s, None
+
+
+def read_all(s, limit=4096):
+    data = b""
+    while len(data) < limit:
+        chunk = s.recv(1024)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+
+
+def fetch(target):
+    """CONNECT through the proxy, then a plain request down the tunnel."""
+    try:
+        s, why = proxy_request("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target))
+        if s is None:
+            return why
+        with s:
+            status = b""
+            while b"\r\n\r\n" not in status and len(status) < 4096:
+                chunk = s.recv(1)
+                if not chunk:
+                    break
+                status += chunk
+            line = status.split(b"\r\n", 1)[0].decode(errors="replace")
+            if " 200 " not in line + " ":
+                body = read_all(s).strip()
+                return "refused: %s %s" % (line, body)
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return "allowed: " + read_all(s).strip().splitlines()[-1]
+    except OSError as e:
+        return "refused: " + (os.strerror(e.errno) if e.errno else str(e))
+
+
+def plain_http(url):
+    try:
+        s, why = proxy_request("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % url)
+        if s is None:
+            return why
+        with s:
+            reply = read_all(s)
+            line = reply.split("\r\n", 1)[0]
+            return ("allowed: " if " 200 " in line else "refused: ") + line + " " + reply.split("\r\n\r\n", 1)[-1].strip()
+    except OSError as e:
+        return "refused: " + (os.strerror(e.errno) if e.errno else str(e))
+
+
+def forks(n):
+    """Starts up to n processes that sleep, counts them, and stops them all."""
+    children = []
+    try:
+        for _ in range(n):
+            pid = os.fork()
+            if pid == 0:
+                import time
+                time.sleep(30)
+                os._exit(0)
+            children.append(pid)
+        return "allowed: %d processes" % len(children)
+    except OSError as e:
+        return "refused after %d processes: %s" % (len(children), os.strerror(e.errno) if e.errno else str(e))
+    finally:
+        import signal
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
 def ptrace_parent():
     libc = ctypes.CDLL(None, use_errno=True)
     PTRACE_ATTACH = 16
@@ -84,6 +167,15 @@ def probe(args):
         out["write " + p] = attempt(lambda: write(p))
     for a in args.get("connect", []):
         out["connect " + a] = connect(a, own_netns)
+    for t in args.get("fetch", []):
+        key = "fetch " + t
+        while key in out:
+            key += " again"
+        out[key] = fetch(t)
+    if args.get("plain_http"):
+        out["plain http " + args["plain_http"]] = plain_http(args["plain_http"])
+    if args.get("forks"):
+        out["fork %d" % args["forks"]] = forks(int(args["forks"]))
     if args.get("ptrace_parent"):
         out["ptrace parent"] = ptrace_parent()
     if args.get("syscalls"):
@@ -101,6 +193,9 @@ TOOL = {
         "read": {"type": "array", "items": {"type": "string"}},
         "write": {"type": "array", "items": {"type": "string"}},
         "connect": {"type": "array", "items": {"type": "string"}},
+        "fetch": {"type": "array", "items": {"type": "string"}},
+        "plain_http": {"type": "string"},
+        "forks": {"type": "integer"},
         "ptrace_parent": {"type": "boolean"},
         "syscalls": {"type": "boolean"},
     }},

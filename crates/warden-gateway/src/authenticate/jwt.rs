@@ -92,12 +92,19 @@ fn key_algorithm(a: KeyAlgorithm) -> Option<Algorithm> {
 impl JwtValidator {
     /// A validator for `audience` (the gateway's resource URI). Relative `jwks_file` paths are
     /// resolved by the caller.
-    pub fn new(o: &OAuthSection, audience: &str, jwks_file: Option<PathBuf>) -> Result<JwtValidator, GatewayError> {
+    /// The JWKS URL is fetched through `egress`, the policy of the gateway's own connections.
+    pub fn new(
+        o: &OAuthSection,
+        audience: &str,
+        jwks_file: Option<PathBuf>,
+        egress: &warden_upstream::egress::Policy,
+    ) -> Result<JwtValidator, GatewayError> {
         let source = match (&o.jwks_url, jwks_file) {
             (Some(url), _) => KeySource::Url {
                 url: url.clone(),
-                client: reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
+                client: egress
+                    .client(url)
+                    .map_err(|why| GatewayError::Keys(format!("the JWKS URL is refused by the egress guard: {why}")))?
                     .timeout(Duration::from_secs(10))
                     .build()
                     .map_err(|e| GatewayError::Keys(format!("the HTTP client for the JWKS could not be built: {e}")))?,
@@ -263,7 +270,10 @@ fn list(v: Option<&Value>) -> Vec<String> {
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let mut resp = client.get(url).send().await.map_err(|e| format!("the JWKS request failed: {e}"))?;
+    let mut resp = client.get(url).send().await.map_err(|e| match warden_upstream::egress::refusal(&e) {
+        Some(why) => format!("the JWKS request was {why}"),
+        None => format!("the JWKS request failed: {e}"),
+    })?;
     if !resp.status().is_success() {
         return Err(format!("the JWKS URL answered {}", resp.status()));
     }

@@ -83,7 +83,8 @@ impl Authenticator {
         let (jwt, metadata_url, metadata, required_scopes) = match (&auth.oauth, &resource) {
             (Some(o), Some(resource)) => {
                 let file = o.jwks_file.as_ref().map(|f| config.resolve(f));
-                let validator = JwtValidator::new(o, resource, file)?;
+                let egress = config.egress.policy().map_err(|e| GatewayError::Config(format!("egress.allow: {e}")))?;
+                let validator = JwtValidator::new(o, resource, file, &egress)?;
                 let servers = if o.authorization_servers.is_empty() {
                     vec![o.issuer.clone()]
                 } else {

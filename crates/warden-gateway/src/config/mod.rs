@@ -7,6 +7,7 @@
 mod approvals;
 mod auth;
 mod duration;
+mod egress;
 mod import;
 mod limits;
 mod locate;
@@ -18,6 +19,7 @@ mod tools;
 pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSection};
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
 pub use duration::ConfigDuration;
+pub use egress::EgressSection;
 pub use import::import_mcp_servers;
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
@@ -82,6 +84,9 @@ pub struct Config {
     /// Detection gates.
     #[serde(default)]
     pub gates: GatesSection,
+    /// What Warden's own outbound connections may reach beyond public https.
+    #[serde(default)]
+    pub egress: EgressSection,
     /// The directory relative paths in the file are read from (the file's own directory).
     #[serde(skip)]
     #[schemars(skip)]
@@ -419,6 +424,28 @@ impl Config {
                     }
                 }
             }
+            let sandbox_keys = [
+                ("sandbox_read", s.sandbox_read.is_empty()),
+                ("sandbox_write", s.sandbox_write.is_empty()),
+                ("egress", s.egress.is_empty()),
+            ];
+            for (k, empty) in sandbox_keys {
+                if empty {
+                    continue;
+                }
+                if s.command.is_none() {
+                    return Err((key(k), format!("{k} applies only to command servers")));
+                }
+                if s.sandbox == SandboxMode::Off {
+                    return Err((
+                        key(k),
+                        format!(
+                            "{k} has no effect with sandbox = \"off\": the server has the gateway's files and network"
+                        ),
+                    ));
+                }
+            }
+            warden_upstream::egress::Rules::parse(&s.egress).map_err(|e| (key("egress"), e))?;
             for var in s.env.keys().chain(&s.env_inherit) {
                 if var.is_empty() || var.contains('=') || var.contains('\0') {
                     return Err((key("env"), format!("{var:?} is not a valid environment variable name")));
@@ -528,7 +555,7 @@ impl Config {
                 return Err((at(&["gates", "custom"]), "a gate needs a name and count_where".into()));
             }
         }
-        Ok(())
+        self.validate_egress()
     }
 }
 

@@ -116,6 +116,13 @@ pub struct ServerSection {
     /// Resource limits of a sandboxed server.
     #[serde(default)]
     pub sandbox_limits: SandboxLimits,
+    /// Where a sandboxed server may connect, through Warden's egress proxy (`HTTPS_PROXY` in its
+    /// environment): host names (`"api.github.com"`, port 443 unless one is named;
+    /// `"*.example.com"` for names below it) whose addresses must be public, and addresses or
+    /// networks (`"10.0.0.5:8080"`, `"10.20.0.0/16"`) allowed whatever they are. Empty (the
+    /// default): no network at all. Every connection asked for is an audit row.
+    #[serde(default)]
+    pub egress: Vec<String>,
     /// Accept a package runner (`npx`, `uvx`, `pipx run`, `docker run`) starting a package with no
     /// exact version. Unset, such a command is flagged by `warden check` (and fails
     /// `warden check --strict`).
@@ -140,7 +147,8 @@ pub enum SandboxMode {
 pub struct SandboxLimits {
     /// Open files.
     pub open_files: u64,
-    /// Processes and threads of the server's user (not enforced by the kernel for root).
+    /// Processes and threads (for a gateway running as root, counted in a pids control group of
+    /// the server's own). 0: no limit.
     pub processes: u64,
     /// CPU seconds, if limited.
     pub cpu_seconds: Option<u64>,

@@ -24,8 +24,9 @@ use warden_protocol::{Era, Message, RpcError, error};
 use warden_upstream::{Call, Connection, EraPreference, ServerEvent, ServerRequest, Upstream, UpstreamError};
 
 /// The stack's guard for what a server sends a client: every notification and every request,
-/// within a call or outside any, passes it before it is delivered.
-pub trait ServerMessages: Send + Sync {
+/// within a call or outside any, passes it before it is delivered. It is also told of every
+/// connection a sandboxed server asks its egress proxy for (`EgressObserver`).
+pub trait ServerMessages: warden_upstream::egress::EgressObserver + Send + Sync {
     /// Passes a notification from `server` on its way to `to` (`None`: it belongs to no single
     /// client), as part of the client's request `within` if any. It may edit the message; `false`
     /// means it is not delivered.

@@ -22,13 +22,16 @@ fn resolve_command(command: &str) -> String {
     }
 }
 
-/// Where a server's relative paths are read from, and what no sandbox may be granted.
+/// Where a server's relative paths are read from, what no sandbox may be granted, and what the
+/// gateway's connections to HTTP servers may reach.
 #[derive(Debug, Clone, Default)]
 pub struct ServerPaths {
     /// The configuration file's directory.
     pub base_dir: std::path::PathBuf,
     /// Paths no sandbox may see (`warden_upstream::sandbox::protected_paths`).
     pub protected: Vec<std::path::PathBuf>,
+    /// The egress policy of Warden's own connections (`[egress]`).
+    pub egress: warden_upstream::egress::Policy,
 }
 
 impl ServerPaths {
@@ -61,6 +64,8 @@ impl ServerPaths {
         ServerPaths {
             base_dir: base.clone(),
             protected: warden_upstream::sandbox::protected_paths(home.as_deref(), &own),
+            // Validated with the configuration.
+            egress: config.egress.policy().unwrap_or_default(),
         }
     }
 }
@@ -92,6 +97,8 @@ fn sandbox(name: &str, s: &ServerSection, paths: &ServerPaths) -> Option<Sandbox
             cpu_seconds: l.cpu_seconds,
             memory_bytes: l.memory_mib.map(|m| m.saturating_mul(1 << 20)),
         },
+        // Validated with the configuration.
+        egress: warden_upstream::egress::Rules::parse(&s.egress).unwrap_or_default(),
     })
 }
 
@@ -151,10 +158,12 @@ pub fn server_info(
             url: url.clone(),
             headers: s.headers.clone().into_iter().collect(),
             credential: s.credential.as_ref().map(|c| credential(c, &paths.base_dir)),
+            egress: paths.egress.clone(),
         },
         (None, None) => unreachable!("validated: every server has a command or a url"),
     };
     let mut spec = UpstreamSpec::new(name, transport);
+    spec.egress_observer = messages.clone().map(|m| m as Arc<dyn warden_upstream::egress::EgressObserver>);
     spec.era = EraPreference::Auto;
     spec.limits = limits;
     if let Some(t) = s.timeout {

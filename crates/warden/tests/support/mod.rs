@@ -155,7 +155,8 @@ fn terminate(child: &mut Child) {
 /// Servers run sandboxed (the default): each stdio server a test configures without sandbox
 /// settings of its own may read the peers' code (`tests/peers`) and read and write the
 /// directories its arguments name (a file server's roots, a git server's repository), which is
-/// what their documentation says to grant.
+/// what their documentation says to grant. A configuration naming plain-http loopback URLs (test
+/// servers, issuers, collectors) lists loopback in `[egress] allow` unless it has `[egress]`.
 pub fn grant_test_servers(config: &str) -> String {
     let Ok(mut doc) = config.parse::<toml_edit::DocumentMut>() else { return config.to_owned() };
     let peers = repo().join("tests/peers").display().to_string();
@@ -181,6 +182,13 @@ pub fn grant_test_servers(config: &str) -> String {
                 server.insert("sandbox_write", toml_edit::value(dirs));
             }
         }
+    }
+    // Test servers, issuers and collectors listen on loopback over plain http: list it for the
+    // gateway's own connections, as an operator would, unless the test says what it allows.
+    if (config.contains("http://127.0.0.1") || config.contains("http://localhost")) && !doc.contains_key("egress") {
+        let mut egress = toml_edit::Table::new();
+        egress.insert("allow", toml_edit::value(toml_edit::Array::from_iter(["127.0.0.1"])));
+        doc.insert("egress", toml_edit::Item::Table(egress));
     }
     doc.to_string()
 }

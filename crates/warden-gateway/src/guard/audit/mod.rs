@@ -386,6 +386,36 @@ impl Auditor {
         self.spawn_write(log, row);
     }
 
+    /// Records a connection a sandboxed server asked its egress proxy for, allowed or refused.
+    /// Written in the background: the proxy does not wait for it.
+    pub fn egress(&self, event: &warden_upstream::egress::EgressEvent<'_>) {
+        use warden_upstream::egress::Outcome;
+        let (decision, outcome, reason) = match &event.outcome {
+            Outcome::Connected { address } => ("ALLOW", "connected".to_owned(), format!("connected to {address}")),
+            Outcome::Failed(why) => ("ALLOW", "failed".to_owned(), why.clone()),
+            Outcome::Refused(why) => ("DENY", "refused".to_owned(), why.clone()),
+        };
+        let label = if outcome == "failed" { "FAILED" } else { decision };
+        self.metrics
+            .egress
+            .get_or_create(&crate::metrics::EgressLabels {
+                server: event.server.to_owned(),
+                decision: label.to_owned(),
+            })
+            .inc();
+        let Some(log) = self.log.clone() else { return };
+        let row = AuditEvent {
+            server_name: Some(event.server.to_owned()),
+            method: Some("CONNECT".to_owned()),
+            tool_name: Some(self.scrubbed(event.target)),
+            reason: Some(self.scrubbed(&reason)),
+            outcome: Some(outcome),
+            action_class: None,
+            ..AuditEvent::new(chrono::Utc::now(), "egress", decision)
+        };
+        self.spawn_write(log, row);
+    }
+
     /// Writes a row in the background.
     fn spawn_write(&self, log: Arc<dyn AuditSink>, row: AuditEvent) {
         let metrics = self.metrics.clone();

@@ -6,10 +6,21 @@
 //! compatible, NAT64, 6to4). Numeric tricks (`http://2130706433/`, `0x7f.1`) are read the way
 //! browsers and HTTP clients read them, by the WHATWG URL parser.
 //!
-//! The check resolves the name once. A server that fetches the URL resolves it again, so a name
-//! whose answers change between the two (DNS rebinding) is only caught if the server checks too.
+//! [`check_url`] resolves the name once, for a URL a tool argument carries: a server that fetches
+//! it resolves it again, so a name whose answers change between the two (DNS rebinding) is only
+//! caught if the server checks too. Where Warden itself connects, it connects to the addresses it
+//! checked and to no others: its own clients ([`Policy::client`]) resolve through the guard, and a
+//! sandboxed server's egress proxy ([`proxy`]) dials the checked address itself.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod own;
+pub mod proxy;
+mod rules;
+
+pub use own::{Policy, Refused, refusal};
+pub use proxy::{EgressEvent, EgressObserver, Outcome};
+pub use rules::{Rule, Rules};
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 /// The outcome of checking one URL.
@@ -116,6 +127,61 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return Some("a discard-only address");
     }
     None
+}
+
+/// Time allowed for resolving a name Warden connects to.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Resolves `host` and keeps the addresses `verdict` accepts. A name with none left is refused,
+/// naming the first refusal; the addresses dropped beside accepted ones are logged. The caller
+/// connects to what this returns and to nothing else, so a name whose answers change afterwards
+/// (DNS rebinding) cannot lead anywhere unchecked.
+pub(crate) async fn resolve_checked(
+    host: &str,
+    port: u16,
+    verdict: impl Fn(IpAddr) -> Result<(), String>,
+) -> Result<Vec<SocketAddr>, String> {
+    let found = match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(found)) => found.collect::<Vec<_>>(),
+        Ok(Err(_)) => return Err(format!("the host {host:?} does not resolve")),
+        Err(_) => return Err(format!("resolving the host {host:?} timed out")),
+    };
+    let mut kept = Vec::new();
+    let mut first_refusal = None;
+    for addr in found {
+        match verdict(addr.ip()) {
+            Ok(()) if !kept.contains(&addr) => kept.push(addr),
+            Ok(()) => {}
+            Err(why) => {
+                tracing::debug!(%host, address = %addr.ip(), "egress: an address of the host is refused: {why}");
+                first_refusal.get_or_insert(why);
+            }
+        }
+    }
+    match (kept.is_empty(), first_refusal) {
+        (true, Some(why)) => Err(format!("the host {host:?} resolves to {why}")),
+        (true, None) => Err(format!("the host {host:?} has no address")),
+        (false, Some(why)) => {
+            tracing::warn!(%host, "egress: some addresses of the host are refused and not used: {why}");
+            Ok(kept)
+        }
+        (false, None) => Ok(kept),
+    }
+}
+
+/// Whether `ip` passes for a destination on `port`: listed in `allowed`, or (when not `listed_only`)
+/// public. The refusal names the address and why.
+pub(crate) fn address_verdict(allowed: &Rules, ip: IpAddr, port: u16, listed_only: bool) -> Result<(), String> {
+    if allowed.allows_address(ip, port) {
+        return Ok(());
+    }
+    match non_public(ip) {
+        Some(why) => Err(format!("{ip}, {why}, which is not listed by address")),
+        None if listed_only => {
+            Err(format!("{ip}, which is not listed by address (plain http goes only to listed addresses)"))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Longest URL checked; longer ones are refused.
