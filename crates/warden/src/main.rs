@@ -249,6 +249,30 @@ fn finish_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>)
     }
 }
 
+/// The comment `warden import` puts before what it imported: what it pinned, and each server's
+/// flags (`warden check` shows them again against the file in use).
+fn import_review(imported: &warden_gateway::config::Imported) -> anyhow::Result<String> {
+    let config = Config::parse(&imported.toml, "(imported)").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut lines = imported.notes.clone();
+    for (name, s) in &config.servers {
+        let review = warden_gateway::servers::LaunchReview::of(s);
+        lines.extend(review.into_iter().flat_map(|r| r.flags).map(|f| format!("server {name}: FLAGGED: {f}")));
+    }
+    let mut out = String::from(
+        "# Imported by `warden import`. Review before use; `warden check` shows each server's command.
+",
+    );
+    out.push_str(
+        "# Literal env values are copied as they are and may be secrets.
+",
+    );
+    for l in lines {
+        out.push_str(&format!("# {l}\n"));
+    }
+    out.push('\n');
+    Ok(out)
+}
+
 fn load(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -370,8 +394,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Import { file } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let toml = import_mcp_servers(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            print!("{toml}");
+            let imported = import_mcp_servers(&text, &warden_gateway::config::Caches::of_this_user())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            print!("{}", import_review(&imported)?);
+            print!("{}", imported.toml);
             Ok(())
         }
         Command::Serve { config } => {

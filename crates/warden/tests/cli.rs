@@ -64,6 +64,51 @@ fn mcp_servers_json_imports_to_a_valid_config() {
     assert!(out.contains("2 servers"));
 }
 
+/// `warden import` pins a runner's package to the one version installed here (npx's cache, a
+/// uv tool), says so, and flags what it cannot pin; the result passes `warden check --strict`
+/// for the pinned servers.
+#[test]
+fn import_pins_runner_packages_to_the_installed_version_and_flags_the_rest() {
+    let dir = TempDir::new("cli");
+    let npm = dir.path("npm");
+    let pkg = npm.join("_npx/0a1b/node_modules/@modelcontextprotocol/server-filesystem");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("package.json"),
+        r#"{"name":"@modelcontextprotocol/server-filesystem","version":"2025.8.21"}"#,
+    )
+    .unwrap();
+    let home = dir.path("home");
+    std::fs::create_dir_all(
+        home.join(
+            ".local/share/uv/tools/mcp-server-git/lib/python3.11/site-packages/mcp_server_git-2025.9.25.dist-info",
+        ),
+    )
+    .unwrap();
+    let json = dir.path("mcp.json");
+    std::fs::write(
+        &json,
+        r#"{"mcpServers":{
+            "files":{"command":"npx","args":["-y","@modelcontextprotocol/server-filesystem@latest","/tmp"]},
+            "git":{"command":"uvx","args":["mcp-server-git","--repository","/tmp"]},
+            "other":{"command":"npx","args":["-y","some-uncached-server"]}}}"#,
+    )
+    .unwrap();
+    let out = Command::new(warden_bin())
+        .args(["import", &json.display().to_string()])
+        .env("HOME", &home)
+        .env("npm_config_cache", &npm)
+        .output()
+        .unwrap();
+    let toml = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(toml.contains("\"@modelcontextprotocol/server-filesystem@2025.8.21\""), "{toml}");
+    assert!(toml.contains("\"mcp-server-git==2025.9.25\""), "{toml}");
+    assert!(toml.contains("# server files: pinned @modelcontextprotocol/server-filesystem@latest to"), "{toml}");
+    assert!(toml.contains("# server other: FLAGGED: npx starts some-uncached-server with no exact version"), "{toml}");
+    assert!(!toml.contains("server files: FLAGGED") && !toml.contains("server git: FLAGGED"), "{toml}");
+}
+
 #[test]
 fn check_shows_each_servers_exact_command_and_flags_the_dangerous_ones() {
     let dir = TempDir::new("cli");

@@ -7,14 +7,27 @@
 //!
 //! The result is `[servers.NAME]` TOML. Literal `env` values are carried over as they are (they may
 //! be secrets: review them); `PATH` and `HOME` are inherited so `npx`/`uvx` launchers keep working.
+//! A package runner's package without an exact version is pinned to the version installed here,
+//! when there is exactly one ([`super::pinning`]); each rewrite is noted for the reviewer.
 
+use super::pinning::{Caches, Pinned, pin};
 use super::{Config, ServerSection};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Converts an `mcpServers` document to Warden `[servers]` TOML. Fails on entries Warden cannot
-/// serve (for example the deprecated HTTP+SSE transport), naming them.
-pub fn import_mcp_servers(json: &str) -> Result<String, String> {
+/// What `warden import` made of an `mcpServers` document.
+#[derive(Debug)]
+pub struct Imported {
+    /// The `[servers]` TOML.
+    pub toml: String,
+    /// What was rewritten, one line per change, for the reviewer.
+    pub notes: Vec<String>,
+}
+
+/// Converts an `mcpServers` document to Warden `[servers]` TOML, pinning runner packages from
+/// `caches`. Fails on entries Warden cannot serve (for example the deprecated HTTP+SSE
+/// transport), naming them.
+pub fn import_mcp_servers(json: &str, caches: &Caches) -> Result<Imported, String> {
     let doc: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
     let servers = doc
         .get("mcpServers")
@@ -22,6 +35,7 @@ pub fn import_mcp_servers(json: &str) -> Result<String, String> {
         .and_then(Value::as_object)
         .ok_or("no \"mcpServers\" object found")?;
     let mut out: BTreeMap<String, ServerSection> = BTreeMap::new();
+    let mut notes = Vec::new();
     for (raw_name, entry) in servers {
         let name: String =
             raw_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
@@ -42,9 +56,13 @@ pub fn import_mcp_servers(json: &str) -> Result<String, String> {
         };
         let kind = entry.get("type").or_else(|| entry.get("transport")).and_then(Value::as_str).unwrap_or("");
         let section = if let Some(command) = entry.get("command").and_then(Value::as_str) {
+            let mut args = strs("args");
+            if let Pinned::Rewritten(note) = pin(command, &mut args, caches) {
+                notes.push(format!("server {name}: {note}"));
+            }
             ServerSection {
                 command: Some(command.to_owned()),
-                args: strs("args"),
+                args,
                 env: map("env"),
                 env_inherit: vec!["PATH".into(), "HOME".into()],
                 cwd: entry.get("cwd").and_then(Value::as_str).map(Into::into),
@@ -71,7 +89,7 @@ pub fn import_mcp_servers(json: &str) -> Result<String, String> {
     }
     let text = toml::to_string(&Servers { servers: &config.servers }).map_err(|e| e.to_string())?;
     Config::parse(&text, "(imported)").map_err(|e| e.to_string())?;
-    Ok(text)
+    Ok(Imported { toml: text, notes })
 }
 
 #[cfg(test)]
@@ -83,7 +101,8 @@ mod tests {
         let json = r#"{"mcpServers":{
             "filesystem":{"command":"npx","args":["-y","@modelcontextprotocol/server-filesystem","/tmp"],"env":{"DEBUG":"1"}},
             "remote.api":{"type":"http","url":"https://example.com/mcp","headers":{"X-Team":"a"}}}}"#;
-        let toml_text = import_mcp_servers(json).unwrap();
+        let none = Caches { npm: None, home: None };
+        let toml_text = import_mcp_servers(json, &none).unwrap().toml;
         let c = Config::parse(&toml_text, "x").unwrap();
         assert_eq!(c.servers["filesystem"].command.as_deref(), Some("npx"));
         assert_eq!(c.servers["filesystem"].env["DEBUG"], "1");
@@ -93,8 +112,9 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_serve() {
-        assert!(import_mcp_servers(r#"{"mcpServers":{"x":{"type":"sse","url":"http://h/sse"}}}"#).is_err());
-        assert!(import_mcp_servers(r#"{"mcpServers":{"x":{}}}"#).is_err());
-        assert!(import_mcp_servers("[]").is_err());
+        let none = Caches { npm: None, home: None };
+        assert!(import_mcp_servers(r#"{"mcpServers":{"x":{"type":"sse","url":"http://h/sse"}}}"#, &none).is_err());
+        assert!(import_mcp_servers(r#"{"mcpServers":{"x":{}}}"#, &none).is_err());
+        assert!(import_mcp_servers("[]", &none).is_err());
     }
 }

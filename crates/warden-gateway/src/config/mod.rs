@@ -13,6 +13,7 @@ mod limits;
 mod locate;
 mod observe;
 mod output;
+mod pinning;
 mod servers;
 mod tools;
 
@@ -20,10 +21,11 @@ pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSectio
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
 pub use duration::ConfigDuration;
 pub use egress::EgressSection;
-pub use import::import_mcp_servers;
+pub use import::{Imported, import_mcp_servers};
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
 pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
+pub use pinning::Caches;
 pub use servers::{
     CredentialSection, Isolation, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext, SamplingLimits,
     SandboxLimits, SandboxMode, ServerSection,
