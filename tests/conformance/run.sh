@@ -40,6 +40,10 @@ isolation = "session"
 trusted_content = true
 trusted_resources = true
 
+# The reference server is local: Warden's own connections reach loopback only when listed.
+[egress]
+allow = ["127.0.0.1:$REF_PORT", "[::1]:$REF_PORT"]
+
 # The suite exercises the protocol, not authorization: everything is permitted.
 [policy]
 files = ["permit-all.cedar"]

@@ -112,7 +112,10 @@ impl HttpTransport {
         }
         let client = egress
             .client(url.as_str())
-            .map_err(|why| unavailable(format!("its URL is refused by the egress guard: {why}")))?
+            .map_err(|why| {
+                tracing::error!(server = %spec.name, "egress: its URL is refused: {why}");
+                unavailable("its URL is refused by the egress guard (the gateway's log says why)".into())
+            })?
             .connect_timeout(spec.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -412,8 +415,9 @@ impl Shared {
         }
         req.body(msg.to_vec()).send().await.map_err(|e| UpstreamError::Unavailable {
             server: self.server.clone(),
-            reason: if let Some(why) = crate::egress::refusal(&e) {
-                why
+            // The addresses stay in the gateway's log: a client learns that, not where.
+            reason: if crate::egress::refusal(&e).is_some() {
+                "refused by the egress guard: its host leads only to addresses that are not allowed (the gateway's log names them)".into()
             } else if e.is_connect() {
                 "connection refused or unreachable".into()
             } else {

@@ -54,6 +54,8 @@ impl PidsGroup {
 
 /// Kills whatever is left in the group at `dir` and removes it.
 pub(crate) async fn remove(dir: &Path) {
+    // Version 2 kills the whole group at once; version 1 has only the list of members.
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
     for _ in 0..40 {
         if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
             for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {

@@ -231,6 +231,9 @@ pub(crate) fn prepare(spec: &SandboxSpec, program: &Path, server: &str) -> Resul
         // Close-on-exec: the server never holds either end.
         let (a, b) = std::os::unix::net::UnixDatagram::pair().map_err(|e| {
             let _ = std::fs::remove_dir_all(&tmp);
+            if let Some(g) = &pids {
+                let _ = std::fs::remove_dir(&g.dir);
+            }
             format!("could not make the sandbox's proxy channel ({e})")
         })?;
         let (a, b) = (std::os::fd::OwnedFd::from(a), std::os::fd::OwnedFd::from(b));
@@ -528,9 +531,10 @@ fn hand_over_proxy_socket(channel: &std::os::fd::OwnedFd) -> std::io::Result<()>
         req.ifr_name[1] = b'o' as libc::c_char;
         req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
         let up = libc::ioctl(ctl, libc::SIOCSIFFLAGS as _, &req);
+        let e = last();
         libc::close(ctl);
         if up < 0 {
-            return Err(last());
+            return Err(e);
         }
         let listener = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         if listener < 0 {

@@ -118,9 +118,15 @@ impl StdioTransport {
                 )
             });
             if let Err(e) = served {
+                if let Some(pg) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                    let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
+                }
                 let _ = child.start_kill();
                 if let Some(t) = &tmp {
                     let _ = std::fs::remove_dir_all(t);
+                }
+                if let Some(d) = pids_dir.clone() {
+                    tokio::spawn(async move { crate::pids::remove(&d).await });
                 }
                 return Err(unavailable(format!("its egress proxy could not be started ({e})")));
             }

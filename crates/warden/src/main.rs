@@ -267,7 +267,7 @@ fn import_review(imported: &warden_gateway::config::Imported) -> anyhow::Result<
 ",
     );
     for l in lines {
-        out.push_str(&format!("# {l}\n"));
+        out.push_str(&format!("# {}\n", warden_gateway::servers::printable(&l)));
     }
     out.push('\n');
     Ok(out)

@@ -5,7 +5,8 @@ Tool `probe` (arguments: `read` — paths to read, `write` — paths to create, 
 addresses, `fetch` — "host:port" targets reached through the proxy its environment names
 (`HTTPS_PROXY`, Warden's egress proxy), `plain_http` — a URL fetched as a plain-http proxy request,
 `ptrace_parent` — bool, `syscalls` — bool: a raw socket and a new user namespace, `forks` — a
-number of processes to start at once) tries each and answers with a JSON object mapping each
+number of processes to start at once, `bench` — {target, n}: timed connections, for
+scripts/bench-egress-proxy.py) tries each and answers with a JSON object mapping each
 attempt to "allowed…" or "refused: <reason>". It also reports `tmp_write` (a file in its own $TMPDIR) and
 `interfaces` (the network interfaces it can see).
 
@@ -140,6 +141,53 @@ def forks(n):
                 pass
 
 
+def bench(spec):
+    """Connections to spec["target"] ("host:port", an HTTP/1.0 server): n new ones (through the
+    proxy in the environment when there is one, else direct), each with one request, then n
+    requests on one kept connection. Mean microseconds of each."""
+    import time
+    target, n = spec["target"], int(spec.get("n", 200))
+    host, port = target.rsplit(":", 1)
+    proxied = os.environ.get("HTTPS_PROXY", "").startswith("http://")
+
+    def open_conn():
+        if not proxied:
+            return socket.create_connection((host, int(port)), timeout=5)
+        s, why = proxy_request("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target))
+        if s is None:
+            raise OSError(why)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(1)
+            if not chunk:
+                raise OSError("proxy closed")
+            head += chunk
+        if b" 200 " not in head.split(b"\r\n", 1)[0] + b" ":
+            raise OSError(head.decode(errors="replace"))
+        return s
+
+    def request(s):
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\n" not in data.split(b"\r\n\r\n", 1)[-1] or b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+
+    t = time.perf_counter()
+    for _ in range(n):
+        with open_conn() as s:
+            request(s)
+    per_conn = (time.perf_counter() - t) / n * 1e6
+    with open_conn() as s:
+        t = time.perf_counter()
+        for _ in range(n):
+            request(s)
+        per_req = (time.perf_counter() - t) / n * 1e6
+    return {"proxied": proxied, "connect_and_request_us": round(per_conn, 1), "request_us": round(per_req, 1)}
+
+
 def ptrace_parent():
     libc = ctypes.CDLL(None, use_errno=True)
     PTRACE_ATTACH = 16
@@ -176,6 +224,8 @@ def probe(args):
         out["plain http " + args["plain_http"]] = plain_http(args["plain_http"])
     if args.get("forks"):
         out["fork %d" % args["forks"]] = forks(int(args["forks"]))
+    if args.get("bench"):
+        out["bench"] = bench(args["bench"])
     if args.get("ptrace_parent"):
         out["ptrace parent"] = ptrace_parent()
     if args.get("syscalls"):
@@ -196,6 +246,7 @@ TOOL = {
         "fetch": {"type": "array", "items": {"type": "string"}},
         "plain_http": {"type": "string"},
         "forks": {"type": "integer"},
+        "bench": {"type": "object"},
         "ptrace_parent": {"type": "boolean"},
         "syscalls": {"type": "boolean"},
     }},

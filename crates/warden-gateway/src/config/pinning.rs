@@ -79,9 +79,11 @@ pub fn pin(program: &str, args: &mut [String], caches: &Caches) -> Pinned {
                 return Pinned::Unchanged;
             }
             let name = spec.split(['@', '=', '<', '>', '~', '!', '[']).next().unwrap_or(spec).to_owned();
+            // Extras (`pkg[cli]`) are kept.
+            let extras = spec.find('[').and_then(|a| spec[a..].find(']').map(|b| spec[a..a + b + 1].to_owned()));
             let Some(version) = one(python_versions(&name, caches)) else { return Pinned::Unchanged };
             let was = spec.clone();
-            args[i] = format!("{name}=={version}");
+            args[i] = format!("{name}{}=={version}", extras.unwrap_or_default());
             Pinned::Rewritten(format!("pinned {was} to {}, the version installed as a {prog} tool", args[i]))
         }
         _ => Pinned::Unchanged,
@@ -163,6 +165,9 @@ mod tests {
         let mut a = args(&["mcp-server-git", "--repository", "/r"]);
         assert!(matches!(pin("/usr/bin/uvx", &mut a, &caches), Pinned::Rewritten(_)));
         assert_eq!(a[0], "mcp-server-git==2025.9.25");
+        let mut a = args(&["mcp-server-git[extra]"]);
+        assert!(matches!(pin("uvx", &mut a, &caches), Pinned::Rewritten(_)));
+        assert_eq!(a[0], "mcp-server-git[extra]==2025.9.25");
         for (prog, a) in [
             ("npx", &["-y", "@modelcontextprotocol/server-filesystem@2025.7.1"][..]),
             ("npx", &["-y", "not-cached"][..]),

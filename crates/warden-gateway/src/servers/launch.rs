@@ -61,7 +61,7 @@ impl LaunchReview {
         env_names.sort();
         env_names.dedup();
         Some(LaunchReview {
-            command_line: shown.join(" "),
+            command_line: printable(&shown.join(" ")),
             sandbox,
             env_names,
             flags: flags(command, &s.args, s.allow_unpinned),
@@ -137,7 +137,14 @@ pub fn flags(program: &str, args: &[String], allow_unpinned: bool) -> Vec<String
     if !allow_unpinned && let Some(why) = unpinned(&prog, args) {
         out.push(why);
     }
-    out
+    // Flags quote the configuration; a line break there must not start a line of its own where
+    // they are printed (a log, `warden check`, the comment `warden import` writes above TOML).
+    out.into_iter().map(|f| printable(&f)).collect()
+}
+
+/// `text` with control characters written as escapes (`\n`), fit for one line.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// Why a package runner's package is not pinned to an exact version, if it is not.

@@ -20,7 +20,7 @@ mod spec;
 
 pub use inventory::{Definition, Inventory, ListReview, Snapshot};
 pub use lane::{Lane, ServerMessages};
-pub use launch::LaunchReview;
+pub use launch::{LaunchReview, printable};
 pub use slot::Slot;
 pub use spec::{SELF_COMMAND, ServerPaths, sandbox_problem, server_info};
 

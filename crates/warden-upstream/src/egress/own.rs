@@ -153,7 +153,7 @@ mod tests {
             ("https://169.254.169.254/", "metadata"),
             ("https://[::ffff:169.254.169.254]/", "metadata"),
             ("https://10.2.0.1/", "private"),
-            ("https://user:pw@1.1.1.1/", "credentials"),
+            ("https://user@1.1.1.1/", "credentials"),
             ("ftp://1.1.1.1/", "scheme"),
         ] {
             let e = p.check_url(url).err().unwrap_or_else(|| panic!("{url} must be refused"));

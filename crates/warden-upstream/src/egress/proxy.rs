@@ -62,6 +62,13 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tunnels one server may hold open at once.
 const MAX_TUNNELS: usize = 256;
+/// Tunnels all servers together may hold open at once (two descriptors each).
+const MAX_TUNNELS_ALL: usize = 1024;
+
+fn all_tunnels() -> Arc<tokio::sync::Semaphore> {
+    static ALL: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(MAX_TUNNELS_ALL))).clone()
+}
 
 /// Serves the proxy on `listener` for server `server` until `stop`.
 pub(crate) fn serve(
@@ -117,9 +124,10 @@ enum Target {
 
 impl Shared {
     async fn handle(&self, mut client: TcpStream) {
-        let Ok(_permit) = self.tunnels.clone().try_acquire_owned() else {
+        let (Ok(_permit), Ok(_all)) = (self.tunnels.clone().try_acquire_owned(), all_tunnels().try_acquire_owned())
+        else {
             let _ = reply(&mut client, 503, "too many connections are open").await;
-            self.report("(over the limit)", Outcome::Refused(format!("more than {MAX_TUNNELS} connections at once")));
+            self.report("(over the limit)", Outcome::Refused("too many connections open at once".into()));
             return;
         };
         let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await {
@@ -130,6 +138,7 @@ impl Shared {
                 return;
             }
             Err(_) => {
+                let _ = reply(&mut client, 400, "no request within 10 s").await;
                 self.report("(no request)", Outcome::Refused("no request within 10 s".into()));
                 return;
             }

@@ -56,7 +56,10 @@ impl Rule {
             return Ok(Rule::Address { net: IpNet::from(ip), port: None });
         }
         if let Ok(sa) = s.parse::<SocketAddr>() {
-            return Ok(Rule::Address { net: IpNet::from(sa.ip()), port: Some(sa.port()).filter(|p| *p != 0) });
+            if sa.port() == 0 {
+                return Err(bad("the port is not valid"));
+            }
+            return Ok(Rule::Address { net: IpNet::from(sa.ip()), port: Some(sa.port()) });
         }
         if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
             && let Ok(ip) = inner.parse::<IpAddr>()

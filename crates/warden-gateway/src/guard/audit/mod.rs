@@ -6,6 +6,7 @@
 //! Arguments are stored after secret redaction; results only as a SHA-256 hash. Every request a
 //! server makes of a client is a row too, on every path ([`Auditor::server_request`]).
 
+mod flood;
 mod note;
 mod open;
 
@@ -14,6 +15,7 @@ pub use open::{audit_url, open, open_for_operator};
 
 use crate::client::ClientContext;
 use crate::metrics::{CallLabels, KindLabels, MethodLabels, Metrics, ReasonLabels, ServerLabels};
+use flood::Admit;
 use note::{event_kind, outcome};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -57,6 +59,7 @@ pub struct Auditor {
     pub(crate) log: Option<Arc<dyn AuditSink>>,
     secrets: SecretScanner,
     sync: bool,
+    egress_refusals: flood::RefusalWindow,
 }
 
 /// What the HTTP front tells the auditor about a refused credential.
@@ -74,7 +77,7 @@ pub struct AuthFailure<'a> {
 impl Auditor {
     /// An auditor writing to `log` (`None`: metrics only, for tools that do not serve).
     pub fn new(metrics: Arc<Metrics>, log: Option<Arc<dyn AuditSink>>, sync: bool) -> Auditor {
-        Auditor { metrics, log, secrets: SecretScanner::new(), sync }
+        Auditor { metrics, log, secrets: SecretScanner::new(), sync, egress_refusals: Default::default() }
     }
 
     /// Starts the row of a request; see [`Pending`].
@@ -404,6 +407,19 @@ impl Auditor {
             })
             .inc();
         let Some(log) = self.log.clone() else { return };
+        // A server that floods its proxy with refused connections gets a row for each of the
+        // first in every minute and a summary row for the rest, not a row apiece.
+        let mut reason = reason;
+        if decision == "DENY" {
+            match self.egress_refusals.admit(event.server, std::time::Instant::now()) {
+                Admit::Row => {}
+                Admit::RowAfter(skipped) => {
+                    reason =
+                        format!("{reason} ({skipped} more refusals in the minute before were counted, not written)");
+                }
+                Admit::Count => return,
+            }
+        }
         let row = AuditEvent {
             server_name: Some(event.server.to_owned()),
             method: Some("CONNECT".to_owned()),
