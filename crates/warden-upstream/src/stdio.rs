@@ -35,6 +35,36 @@ impl ReplySink for StdinSink {
     }
 }
 
+/// Starts `cmd` from the one thread every server process is started from, which lives as long
+/// as the gateway: a child's parent-death signal fires when the thread that forked it ends, not
+/// the process, so forking from a runtime thread that may end (a blocking-pool thread) would kill
+/// servers at random, and forking from none would leave them running after a crash.
+fn spawn_child(cmd: Command) -> std::io::Result<tokio::process::Child> {
+    type Job = (Command, tokio::runtime::Handle, std::sync::mpsc::SyncSender<std::io::Result<tokio::process::Child>>);
+    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<Job>>> = std::sync::OnceLock::new();
+    let gone = || std::io::Error::other("the thread starting server processes is gone");
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let started = std::thread::Builder::new().name("warden-spawner".into()).spawn(move || {
+            for (mut cmd, handle, reply) in rx {
+                let _runtime = handle.enter();
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        if let Err(e) = started {
+            tracing::error!("the thread starting server processes could not start: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    spawner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, tokio::runtime::Handle::current(), reply))
+        .map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
+}
+
 /// The running child.
 pub(crate) struct StdioTransport {
     writer: mpsc::Sender<Vec<u8>>,
@@ -69,6 +99,21 @@ impl StdioTransport {
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
+        // The child is killed with the gateway, however the gateway ends (see `spawn_child`).
+        let gateway = std::process::id();
+        // SAFETY: two system calls, no allocation.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The gateway may have ended between the fork and the call above.
+                if libc::getppid() as u32 != gateway {
+                    return Err(std::io::Error::other("the gateway has ended"));
+                }
+                Ok(())
+            });
+        }
         let mut tmp = None;
         let mut pids_dir = None;
         let mut proxy_channel = None;
@@ -92,7 +137,7 @@ impl StdioTransport {
                 cmd.pre_exec(move || sandbox::apply(&mut prepared));
             }
         }
-        let mut child = cmd.spawn().map_err(|e| {
+        let mut child = spawn_child(cmd).map_err(|e| {
             if let Some(t) = &tmp {
                 let _ = std::fs::remove_dir_all(t);
             }

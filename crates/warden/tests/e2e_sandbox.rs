@@ -256,3 +256,37 @@ fn a_fork_bomb_stops_at_the_process_limit() {
         .unwrap_or_else(|| panic!("the bomb was not stopped: {said} ({out})"));
     assert!(started < 40, "{said}");
 }
+
+/// A server process does not outlive the gateway, however the gateway ends: killed without
+/// warning (SIGKILL, as a crash or an OOM kill would), its server goes with it. The server here
+/// is a shell that would wait five minutes after its MCP server's input closes, so only the
+/// parent-death signal ends it in time.
+#[test]
+fn a_server_dies_with_the_gateway() {
+    let config = format!(
+        "[servers.probe]\ntrusted_content = true\ncommand = \"sh\"\nargs = [\"-c\", {:?}]\nsandbox = \"off\"\n",
+        format!("{} {}; sleep 300", venv_bin("python"), peer_file("python/sandbox_probe.py")),
+    );
+    let mut gw = Warden::serve("", &config);
+    probe(&gw, json!({}));
+    let log = gw.log();
+    // The last start: the first probes for the modern era and is stopped.
+    let line = log.lines().rfind(|l| l.contains("started server process")).unwrap_or_else(|| panic!("{log}"));
+    let pid: u32 = line
+        .split("pid=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    assert!(alive(pid), "the server runs: {line}");
+    gw.kill9();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(pid), "server process {pid} outlived the gateway");
+}
