@@ -184,6 +184,7 @@ impl Metrics {
             "Connections sandboxed servers asked their egress proxy for, by decision",
             m.egress.clone(),
         );
+        registry.register_collector(Box::new(OwnEgress));
         registry.register("audit_rows", "Audit rows written", m.audit_rows.clone());
         registry.register("audit_write_failures", "Audit rows that could not be written", m.audit_failures.clone());
         Metrics { registry, ..m }
@@ -195,6 +196,27 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// `warden_egress_own_refused_total`: connections Warden itself would have made (HTTP servers,
+/// JWKS, webhook, trace exporter) that the egress guard refused; kept by the guard, read at
+/// each scrape.
+#[derive(Debug)]
+struct OwnEgress;
+
+impl prometheus_client::collector::Collector for OwnEgress {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let counter =
+            prometheus_client::metrics::counter::ConstCounter::new(warden_upstream::egress::refused_connections());
+        let metric = encoder.encode_descriptor(
+            "egress_own_refused",
+            "Connections Warden itself would have made that the egress guard refused",
+            None,
+            counter.metric_type(),
+        )?;
+        counter.encode(metric)
     }
 }
 
@@ -212,6 +234,7 @@ mod tests {
         m.unapproved_writes.inc();
         m.upstream_up.get_or_create(&ServerLabels { server: "s".into() }).set(1);
         let text = m.render();
+        assert!(text.contains("warden_egress_own_refused_total "), "{text}");
         assert!(
             text.contains("warden_tool_calls_total{decision=\"ALLOW\",server=\"s\",tool=\"t\",class=\"read\"} 1"),
             "{text}"

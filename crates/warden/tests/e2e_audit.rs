@@ -299,14 +299,18 @@ fn gates_pass_on_a_quiet_log_and_alert_a_webhook_when_tripped() {
 
 #[test]
 fn a_webhook_on_a_private_address_is_refused_by_default() {
-    let (gw, _p) =
-        gateway("durability = \"sync\"", "[gates]\nwebhook = \"https://localhost:9/alert\"\ninterval = \"300ms\"\n");
+    let (gw, _p) = gateway(
+        "durability = \"sync\"",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n\n[gates]\nwebhook = \"https://localhost:9/alert\"\ninterval = \"300ms\"\n",
+    );
     node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
         { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "body": "x" } },
     ]}));
     // The name passes the configuration's checks; its address is refused when connecting.
     assert!(gw.wait_log("gate alert NOT sent", Duration::from_secs(10)), "{}", gw.log());
     assert!(gw.log().contains("refused by the egress guard") && gw.log().contains("loopback"), "{}", gw.log());
+    let refused = metric(&scrape(gw.admin_port()), "warden_egress_own_refused_total");
+    assert!(refused >= 1.0, "the refusal is counted: {refused}");
 }
 
 fn scrape(port: u16) -> String {

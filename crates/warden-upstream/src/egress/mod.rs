@@ -16,7 +16,7 @@ mod own;
 pub mod proxy;
 mod rules;
 
-pub use own::{Policy, Refused, refusal};
+pub use own::{Policy, Refused, refusal, refused_connections};
 pub use proxy::{EgressEvent, EgressObserver, Outcome};
 pub use rules::{Rule, Rules};
 

@@ -18,6 +18,13 @@ pub struct Policy {
     any_address: bool,
 }
 
+static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Connections Warden itself would have made that the guard refused, since the process started.
+pub fn refused_connections() -> u64 {
+    REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A connection refused by the egress guard; found in an error's sources by [`refusal`].
 #[derive(Debug)]
 pub struct Refused(pub String);
@@ -108,6 +115,9 @@ impl Policy {
         let any = self.any_address;
         resolve_checked(host, port, move |ip| if any { Ok(()) } else { address_verdict(&allowed, ip, port, http) })
             .await
+            .inspect_err(|_| {
+                REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
     }
 }
 
@@ -128,6 +138,7 @@ impl reqwest::dns::Resolve for Guarded {
                 resolve_checked(&host, this.port, |ip| address_verdict(&this.allowed, ip, this.port, this.listed_only))
                     .await
                     .map_err(|why| {
+                        REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::error!(%host, "egress: a connection Warden would make is refused: {why}");
                         Box::new(Refused(why)) as Box<dyn std::error::Error + Send + Sync>
                     })?;
@@ -169,6 +180,7 @@ mod tests {
         let client = p.client("https://localhost:9/").unwrap().build().unwrap();
         let err = client.get("https://localhost:9/").send().await.unwrap_err();
         let why = refusal(&err).expect("the guard's refusal is in the error");
+        assert!(refused_connections() >= 1, "counted");
         assert!(why.contains("loopback"), "{why}");
         let p = Policy::new(Rules::parse(&["127.0.0.1"]).unwrap()).unwrap();
         let addrs = p.resolve("localhost", 9, true).await.unwrap();
