@@ -244,6 +244,10 @@ impl Gateway {
         self.watch_reloads();
         self.watch_containment();
         for server in self.registry.all() {
+            if let warden_upstream::TransportSpec::Stdio { sandbox: None, .. } = &server.info.spec.transport {
+                let (auditor, name) = (self.auditor.clone(), server.info.name.clone());
+                tokio::spawn(async move { auditor.unconfined(&name).await });
+            }
             if server.info.isolation == Isolation::Shared {
                 let Some(slot) = server.slot_for(Audience::All) else { continue };
                 let name = server.info.name.clone();

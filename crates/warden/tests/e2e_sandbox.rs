@@ -283,6 +283,8 @@ fn a_server_dies_with_the_gateway() {
             .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
     };
     assert!(alive(pid), "the server runs: {line}");
+    let unconfined = audit_rows(&gw.dir, "SELECT server_name FROM mcp_audit WHERE event = 'sandbox_off'");
+    assert_eq!(unconfined, vec![json!({ "server_name": "probe" })], "sandbox = \"off\" is audited");
     gw.kill9();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while alive(pid) && std::time::Instant::now() < deadline {

@@ -272,6 +272,20 @@ impl Auditor {
         self.write(log.as_ref(), row).await
     }
 
+    /// Records that stdio server `server` is configured to run unconfined (`sandbox = "off"`):
+    /// written once each time the gateway starts.
+    pub async fn unconfined(&self, server: &str) {
+        let Some(log) = &self.log else { return };
+        let row = AuditEvent {
+            server_name: Some(server.to_owned()),
+            reason: Some("sandbox = \"off\": the server runs with the gateway's user's files and network".to_owned()),
+            outcome: Some("unconfined".to_owned()),
+            action_class: None,
+            ..AuditEvent::new(chrono::Utc::now(), "sandbox_off", "REPORTED")
+        };
+        let _ = self.write(log.as_ref(), row).await;
+    }
+
     /// Records a legacy session's `initialize` (answered by the front, not the request path).
     pub async fn initialized(&self, ctx: &ClientContext, request_id: &str) -> Result<(), RpcError> {
         self.metrics
