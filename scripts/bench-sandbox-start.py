@@ -15,8 +15,9 @@ PROBE = os.path.join(ROOT, "tests/peers/python/sandbox_probe.py")
 def config(d, mode):
     open(os.path.join(d, "p.cedar"), "w").write('@id("all") permit (principal, action, resource);\n')
     path = os.path.join(d, mode + ".toml")
+    grant = f'sandbox_read = ["{os.path.dirname(PROBE)}"]\n' if mode == "strict" else ""
     open(path, "w").write(f'[servers.probe]\ntrusted_content = true\ncommand = "{PY}"\nargs = ["{PROBE}"]\n'
-                          f'sandbox = "{mode}"\nsandbox_read = ["{os.path.dirname(PROBE)}"]\n\n[policy]\nfiles = ["p.cedar"]\n')
+                          f'sandbox = "{mode}"\n{grant}\n[policy]\nfiles = ["p.cedar"]\n')
     return path
 
 def once(cfg):
