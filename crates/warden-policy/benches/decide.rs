@@ -66,6 +66,7 @@ fn main() {
             class: classes[t % 3],
             admin: false,
             annotations: Some(json!({ "readOnlyHint": t % 3 == 0 })),
+            scopes: vec![],
         })
         .collect();
     let args = json!({ "tenant_id": "acme", "path": "/srv/data/report.txt", "mode": "fast", "limit": 20 });

@@ -27,6 +27,10 @@ pub const REQUIRE_APPROVAL: &str = "require_approval";
 pub const ID: &str = "id";
 /// The annotation whose text is shown to a client refused by the policy.
 pub const REASON: &str = "reason";
+/// The annotation limiting how long a call the policy allows may run, in seconds.
+pub const MAX_RUNTIME_SEC: &str = "max_runtime_sec";
+/// The annotation limiting how many more times a call the policy allows may be made after failing.
+pub const MAX_RETRIES: &str = "max_retries";
 
 /// The parsed schema.
 pub fn schema() -> &'static Schema {
@@ -76,11 +80,31 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// Policies that failed to evaluate, with why.
     pub errors: Vec<String>,
+    /// What the deciding permits of an allow limit (`@max_runtime_sec`, `@max_retries`): the
+    /// strictest of them.
+    pub constraints: crate::rules_file::CallConstraints,
 }
 
 impl Decision {
     fn deny(why: String) -> Decision {
-        Decision { verdict: Verdict::Deny, policies: vec![], reasons: vec![], errors: vec![why] }
+        Decision {
+            verdict: Verdict::Deny,
+            policies: vec![],
+            reasons: vec![],
+            errors: vec![why],
+            constraints: Default::default(),
+        }
+    }
+
+    /// A deny that no policy made: what is refused before any policy is asked.
+    pub fn default_deny() -> Decision {
+        Decision {
+            verdict: Verdict::Deny,
+            policies: vec![],
+            reasons: vec![],
+            errors: vec![],
+            constraints: Default::default(),
+        }
     }
 
     /// Whether nothing permitted the request (as opposed to a forbid refusing it).
@@ -130,6 +154,7 @@ struct PolicyMeta {
     effect: Effect,
     require_approval: bool,
     reason: Option<String>,
+    constraints: crate::rules_file::CallConstraints,
 }
 
 /// A validated policy set, ready to decide.
@@ -222,6 +247,10 @@ impl PolicyEngine {
                         effect: policy.effect(),
                         require_approval: policy.annotation(REQUIRE_APPROVAL).is_some(),
                         reason: policy.annotation(REASON).map(str::to_owned),
+                        constraints: crate::rules_file::CallConstraints::from_annotations(
+                            policy.annotation(MAX_RUNTIME_SEC),
+                            policy.annotation(MAX_RETRIES),
+                        ),
                     },
                 );
                 origin.insert(pid, index);
@@ -321,16 +350,25 @@ impl PolicyEngine {
             ids.iter().filter_map(|id| self.meta.get(*id).and_then(|m| m.reason.clone())).collect()
         };
         match response.decision() {
-            CedarDecision::Allow if !failed_forbids.is_empty() => {
-                Decision { verdict: Verdict::Deny, policies: failed_forbids, reasons: vec![], errors }
-            }
+            CedarDecision::Allow if !failed_forbids.is_empty() => Decision {
+                verdict: Verdict::Deny,
+                policies: failed_forbids,
+                reasons: vec![],
+                errors,
+                constraints: Default::default(),
+            },
             CedarDecision::Allow => {
                 let approval = deciding.iter().any(|id| self.meta.get(*id).is_some_and(|m| m.require_approval));
+                let constraints = deciding
+                    .iter()
+                    .filter_map(|id| self.meta.get(*id))
+                    .fold(Default::default(), |c: crate::rules_file::CallConstraints, m| c.tighten(m.constraints));
                 Decision {
                     verdict: if approval { Verdict::RequireApproval } else { Verdict::Allow },
                     reasons: reasons(&deciding),
                     policies: deciding.iter().map(|id| id.to_string()).collect(),
                     errors,
+                    constraints,
                 }
             }
             CedarDecision::Deny => Decision {
@@ -338,6 +376,7 @@ impl PolicyEngine {
                 reasons: reasons(&deciding),
                 policies: deciding.iter().map(|id| id.to_string()).collect(),
                 errors,
+                constraints: Default::default(),
             },
         }
     }
@@ -473,6 +512,7 @@ mod tests {
                 class: ToolClass::Write,
                 admin: false,
                 annotations: None,
+                scopes: vec![],
             };
             let prompt = format!("p{}", r.next() % 3);
             let (action, item) = match r.next() % 6 {

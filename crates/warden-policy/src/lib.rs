@@ -15,6 +15,7 @@
 pub mod clock;
 pub mod limits;
 pub mod paths;
+pub mod rules_file;
 
 mod class;
 mod engine;

@@ -80,6 +80,8 @@ pub struct ToolFacts {
     pub admin: bool,
     /// The annotations the server declared (`readOnlyHint` and the like), if any.
     pub annotations: Option<Value>,
+    /// The scopes a caller's token needs for it (configuration).
+    pub scopes: Vec<String>,
 }
 
 /// The thing acted on.
@@ -329,6 +331,7 @@ pub(crate) fn base(q: &Query<'_>, schema: Option<&cedar_policy::Schema>) -> Resu
                     ("class".to_owned(), string(t.class.as_str())),
                     ("admin".to_owned(), RestrictedExpression::new_bool(t.admin)),
                     ("annotations".to_owned(), record(annotations)?),
+                    ("scopes".to_owned(), strings(&t.scopes)),
                 ],
                 [server_uid.clone()],
             )
@@ -534,6 +537,7 @@ mod tests {
             class: ToolClass::Read,
             admin: false,
             annotations: Some(serde_json::json!({ "readOnlyHint": true, "title": "x", "openWorldHint": "no" })),
+            scopes: vec![],
         };
         let args = serde_json::json!({ "path": "/srv/a", "n": 3 });
         let call = CallFacts {

@@ -22,7 +22,7 @@ fn user(subject: &str, tenant: Option<&str>) -> Principal {
 }
 
 fn tool(name: &str, class: ToolClass) -> ToolFacts {
-    ToolFacts { name: name.into(), class, admin: false, annotations: None }
+    ToolFacts { name: name.into(), class, admin: false, annotations: None, scopes: vec![] }
 }
 
 struct Ask<'a> {

@@ -172,6 +172,12 @@ enum PolicyCommand {
     },
     /// Print the Cedar schema policies are validated against.
     Schema,
+    /// Print the Cedar a rule file (`version: v1`, YAML) compiles to, after validating it as
+    /// Warden would at start-up.
+    Explain {
+        /// The rule file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -320,6 +326,17 @@ fn main() -> anyhow::Result<()> {
                 c.tools.len(),
                 engine.len()
             );
+            Ok(())
+        }
+        Command::Policy { command: PolicyCommand::Explain { file } } => {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let cedar = warden_policy::rules_file::compile(&text, &name)
+                .map_err(|e| anyhow::anyhow!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message))?;
+            // Validated against the schema as at start-up.
+            warden_gateway::guard::authorize::load_policies(std::slice::from_ref(&file))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print!("{cedar}");
             Ok(())
         }
         Command::Policy { command: PolicyCommand::Schema } => {

@@ -140,7 +140,12 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
         known(server)?;
         Ok((server.to_owned(), name.to_owned()))
     };
-    let hidden = (Verdict::Deny, "(not visible to this principal)".to_owned());
+    // Not visible: the listing decision's policies say why (none: an admin tool, or default deny).
+    let hidden = |d: Option<warden_policy::Decision>| {
+        let why = d.map(|d| d.policies.join(", ")).filter(|p| !p.is_empty());
+        let why = why.map(|p| format!(": {p}")).unwrap_or_default();
+        (Verdict::Deny, format!("(not visible to this principal{why})"))
+    };
     let shown = |d: warden_policy::Decision| {
         let policies =
             if d.policies.is_empty() { "(default deny)".to_owned() } else { format!("({})", d.policies.join(", ")) };
@@ -154,8 +159,9 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
                 definition["annotations"] = an.clone();
             }
             let (tool, settings) = a.tool(&server, &definition);
-            if !a.visible(&ctx.principal, ctx.era(), &server, Item::Tool(&tool)) {
-                return Ok(hidden);
+            let seen = a.visibility(&ctx.principal, ctx.era(), &server, Item::Tool(&tool));
+            if !seen.as_ref().is_some_and(|d| d.verdict.permits()) {
+                return Ok(hidden(seen));
             }
             let d =
                 a.decide_call(&ctx, &server, Item::Tool(&tool), Some(&case.arguments), &settings, state(case)).await;
@@ -163,8 +169,9 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
         }
         Action::GetPrompt => {
             let (server, name) = split(case.prompt.as_deref().context("get_prompt needs prompt = \"server/prompt\"")?)?;
-            if !a.visible(&ctx.principal, ctx.era(), &server, Item::Prompt(&name)) {
-                return Ok(hidden);
+            let seen = a.visibility(&ctx.principal, ctx.era(), &server, Item::Prompt(&name));
+            if !seen.as_ref().is_some_and(|d| d.verdict.permits()) {
+                return Ok(hidden(seen));
             }
             let d = a
                 .decide_call(
@@ -183,8 +190,9 @@ async fn decide(a: &Authorizer, config: &Config, case: &Case) -> anyhow::Result<
             known(server)?;
             let uri = case.resource.as_deref().context("read_resource needs resource = \"<uri>\"")?;
             let item = Item::Resource { uri, template: false };
-            if !a.visible(&ctx.principal, ctx.era(), server, item) {
-                return Ok(hidden);
+            let seen = a.visibility(&ctx.principal, ctx.era(), server, item);
+            if !seen.as_ref().is_some_and(|d| d.verdict.permits()) {
+                return Ok(hidden(seen));
             }
             Ok(shown(a.decide_call(&ctx, server, item, None, &Default::default(), state(case)).await))
         }

@@ -46,6 +46,30 @@ fn the_shipped_json_schema_is_the_generated_one() {
     );
 }
 
+/// A rule file compiles to Cedar that `warden policy explain` shows; one with an unknown key or a
+/// bad value is refused naming the file, the line and the key, by `explain` and by `check`.
+#[test]
+fn rule_files_are_explained_and_their_mistakes_located() {
+    let example = repo().join("examples/policies/threat-model.yaml").display().to_string();
+    let (ok, out, err) = warden(&["policy", "explain", &example]);
+    assert!(ok, "{err}");
+    assert!(out.contains("@id(\"deny-unregistered-server\")\n@reason(") && out.contains("forbid ("), "{out}");
+    assert!(out.contains("@max_runtime_sec(\"60\")\n@max_retries(\"1\")\npermit ("), "{out}");
+    let dir = TempDir::new("cli");
+    let bad = dir.path("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: v1\nrules:\n  - id: a\n    decision: DENY\n    match:\n      lables:\n        mcp.server: x\n",
+    )
+    .unwrap();
+    let (ok, _, err) = warden(&["policy", "explain", &bad.display().to_string()]);
+    assert!(!ok && err.contains("bad.yaml:6:") && err.contains("lables"), "{err}");
+    let config = dir.path("warden.toml");
+    std::fs::write(&config, "[policy]\nfiles = [\"bad.yaml\"]\n").unwrap();
+    let (ok, out, err) = warden(&["check", "--config", &config.display().to_string()]);
+    assert!(!ok && (out.clone() + &err).contains("lables"), "{out}{err}");
+}
+
 #[test]
 fn mcp_servers_json_imports_to_a_valid_config() {
     let dir = TempDir::new("cli");

@@ -544,7 +544,13 @@ mod tests {
     use super::*;
 
     fn allow() -> Decision {
-        Decision { verdict: Verdict::Allow, policies: vec!["p".into()], reasons: vec![], errors: vec![] }
+        Decision {
+            verdict: Verdict::Allow,
+            policies: vec!["p".into()],
+            reasons: vec![],
+            errors: vec![],
+            constraints: Default::default(),
+        }
     }
 
     #[test]

@@ -56,6 +56,22 @@ pub fn load_policies(files: &[PathBuf]) -> Result<PolicyEngine, PolicyError> {
     for f in files {
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| f.display().to_string());
         match std::fs::read_to_string(f) {
+            // A rule file (`version: v1`) is compiled to Cedar and then validated like any policy.
+            Ok(text) if warden_policy::rules_file::is_rules_file(&name) => {
+                match warden_policy::rules_file::compile(&text, &name) {
+                    Ok(cedar) => sources.push(PolicySource { name, text: cedar }),
+                    Err(e) => {
+                        return Err(PolicyError {
+                            problems: vec![PolicyProblem {
+                                file: f.display().to_string(),
+                                line: e.line,
+                                column: e.column,
+                                message: e.message,
+                            }],
+                        });
+                    }
+                }
+            }
             Ok(text) => sources.push(PolicySource { name, text }),
             Err(e) => {
                 return Err(PolicyError {
@@ -169,27 +185,34 @@ impl Authorizer {
             class,
             admin: settings.admin.unwrap_or(false),
             annotations: annotations.cloned(),
+            scopes: settings.scopes.clone().unwrap_or_default(),
         };
         (facts, settings)
     }
 
     /// Whether `principal` may see an item in a list (and so call it at all).
     pub fn visible(&self, principal: &Principal, era: Era, server: &str, item: Item<'_>) -> bool {
+        self.visibility(principal, era, server, item).is_some_and(|d| d.verdict.permits())
+    }
+
+    /// The decision that makes an item visible or not (`None`: an admin tool for someone else,
+    /// or a server, which no listing decision covers), naming the policies that made it.
+    pub fn visibility(&self, principal: &Principal, era: Era, server: &str, item: Item<'_>) -> Option<Decision> {
         if let Item::Tool(t) = item
             && t.admin
             && principal.class != PrincipalClass::Admin
         {
-            return false;
+            return None;
         }
         let action = match item {
             Item::Tool(_) => Action::CallTool,
             Item::Prompt(_) => Action::GetPrompt,
             Item::Resource { .. } => Action::ReadResource,
-            Item::Server => return false,
+            Item::Server => return None,
         };
         let facts = self.server(server);
         let call = CallFacts::listing(unix_now(), era_name(era));
-        self.engine.load().decide(&Query { principal, action, server: &facts, item, call: &call }).verdict.permits()
+        Some(self.engine.load().decide(&Query { principal, action, server: &facts, item, call: &call }))
     }
 
     /// Decides a call (of a tool, a prompt or a resource read, by `item`) with its arguments, in
@@ -208,9 +231,7 @@ impl Authorizer {
             Item::Tool(_) => Action::CallTool,
             Item::Prompt(_) => Action::GetPrompt,
             Item::Resource { .. } => Action::ReadResource,
-            Item::Server => {
-                return Decision { verdict: Verdict::Deny, policies: vec![], reasons: vec![], errors: vec![] };
-            }
+            Item::Server => return Decision::default_deny(),
         };
         let policy = self.servers.get(server);
         let (paths, paths_confined) = match (&settings.path_arguments, args) {
@@ -254,7 +275,7 @@ impl Authorizer {
         params: Option<&Value>,
     ) -> Decision {
         let Some(action) = Action::for_server_request(method) else {
-            return Decision { verdict: Verdict::Deny, policies: vec![], reasons: vec![], errors: vec![] };
+            return Decision::default_deny();
         };
         let facts = self.server(server);
         let call = CallFacts {

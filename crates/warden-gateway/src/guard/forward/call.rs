@@ -85,7 +85,56 @@ enum Driven {
 
 impl Forward {
     /// Forwards a call and returns its reply (or the `input_required` result for the client).
+    /// Forwards a call under the constraints of the policies that allowed it: cancelled after
+    /// `max_runtime`, and refused once it has failed more than `max_retries` times lately.
     pub(super) async fn call(&self, request: &mut Request<'_>, target: &Target) -> Result<Reply, RpcError> {
+        let constraints = request.note.decision.as_ref().map(|d| d.constraints).unwrap_or_default();
+        let retry_key = constraints.max_retries.map(|_| {
+            super::constraints::Retries::key(
+                &request.ctx.principal.identity_key(),
+                &target.server.name,
+                &target.upstream_name,
+                request.params.get("arguments"),
+            )
+        });
+        if let (Some(allowed), Some(key)) = (constraints.max_retries, &retry_key) {
+            let failures = self.retries.failures(key, std::time::Instant::now());
+            if failures > allowed {
+                return Err(RpcError::new(
+                    error::CALL_LIMIT,
+                    format!(
+                        "this call has failed {failures} times; the policy that allows it permits {allowed} {}",
+                        if allowed == 1 { "retry" } else { "retries" }
+                    ),
+                )
+                .with_data(json!({ "max_retries": allowed })));
+            }
+        }
+        let outcome = match constraints.max_runtime {
+            Some(limit) => match tokio::time::timeout(limit, self.call_once(request, target)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(RpcError::new(
+                    error::REQUEST_TIMEOUT,
+                    format!(
+                        "the call ran past the {} s the policy that allows it permits, and was cancelled",
+                        limit.as_secs()
+                    ),
+                )
+                .with_data(json!({ "max_runtime_sec": limit.as_secs() }))),
+            },
+            None => self.call_once(request, target).await,
+        };
+        if let Some(key) = retry_key {
+            let failed = match &outcome {
+                Ok(Reply::Result(r)) => r.get("isError").and_then(Value::as_bool) == Some(true),
+                Ok(Reply::ServerError(_) | Reply::Error(_)) | Err(_) => true,
+            };
+            self.retries.record(key, failed, std::time::Instant::now());
+        }
+        outcome
+    }
+
+    async fn call_once(&self, request: &mut Request<'_>, target: &Target) -> Result<Reply, RpcError> {
         let conn = target.via.as_ref().map(|v| v.conn.clone()).ok_or_else(|| RpcError::internal("no connection"))?;
         let mut params = request.params.clone();
         if let Some(state) = params.get("requestState").and_then(Value::as_str).filter(|s| s.starts_with(PARKED_PREFIX))

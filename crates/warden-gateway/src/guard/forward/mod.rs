@@ -12,6 +12,7 @@
 //! | logging/setLevel | the client's own connections |
 
 pub mod call;
+mod constraints;
 mod local;
 pub mod parked;
 
@@ -43,6 +44,7 @@ pub struct Forward {
     quarantine: Arc<Quarantine>,
     announce: Arc<Announce>,
     input_required_ttl: Duration,
+    retries: constraints::Retries,
 }
 
 /// What the forwarding step needs.
@@ -67,7 +69,16 @@ impl Forward {
     /// The forwarding step.
     pub fn new(parts: ForwardParts) -> Forward {
         let ForwardParts { resolver, policies, parked, messages, quarantine, announce, input_required_ttl } = parts;
-        Forward { resolver, policies, parked, messages, quarantine, announce, input_required_ttl }
+        Forward {
+            resolver,
+            policies,
+            parked,
+            messages,
+            quarantine,
+            announce,
+            input_required_ttl,
+            retries: Default::default(),
+        }
     }
 
     async fn list(&self, request: &mut Request<'_>, kind: ListKind) -> Result<Reply, RpcError> {
