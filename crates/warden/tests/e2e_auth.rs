@@ -562,3 +562,33 @@ fn a_jwks_url_leading_to_a_private_address_is_refused_by_the_egress_guard() {
     assert!(gw.log().contains("loopback"), "{}", gw.log());
     assert_eq!(issuer.fetches(), 0, "the issuer was never reached");
 }
+
+/// The gateway's credential for a server is bound to that server: a server that echoes it back,
+/// in a result (text, structured content, a link) or in an error, has it redacted before any
+/// client sees it, and the audit row records where.
+#[test]
+fn a_server_echoing_the_gateways_credential_never_hands_it_on() {
+    let s = Setup::start(true);
+    let alice = s.token("alice", json!({}));
+    let out = node_client(json!({ "sdk": "v1", "transport": s.transport(&alice), "ops": [
+        { "op": "callTool", "name": "upstream__echo_credential", "arguments": {} },
+        { "op": "callTool", "name": "upstream__echo_credential_error", "arguments": {} },
+    ]}));
+    let whole = out.to_string();
+    assert!(!whole.contains(UPSTREAM_SECRET), "the credential reached the client: {whole}");
+    let result = ok(&out, 0);
+    assert!(
+        result["content"][0]["text"].as_str().unwrap_or_default().contains("[REDACTED:injected_credential]"),
+        "{result}"
+    );
+    assert_eq!(result["structuredContent"]["token"], "[REDACTED:injected_credential]", "{result}");
+    let e = err(&out, 1);
+    assert!(!e.to_string().contains(UPSTREAM_SECRET), "{e}");
+    let (code, rows) = warden_cli(
+        &s.gw,
+        &["audit", "query", "--json", "SELECT findings FROM mcp_audit WHERE tool_name = 'echo_credential'"],
+    );
+    assert_eq!(code, 0, "{rows}");
+    assert!(rows.contains("credential.echoed") && rows.contains("/structuredContent/token"), "{rows}");
+    assert!(!rows.contains(UPSTREAM_SECRET), "{rows}");
+}

@@ -18,6 +18,7 @@
 //! Only what the client must send back byte for byte (a 2026-07-28 `requestState`) is left
 //! alone; the requests an `input_required` result carries pass the server-message guards.
 
+mod injected;
 mod messages;
 pub mod payload;
 mod results;
@@ -324,12 +325,13 @@ pub fn clean_outgoing_error(e: &mut RpcError) {
 /// The sanitizing guard, on replies and on server messages.
 pub struct Sanitize {
     output: Arc<OutputGuard>,
+    injected: injected::Injected,
 }
 
 impl Sanitize {
     /// The guard, cleaning with `output`.
     pub fn new(output: Arc<OutputGuard>) -> Sanitize {
-        Sanitize { output }
+        Sanitize { output, injected: Default::default() }
     }
 }
 
@@ -340,7 +342,27 @@ impl ResponseGuard for Sanitize {
     }
 
     async fn check(&self, request: &mut Request<'_>, reply: &mut Reply) -> Result<(), RpcError> {
-        let cleaning = match reply {
+        // The server's own credential goes no further than the server, whatever else is found.
+        let mut echoed = vec![];
+        if let Some(target) = &request.target {
+            match reply {
+                Reply::Result(result) => echoed = self.injected.redact(&target.server, result),
+                Reply::Error(e) => {
+                    if self.injected.redact_text(&target.server, &mut e.message) {
+                        echoed.push(serde_json::json!({ "rule": "credential.echoed", "at": "/error/message" }));
+                    }
+                    if let Some(data) = e.data.as_mut() {
+                        echoed.extend(self.injected.redact(&target.server, data));
+                    }
+                }
+                Reply::ServerError(_) => {}
+            }
+        }
+        if !echoed.is_empty() {
+            tracing::warn!(server = ?request.target.as_ref().map(|t| &t.server.name), places = echoed.len(),
+                "a server echoed the credential Warden injects for it: redacted");
+        }
+        let mut cleaning = match reply {
             Reply::Result(result) => match (&request.route, &request.tool, &request.target) {
                 (Route::Call(CallKind::Tool), Some(tool), Some(target))
                     if !super::exchange::is_input_required(result) =>
@@ -361,6 +383,8 @@ impl ResponseGuard for Sanitize {
             // Left for the translating guard; the stack refuses one that is never translated.
             Reply::ServerError(_) => Cleaning::default(),
         };
+        cleaning.redactions += echoed.len() as u32;
+        cleaning.found.splice(0..0, echoed);
         if let Some(why) = &cleaning.refused {
             let what = format!("{} {}", request.method, crate::names::shown(request.addressed()));
             return Err(RpcError::new(
@@ -379,6 +403,10 @@ impl MessageGuard for Sanitize {
     }
 
     fn check(&self, message: &mut ServerMessage<'_>) -> Result<(), RpcError> {
+        if let Some(params) = message.params.as_mut() {
+            let echoed = self.injected.redact(message.server, params);
+            message.findings.extend(echoed);
+        }
         let cleaning = if message.kind.is_some_and(|k| k.is_request()) {
             self.output.guard_client_request(message.method, message.params.as_mut(), &message.server.sampling)
         } else {
