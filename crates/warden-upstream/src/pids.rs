@@ -26,7 +26,9 @@ impl PidsGroup {
     pub(crate) fn create(server: &str, max: u64) -> Result<PidsGroup, String> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
         let parent = own_pids_group().ok_or("no pids control group is writable")?;
+        SWEPT.call_once(|| sweep(&parent));
         let safe: String = server.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(40).collect();
         let dir = parent.join(format!("warden-{safe}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir(&dir).map_err(|e| format!("the pids control group cannot be made ({e})"))?;
@@ -68,6 +70,37 @@ pub(crate) async fn remove(dir: &Path) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tracing::warn!(group = %dir.display(), "a sandbox's pids control group could not be removed");
+}
+
+/// Removes the groups a gateway that is gone left behind (`warden-<server>-<pid>-<n>` whose
+/// `<pid>` no longer runs), killing what is still in them: a gateway that crashed leaves its
+/// servers' groups, and whatever they had started, behind.
+fn sweep(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("warden-") else { continue };
+        let mut parts = rest.rsplitn(3, '-');
+        let (Some(_n), Some(pid), Some(_server)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let Ok(pid) = pid.parse::<i32>() else { continue };
+        if pid == std::process::id() as i32 || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for member in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(member), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        for _ in 0..20 {
+            if std::fs::remove_dir(&dir).is_ok() {
+                tracing::info!(group = %dir.display(), "removed a sandbox control group a stopped gateway left");
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
 }
 
 /// The directory of Warden's own pids group, where a child group can be made.

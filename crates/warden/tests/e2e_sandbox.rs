@@ -292,3 +292,28 @@ fn a_server_dies_with_the_gateway() {
     }
     assert!(!alive(pid), "server process {pid} outlived the gateway");
 }
+
+/// A gateway that was killed leaves its servers' control groups behind; the next gateway to start
+/// a sandboxed server removes them (and anything still in them). Runs where Warden is root and has
+/// a pids hierarchy, as on CI.
+#[test]
+fn control_groups_a_killed_gateway_left_are_removed() {
+    let parent = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, controllers, path) = (p.next()?, p.next()?, p.next()?);
+            controllers.split(',').any(|c| c == "pids").then(|| format!("/sys/fs/cgroup/pids{path}"))
+        })
+        .expect("a pids hierarchy");
+    // A process id no process has: the gateway that made this group is gone.
+    let stale = std::path::Path::new(&parent).join("warden-probe-4194303-0");
+    if let Err(e) = std::fs::create_dir(&stale) {
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "made a stale group: {e}");
+    }
+    let gw = Warden::serve("", &probe_server(""));
+    probe(&gw, json!({}));
+    assert!(!stale.exists(), "the stale group is gone: {}", gw.log());
+    assert!(gw.log().contains("removed a sandbox control group a stopped gateway left"), "{}", gw.log());
+}
