@@ -40,8 +40,13 @@ impl LaunchReview {
                     }
                 };
                 let l = &s.sandbox_limits;
+                let network = if s.egress.is_empty() {
+                    "network none".to_owned()
+                } else {
+                    format!("network only through Warden's egress proxy to {}", s.egress.join(", "))
+                };
                 let mut line = format!(
-                    "strict (network none; read {}; write {}; open files {}, processes {}",
+                    "strict ({network}; read {}; write {}; open files {}, processes {}",
                     list(&s.sandbox_read),
                     list(&s.sandbox_write),
                     l.open_files,
@@ -315,5 +320,13 @@ mod tests {
         assert!(!r.command_line.contains("a1B2a1B2"), "{}", r.command_line);
         assert_eq!(r.env_names, ["API_KEY", "PATH"]);
         assert!(r.sandbox.starts_with("strict (network none"), "{}", r.sandbox);
+        let egress = ServerSection { egress: vec!["api.github.com".into(), "10.0.0.5:8443".into()], ..s };
+        let r = LaunchReview::of(&egress).unwrap();
+        assert!(
+            r.sandbox
+                .starts_with("strict (network only through Warden's egress proxy to api.github.com, 10.0.0.5:8443;"),
+            "{}",
+            r.sandbox
+        );
     }
 }
