@@ -136,7 +136,7 @@ impl Gateway {
         let kept_errors = Arc::new(OnceLock::new());
 
         let authorize = Arc::new(Authorize::new(authorizer.clone(), taint.clone(), limits.clone(), parked.clone()));
-        let sanitize = Arc::new(Sanitize::new(output.clone()));
+        let sanitize = Arc::new(Sanitize::new(output.clone(), crate::guard::sanitize::injected::of_config(config)));
         let taint_guard = Arc::new(TaintGuard::new(taint.clone(), output.clone(), auditor.clone()));
         let messages: Arc<dyn ServerMessages> = Arc::new(MessageChain::assemble(
             authorize.clone(),

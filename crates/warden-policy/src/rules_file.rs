@@ -204,9 +204,14 @@ fn compile_rule(rule: &RuleDef) -> Result<String, String> {
         let names: Vec<&str> = list.iter().map(String::as_str).collect();
         conditions.push(format!("!{}.contains(resource.server)", set(&names)?));
     }
-    if rule.matches.auth.require_scope_match == Some(true) {
-        tools_only = true;
-        conditions.push("!context.scopes.containsAll(resource.scopes)".into());
+    match rule.matches.auth.require_scope_match {
+        Some(true) => {
+            tools_only = true;
+            conditions.push("!context.scopes.containsAll(resource.scopes)".into());
+        }
+        // Read literally it would match every call: say what was meant instead.
+        Some(false) => return Err("match.auth.require_scope_match: false matches every call; leave it out".into()),
+        None => {}
     }
     let c = &rule.constraints;
     if rule.decision == Decision::Deny && (c.max_runtime_sec.is_some() || c.max_retries.is_some()) {
@@ -383,6 +388,8 @@ mod tests {
         assert_eq!(e.line, 5, "{e:?}");
         let e = compile("version: v1\nrules:\n  - id: a\n    decision: ALLOW\n    match:\n      labels:\n        mcp.action: delete\n", "f.yaml").unwrap_err();
         assert!(e.message.contains("delete"), "{e:?}");
+        let e = compile("version: v1\nrules:\n  - id: a\n    decision: DENY\n    match:\n      auth:\n        require_scope_match: false\n", "f.yaml").unwrap_err();
+        assert!(e.message.contains("require_scope_match"), "{e:?}");
         let e = compile("version: v1\nrules:\n  - id: \"a\\\"b\"\n    decision: ALLOW\n", "f.yaml").unwrap_err();
         assert!(e.message.contains("id"), "{e:?}");
     }

@@ -564,8 +564,8 @@ fn a_jwks_url_leading_to_a_private_address_is_refused_by_the_egress_guard() {
 }
 
 /// The gateway's credential for a server is bound to that server: a server that echoes it back,
-/// in a result (text, structured content, a link) or in an error, has it redacted before any
-/// client sees it, and the audit row records where.
+/// in a result (text, structured content, a link, a base64 blob), an error or a listed tool's
+/// description, has it redacted before any client sees it, and the audit row records where.
 #[test]
 fn a_server_echoing_the_gateways_credential_never_hands_it_on() {
     let s = Setup::start(true);
@@ -573,6 +573,7 @@ fn a_server_echoing_the_gateways_credential_never_hands_it_on() {
     let out = node_client(json!({ "sdk": "v1", "transport": s.transport(&alice), "ops": [
         { "op": "callTool", "name": "upstream__echo_credential", "arguments": {} },
         { "op": "callTool", "name": "upstream__echo_credential_error", "arguments": {} },
+        { "op": "listTools" },
     ]}));
     let whole = out.to_string();
     assert!(!whole.contains(UPSTREAM_SECRET), "the credential reached the client: {whole}");
@@ -582,13 +583,22 @@ fn a_server_echoing_the_gateways_credential_never_hands_it_on() {
         "{result}"
     );
     assert_eq!(result["structuredContent"]["token"], "[REDACTED:injected_credential]", "{result}");
+    // Sent as a base64 blob; the output guard hands textual payloads on as text.
+    assert_eq!(
+        result["content"][2]["resource"]["text"], "token=[REDACTED:injected_credential]\n",
+        "inside the payload too: {result}"
+    );
     let e = err(&out, 1);
     assert!(!e.to_string().contains(UPSTREAM_SECRET), "{e}");
+    let listed = ok(&out, 2)["tools"].as_array().unwrap().iter().find(|t| t["name"] == "upstream__lookup").cloned();
+    let listed = listed.unwrap_or_else(|| panic!("the lookup tool is listed: {}", ok(&out, 2)));
+    assert_eq!(listed["description"], "Looks up a record (listed for [REDACTED:injected_credential])", "{listed}");
     let (code, rows) = warden_cli(
         &s.gw,
         &["audit", "query", "--json", "SELECT findings FROM mcp_audit WHERE tool_name = 'echo_credential'"],
     );
     assert_eq!(code, 0, "{rows}");
     assert!(rows.contains("credential.echoed") && rows.contains("/structuredContent/token"), "{rows}");
+    assert!(rows.contains("/content/2/resource/blob"), "the payload's place: {rows}");
     assert!(!rows.contains(UPSTREAM_SECRET), "{rows}");
 }

@@ -219,6 +219,7 @@ fn warden_itself_never_connects_to_private_or_metadata_addresses_whatever_the_na
     let dir = TempDir::new("own-egress");
     let config = "[servers.meta]\nurl = \"https://metadata.test/mcp\"\n\n\
                   [servers.rebind]\nurl = \"https://rebind.test/mcp\"\n\n\
+                  [telemetry]\notlp_endpoint = \"http://metadata.test:4318\"\n\n\
                   [gates]\nwebhook = \"https://metadata.test/hook\"\ninterval = \"300ms\"\n\
                   [[gates.custom]]\nname = \"always\"\ncount_where = \"1 = 1\"\nwindow = \"1h\"\nthreshold = -1.0\n";
     let (out, log, hits) = run_in_netns(
@@ -234,6 +235,7 @@ fn warden_itself_never_connects_to_private_or_metadata_addresses_whatever_the_na
     assert!(out["ops"][0]["ok"] == true, "{out}");
     assert!(log.contains("refused: the host \"metadata.test\" resolves to 169.254.169.254"), "the upstream: {log}");
     assert!(log.contains("gate alert NOT sent: the webhook was refused by the egress guard"), "the webhook: {log}");
+    assert!(log.contains("the trace exporter's connection is refused"), "the trace exporter: {log}");
     assert!(!hits.contains("169.254.169.254"), "the metadata stand-in was never reached: {hits}\n{log}");
     assert!(
         hits.contains("93.184.216.34:443") && hits.lines().all(|h| h == "93.184.216.34:443"),

@@ -25,7 +25,7 @@ pub use import::{Imported, import_mcp_servers};
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
 pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
-pub use pinning::Caches;
+pub use pinning::{Caches, is_exact_version};
 pub use servers::{
     CredentialSection, Isolation, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext, SamplingLimits,
     SandboxLimits, SandboxMode, ServerSection,

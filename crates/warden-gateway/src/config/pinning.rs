@@ -50,7 +50,7 @@ pub fn pin(program: &str, args: &mut [String], caches: &Caches) -> Pinned {
             };
             let Some(spec) = args.get(i) else { return Pinned::Unchanged };
             let name = npm_name(spec);
-            if name.len() < spec.len() && is_exact(&spec[name.len() + 1..]) {
+            if name.len() < spec.len() && is_exact_version(&spec[name.len() + 1..]) {
                 return Pinned::Unchanged;
             }
             let Some(version) = one(npx_versions(name, caches)) else { return Pinned::Unchanged };
@@ -75,7 +75,7 @@ pub fn pin(program: &str, args: &mut [String], caches: &Caches) -> Pinned {
                 },
             };
             let Some(spec) = args.get(i) else { return Pinned::Unchanged };
-            if spec.contains("==") || spec.split_once('@').is_some_and(|(_, v)| is_exact(v)) {
+            if spec.contains("==") || spec.split_once('@').is_some_and(|(_, v)| is_exact_version(v)) {
                 return Pinned::Unchanged;
             }
             let name = spec.split(['@', '=', '<', '>', '~', '!', '[']).next().unwrap_or(spec).to_owned();
@@ -96,7 +96,8 @@ fn npm_name(spec: &str) -> &str {
     at.map_or(spec, |i| &spec[..i])
 }
 
-fn is_exact(v: &str) -> bool {
+/// Whether a version is exact: digits and dots (with an optional pre-release), not a range or tag.
+pub fn is_exact_version(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or(v);
     let parts: Vec<&str> = core.split('.').collect();
     parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
@@ -115,7 +116,7 @@ fn npx_versions(name: &str, caches: &Caches) -> Vec<String> {
     dirs.flatten()
         .filter_map(|d| std::fs::read_to_string(d.path().join("node_modules").join(name).join("package.json")).ok())
         .filter_map(|t| serde_json::from_str::<Value>(&t).ok()?.get("version")?.as_str().map(str::to_owned))
-        .filter(|v| is_exact(v))
+        .filter(|v| is_exact_version(v))
         .collect()
 }
 
@@ -131,7 +132,7 @@ fn python_versions(name: &str, caches: &Caches) -> Vec<String> {
                 let file = entry.file_name().to_string_lossy().into_owned();
                 let Some(stem) = file.strip_suffix(".dist-info") else { continue };
                 let Some((pkg, version)) = stem.rsplit_once('-') else { continue };
-                if pkg.to_ascii_lowercase().replace(['-', '.'], "_") == norm && is_exact(version) {
+                if pkg.to_ascii_lowercase().replace(['-', '.'], "_") == norm && is_exact_version(version) {
                     out.push(version.to_owned());
                 }
             }

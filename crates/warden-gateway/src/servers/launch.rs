@@ -154,6 +154,7 @@ pub fn printable(text: &str) -> String {
 
 /// Why a package runner's package is not pinned to an exact version, if it is not.
 fn unpinned(prog: &str, args: &[String]) -> Option<String> {
+    use crate::config::is_exact_version;
     let positional = |skip_values: &[&str]| -> Option<&String> {
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -173,7 +174,7 @@ fn unpinned(prog: &str, args: &[String]) -> Option<String> {
                 .position(|a| a == "-p" || a == "--package")
                 .and_then(|i| args.get(i + 1))
                 .or_else(|| positional(&["--cache", "--registry"]))?;
-            let versioned = p.trim_start_matches('@').split_once('@').is_some_and(|(_, v)| is_exact(v));
+            let versioned = p.trim_start_matches('@').split_once('@').is_some_and(|(_, v)| is_exact_version(v));
             ("npx", p.clone(), versioned)
         }
         "uvx" | "pipx" => {
@@ -184,8 +185,11 @@ fn unpinned(prog: &str, args: &[String]) -> Option<String> {
             };
             let from = args_after_run.iter().position(|a| a == "--from").and_then(|i| args_after_run.get(i + 1));
             let p = from.or_else(|| args_after_run.iter().find(|a| !a.starts_with('-')))?;
-            let versioned =
-                p.split_once("==").map(|(_, v)| v).or_else(|| p.split_once('@').map(|(_, v)| v)).is_some_and(is_exact);
+            let versioned = p
+                .split_once("==")
+                .map(|(_, v)| v)
+                .or_else(|| p.split_once('@').map(|(_, v)| v))
+                .is_some_and(is_exact_version);
             (prog, p.clone(), versioned)
         }
         "docker" | "podman" => {
@@ -246,13 +250,6 @@ fn unpinned(prog: &str, args: &[String]) -> Option<String> {
             "{runner} starts {package} with no exact version: pin it (or set allow_unpinned = true for this server)"
         )
     })
-}
-
-/// Whether a version is exact: digits and dots (with an optional pre-release), not a range or tag.
-fn is_exact(v: &str) -> bool {
-    let core = v.split(['-', '+']).next().unwrap_or(v);
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]

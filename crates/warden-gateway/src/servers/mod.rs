@@ -22,7 +22,7 @@ pub use inventory::{Definition, Inventory, ListReview, Snapshot};
 pub use lane::{Lane, ServerMessages};
 pub use launch::{LaunchReview, printable};
 pub use slot::Slot;
-pub use spec::{SELF_COMMAND, ServerPaths, sandbox_problem, server_info};
+pub use spec::{SELF_COMMAND, ServerPaths, credential_of, sandbox_problem, server_info};
 
 use crate::client::ClientContext;
 use crate::config::{Isolation, ProtocolChoice, SamplingLimits};

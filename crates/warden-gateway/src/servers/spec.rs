@@ -105,7 +105,8 @@ fn sandbox(name: &str, s: &ServerSection, paths: &ServerPaths) -> Option<Sandbox
 /// The `command` value that means "this Warden executable".
 pub const SELF_COMMAND: &str = "@self";
 
-fn credential(c: &crate::config::CredentialSection, base_dir: &std::path::Path) -> Credential {
+/// The credential Warden injects for an HTTP server, from its configuration.
+pub fn credential_of(c: &crate::config::CredentialSection, base_dir: &std::path::Path) -> Credential {
     let source = match (&c.env, &c.file) {
         (Some(var), _) => CredentialSource::Env(var.clone()),
         (None, Some(f)) => CredentialSource::File(if f.is_absolute() { f.clone() } else { base_dir.join(f) }),
@@ -157,7 +158,7 @@ pub fn server_info(
         (None, Some(url)) => TransportSpec::Http {
             url: url.clone(),
             headers: s.headers.clone().into_iter().collect(),
-            credential: s.credential.as_ref().map(|c| credential(c, &paths.base_dir)),
+            credential: s.credential.as_ref().map(|c| credential_of(c, &paths.base_dir)),
             egress: paths.egress.clone(),
         },
         (None, None) => unreachable!("validated: every server has a command or a url"),

@@ -10,7 +10,7 @@
 //! other than `CONNECT` (plain-http forwarding) are refused: the server must use https.
 
 use super::{Rules, address_verdict, non_public, resolve_checked};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -279,10 +279,7 @@ fn parse_connect(line: &str) -> Result<Target, String> {
 }
 
 fn canonical(sa: SocketAddr) -> SocketAddr {
-    match sa.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(|v4| SocketAddr::new(v4.into(), sa.port())).unwrap_or(sa),
-        IpAddr::V4(_) => sa,
-    }
+    SocketAddr::new(super::rules::canonical(sa.ip()), sa.port())
 }
 
 async fn reply(client: &mut TcpStream, status: u16, why: &str) -> std::io::Result<()> {

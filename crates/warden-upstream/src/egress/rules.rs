@@ -115,7 +115,7 @@ impl Rule {
 }
 
 /// An IPv4 address mapped into IPv6 is the IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(super) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,

@@ -1,14 +1,17 @@
 //! A credential Warden injects into its requests to a server (`credential`) is bound to that
-//! server: what the server sends back — a result, an error, a notification or a request — never
-//! carries it on to a client. Every string that contains it, as the header value or as the bare
-//! secret, has it replaced, and the place is recorded (`credential.echoed`, never the value).
+//! server: what comes back through Warden — a result, an error, a notification, a request, a list
+//! entry, the text inside a base64 payload — never carries it on to a client. Every string that
+//! contains it, as the header value or as the bare secret, has it replaced, and the place is
+//! recorded (`credential.echoed`, never the value). A reply tied to one server is searched for
+//! that server's credential; one that is not (a list gathered from every server, an `initialize`
+//! answer) for every server's.
 
-use crate::servers::ServerInfo;
+use super::payload::{self, Decoded};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use warden_upstream::TransportSpec;
+use warden_upstream::Credential;
 
 /// What replaces an echoed credential.
 pub const MARK: &str = "[REDACTED:injected_credential]";
@@ -24,41 +27,71 @@ type Read = (Instant, Arc<Vec<String>>);
 
 /// The credentials injected into each server's requests, read again every few seconds.
 #[derive(Default)]
-pub struct Injected(Mutex<HashMap<String, Read>>);
+pub struct Injected {
+    credentials: HashMap<String, Credential>,
+    read: Mutex<HashMap<String, Read>>,
+}
 
 impl Injected {
+    /// For the servers with a `credential`, by name.
+    pub fn new(credentials: HashMap<String, Credential>) -> Injected {
+        Injected { credentials, read: Mutex::default() }
+    }
+
     /// The forms of the credential injected into `server`'s requests: the header value and the
-    /// bare secret, longest first; empty when it has none.
-    fn secrets(&self, server: &ServerInfo) -> Arc<Vec<String>> {
-        let TransportSpec::Http { credential: Some(c), .. } = &server.spec.transport else {
-            return Arc::default();
-        };
+    /// bare secret; empty when it has none.
+    fn secrets_of(&self, server: &str) -> Arc<Vec<String>> {
+        let Some(c) = self.credentials.get(server) else { return Arc::default() };
         let now = Instant::now();
-        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, s)) = cache.get(&server.name)
+        let mut cache = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, s)) = cache.get(server)
             && now.duration_since(*at) < FRESH
         {
             return s.clone();
         }
         let mut forms: Vec<String> = vec![];
-        if let Ok(header) = c.value() {
-            if let Some(scheme) = &c.scheme
-                && let Some(bare) = header.strip_prefix(&format!("{scheme} "))
-            {
-                forms.push(bare.to_owned());
-            }
-            forms.push(header);
+        let Ok(header) = c.value() else {
+            // Unreadable now (a file being rotated): a connection may still hold the value read
+            // before, so the forms known are kept.
+            return cache.get(server).map(|(_, s)| s.clone()).unwrap_or_default();
+        };
+        if let Some(scheme) = &c.scheme
+            && let Some(bare) = header.strip_prefix(&format!("{scheme} "))
+        {
+            forms.push(bare.to_owned());
         }
+        forms.push(header);
         forms.retain(|f| f.len() >= MIN_LEN);
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        // After a rotation, connections opened before still send the old value: keep it too.
+        if let Some((_, before)) = cache.get(server) {
+            for old in before.iter().take(2) {
+                if !forms.contains(old) && forms.len() < 4 {
+                    forms.push(old.clone());
+                }
+            }
+        }
         let forms = Arc::new(forms);
-        cache.insert(server.name.clone(), (now, forms.clone()));
+        cache.insert(server.to_owned(), (now, forms.clone()));
         forms
     }
 
-    /// Replaces `server`'s credential wherever it appears in `value`'s strings; returns a finding
-    /// for each string changed.
-    pub fn redact(&self, server: &ServerInfo, value: &mut Value) -> Vec<Value> {
+    /// The forms to search for: `server`'s, or every server's when the reply is not one server's;
+    /// longest first, so a header value is replaced whole.
+    fn secrets(&self, server: Option<&str>) -> Vec<String> {
+        if self.credentials.is_empty() {
+            return vec![];
+        }
+        let mut all: Vec<String> = match server {
+            Some(s) => self.secrets_of(s).to_vec(),
+            None => self.credentials.keys().flat_map(|s| self.secrets_of(s).to_vec()).collect(),
+        };
+        all.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        all.dedup();
+        all
+    }
+
+    /// Replaces the credential wherever it appears in `value`; returns a finding for each place.
+    pub fn redact(&self, server: Option<&str>, value: &mut Value) -> Vec<Value> {
         let secrets = self.secrets(server);
         let mut found = vec![];
         if !secrets.is_empty() {
@@ -68,9 +101,9 @@ impl Injected {
     }
 
     /// The same for one text (an error's message); whether it was changed.
-    pub fn redact_text(&self, server: &ServerInfo, text: &mut String) -> bool {
+    pub fn redact_text(&self, server: Option<&str>, text: &mut String) -> bool {
         let secrets = self.secrets(server);
-        replace(text, &secrets)
+        !secrets.is_empty() && replace(text, &secrets)
     }
 }
 
@@ -101,16 +134,49 @@ fn walk(value: &mut Value, pointer: &mut String, secrets: &[String], found: &mut
             }
         }
         Value::Object(members) => {
+            let payloads: Vec<String> = members.keys().filter(|k| payload::is_payload(members, k)).cloned().collect();
             for (k, v) in members.iter_mut() {
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                walk(v, pointer, secrets, found);
+                if payloads.contains(k) {
+                    in_payload(v, pointer, secrets, found);
+                } else {
+                    walk(v, pointer, secrets, found);
+                }
                 pointer.truncate(len);
             }
         }
         _ => {}
     }
+}
+
+/// A base64 payload: searched as it stands and, when it decodes to text, inside, where a
+/// credential is replaced and the text encoded again.
+fn in_payload(value: &mut Value, pointer: &str, secrets: &[String], found: &mut Vec<Value>) {
+    let Value::String(encoded) = value else { return };
+    if replace(encoded, secrets) {
+        found.push(json!({ "rule": "credential.echoed", "at": pointer }));
+        return;
+    }
+    if let Decoded::Text(mut text) = payload::decode(encoded)
+        && replace(&mut text, secrets)
+    {
+        *encoded = payload::encode(&text);
+        found.push(json!({ "rule": "credential.echoed", "at": pointer }));
+    }
+}
+
+/// The credentials of `servers`' configurations, for [`Injected::new`].
+pub fn of_config(config: &crate::config::Config) -> HashMap<String, Credential> {
+    config
+        .servers
+        .iter()
+        .filter(|(_, s)| s.url.is_some())
+        .filter_map(|(name, s)| {
+            Some((name.clone(), crate::servers::credential_of(s.credential.as_ref()?, &config.base_dir)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -125,6 +191,13 @@ mod tests {
         let mut found = vec![];
         walk(&mut v, &mut String::new(), &secrets, &mut found);
         assert_eq!(v["content"][0]["text"], format!("you sent {MARK}"));
+        let blob = payload::encode("config: token=s3cret-value");
+        let mut r = json!({ "contents": [{ "uri": "x://a", "mimeType": "text/plain", "blob": blob }] });
+        let mut in_blob = vec![];
+        walk(&mut r, &mut String::new(), &secrets, &mut in_blob);
+        let Decoded::Text(t) = payload::decode(r["contents"][0]["blob"].as_str().unwrap()) else { panic!("{r}") };
+        assert_eq!(t, format!("config: token={MARK}"));
+        assert_eq!(in_blob, vec![json!({ "rule": "credential.echoed", "at": "/contents/0/blob" })]);
         assert_eq!(v["structuredContent"]["a/b"][0], format!("x {MARK} y"));
         assert_eq!(found.len(), 2);
         assert!(found.iter().any(|f| f["at"] == "/structuredContent/a~1b/0"), "{found:?}");

@@ -18,7 +18,7 @@
 //! Only what the client must send back byte for byte (a 2026-07-28 `requestState`) is left
 //! alone; the requests an `input_required` result carries pass the server-message guards.
 
-mod injected;
+pub mod injected;
 mod messages;
 pub mod payload;
 mod results;
@@ -33,6 +33,7 @@ use crate::guard::place::Place;
 use crate::schemas::Schemas;
 use payload::Decoded;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
 use warden_inspect::sanitize::clean_text;
 use warden_inspect::{Injection, InjectionScanner, PiiScanner, SecretScanner, scrub_error_message};
@@ -329,9 +330,10 @@ pub struct Sanitize {
 }
 
 impl Sanitize {
-    /// The guard, cleaning with `output`.
-    pub fn new(output: Arc<OutputGuard>) -> Sanitize {
-        Sanitize { output, injected: Default::default() }
+    /// The guard, cleaning with `output`, and keeping the credentials injected into servers'
+    /// requests (`injected::of_config`) from coming back.
+    pub fn new(output: Arc<OutputGuard>, credentials: HashMap<String, warden_upstream::Credential>) -> Sanitize {
+        Sanitize { output, injected: injected::Injected::new(credentials) }
     }
 }
 
@@ -342,24 +344,24 @@ impl ResponseGuard for Sanitize {
     }
 
     async fn check(&self, request: &mut Request<'_>, reply: &mut Reply) -> Result<(), RpcError> {
-        // The server's own credential goes no further than the server, whatever else is found.
+        // The server's own credential goes no further than the server, whatever else is found;
+        // a reply of no one server (a list of all of them) is searched for every server's.
+        let server = request.target.as_ref().map(|t| t.server.name.as_str());
         let mut echoed = vec![];
-        if let Some(target) = &request.target {
-            match reply {
-                Reply::Result(result) => echoed = self.injected.redact(&target.server, result),
-                Reply::Error(e) => {
-                    if self.injected.redact_text(&target.server, &mut e.message) {
-                        echoed.push(serde_json::json!({ "rule": "credential.echoed", "at": "/error/message" }));
-                    }
-                    if let Some(data) = e.data.as_mut() {
-                        echoed.extend(self.injected.redact(&target.server, data));
-                    }
+        match reply {
+            Reply::Result(result) => echoed = self.injected.redact(server, result),
+            Reply::Error(e) => {
+                if self.injected.redact_text(server, &mut e.message) {
+                    echoed.push(serde_json::json!({ "rule": "credential.echoed", "at": "/error/message" }));
                 }
-                Reply::ServerError(_) => {}
+                if let Some(data) = e.data.as_mut() {
+                    echoed.extend(self.injected.redact(server, data));
+                }
             }
+            Reply::ServerError(_) => {}
         }
         if !echoed.is_empty() {
-            tracing::warn!(server = ?request.target.as_ref().map(|t| &t.server.name), places = echoed.len(),
+            tracing::warn!(server = ?server, places = echoed.len(),
                 "a server echoed the credential Warden injects for it: redacted");
         }
         let mut cleaning = match reply {
@@ -404,7 +406,7 @@ impl MessageGuard for Sanitize {
 
     fn check(&self, message: &mut ServerMessage<'_>) -> Result<(), RpcError> {
         if let Some(params) = message.params.as_mut() {
-            let echoed = self.injected.redact(message.server, params);
+            let echoed = self.injected.redact(Some(&message.server.name), params);
             message.findings.extend(echoed);
         }
         let cleaning = if message.kind.is_some_and(|k| k.is_request()) {
