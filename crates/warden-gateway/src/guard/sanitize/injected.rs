@@ -191,12 +191,12 @@ mod tests {
         let mut found = vec![];
         walk(&mut v, &mut String::new(), &secrets, &mut found);
         assert_eq!(v["content"][0]["text"], format!("you sent {MARK}"));
-        let blob = payload::encode("config: token=s3cret-value");
+        let blob = payload::encode("config: s3cret-value");
         let mut r = json!({ "contents": [{ "uri": "x://a", "mimeType": "text/plain", "blob": blob }] });
         let mut in_blob = vec![];
         walk(&mut r, &mut String::new(), &secrets, &mut in_blob);
         let Decoded::Text(t) = payload::decode(r["contents"][0]["blob"].as_str().unwrap()) else { panic!("{r}") };
-        assert_eq!(t, format!("config: token={MARK}"));
+        assert_eq!(t, format!("config: {MARK}"));
         assert_eq!(in_blob, vec![json!({ "rule": "credential.echoed", "at": "/contents/0/blob" })]);
         assert_eq!(v["structuredContent"]["a/b"][0], format!("x {MARK} y"));
         assert_eq!(found.len(), 2);
