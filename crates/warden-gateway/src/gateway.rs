@@ -5,6 +5,7 @@ use crate::authenticate::Authenticator;
 use crate::client::ClientContext;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Isolation};
+use crate::credentials::Credentials;
 use crate::error::GatewayError;
 use crate::guard::approve::{Approvals, Approve, SealContinuation};
 use crate::guard::audit::Auditor;
@@ -99,6 +100,8 @@ pub struct Gateway {
     pub containment: Arc<Containment>,
     /// How often the containment list is read again.
     pub containment_poll: Duration,
+    /// Credentials obtained per caller for servers (token exchange).
+    pub credentials: Arc<Credentials>,
 }
 
 impl Gateway {
@@ -135,8 +138,13 @@ impl Gateway {
         let hub = Arc::new(Hub::new(SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock)));
         let kept_errors = Arc::new(OnceLock::new());
 
+        let credentials = Arc::new(Credentials::from_config(config, auditor.clone()).map_err(GatewayError::Config)?);
         let authorize = Arc::new(Authorize::new(authorizer.clone(), taint.clone(), limits.clone(), parked.clone()));
-        let sanitize = Arc::new(Sanitize::new(output.clone(), crate::guard::sanitize::injected::of_config(config)));
+        let injected = crate::guard::sanitize::injected::Injected::new(
+            crate::guard::sanitize::injected::of_config(config),
+            credentials.clone(),
+        );
+        let sanitize = Arc::new(Sanitize::new(output.clone(), injected));
         let taint_guard = Arc::new(TaintGuard::new(taint.clone(), output.clone(), auditor.clone()));
         let messages: Arc<dyn ServerMessages> = Arc::new(MessageChain::assemble(
             authorize.clone(),
@@ -152,7 +160,7 @@ impl Gateway {
             .servers
             .iter()
             .map(|(name, s)| {
-                let info = server_info(
+                let mut info = server_info(
                     name,
                     s,
                     frame_limits,
@@ -161,6 +169,7 @@ impl Gateway {
                     Some(review.clone()),
                     Some(messages.clone()),
                 );
+                info.credentials = credentials.per_caller(name).then(|| credentials.clone());
                 Server::new(info, hub.clone())
             })
             .collect();
@@ -222,6 +231,7 @@ impl Gateway {
             approvals,
             containment,
             containment_poll: config.approvals.containment_poll.0,
+            credentials,
         }))
     }
 
@@ -272,6 +282,7 @@ impl Gateway {
                 gw.limits.tidy();
                 gw.taint.tidy();
                 gw.approvals.expire().await;
+                gw.credentials.tidy();
                 for server in gw.registry.all() {
                     server.reap(Duration::from_secs(30 * 60)).await;
                 }
@@ -407,7 +418,7 @@ impl Gateway {
 
     /// Applies the containment list in the store (see [`Containment::sync`]).
     pub async fn sync_containment(&self) -> Result<(), GatewayError> {
-        self.containment.sync(&self.registry, &self.parked, &self.hub, &self.auditor.metrics).await
+        self.containment.sync(&self.registry, &self.parked, &self.hub, &self.auditor.metrics, &self.credentials).await
     }
 
     /// Contains `server` for the admin API, and applies it at once.

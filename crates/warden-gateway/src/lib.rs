@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod client;
 pub use warden_policy::clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod front;
 pub mod gateway;

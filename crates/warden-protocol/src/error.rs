@@ -58,6 +58,9 @@ pub const APPROVAL_PENDING: i32 = -32013;
 pub const APPROVAL_DENIED: i32 = -32014;
 /// Warden: an operator contained the server: it is not reachable until released.
 pub const SERVER_CONTAINED: i32 = -32015;
+/// Warden could not obtain the credential a server needs for this caller (a token exchange was
+/// refused, or the caller's token cannot be exchanged).
+pub const UPSTREAM_CREDENTIAL: i32 = -32016;
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

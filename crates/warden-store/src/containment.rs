@@ -32,6 +32,18 @@ pub struct Contained {
     pub reason: String,
 }
 
+/// A revocation of the credentials Warden obtains per caller for a server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Revocation {
+    pub server: String,
+    /// The caller whose credentials were revoked; `None`: every caller's.
+    pub subject: Option<String>,
+    /// Credentials issued at or before this are not used again.
+    pub revoked_at: DateTime<Utc>,
+    /// The operator who revoked them.
+    pub revoked_by: String,
+}
+
 /// The contained servers, in the audit database.
 #[derive(Clone)]
 pub struct ContainmentStore {
@@ -101,6 +113,58 @@ impl ContainmentStore {
                 .map_err(StoreError::db("listing contained servers"))?
         });
         rows.into_iter().map(from_row).collect()
+    }
+
+    /// Revokes the credentials obtained for `server` (for `subject`, or for every caller), as of
+    /// now; returns the time recorded.
+    pub async fn revoke_credentials(
+        &self,
+        server: &str,
+        subject: Option<&str>,
+        by: &str,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let at = crate::sql::now();
+        let text = crate::event::stored_time(&at);
+        write_tx!(self, |conn, sql, _now| {
+            sqlx::query(&format!(
+                "INSERT INTO mcp_credential_revocations (server, subject, revoked_at, revoked_by) \
+                 VALUES ($1, $2, {}, $4) ON CONFLICT (server, subject) \
+                 DO UPDATE SET revoked_at = excluded.revoked_at, revoked_by = excluded.revoked_by",
+                sql.time_param(3)
+            ))
+            .bind(server)
+            .bind(subject.unwrap_or_default())
+            .bind(&text)
+            .bind(by)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db("revoking credentials"))?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(at)
+    }
+
+    /// Every revocation, the latest per server and caller.
+    pub async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        let rows: Vec<(String, String, String, String)> = read_conn!(self, |conn, sql| {
+            sqlx::query_as(&format!(
+                "SELECT server, subject, {}, revoked_by FROM mcp_credential_revocations ORDER BY server, subject",
+                sql.at("revoked_at")
+            ))
+            .fetch_all(conn)
+            .await
+            .map_err(StoreError::db("listing credential revocations"))?
+        });
+        rows.into_iter()
+            .map(|(server, subject, at, by)| {
+                Ok(Revocation {
+                    server,
+                    subject: Some(subject).filter(|s| !s.is_empty()),
+                    revoked_at: time(&at)?,
+                    revoked_by: by,
+                })
+            })
+            .collect()
     }
 
     /// Closes the connections.

@@ -85,7 +85,7 @@ mod writer;
 pub use approvals::ApprovalStore;
 pub use chain::GENESIS_HASH;
 pub use checkpoint::{PruneReport, public_key_of};
-pub use containment::ContainmentStore;
+pub use containment::{ContainmentStore, Revocation};
 pub use error::StoreError;
 pub use event::{AuditEvent, AuditRow};
 pub use pins::{Candidate, Pin, PinStore};

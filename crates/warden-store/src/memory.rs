@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::StoreError;
 use crate::approvals::{Approval, ApprovalRequest, Decided, Requested, Verdict};
-use crate::containment::Contained;
+use crate::containment::{Contained, Revocation};
 use crate::pins::Pin;
 use crate::quarantine::{Held, Withheld};
 use crate::storage::{ApprovalStorage, AuditSink, ContainmentStorage, PinStorage, QuarantineStorage};
@@ -411,6 +411,7 @@ impl PinStorage for MemoryPins {
 #[derive(Default)]
 pub struct MemoryContainment {
     contained: Mutex<BTreeMap<String, Contained>>,
+    revoked: Mutex<BTreeMap<(String, String), Revocation>>,
 }
 
 #[async_trait]
@@ -436,6 +437,27 @@ impl ContainmentStorage for MemoryContainment {
 
     async fn list(&self) -> Result<Vec<Contained>, StoreError> {
         Ok(lock(&self.contained).values().cloned().collect())
+    }
+
+    async fn revoke_credentials(
+        &self,
+        server: &str,
+        subject: Option<&str>,
+        by: &str,
+    ) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        let at = sql::now();
+        let r = Revocation {
+            server: server.to_owned(),
+            subject: subject.map(str::to_owned),
+            revoked_at: at,
+            revoked_by: by.to_owned(),
+        };
+        lock(&self.revoked).insert((server.to_owned(), subject.unwrap_or_default().to_owned()), r);
+        Ok(at)
+    }
+
+    async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        Ok(lock(&self.revoked).values().cloned().collect())
     }
 
     async fn close(&self) {}

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::StoreError;
 use crate::approvals::{Approval, ApprovalRequest, ApprovalStore, Decided, Requested, Verdict};
-use crate::containment::{Contained, ContainmentStore};
+use crate::containment::{Contained, ContainmentStore, Revocation};
 use crate::pins::{Pin, PinStore};
 use crate::quarantine::{Held, QuarantineStore, Withheld};
 use crate::{AuditEvent, AuditLog};
@@ -116,6 +116,13 @@ pub trait ContainmentStorage: Send + Sync {
     async fn contain(&self, server: &str, by: &str, reason: &str) -> Result<bool, StoreError>;
     async fn release(&self, server: &str) -> Result<Option<Contained>, StoreError>;
     async fn list(&self) -> Result<Vec<Contained>, StoreError>;
+    async fn revoke_credentials(
+        &self,
+        server: &str,
+        subject: Option<&str>,
+        by: &str,
+    ) -> Result<chrono::DateTime<chrono::Utc>, StoreError>;
+    async fn revocations(&self) -> Result<Vec<Revocation>, StoreError>;
     async fn close(&self);
 }
 
@@ -261,6 +268,17 @@ impl ContainmentStorage for ContainmentStore {
     }
     async fn list(&self) -> Result<Vec<Contained>, StoreError> {
         ContainmentStore::list(self).await
+    }
+    async fn revoke_credentials(
+        &self,
+        server: &str,
+        subject: Option<&str>,
+        by: &str,
+    ) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        ContainmentStore::revoke_credentials(self, server, subject, by).await
+    }
+    async fn revocations(&self) -> Result<Vec<Revocation>, StoreError> {
+        ContainmentStore::revocations(self).await
     }
     async fn close(&self) {
         ContainmentStore::close(self).await

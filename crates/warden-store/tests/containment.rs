@@ -54,4 +54,24 @@ async fn concurrent_contains_contain_once(kind: Kind) {
     assert_eq!(stores[0].list().await.unwrap().len(), 1);
 }
 
-on_both!(contained_listed_released, concurrent_contains_contain_once);
+async fn credential_revocations_keep_the_latest_per_server_and_caller(kind: Kind) {
+    let target = Target::new(kind).await;
+    let store = ContainmentStore::open(&target.url).await.expect("open");
+    assert!(store.revocations().await.unwrap().is_empty());
+    let first = store.revoke_credentials("web", Some("alice"), "ops").await.unwrap();
+    store.revoke_credentials("web", None, "ops").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let second = store.revoke_credentials("web", Some("alice"), "carol").await.unwrap();
+    assert!(second > first);
+    let all = store.revocations().await.unwrap();
+    assert_eq!(all.len(), 2, "one row per server and caller: {all:?}");
+    let alice = all.iter().find(|r| r.subject.as_deref() == Some("alice")).unwrap();
+    assert_eq!((alice.revoked_by.as_str(), alice.revoked_at), ("carol", second), "the latest, read back exactly");
+    assert!(all.iter().any(|r| r.subject.is_none() && r.server == "web"), "every caller's: no subject");
+}
+
+on_both!(
+    contained_listed_released,
+    concurrent_contains_contain_once,
+    credential_revocations_keep_the_latest_per_server_and_caller
+);

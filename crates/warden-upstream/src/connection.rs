@@ -58,6 +58,9 @@ pub struct Call {
     pub timeout: Option<Duration>,
     /// The client capabilities to declare on a modern request; the spec's defaults otherwise.
     pub client_capabilities: Option<Value>,
+    /// The scopes the request's credential needs, for a server whose credential is provided per
+    /// request (`None`: the server's usual ones).
+    pub scopes: Option<Vec<String>>,
     /// `Mcp-Param-*` headers for a modern HTTP `tools/call`: `(Name, encoded value)`.
     pub header_params: Vec<(String, String)>,
     /// The caller enforces its own deadline (for example across an `input_required` pause), so
@@ -346,7 +349,7 @@ impl Connection {
     }
 
     async fn send_raw(&self, call: Call) -> Result<Message, UpstreamError> {
-        let Call { method, mut params, exchange, cancel, timeout, header_params, caller_times_out, .. } = call;
+        let Call { method, mut params, exchange, cancel, timeout, header_params, caller_times_out, scopes, .. } = call;
         let (uid, reply) = self.core.register(&mut params, exchange);
         // From here on, however this future ends (answer, timeout, cancellation, or being dropped
         // by a caller that went away), an unanswered request is forgotten and the server told.
@@ -366,7 +369,7 @@ impl Connection {
         let answer = async move {
             match &self.transport {
                 Transport::Stdio(s) => s.send(server, &msg).await?,
-                Transport::Http(h) => h.exchange(&self.core, uid, msg, modern).await,
+                Transport::Http(h) => h.exchange(&self.core, uid, msg, modern, scopes.as_deref()).await,
             }
             reply.await.unwrap_or_else(|_| {
                 Err(UpstreamError::Closed { server: server.clone(), reason: "the connection has ended".into() })

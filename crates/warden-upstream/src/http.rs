@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     client: reqwest::Client,
     url: reqwest::Url,
     extra: HeaderMap,
+    /// Supplies the credential of each request, when it is not a fixed one in `extra`.
+    provider: Option<Arc<dyn crate::spec::CredentialProvider>>,
     server: String,
     limits: Limits,
     session: Mutex<Option<String>>,
@@ -84,7 +86,7 @@ pub(crate) enum Probe {
 
 impl HttpTransport {
     pub(crate) fn new(spec: &UpstreamSpec, core: Arc<Core>) -> Result<(HttpTransport, Arc<Core>), UpstreamError> {
-        let TransportSpec::Http { url, headers, credential, egress } = &spec.transport else {
+        let TransportSpec::Http { url, headers, credential, provider, egress } = &spec.transport else {
             unreachable!("new is only called for http specs");
         };
         let unavailable =
@@ -125,6 +127,7 @@ impl HttpTransport {
             client,
             url,
             extra,
+            provider: provider.as_ref().map(|p| p.0.clone()),
             server: spec.name.clone(),
             limits: spec.limits,
             session: Mutex::new(None),
@@ -143,9 +146,16 @@ impl HttpTransport {
     /// Sends a request and reads its answer (JSON or SSE), handing every message to `core`; the
     /// answer itself completes request `uid` there. Runs in the caller's task: dropping it closes
     /// the request's stream, which is how the modern era cancels.
-    pub(crate) async fn exchange(&self, core: &Arc<Core>, uid: u64, msg: Message, modern: Option<ModernHeaders>) {
+    pub(crate) async fn exchange(
+        &self,
+        core: &Arc<Core>,
+        uid: u64,
+        msg: Message,
+        modern: Option<ModernHeaders>,
+        scopes: Option<&[String]>,
+    ) {
         let is_initialize = msg.method() == Some("initialize");
-        match self.shared.post(&msg, modern.as_ref()).await {
+        match self.shared.post_scoped(&msg, modern.as_ref(), scopes).await {
             Ok(resp) => {
                 if is_initialize && let Some(sid) = resp.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
                     *self.shared.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(sid.to_owned());
@@ -232,7 +242,10 @@ impl HttpTransport {
                 let req = opener.session_headers(req);
                 let (shared, ready) = (opener.clone(), ready.lock().unwrap_or_else(|p| p.into_inner()).take());
                 async move {
-                    let resp = req.send().await;
+                    let resp = match shared.authorized(req, None).await {
+                        Ok(req) => req.send().await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
                     if let Some(tx) = ready {
                         let _ = tx.send(());
                     }
@@ -288,7 +301,12 @@ impl HttpTransport {
             let req =
                 self.shared.client.request(Method::DELETE, self.shared.url.clone()).headers(self.shared.extra.clone());
             let req = self.shared.session_headers(req).header("mcp-session-id", sid);
-            let _ = tokio::time::timeout(Duration::from_secs(2), req.send()).await;
+            let send = async {
+                if let Ok(req) = self.shared.authorized(req, None).await {
+                    let _ = req.send().await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
         }
     }
 }
@@ -391,7 +409,36 @@ impl Shared {
         req
     }
 
+    /// `req` with the credential of a request that needs `scopes`, when one is provided per
+    /// request; without it the request is not sent.
+    async fn authorized(
+        &self,
+        req: reqwest::RequestBuilder,
+        scopes: Option<&[String]>,
+    ) -> Result<reqwest::RequestBuilder, UpstreamError> {
+        let Some(provider) = &self.provider else { return Ok(req) };
+        let refused = |why: String| UpstreamError::Unavailable {
+            server: self.server.clone(),
+            reason: format!("no credential for this request: {why}"),
+            retry_after: None,
+        };
+        let value = provider.header(scopes).await.map_err(refused)?;
+        let mut value =
+            HeaderValue::from_str(&value).map_err(|_| refused("the credential is not a valid header value".into()))?;
+        value.set_sensitive(true);
+        Ok(req.header(reqwest::header::AUTHORIZATION, value))
+    }
+
     async fn post(&self, msg: &Message, modern: Option<&ModernHeaders>) -> Result<reqwest::Response, UpstreamError> {
+        self.post_scoped(msg, modern, None).await
+    }
+
+    async fn post_scoped(
+        &self,
+        msg: &Message,
+        modern: Option<&ModernHeaders>,
+        scopes: Option<&[String]>,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut req = self
             .client
             .request(Method::POST, self.url.clone())
@@ -413,7 +460,14 @@ impl Shared {
             }
             None => req = self.session_headers(req),
         }
-        req.body(msg.to_vec()).send().await.map_err(|e| UpstreamError::Unavailable {
+        let req = self.authorized(req, scopes).await?;
+        let sent = req.body(msg.to_vec()).send().await;
+        if let (Ok(r), Some(p)) = (&sent, &self.provider)
+            && r.status() == StatusCode::UNAUTHORIZED
+        {
+            p.refused(scopes);
+        }
+        sent.map_err(|e| UpstreamError::Unavailable {
             server: self.server.clone(),
             // The addresses stay in the gateway's log: a client learns that, not where.
             reason: if crate::egress::refusal(&e).is_some() {

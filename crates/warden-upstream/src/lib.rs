@@ -28,5 +28,7 @@ pub use crate::core::{EXCHANGE_CAPACITY, Exchange, ServerEvent, ServerRequest};
 pub use crate::error::UpstreamError;
 pub use crate::lines::{Line, LineReader};
 pub use crate::sandbox::{ResourceLimits, SandboxSpec};
-pub use crate::spec::{Credential, CredentialSource, EraPreference, TransportSpec, UpstreamSpec};
+pub use crate::spec::{
+    Credential, CredentialProvider, CredentialSource, EraPreference, Provided, TransportSpec, UpstreamSpec,
+};
 pub use crate::supervisor::Upstream;

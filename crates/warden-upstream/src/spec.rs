@@ -31,6 +31,9 @@ pub enum TransportSpec {
         /// The gateway's own credential for this server, injected on every request. The client's
         /// credentials never are.
         credential: Option<Credential>,
+        /// Supplies the credential per request instead (a token exchanged for the caller); takes
+        /// the place of `credential`.
+        provider: Option<Provided>,
         /// What the connection may reach (the egress guard resolves and checks the host).
         egress: crate::egress::Policy,
     },
@@ -74,6 +77,27 @@ impl Credential {
             Some(scheme) => format!("{scheme} {secret}"),
             None => secret.to_owned(),
         })
+    }
+}
+
+/// Supplies the `Authorization` value of each request to an HTTP server whose credential is not
+/// one fixed secret: a token obtained for the caller the connection serves.
+#[async_trait::async_trait]
+pub trait CredentialProvider: Send + Sync {
+    /// The header value for a request that needs `scopes` (`None`: the server's usual ones).
+    /// Errors never contain a secret; a request without its credential is not sent.
+    async fn header(&self, scopes: Option<&[String]>) -> Result<String, String>;
+    /// The server refused the value given for `scopes` (HTTP 401): it is not given again.
+    fn refused(&self, scopes: Option<&[String]>);
+}
+
+/// A [`CredentialProvider`] in a spec.
+#[derive(Clone)]
+pub struct Provided(pub std::sync::Arc<dyn CredentialProvider>);
+
+impl std::fmt::Debug for Provided {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Provided(per request)")
     }
 }
 

@@ -193,6 +193,53 @@ pub async fn contain(config: &Config, server: &str, reason: &str, by: Option<Str
     Ok(0)
 }
 
+/// `warden credentials ...`
+#[derive(clap::Subcommand, Debug)]
+pub enum CredentialsCommand {
+    /// Revoke the credentials obtained for SERVER (every caller's, or one's): none issued before
+    /// now is used again; the next request needs a new exchange.
+    Revoke {
+        /// The server's configured name.
+        server: String,
+        /// Only this caller's (the token subject).
+        #[arg(long)]
+        user: Option<String>,
+        /// Why, for the record.
+        #[arg(long, default_value = "revoked by an operator")]
+        reason: String,
+        /// Who revokes them, for the record (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// `warden credentials revoke SERVER [--user U]`.
+pub async fn credentials(config: &Config, command: CredentialsCommand) -> anyhow::Result<i32> {
+    let CredentialsCommand::Revoke { server, user, reason, by } = command;
+    if !config.servers.contains_key(&server) {
+        eprintln!("no server is configured as {}", escaped(&server));
+        return Ok(1);
+    }
+    let by = operator(by);
+    let url = url(config).await?;
+    let store = ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
+    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let done =
+        warden_gateway::guard::contain::revoke_credentials(&store, &auditor, &server, user.as_deref(), &by, &reason)
+            .await;
+    if let Some(log) = auditor.log() {
+        let _ = log.shutdown().await;
+    }
+    done.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let applied = poke(config).await;
+    let whose = match &user {
+        Some(u) => format!("{}'s", escaped(u)),
+        None => "every caller's".to_owned(),
+    };
+    println!("revoked {whose} credentials for {}{applied}", escaped(&server));
+    Ok(0)
+}
+
 /// `warden release SERVER`.
 pub async fn release(config: &Config, server: &str, by: Option<String>) -> anyhow::Result<i32> {
     let by = operator(by);

@@ -137,6 +137,14 @@ enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// The credentials Warden obtains per caller for servers.
+    Credentials {
+        /// Configuration file.
+        #[arg(long, short, default_value = "warden.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: approvals_cli::CredentialsCommand,
+    },
     /// Release a contained server.
     Release {
         /// Configuration file.
@@ -389,6 +397,11 @@ fn main() -> anyhow::Result<()> {
         Command::Contain { config, server, reason, by } => {
             let c = load(&config)?;
             let status = runtime.block_on(approvals_cli::contain(&c, &server, &reason, by))?;
+            std::process::exit(status);
+        }
+        Command::Credentials { config, command } => {
+            let c = load(&config)?;
+            let status = runtime.block_on(approvals_cli::credentials(&c, command))?;
             std::process::exit(status);
         }
         Command::Release { config, server, by } => {

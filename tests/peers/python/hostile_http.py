@@ -18,6 +18,9 @@
              structured content, a resource link, a base64 blob) or in an error's message and data
   lookup     an ordinary tool, except that its listed description quotes the Authorization
              header the list was asked with
+  token_claims
+             the claims of the bearer token this request came with (read, not verified) and the
+             SHA-256 of the header, as a server that acts for the user the token names would
 
 Standard library only.
 """
@@ -29,7 +32,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}} for n in ["echo", "garbage", "html", "huge", "hang", "wrong_id", "sse_flood", "seen_credentials", "fake_refusal", "url_elicitation", "seen_meta", "echo_credential", "echo_credential_error"]]
+TOOLS = [{"name": n, "description": n, "inputSchema": {"type": "object"}} for n in ["echo", "garbage", "html", "huge", "hang", "wrong_id", "sse_flood", "seen_credentials", "fake_refusal", "url_elicitation", "seen_meta", "echo_credential", "echo_credential_error", "token_claims"]]
 SEEN = []
 
 
@@ -100,6 +103,16 @@ class Handler(BaseHTTPRequestHandler):
             h = self.headers.get("authorization", "")
             return self.reply(200, json.dumps({"jsonrpc": "2.0", "id": mid, "error": {"code": -32000,
                 "message": "bad header " + h, "data": {"seen": h}}}))
+        if name == "token_claims":
+            h = self.headers.get("authorization", "")
+            token = h.split(" ", 1)[-1]
+            try:
+                payload = token.split(".")[1]
+                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            except (IndexError, ValueError):
+                claims = None
+            return ok({"content": [{"type": "text", "text": json.dumps(
+                {"claims": claims, "sha256": hashlib.sha256(h.encode()).hexdigest()})}]})
         if name == "seen_credentials":
             return ok({"content": [{"type": "text", "text": json.dumps(SEEN)}]})
         if name == "seen_meta":

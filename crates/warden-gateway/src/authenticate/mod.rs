@@ -240,15 +240,7 @@ impl Authenticator {
             };
             self.fail(StatusCode::UNAUTHORIZED, Some(("invalid_token", why)), &format!("Unauthorized: {why}"), reason)
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| invalid("the Authorization header is not a bearer token"))?;
+        let token = bearer_of(value).ok_or_else(|| invalid("the Authorization header is not a bearer token"))?;
         let principal = self.principal_for(token).await.map_err(|r| invalid(&r.0))?;
         let missing: Vec<String> =
             self.required_scopes.iter().filter(|s| !principal.scopes.contains(s)).cloned().collect();
@@ -285,6 +277,18 @@ impl Authenticator {
         cache.insert(digest, Cached { principal: principal.clone(), until });
         Ok(principal)
     }
+}
+
+/// The token of an `Authorization: Bearer` value.
+fn bearer_of(value: &http::HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+    Some(token.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+}
+
+/// The bearer token of a request [`Authenticator::authenticate`] accepted, for exchanges on the
+/// caller's behalf.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    bearer_of(headers.get(http::header::AUTHORIZATION)?)
 }
 
 /// When a (validated) token expires, as an instant.

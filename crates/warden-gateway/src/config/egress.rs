@@ -36,6 +36,10 @@ impl super::Config {
                     .check_url(u)
                     .map_err(|e| (vec!["servers".into(), name.clone(), "url".into()], format!("{e}{advice}")))?;
             }
+            if let Some(x) = s.credential.as_ref().and_then(|c| c.token_exchange.as_ref()) {
+                let at = ["servers", name, "credential", "token_exchange", "token_url"];
+                policy.check_url(&x.token_url).map_err(|e| (at.map(str::to_owned).to_vec(), format!("{e}{advice}")))?;
+            }
         }
         if let Some(u) = self.auth.oauth.as_ref().and_then(|o| o.jwks_url.as_ref()) {
             policy.check_url(u).map_err(|e| (at(&["auth", "oauth", "jwks_url"]), format!("{e}{advice}")))?;
@@ -87,5 +91,17 @@ mod tests {
             e("[servers.h]\nurl = \"https://a.example/mcp\"\negress = [\"a.example\"]\n").key,
             "servers.h.egress"
         );
+        let exchange = |extra: &str, url: &str| {
+            format!(
+                "[servers.h]\nurl = \"https://a.example/mcp\"\n{extra}credential = {{ token_exchange = {{ token_url = \"{url}\", client_id = \"w\", client_secret_env = \"S\" }} }}\n"
+            )
+        };
+        assert!(Config::parse(&exchange("isolation = \"session\"\n", "https://as.example/token"), "w.toml").is_ok());
+        let shared = e(&exchange("", "https://as.example/token"));
+        assert!(shared.message.contains("isolation"), "{shared}");
+        let metadata = e(&exchange("isolation = \"session\"\n", "http://169.254.169.254/token"));
+        assert_eq!(metadata.key, "servers.h.credential.token_exchange.token_url");
+        let both = "[servers.h]\nurl = \"https://a.example/mcp\"\nisolation = \"session\"\ncredential = { env = \"X\", token_exchange = { token_url = \"https://as.example/t\", client_id = \"w\", client_secret_env = \"S\" } }\n";
+        assert!(e(both).message.contains("exactly one"));
     }
 }

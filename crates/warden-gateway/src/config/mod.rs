@@ -6,6 +6,7 @@
 
 mod approvals;
 mod auth;
+mod credentials;
 mod duration;
 mod egress;
 mod import;
@@ -28,7 +29,7 @@ pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors,
 pub use pinning::{Caches, is_exact_version};
 pub use servers::{
     CredentialSection, Isolation, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext, SamplingLimits,
-    SandboxLimits, SandboxMode, ServerSection,
+    SandboxLimits, SandboxMode, ServerSection, TokenExchangeSection,
 };
 pub use tools::{ArgumentSecrets, ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 
@@ -417,11 +418,19 @@ impl Config {
                         return Err((key("cwd"), "cwd applies only to command servers".into()));
                     }
                     if let Some(c) = &s.credential {
-                        if c.env.is_some() == c.file.is_some() {
-                            return Err((key("credential"), "set exactly one of env or file".into()));
+                        let sources = [c.env.is_some(), c.file.is_some(), c.token_exchange.is_some()];
+                        if sources.iter().filter(|x| **x).count() != 1 {
+                            return Err((key("credential"), "set exactly one of env, file or token_exchange".into()));
                         }
                         if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
                             return Err((key("credential"), format!("{:?} is not a header name", c.header)));
+                        }
+                        if let Some(x) = &c.token_exchange {
+                            credentials::check_token_exchange(
+                                x,
+                                s,
+                                [here.clone(), vec!["credential".into(), "token_exchange".into()]].concat(),
+                            )?;
                         }
                     }
                 }

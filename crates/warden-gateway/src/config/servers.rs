@@ -210,7 +210,7 @@ pub enum PinMode {
 }
 
 /// `credential = { env = "TICKETS_TOKEN" }` or `{ file = "/run/secrets/tickets" }`, sent as
-/// `<header>: <scheme> <secret>`.
+/// `<header>: <scheme> <secret>`; or `{ token_exchange = { ... } }`, a token for each caller.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialSection {
@@ -218,12 +218,39 @@ pub struct CredentialSection {
     pub env: Option<String>,
     /// A file holding the secret (read on every connection, relative to the config file).
     pub file: Option<PathBuf>,
+    /// Exchange each caller's token for one made for this server (RFC 8693): the server sees
+    /// who acted, never the caller's own token. Needs `isolation = "session"`.
+    pub token_exchange: Option<TokenExchangeSection>,
     /// The header carrying it.
     #[serde(default = "authorization")]
     pub header: String,
     /// The scheme before the secret; `""` sends the secret alone.
     #[serde(default = "bearer")]
     pub scheme: String,
+}
+
+/// `credential = { token_exchange = { ... } }`: how Warden exchanges a caller's validated token
+/// for a token whose audience is this server (RFC 8693, RFC 8707).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchangeSection {
+    /// The authorization server's token endpoint (https, or an address listed in
+    /// `[egress] allow`).
+    pub token_url: String,
+    /// Warden's client id at that authorization server.
+    pub client_id: String,
+    /// An environment variable holding Warden's client secret.
+    pub client_secret_env: Option<String>,
+    /// A file holding Warden's client secret (relative to the config file).
+    pub client_secret_file: Option<PathBuf>,
+    /// The `resource` asked for (RFC 8707); the server's `url` by default.
+    pub resource: Option<String>,
+    /// The `audience` asked for, when the authorization server names servers by a logical name.
+    pub audience: Option<String>,
+    /// The scopes asked for on requests that are not a tool call, and on calls of tools that
+    /// name no `scopes` of their own (a tool's `scopes` are asked for on its calls).
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 fn authorization() -> String {

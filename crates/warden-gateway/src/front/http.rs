@@ -93,6 +93,12 @@ async fn endpoint(State(front): State<Arc<HttpFront>>, request: Request) -> Resp
             return auth_failure(&f);
         }
     };
+    // A caller whose token a server's credential is exchanged from: the token is kept for that.
+    if principal.authority == warden_policy::Authority::OAuth
+        && let Some(token) = crate::authenticate::bearer_token(request.headers())
+    {
+        front.gateway.credentials.offer_subject(&principal, token);
+    }
     match *request.method() {
         Method::POST => post(&front, principal, request).await,
         Method::GET => get(&front, principal, request.headers()).await,

@@ -9,6 +9,8 @@
 //!   input are dropped, and clients are told their lists changed;
 //! - revokes its pending and approved approvals, and with them the per-session connections bound
 //!   to it;
+//! - revokes the credentials obtained per caller for it (exchanged tokens): none issued before
+//!   the containment is used again, after a release either;
 //! - turns on emergency mode while any server is contained: every `write` and `irreversible` call
 //!   anywhere needs an operator's (out-of-band) approval.
 //!
@@ -21,6 +23,7 @@
 use super::audit::Auditor;
 use super::forward::parked::Parked;
 use crate::catalogue::ListKind;
+use crate::credentials::Credentials;
 use crate::error::GatewayError;
 use crate::hub::{Audience, Hub};
 use crate::metrics::Metrics;
@@ -86,7 +89,29 @@ pub async fn contain(
     for approval in &revoked {
         audit_revoked(auditor, approval, by).await;
     }
+    revoke_credentials(store, auditor, server, None, by, "the server was contained").await?;
     Ok(Contained { newly, revoked: revoked.len() })
+}
+
+/// Revokes the credentials Warden obtained for `server` on behalf of `subject` (`None`: every
+/// caller), as of now, and audits it. Gateways drop them when they next sync.
+pub async fn revoke_credentials(
+    store: &dyn ContainmentStorage,
+    auditor: &Auditor,
+    server: &str,
+    subject: Option<&str>,
+    by: &str,
+    why: &str,
+) -> Result<(), GatewayError> {
+    store.revoke_credentials(server, subject, by).await.map_err(GatewayError::store("the containment store"))?;
+    let whose = match subject {
+        Some(s) => format!("{}'s", auditor.scrubbed(s)),
+        None => "every caller's".to_owned(),
+    };
+    auditor
+        .operator_event("credentials_revoked", "REVOKED", by, Some(server), &format!("{whose} credentials: {why}"))
+        .await
+        .map_err(|e| GatewayError::Refused(format!("the audit log could not record the revocation: {}", e.message)))
 }
 
 /// Releases `server`; whether it was contained.
@@ -131,7 +156,17 @@ impl Containment {
         parked: &Parked,
         hub: &Hub,
         metrics: &Metrics,
+        credentials: &Credentials,
     ) -> Result<(), GatewayError> {
+        if credentials.any() {
+            let revocations = self.store.revocations().await.map_err(GatewayError::store("the containment store"))?;
+            for r in revocations {
+                let dropped = credentials.revoke(&r.server, r.subject.as_deref(), r.revoked_at);
+                if dropped > 0 {
+                    tracing::warn!(server = %r.server, dropped, "credentials revoked by {}", r.revoked_by);
+                }
+            }
+        }
         let listed = self.store.list().await.map_err(GatewayError::store("the containment store"))?;
         let wanted: BTreeSet<String> = listed.into_iter().map(|c| c.server).collect();
         let mut changed = false;

@@ -107,8 +107,17 @@ impl LogBudget {
 }
 
 impl Lane {
-    pub(crate) fn new(info: Arc<ServerInfo>, audience: Audience, era: Era, hub: Arc<Hub>) -> Arc<Lane> {
+    pub(crate) fn new(
+        info: Arc<ServerInfo>,
+        audience: Audience,
+        era: Era,
+        hub: Arc<Hub>,
+        provider: Option<warden_upstream::Provided>,
+    ) -> Arc<Lane> {
         let mut spec = info.spec.clone();
+        if let warden_upstream::TransportSpec::Http { provider: p, .. } = &mut spec.transport {
+            *p = provider;
+        }
         spec.infer_log_association = audience != Audience::All;
         spec.era = match era {
             Era::Legacy => EraPreference::Legacy,

@@ -63,6 +63,8 @@ pub struct ServerInfo {
     pub trusted_content: bool,
     /// Reading its resources does not taint the caller's context (`trusted_resources`).
     pub trusted_resources: bool,
+    /// Obtains its credential per caller (`token_exchange`); `None` when it is fixed or absent.
+    pub credentials: Option<Arc<crate::credentials::Credentials>>,
 }
 
 impl ServerInfo {
@@ -92,6 +94,7 @@ impl ServerInfo {
             sampling: SamplingLimits::default(),
             trusted_content: false,
             trusted_resources: false,
+            credentials: None,
         }
     }
 }
@@ -216,18 +219,21 @@ impl Server {
             },
         };
         let ended = ctx.session.as_ref().filter(|_| matches!(key, Audience::Session(_))).map(|s| s.closed.clone());
-        self.slot_checked(key, ended.as_ref())
+        // A connection serving one caller carries that caller's credential when it is per caller.
+        let caller = (key != Audience::All).then(|| ctx.principal.clone());
+        self.slot_checked(key, ended.as_ref(), caller)
     }
 
     /// The slot for an audience, created on first use; `None` while the server is contained.
     pub fn slot_for(&self, key: Audience) -> Option<Arc<Slot>> {
-        self.slot_checked(key, None).ok()
+        self.slot_checked(key, None, None).ok()
     }
 
     fn slot_checked(
         &self,
         key: Audience,
         ended: Option<&tokio_util::sync::CancellationToken>,
+        caller: Option<Arc<warden_policy::Principal>>,
     ) -> Result<Arc<Slot>, RpcError> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         // Checked under the lock: a session is marked ended before its slots are removed.
@@ -237,8 +243,10 @@ impl Server {
         if self.is_contained() {
             return Err(contained_error(&self.info.name));
         }
-        let slot =
-            slots.entry(key.clone()).or_insert_with(|| Slot::new(self.info.clone(), key, self.hub.clone())).clone();
+        let slot = slots
+            .entry(key.clone())
+            .or_insert_with(|| Slot::new(self.info.clone(), key, self.hub.clone(), caller))
+            .clone();
         slot.touch();
         Ok(slot)
     }

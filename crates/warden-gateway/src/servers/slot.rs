@@ -41,8 +41,17 @@ fn era_index(era: Era) -> usize {
 }
 
 impl Slot {
-    pub(crate) fn new(info: Arc<ServerInfo>, audience: Audience, hub: Arc<Hub>) -> Arc<Slot> {
-        let lanes = [Era::Legacy, Era::Modern].map(|era| Lane::new(info.clone(), audience.clone(), era, hub.clone()));
+    /// The slot of `audience`; its connections present `caller`'s credential when the server's
+    /// is obtained per caller (without a caller they present none, and requests are refused).
+    pub(crate) fn new(
+        info: Arc<ServerInfo>,
+        audience: Audience,
+        hub: Arc<Hub>,
+        caller: Option<Arc<warden_policy::Principal>>,
+    ) -> Arc<Slot> {
+        let provider = info.credentials.as_ref().and_then(|c| c.provider(&info.name, caller));
+        let lanes = [Era::Legacy, Era::Modern]
+            .map(|era| Lane::new(info.clone(), audience.clone(), era, hub.clone(), provider.clone()));
         Arc::new(Slot {
             info,
             audience,

@@ -58,6 +58,8 @@ impl ServerPaths {
         for s in config.servers.values() {
             if let Some(c) = &s.credential {
                 own.extend(c.file.iter().map(|f| config.resolve(f)));
+                let exchange = c.token_exchange.as_ref();
+                own.extend(exchange.and_then(|x| x.client_secret_file.as_ref()).map(|f| config.resolve(f)));
             }
         }
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
@@ -105,14 +107,15 @@ fn sandbox(name: &str, s: &ServerSection, paths: &ServerPaths) -> Option<Sandbox
 /// The `command` value that means "this Warden executable".
 pub const SELF_COMMAND: &str = "@self";
 
-/// The credential Warden injects for an HTTP server, from its configuration.
-pub fn credential_of(c: &crate::config::CredentialSection, base_dir: &std::path::Path) -> Credential {
+/// The fixed credential Warden injects for an HTTP server, from its configuration; `None` for one
+/// obtained per caller (`token_exchange`).
+pub fn credential_of(c: &crate::config::CredentialSection, base_dir: &std::path::Path) -> Option<Credential> {
     let source = match (&c.env, &c.file) {
         (Some(var), _) => CredentialSource::Env(var.clone()),
         (None, Some(f)) => CredentialSource::File(if f.is_absolute() { f.clone() } else { base_dir.join(f) }),
-        (None, None) => unreachable!("validated: a credential has env or file"),
+        (None, None) => return None,
     };
-    Credential { source, header: c.header.clone(), scheme: Some(c.scheme.clone()).filter(|s| !s.is_empty()) }
+    Some(Credential { source, header: c.header.clone(), scheme: Some(c.scheme.clone()).filter(|s| !s.is_empty()) })
 }
 
 /// The facts about server `name` its configuration `s` gives; `review` and `messages` are the
@@ -158,7 +161,9 @@ pub fn server_info(
         (None, Some(url)) => TransportSpec::Http {
             url: url.clone(),
             headers: s.headers.clone().into_iter().collect(),
-            credential: s.credential.as_ref().map(|c| credential_of(c, &paths.base_dir)),
+            credential: s.credential.as_ref().and_then(|c| credential_of(c, &paths.base_dir)),
+            // Given per connection, for the caller it serves (see `Slot::new`).
+            provider: None,
             egress: paths.egress.clone(),
         },
         (None, None) => unreachable!("validated: every server has a command or a url"),
@@ -193,5 +198,6 @@ pub fn server_info(
         sampling: SamplingLimits::of(s),
         trusted_content: s.trusted_content,
         trusted_resources: s.trusted_resources,
+        credentials: None,
     }
 }

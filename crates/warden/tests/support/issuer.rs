@@ -1,13 +1,17 @@
 //! An OAuth token issuer made inside the test: RSA, P-256 and Ed25519 keys generated now, a JWKS
-//! served over HTTP (counting its fetches), and tokens minted on demand, good and bad.
+//! served over HTTP (counting its fetches), tokens minted on demand, good and bad, and a token
+//! endpoint exchanging its own tokens for tokens bound to one server (RFC 8693).
+
+// Each test binary uses part of it.
+#![allow(dead_code)]
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The signing algorithms the issuer has keys for.
@@ -23,15 +27,176 @@ struct Key {
     encoding: EncodingKey,
 }
 
-/// A running issuer.
+/// The client Warden is registered as for token exchange.
+pub const EXCHANGE_CLIENT: (&str, &str) = ("warden-gw", "gw-secret-7f3a");
+
+/// A subject whose tokens the issuer refuses to exchange; its refusal's description quotes the
+/// token sent, as a careless authorization server might.
+pub const REFUSED_SUBJECT: &str = "mallory";
+
+/// A running issuer: JWKS, and a token endpoint that exchanges its own tokens (RFC 8693).
 pub struct Issuer {
     /// The `iss` of its tokens.
     pub issuer: String,
     /// Where its JWKS is served.
     pub jwks_url: String,
+    /// Its token endpoint.
+    pub token_url: String,
     keys: Vec<Key>,
     rsa_public_pem: String,
     fetches: Arc<AtomicUsize>,
+    exchanges: Arc<Mutex<Vec<Value>>>,
+    lifetime: Arc<AtomicU64>,
+}
+
+/// What the issuer's HTTP thread holds.
+struct AsServer {
+    issuer: String,
+    jwks: String,
+    fetches: Arc<AtomicUsize>,
+    exchanges: Arc<Mutex<Vec<Value>>>,
+    lifetime: Arc<AtomicU64>,
+    signing: EncodingKey,
+    verifying: DecodingKey,
+    minted: AtomicUsize,
+}
+
+/// One HTTP request, as the issuer reads it.
+struct HttpRequest {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    fn read(s: &mut std::net::TcpStream) -> Option<HttpRequest> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&got[..end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next()?.split(' ');
+        let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let len: usize =
+            headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        let mut body = got[end + 4..].to_vec();
+        while body.len() < len {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+        Some(HttpRequest { method, path, headers, body })
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn form(&self) -> std::collections::HashMap<String, String> {
+        url::form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+}
+
+fn respond(s: &mut std::net::TcpStream, status: &str, body: &str) {
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+impl AsServer {
+    fn serve(&self, mut s: std::net::TcpStream) {
+        let Some(req) = HttpRequest::read(&mut s) else { return };
+        match (req.method.as_str(), req.path.split('?').next().unwrap_or_default()) {
+            ("POST", "/token") => {
+                let (status, body) = self.token(&req);
+                respond(&mut s, status, &body.to_string());
+            }
+            _ => {
+                self.fetches.fetch_add(1, Ordering::SeqCst);
+                respond(&mut s, "200 OK", &self.jwks);
+            }
+        }
+    }
+
+    fn refuse(&self, status: &'static str, error: &str, description: String) -> (&'static str, Value) {
+        self.exchanges.lock().unwrap().push(json!({ "refused": error }));
+        (status, json!({ "error": error, "error_description": description }))
+    }
+
+    /// The token endpoint: RFC 8693 token exchange for the registered client.
+    fn token(&self, req: &HttpRequest) -> (&'static str, Value) {
+        let client = req
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        if client.as_deref() != Some(&format!("{}:{}", EXCHANGE_CLIENT.0, EXCHANGE_CLIENT.1)) {
+            return self.refuse("401 Unauthorized", "invalid_client", "client authentication failed".into());
+        }
+        let form = req.form();
+        let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+        if get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" {
+            return self.refuse("400 Bad Request", "unsupported_grant_type", get("grant_type"));
+        }
+        if get("subject_token_type") != "urn:ietf:params:oauth:token-type:access_token" {
+            return self.refuse("400 Bad Request", "invalid_request", "subject_token_type".into());
+        }
+        let subject = get("subject_token");
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_aud = false;
+        validation.set_issuer(&[&self.issuer]);
+        let Ok(data) = jsonwebtoken::decode::<Value>(&subject, &self.verifying, &validation) else {
+            return self.refuse("400 Bad Request", "invalid_grant", "the subject token is not valid".into());
+        };
+        let sub = data.claims["sub"].as_str().unwrap_or_default().to_owned();
+        if sub == REFUSED_SUBJECT {
+            return self.refuse(
+                "400 Bad Request",
+                "invalid_grant",
+                format!("subject may not act here (token {subject})"),
+            );
+        }
+        let resource = get("resource");
+        let audience = form.get("audience").cloned();
+        let scope = get("scope");
+        let n = self.minted.fetch_add(1, Ordering::SeqCst);
+        let jti = format!("x-{n}");
+        let lifetime = self.lifetime.load(Ordering::SeqCst);
+        let claims = json!({
+            "iss": self.issuer, "sub": sub, "aud": audience.clone().unwrap_or_else(|| resource.clone()),
+            "scope": scope, "jti": jti, "iat": now(), "exp": now() + lifetime as i64,
+            "act": { "sub": EXCHANGE_CLIENT.0 }, "client_id": EXCHANGE_CLIENT.0,
+        });
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("rsa-1".to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing).expect("sign");
+        self.exchanges.lock().unwrap().push(json!({
+            "sub": sub, "resource": resource, "audience": audience, "scope": scope, "jti": jti,
+        }));
+        (
+            "200 OK",
+            json!({
+                "access_token": token, "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "token_type": "Bearer", "expires_in": lifetime, "scope": scope,
+            }),
+        )
+    }
 }
 
 pub fn now() -> i64 {
@@ -75,34 +240,47 @@ impl Issuer {
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the issuer");
         let port = listener.local_addr().unwrap().port();
+        let issuer = format!("http://127.0.0.1:{port}");
         let fetches = Arc::new(AtomicUsize::new(0));
-        let counter = fetches.clone();
+        let exchanges = Arc::new(Mutex::new(Vec::new()));
+        let lifetime = Arc::new(AtomicU64::new(300));
+        let server = AsServer {
+            issuer: issuer.clone(),
+            jwks,
+            fetches: fetches.clone(),
+            exchanges: exchanges.clone(),
+            lifetime: lifetime.clone(),
+            signing: EncodingKey::from_rsa_pem(rsa_pem.as_bytes()).unwrap(),
+            verifying: DecodingKey::from_rsa_pem(rsa_public_pem.as_bytes()).unwrap(),
+            minted: AtomicUsize::new(0),
+        };
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut s) = stream else { continue };
-                let mut buf = [0u8; 4096];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}",
-                    jwks.len()
-                );
+                let Ok(s) = stream else { continue };
+                server.serve(s);
             }
         });
         Issuer {
-            issuer: format!("http://127.0.0.1:{port}"),
-            jwks_url: format!("http://127.0.0.1:{port}/jwks.json"),
+            jwks_url: format!("{issuer}/jwks.json"),
+            token_url: format!("{issuer}/token"),
+            issuer,
             keys,
             rsa_public_pem,
             fetches,
+            exchanges,
+            lifetime,
         }
+    }
+
+    /// Every token exchange asked of the issuer, in order: `{sub, resource, audience, scope,
+    /// jti}` for those granted, `{refused: why}` for the others.
+    pub fn exchanges(&self) -> Vec<Value> {
+        self.exchanges.lock().unwrap().clone()
+    }
+
+    /// How long exchanged tokens are valid, in seconds (300 unless set).
+    pub fn set_exchange_lifetime(&self, secs: u64) {
+        self.lifetime.store(secs, Ordering::SeqCst);
     }
 
     /// How many times the JWKS was fetched.

@@ -208,10 +208,23 @@ impl Auditor {
     /// Records what a person did outside the request path (`warden quarantine release`, ...):
     /// `event` and `decision` as given, `by` the person; `reason` names what it was done to.
     pub async fn operator_action(&self, event: &str, decision: &str, by: &str, reason: &str) -> Result<(), RpcError> {
+        self.operator_event(event, decision, by, None, reason).await
+    }
+
+    /// The same, about `server` when it is one server's.
+    pub async fn operator_event(
+        &self,
+        event: &str,
+        decision: &str,
+        by: &str,
+        server: Option<&str>,
+        reason: &str,
+    ) -> Result<(), RpcError> {
         let Some(log) = &self.log else { return Ok(()) };
         let row = AuditEvent {
             actor_id: Some(short(by)),
             actor_class: Some("admin".to_owned()),
+            server_name: server.map(str::to_owned),
             reason: Some(self.scrubbed(reason)),
             outcome: Some("ok".to_owned()),
             ..AuditEvent::new(chrono::Utc::now(), event, decision)
@@ -270,6 +283,24 @@ impl Auditor {
             ..AuditEvent::new(chrono::Utc::now(), event, decision)
         };
         self.write(log.as_ref(), row).await
+    }
+
+    /// Records an upstream credential event (`token_exchange`, `credentials_revoked`) of
+    /// `server` for `principal`. `reason` never holds a token, only its id.
+    pub async fn credential(&self, event: &str, server: &str, principal: &Principal, decision: &str, reason: &str) {
+        let Some(log) = &self.log else { return };
+        let row = AuditEvent {
+            actor_id: Some(short(&principal.subject)),
+            actor_class: Some(format!("{:?}", principal.class).to_lowercase()),
+            tenant: principal.tenant.clone(),
+            client_id: principal.client_id.clone(),
+            server_name: Some(server.to_owned()),
+            reason: Some(self.scrubbed(reason)),
+            outcome: Some(if decision == "ALLOW" { "issued" } else { "refused" }.to_owned()),
+            action_class: None,
+            ..AuditEvent::new(chrono::Utc::now(), event, decision)
+        };
+        let _ = self.write(log.as_ref(), row).await;
     }
 
     /// Records that stdio server `server` is configured to run unconfined (`sandbox = "off"`):

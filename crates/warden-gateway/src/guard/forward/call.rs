@@ -75,6 +75,11 @@ impl InFlight {
     }
 }
 
+/// The scopes the tool called names, which a credential obtained for the caller asks for.
+fn tool_scopes<'a>(request: &'a Request<'_>) -> Option<&'a [String]> {
+    request.tool.as_ref().and_then(|t| t.settings.scopes.as_deref())
+}
+
 /// How a call on its server went.
 enum Driven {
     /// The server answered.
@@ -152,6 +157,12 @@ impl Forward {
         if crate::telemetry::enabled() {
             crate::telemetry::inject(&mut params);
         }
+        // A credential obtained for this caller is obtained before anything is sent (a refusal
+        // fails the call closed, with its reason), and named in the call's audit row.
+        if let Some(credentials) = &target.server.credentials {
+            let issued = credentials.token(&request.ctx.principal, &target.server.name, tool_scopes(request)).await?;
+            request.note.findings.push(json!({ "rule": "upstream_credential", "token": issued.id }));
+        }
         let header_params = match (&target.definition, request.method) {
             (Some(def), "tools/call") if conn.hello().era() == Era::Modern => {
                 crate::headers::param_headers(def.value(), params.get("arguments").unwrap_or(&Value::Null))
@@ -204,6 +215,7 @@ impl Forward {
             // Only a modern server reads the client's capabilities (from the request envelope).
             client_capabilities: modern_server.then(|| (*request.ctx.capabilities).clone()),
             header_params,
+            scopes: crate::credentials::Credentials::scopes_for(tool_scopes(request)),
             // The forwarder times the call while it waits for it, not while it is parked.
             caller_times_out: true,
             ..Default::default()

@@ -4,7 +4,8 @@
 //! contains it, as the header value or as the bare secret, has it replaced, and the place is
 //! recorded (`credential.echoed`, never the value). A reply tied to one server is searched for
 //! that server's credential; one that is not (a list gathered from every server, an `initialize`
-//! answer) for every server's.
+//! answer) for every server's. Tokens obtained per caller (token exchange) are searched for the
+//! same way, every one Warden holds for the server.
 
 use super::payload::{self, Decoded};
 use serde_json::{Value, json};
@@ -26,16 +27,21 @@ const MIN_LEN: usize = 8;
 type Read = (Instant, Arc<Vec<String>>);
 
 /// The credentials injected into each server's requests, read again every few seconds.
-#[derive(Default)]
 pub struct Injected {
     credentials: HashMap<String, Credential>,
     read: Mutex<HashMap<String, Read>>,
+    per_caller: Option<Arc<crate::credentials::Credentials>>,
 }
 
 impl Injected {
-    /// For the servers with a `credential`, by name.
-    pub fn new(credentials: HashMap<String, Credential>) -> Injected {
-        Injected { credentials, read: Mutex::default() }
+    /// For the servers with a fixed `credential`, by name, and the tokens `per_caller` holds.
+    pub fn new(credentials: HashMap<String, Credential>, per_caller: Arc<crate::credentials::Credentials>) -> Injected {
+        Injected { credentials, read: Mutex::default(), per_caller: Some(per_caller).filter(|c| c.any()) }
+    }
+
+    /// For the servers with a fixed `credential` only.
+    pub fn fixed(credentials: HashMap<String, Credential>) -> Injected {
+        Injected { credentials, read: Mutex::default(), per_caller: None }
     }
 
     /// The forms of the credential injected into `server`'s requests: the header value and the
@@ -78,13 +84,16 @@ impl Injected {
     /// The forms to search for: `server`'s, or every server's when the reply is not one server's;
     /// longest first, so a header value is replaced whole.
     fn secrets(&self, server: Option<&str>) -> Vec<String> {
-        if self.credentials.is_empty() {
+        if self.credentials.is_empty() && self.per_caller.is_none() {
             return vec![];
         }
         let mut all: Vec<String> = match server {
             Some(s) => self.secrets_of(s).to_vec(),
             None => self.credentials.keys().flat_map(|s| self.secrets_of(s).to_vec()).collect(),
         };
+        if let Some(c) = &self.per_caller {
+            all.extend(c.held_secrets(server).into_iter().filter(|f| f.len() >= MIN_LEN));
+        }
         all.sort_by_key(|f| std::cmp::Reverse(f.len()));
         all.dedup();
         all
@@ -174,7 +183,7 @@ pub fn of_config(config: &crate::config::Config) -> HashMap<String, Credential> 
         .iter()
         .filter(|(_, s)| s.url.is_some())
         .filter_map(|(name, s)| {
-            Some((name.clone(), crate::servers::credential_of(s.credential.as_ref()?, &config.base_dir)))
+            Some((name.clone(), crate::servers::credential_of(s.credential.as_ref()?, &config.base_dir)?))
         })
         .collect()
 }

@@ -33,7 +33,6 @@ use crate::guard::place::Place;
 use crate::schemas::Schemas;
 use payload::Decoded;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use warden_inspect::sanitize::clean_text;
 use warden_inspect::{Injection, InjectionScanner, PiiScanner, SecretScanner, scrub_error_message};
@@ -331,9 +330,9 @@ pub struct Sanitize {
 
 impl Sanitize {
     /// The guard, cleaning with `output`, and keeping the credentials injected into servers'
-    /// requests (`injected::of_config`) from coming back.
-    pub fn new(output: Arc<OutputGuard>, credentials: HashMap<String, warden_upstream::Credential>) -> Sanitize {
-        Sanitize { output, injected: injected::Injected::new(credentials) }
+    /// requests from coming back.
+    pub fn new(output: Arc<OutputGuard>, injected: injected::Injected) -> Sanitize {
+        Sanitize { output, injected }
     }
 }
 
