@@ -140,11 +140,11 @@ impl Gateway {
 
         let credentials = Arc::new(Credentials::from_config(config, auditor.clone()).map_err(GatewayError::Config)?);
         let authorize = Arc::new(Authorize::new(authorizer.clone(), taint.clone(), limits.clone(), parked.clone()));
-        let injected = crate::guard::sanitize::injected::Injected::new(
+        let injected = Arc::new(crate::guard::sanitize::injected::Injected::new(
             crate::guard::sanitize::injected::of_config(config),
             credentials.clone(),
-        );
-        let sanitize = Arc::new(Sanitize::new(output.clone(), injected));
+        ));
+        let sanitize = Arc::new(Sanitize::new(output.clone(), injected.clone()));
         let taint_guard = Arc::new(TaintGuard::new(taint.clone(), output.clone(), auditor.clone()));
         let messages: Arc<dyn ServerMessages> = Arc::new(MessageChain::assemble(
             authorize.clone(),
@@ -154,7 +154,11 @@ impl Gateway {
             output.clone(),
         ));
 
-        let review: Arc<dyn ListReview> = integrity.clone();
+        let review: Arc<dyn ListReview> = Arc::new(crate::guard::sanitize::injected::BeforeReview {
+            injected,
+            next: integrity.clone(),
+            auditor: auditor.clone(),
+        });
         let paths = ServerPaths::of(config);
         let servers = config
             .servers

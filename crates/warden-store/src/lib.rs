@@ -79,6 +79,7 @@ pub mod server_errors;
 mod sql;
 mod sqlite;
 pub mod storage;
+pub mod upstream_tokens;
 mod verify;
 mod writer;
 
@@ -94,5 +95,6 @@ pub use query::{QueryLimits, QueryResult};
 pub use reader::AuditReader;
 pub use server_errors::ServerErrorStore;
 pub use storage::{ApprovalStorage, AuditSink, ContainmentStorage, PinStorage, QuarantineStorage};
+pub use upstream_tokens::{StoredToken, UpstreamTokenStore};
 pub use verify::{BadRow, VerifyReport};
 pub use writer::{AuditLog, AuditSettings, Durability, JsonlSink};

@@ -182,9 +182,10 @@ pub async fn contain(config: &Config, server: &str, reason: &str, by: Option<Str
         let _ = log.shutdown().await;
     }
     let done = done.map_err(|e| anyhow::anyhow!("{e}"))?;
+    drop_grants(&url, server, None).await?;
     let applied = poke(config).await;
     println!(
-        "{} {}: unlisted and uncallable, {} approval(s) revoked; emergency mode is on{}",
+        "{} {}: unlisted and uncallable, {} approval(s) and its upstream credentials revoked; emergency mode is on{}",
         if done.newly { "contained" } else { "already contained:" },
         escaped(server),
         done.revoked,
@@ -231,13 +232,22 @@ pub async fn credentials(config: &Config, command: CredentialsCommand) -> anyhow
         let _ = log.shutdown().await;
     }
     done.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dropped = drop_grants(&url, &server, user.as_deref()).await?;
     let applied = poke(config).await;
     let whose = match &user {
         Some(u) => format!("{}'s", escaped(u)),
         None => "every caller's".to_owned(),
     };
-    println!("revoked {whose} credentials for {}{applied}", escaped(&server));
+    println!("revoked {whose} credentials for {} ({dropped} stored grant(s) deleted){applied}", escaped(&server));
     Ok(0)
+}
+
+/// Deletes the grants callers gave Warden for `server` (of `user` only, when given).
+async fn drop_grants(url: &str, server: &str, user: Option<&str>) -> anyhow::Result<u64> {
+    let grants = warden_store::UpstreamTokenStore::open(url).await.map_err(|e| anyhow::anyhow!("the grants: {e}"))?;
+    let n = grants.delete(server, user).await.map_err(|e| anyhow::anyhow!("the grants: {e}"))?;
+    grants.close().await;
+    Ok(n)
 }
 
 /// `warden release SERVER`.

@@ -519,6 +519,10 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Contained servers stay contained across a restart: applied before anything connects.
     gw.sync_containment().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if gw.credentials.has_oauth() {
+        let grants = warden_store::UpstreamTokenStore::open(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        gw.credentials.attach_store(std::sync::Arc::new(grants));
+    }
     if config.output.server_errors == warden_gateway::config::ServerErrors::Keep {
         let kept = warden_store::ServerErrorStore::open(&url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let _ = gw.kept_errors.set(kept);

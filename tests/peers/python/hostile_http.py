@@ -22,12 +22,17 @@
              the claims of the bearer token this request came with (read, not verified) and the
              SHA-256 of the header, as a server that acts for the user the token names would
 
+GET /.well-known/oauth-protected-resource{path} answers the protected resource metadata of the
+server at {path}: for /mcp it names the authorization server in $HOSTILE_AUTH_SERVER; for /js/mcp
+a javascript: URL; for /meta/mcp the cloud metadata address; /redirect/mcp redirects there.
+
 Standard library only.
 """
 
 import base64
 import hashlib
 import json
+import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +65,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.record()
+        prefix = "/.well-known/oauth-protected-resource"
+        if self.path.startswith(prefix):
+            path = self.path[len(prefix):]
+            resource = "http://127.0.0.1:%s%s" % (sys.argv[1], path)
+            if path == "/redirect/mcp":
+                return self.reply(302, "", extra={"location": "http://169.254.169.254/latest/meta-data/"})
+            servers = {"/mcp": [os.environ.get("HOSTILE_AUTH_SERVER", "")],
+                       "/js/mcp": ["javascript:alert(document.cookie)//"],
+                       "/meta/mcp": ["http://169.254.169.254/"]}.get(path)
+            if servers is None:
+                return self.reply(404, "{}")
+            return self.reply(200, json.dumps({"resource": resource, "authorization_servers": servers}))
         self.reply(405, "")
 
     def do_DELETE(self):

@@ -1,6 +1,121 @@
-//! Checks of the credential sections that obtain tokens (`token_exchange`).
+//! `[credentials]`, and checks of the credential sections that obtain tokens per caller
+//! (`token_exchange`, `oauth`).
 
-use super::servers::{Isolation, ServerSection, TokenExchangeSection};
+use super::servers::{Isolation, OAuthClientSection, ServerSection, TokenExchangeSection};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `[credentials]`: for servers whose callers each authorize Warden (`credential = { oauth }`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsSection {
+    /// An environment variable holding the key the callers' upstream tokens are encrypted with
+    /// at rest: 32 bytes, as 64 hex digits or base64.
+    pub key_env: Option<String>,
+    /// A file holding that key (relative to the config file).
+    pub key_file: Option<PathBuf>,
+    /// Where authorization servers send callers back: Warden's `/oauth/callback` on its public
+    /// origin. By default the origin of `[gateway] resource`; register it exactly.
+    pub redirect_uri: Option<String>,
+}
+
+/// The path of the callback on the gateway's listener.
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+
+/// The path under which links to start an authorization are served.
+pub const START_PATH: &str = "/oauth/start";
+
+impl CredentialsSection {
+    pub(super) fn validate(&self) -> Result<(), (Vec<String>, String)> {
+        let at = |k: &str| vec!["credentials".to_owned(), k.to_owned()];
+        if self.key_env.is_some() && self.key_file.is_some() {
+            return Err((at("key_env"), "set one of key_env or key_file".into()));
+        }
+        if let Some(r) = &self.redirect_uri {
+            let ok = url::Url::parse(r).is_ok_and(|u| {
+                u.path() == CALLBACK_PATH && u.query().is_none() && u.fragment().is_none() && browser_url(&u).is_ok()
+            });
+            if !ok {
+                return Err((
+                    at("redirect_uri"),
+                    format!("must be an https URL (http only on loopback) whose path is {CALLBACK_PATH}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The redirect URI: the configured one, or `/oauth/callback` on the origin of `resource`.
+    pub fn redirect_uri(&self, resource: Option<&str>) -> Option<String> {
+        if let Some(r) = &self.redirect_uri {
+            return Some(r.clone());
+        }
+        let u = url::Url::parse(resource?).ok()?;
+        Some(format!("{}{CALLBACK_PATH}", u.origin().ascii_serialization()))
+    }
+}
+
+/// Whether a browser may be sent to `u`: https, or http to a loopback host (development). Never
+/// another scheme (`javascript:`, `data:`, `file:`...), and never with credentials in it.
+pub fn browser_url(u: &url::Url) -> Result<(), String> {
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("it carries credentials".into());
+    }
+    match (u.scheme(), u.host()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some(url::Host::Domain("localhost"))) => Ok(()),
+        ("http", Some(url::Host::Ipv4(ip))) if ip.is_loopback() => Ok(()),
+        ("http", Some(url::Host::Ipv6(ip))) if ip.is_loopback() => Ok(()),
+        ("http", _) => Err("plain http is allowed only to a loopback host".into()),
+        (scheme, _) => Err(format!("its scheme {scheme:?} is not https")),
+    }
+}
+
+/// An `oauth` section of server `s`, at `at`.
+pub(super) fn check_oauth(
+    o: &OAuthClientSection,
+    s: &ServerSection,
+    credentials: &CredentialsSection,
+    resource: Option<&str>,
+    at: Vec<String>,
+) -> Result<(), (Vec<String>, String)> {
+    let key = |k: &str| [at.clone(), vec![k.to_owned()]].concat();
+    if s.isolation != Isolation::Session {
+        return Err((
+            at.clone(),
+            "oauth needs isolation = \"session\": each caller's token must travel only on connections of that caller"
+                .into(),
+        ));
+    }
+    if o.client_id.trim().is_empty() {
+        return Err((key("client_id"), "must not be empty".into()));
+    }
+    if o.client_secret_env.is_some() && o.client_secret_file.is_some() {
+        return Err((at.clone(), "set at most one of client_secret_env or client_secret_file".into()));
+    }
+    if credentials.key_env.is_none() && credentials.key_file.is_none() {
+        return Err((
+            vec!["credentials".into()],
+            "a server with credential = { oauth } needs [credentials] key_env or key_file: callers' tokens are \
+             stored encrypted"
+                .into(),
+        ));
+    }
+    if credentials.redirect_uri(resource).is_none() {
+        return Err((
+            vec!["credentials".into(), "redirect_uri".into()],
+            "set [credentials] redirect_uri or [gateway] resource: authorization servers send callers back there"
+                .into(),
+        ));
+    }
+    if let Some(a) = &o.authorization_server
+        && url::Url::parse(a).map(|u| u.query().is_some() || u.fragment().is_some()).unwrap_or(true)
+    {
+        return Err((key("authorization_server"), format!("{a:?} is not an issuer URL")));
+    }
+    super::auth::check_scopes(&o.scopes, key("scopes"))
+}
 
 /// A `token_exchange` section of server `s`, at `at`.
 pub(super) fn check_token_exchange(

@@ -36,6 +36,10 @@ impl super::Config {
                     .check_url(u)
                     .map_err(|e| (vec!["servers".into(), name.clone(), "url".into()], format!("{e}{advice}")))?;
             }
+            if let Some(a) = s.credential.as_ref().and_then(|c| c.oauth.as_ref()?.authorization_server.as_ref()) {
+                let at = ["servers", name, "credential", "oauth", "authorization_server"];
+                policy.check_url(a).map_err(|e| (at.map(str::to_owned).to_vec(), format!("{e}{advice}")))?;
+            }
             if let Some(x) = s.credential.as_ref().and_then(|c| c.token_exchange.as_ref()) {
                 let at = ["servers", name, "credential", "token_exchange", "token_url"];
                 policy.check_url(&x.token_url).map_err(|e| (at.map(str::to_owned).to_vec(), format!("{e}{advice}")))?;

@@ -20,6 +20,7 @@ mod tools;
 
 pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSection};
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
+pub use credentials::{CALLBACK_PATH, CredentialsSection, START_PATH, browser_url};
 pub use duration::ConfigDuration;
 pub use egress::EgressSection;
 pub use import::{Imported, import_mcp_servers};
@@ -28,8 +29,8 @@ pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durabili
 pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
 pub use pinning::{Caches, is_exact_version};
 pub use servers::{
-    CredentialSection, Isolation, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext, SamplingLimits,
-    SandboxLimits, SandboxMode, ServerSection, TokenExchangeSection,
+    CredentialSection, Isolation, OAuthClientSection, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext,
+    SamplingLimits, SandboxLimits, SandboxMode, ServerSection, TokenExchangeSection,
 };
 pub use tools::{ArgumentSecrets, ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 
@@ -90,6 +91,9 @@ pub struct Config {
     /// What Warden's own outbound connections may reach beyond public https.
     #[serde(default)]
     pub egress: EgressSection,
+    /// Where callers' upstream authorizations come back, and the key they are kept under.
+    #[serde(default)]
+    pub credentials: CredentialsSection,
     /// The directory relative paths in the file are read from (the file's own directory).
     #[serde(skip)]
     #[schemars(skip)]
@@ -418,9 +422,17 @@ impl Config {
                         return Err((key("cwd"), "cwd applies only to command servers".into()));
                     }
                     if let Some(c) = &s.credential {
-                        let sources = [c.env.is_some(), c.file.is_some(), c.token_exchange.is_some()];
+                        let sources =
+                            [c.env.is_some(), c.file.is_some(), c.token_exchange.is_some(), c.oauth.is_some()];
                         if sources.iter().filter(|x| **x).count() != 1 {
-                            return Err((key("credential"), "set exactly one of env, file or token_exchange".into()));
+                            return Err((
+                                key("credential"),
+                                "set exactly one of env, file, token_exchange or oauth".into(),
+                            ));
+                        }
+                        if let Some(o) = &c.oauth {
+                            let at = [here.clone(), vec!["credential".into(), "oauth".into()]].concat();
+                            credentials::check_oauth(o, s, &self.credentials, g.resource.as_deref(), at)?;
                         }
                         if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
                             return Err((key("credential"), format!("{:?} is not a header name", c.header)));
@@ -566,6 +578,7 @@ impl Config {
                 return Err((at(&["gates", "custom"]), "a gate needs a name and count_where".into()));
             }
         }
+        self.credentials.validate()?;
         self.validate_egress()
     }
 }

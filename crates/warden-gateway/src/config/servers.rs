@@ -221,6 +221,10 @@ pub struct CredentialSection {
     /// Exchange each caller's token for one made for this server (RFC 8693): the server sees
     /// who acted, never the caller's own token. Needs `isolation = "session"`.
     pub token_exchange: Option<TokenExchangeSection>,
+    /// Each caller authorizes Warden at the server's own authorization server (OAuth 2.1
+    /// authorization code with PKCE) through a link Warden gives; Warden keeps each caller's
+    /// tokens encrypted (`[credentials] key_*`). Needs `isolation = "session"`.
+    pub oauth: Option<OAuthClientSection>,
     /// The header carrying it.
     #[serde(default = "authorization")]
     pub header: String,
@@ -249,6 +253,26 @@ pub struct TokenExchangeSection {
     pub audience: Option<String>,
     /// The scopes asked for on requests that are not a tool call, and on calls of tools that
     /// name no `scopes` of their own (a tool's `scopes` are asked for on its calls).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// `credential = { oauth = { ... } }`: Warden as an OAuth client of a server that requires its
+/// own authorization (MCP authorization), one grant per caller.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientSection {
+    /// Warden's client id, registered at the server's authorization server with the redirect
+    /// URI `[credentials] redirect_uri`.
+    pub client_id: String,
+    /// An environment variable holding Warden's client secret (none: a public client, PKCE only).
+    pub client_secret_env: Option<String>,
+    /// A file holding Warden's client secret (relative to the config file).
+    pub client_secret_file: Option<PathBuf>,
+    /// The authorization server's issuer URL, pinned; without it the one the server's protected
+    /// resource metadata names is used (and must be the only one).
+    pub authorization_server: Option<String>,
+    /// The scopes asked for.
     #[serde(default)]
     pub scopes: Vec<String>,
 }

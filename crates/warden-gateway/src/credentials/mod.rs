@@ -13,8 +13,16 @@
 //!   issued and on each call that used one;
 //! - dropped by revocation (`warden credentials revoke`, `warden contain`): a token issued before a
 //!   revocation is never used again, here or on another gateway sharing the store.
+//!
+//! A server with `credential = { oauth = { ... } }` needs each caller's own authorization (see
+//! [`oauth`]): a caller without one is refused with a URL elicitation naming a link; once
+//! granted, the caller's tokens are sealed ([`vault`]) and stored per server and caller, used for
+//! that caller only, refreshed when they expire, and revocable the same way.
 
+pub mod endpoint;
 pub mod exchange;
+pub mod oauth;
+pub mod vault;
 
 use crate::guard::audit::Auditor;
 use base64::Engine;
@@ -75,6 +83,12 @@ const MAX_HELD: usize = 10_000;
 /// Upstream credentials obtained per caller.
 pub struct Credentials {
     exchangers: HashMap<String, exchange::Exchanger>,
+    oauth: HashMap<String, oauth::OAuthClient>,
+    flows: oauth::Flows,
+    vault: Option<vault::Vault>,
+    store: std::sync::OnceLock<Arc<warden_store::UpstreamTokenStore>>,
+    /// The gateway's public origin, where consent links point.
+    origin: String,
     subjects: Mutex<HashMap<String, Subject>>,
     issued: Mutex<HashMap<Key, Issued>>,
     /// `(server, subject)` (`""`: every caller) → tokens issued at or before this are not used.
@@ -91,12 +105,38 @@ impl Credentials {
             let (Some(x), Some(url)) = (s.credential.as_ref().and_then(|c| c.token_exchange.as_ref()), &s.url) else {
                 continue;
             };
-            let e = exchange::Exchanger::new(name, x, url, &config.base_dir, &egress)
+            let e = exchange::Exchanger::new(x, url, &config.base_dir, &egress)
                 .map_err(|why| format!("server '{name}': token_exchange: {why}"))?;
             exchangers.insert(name.clone(), e);
         }
+        let redirect = config.credentials.redirect_uri(config.gateway.resource.as_deref());
+        let mut clients = HashMap::new();
+        for (name, s) in &config.servers {
+            let (Some(o), Some(url)) = (s.credential.as_ref().and_then(|c| c.oauth.as_ref()), &s.url) else {
+                continue;
+            };
+            let redirect = redirect.clone().ok_or("[credentials] redirect_uri is needed")?;
+            clients.insert(name.clone(), oauth::OAuthClient::new(o, url, redirect, &config.base_dir, egress.clone()));
+        }
+        let vault = if clients.is_empty() {
+            None
+        } else {
+            Some(
+                vault::Vault::from_config(&config.credentials, &config.base_dir)
+                    .map_err(|why| format!("[credentials]: {why}"))?,
+            )
+        };
+        let origin = redirect
+            .and_then(|r| reqwest::Url::parse(&r).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
         Ok(Credentials {
             exchangers,
+            oauth: clients,
+            flows: oauth::Flows::default(),
+            vault,
+            store: std::sync::OnceLock::new(),
+            origin,
             subjects: Mutex::default(),
             issued: Mutex::default(),
             revoked: Mutex::default(),
@@ -108,6 +148,11 @@ impl Credentials {
     pub fn none(auditor: Arc<Auditor>) -> Credentials {
         Credentials {
             exchangers: HashMap::new(),
+            oauth: HashMap::new(),
+            flows: oauth::Flows::default(),
+            vault: None,
+            store: std::sync::OnceLock::new(),
+            origin: String::new(),
             subjects: Mutex::default(),
             issued: Mutex::default(),
             revoked: Mutex::default(),
@@ -117,12 +162,36 @@ impl Credentials {
 
     /// Whether `server`'s credential is obtained per caller.
     pub fn per_caller(&self, server: &str) -> bool {
-        self.exchangers.contains_key(server)
+        self.exchangers.contains_key(server) || self.oauth.contains_key(server)
     }
 
     /// Whether any server's credential is obtained per caller.
     pub fn any(&self) -> bool {
-        !self.exchangers.is_empty()
+        !self.exchangers.is_empty() || !self.oauth.is_empty()
+    }
+
+    /// Whether any server needs its callers' own authorization (the consent routes are served).
+    pub fn has_oauth(&self) -> bool {
+        !self.oauth.is_empty()
+    }
+
+    /// Whether consent links are https (their cookie is then `Secure`).
+    pub fn secure_origin(&self) -> bool {
+        self.origin.starts_with("https://")
+    }
+
+    /// Where callers' grants are kept (set once, when the gateway opens its database).
+    pub fn attach_store(&self, store: Arc<warden_store::UpstreamTokenStore>) {
+        let _ = self.store.set(store);
+    }
+
+    /// Whether `principal` can be served by `server` now: its credential is at hand or obtained.
+    /// Refused with the reason, or with the link to authorize the server, before any connection.
+    pub async fn ready(&self, principal: &Principal, server: &str) -> Result<(), RpcError> {
+        if !self.per_caller(server) {
+            return Ok(());
+        }
+        self.token(principal, server, None).await.map(|_| ())
     }
 
     /// Keeps `token`, the validated OAuth token `principal` just presented, for exchanges on its
@@ -169,6 +238,9 @@ impl Credentials {
         server: &str,
         scopes: Option<&[String]>,
     ) -> Result<Issued, RpcError> {
+        if let Some(client) = self.oauth.get(server) {
+            return self.granted_token(client, principal, server).await;
+        }
         let Some(exchanger) = self.exchangers.get(server) else {
             return Err(RpcError::internal("this server's credential is not obtained per caller"));
         };
@@ -193,7 +265,7 @@ impl Credentials {
         let Some(subject) = subject else {
             let why = "it needs your OAuth access token, and none valid is at hand (an API key or a local \
                        caller cannot be exchanged; sign in again if your token expired)";
-            self.audit(server, principal, "DENY", &format!("not exchanged: {why}")).await;
+            self.audit(server, principal, "token_exchange", "DENY", &format!("not exchanged: {why}")).await;
             return Err(shown(why));
         };
         let issued_at = Utc::now();
@@ -202,7 +274,8 @@ impl Credentials {
             Ok(g) => g,
             Err(r) => {
                 tracing::warn!(server = %server, subject = %principal.subject, "token exchange failed: {}", r.logged);
-                self.audit(server, principal, "DENY", &format!("token exchange failed: {}", r.shown)).await;
+                self.audit(server, principal, "token_exchange", "DENY", &format!("token exchange failed: {}", r.shown))
+                    .await;
                 return Err(shown(&r.shown));
             }
         };
@@ -219,6 +292,7 @@ impl Credentials {
         self.audit(
             server,
             principal,
+            "token_exchange",
             "ALLOW",
             &format!("token {} issued for scope {scope:?}, valid {} s", issued.id, granted.lifetime.as_secs()),
         )
@@ -240,11 +314,186 @@ impl Credentials {
     }
 
     fn is_revoked(&self, server: &str, issued: &Issued) -> bool {
+        self.revoked_at(server, &issued.subject, issued.issued_at)
+    }
+
+    fn revoked_at(&self, server: &str, subject: &str, issued_at: DateTime<Utc>) -> bool {
         let revoked = lock(&self.revoked);
-        [String::new(), issued.subject.clone()]
+        [String::new(), subject.to_owned()]
             .into_iter()
             .filter_map(|who| revoked.get(&(server.to_owned(), who)))
-            .any(|at| issued.issued_at <= *at)
+            .any(|at| issued_at <= *at)
+    }
+
+    /// The token `principal` granted for `server`: held, stored, or refreshed; without one, the
+    /// link to grant it.
+    async fn granted_token(
+        &self,
+        client: &oauth::OAuthClient,
+        principal: &Principal,
+        server: &str,
+    ) -> Result<Issued, RpcError> {
+        let key = Key { server: server.to_owned(), principal: principal.identity_key(), scopes: vec![] };
+        if let Some(held) = lock(&self.issued).get(&key).cloned()
+            && held.fresh_until > Instant::now()
+            && !self.is_revoked(server, &held)
+        {
+            return Ok(held);
+        }
+        let failed = |why: &str| {
+            RpcError::new(
+                error::UPSTREAM_CREDENTIAL,
+                format!("Warden could not use your authorization of server '{server}': {why}"),
+            )
+        };
+        let (Some(store), Some(vault)) = (self.store.get(), &self.vault) else {
+            return Err(failed("the gateway keeps no grants (no database is attached)"));
+        };
+        let binding = format!("{server}\u{0}{}", key.principal);
+        let stored = store.get(server, &key.principal).await.map_err(|e| {
+            tracing::error!("reading an upstream grant: {e}");
+            failed("the grant store could not be read")
+        })?;
+        if let Some(row) = stored {
+            let set = vault.open(&binding, &row.sealed).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            let usable = set.filter(|_| !self.revoked_at(server, &row.subject, row.issued_at));
+            match usable {
+                Some(set) => {
+                    let now = Utc::now().timestamp();
+                    let expires = set["expires_at"].as_i64().unwrap_or(0);
+                    if let Some(access) = set["access_token"].as_str()
+                        && expires - now > 5
+                    {
+                        let left = Duration::from_secs((expires - now) as u64);
+                        let issued = Issued {
+                            id: token_id(access),
+                            token: Secret(access.into()),
+                            subject: principal.subject.clone(),
+                            issued_at: row.issued_at,
+                            fresh_until: Instant::now() + left.saturating_sub((left / 4).min(Duration::from_secs(30))),
+                        };
+                        lock(&self.issued).insert(key, issued.clone());
+                        return Ok(issued);
+                    }
+                    if let Some(refresh) = set["refresh_token"].as_str() {
+                        match client.refresh(refresh).await {
+                            Ok(mut granted) => {
+                                granted.refresh = granted.refresh.or_else(|| Some(refresh.to_owned()));
+                                let issued =
+                                    self.keep_grant(server, principal, granted).await.map_err(|w| failed(&w))?;
+                                self.audit(
+                                    server,
+                                    principal,
+                                    "upstream_refreshed",
+                                    "ALLOW",
+                                    &format!("token {} refreshed", issued.id),
+                                )
+                                .await;
+                                return Ok(issued);
+                            }
+                            Err(r) => {
+                                tracing::warn!(server = %server, "refreshing a grant failed: {}", r.logged);
+                                self.audit(server, principal, "upstream_refreshed", "DENY", &r.shown).await;
+                            }
+                        }
+                    }
+                }
+                None => tracing::warn!(server = %server, "a stored grant is revoked or does not open; it is dropped"),
+            }
+            let _ = store.forget(server, &key.principal).await;
+        }
+        let link = self.flows.link(server, &Arc::new(principal.clone()), &self.origin);
+        Err(RpcError::new(
+            error::URL_ELICITATION_REQUIRED,
+            format!(
+                "server '{server}' needs your authorization: open the link to let Warden act for you there, then retry"
+            ),
+        )
+        .with_data(serde_json::json!({ "elicitations": [{
+            "mode": "url",
+            "elicitationId": format!("warden-authorize-{server}"),
+            "url": link,
+            "message": format!("Authorize Warden to use '{server}' on your behalf"),
+        }]})))
+    }
+
+    /// Seals and stores a grant of `principal` for `server`, and holds its access token.
+    async fn keep_grant(
+        &self,
+        server: &str,
+        principal: &Principal,
+        granted: endpoint::Granted,
+    ) -> Result<Issued, String> {
+        let (Some(store), Some(vault)) = (self.store.get(), &self.vault) else {
+            return Err("the gateway keeps no grants".into());
+        };
+        let key = Key { server: server.to_owned(), principal: principal.identity_key(), scopes: vec![] };
+        let expires_at = Utc::now().timestamp() + granted.lifetime.as_secs() as i64;
+        let set = serde_json::json!({
+            "access_token": granted.token, "refresh_token": granted.refresh,
+            "expires_at": expires_at, "scope": granted.scope,
+        });
+        let binding = format!("{server}\u{0}{}", key.principal);
+        let sealed = vault.seal(&binding, set.to_string().as_bytes())?;
+        let issued_at = store.put(server, &key.principal, &principal.subject, &sealed).await.map_err(|e| {
+            tracing::error!("storing an upstream grant: {e}");
+            "the grant could not be stored".to_owned()
+        })?;
+        let early = (granted.lifetime / 4).min(Duration::from_secs(30));
+        let issued = Issued {
+            id: token_id(&granted.token),
+            token: Secret(granted.token.into()),
+            subject: principal.subject.clone(),
+            issued_at,
+            fresh_until: Instant::now() + granted.lifetime.saturating_sub(early),
+        };
+        lock(&self.issued).insert(key, issued.clone());
+        Ok(issued)
+    }
+
+    /// A browser opened consent link `id`; `cookie` is the value set on it. Where to send it.
+    pub async fn open_flow(&self, id: &str, cookie: &str) -> Result<String, String> {
+        match self.flows.open(id, cookie, &self.oauth).await {
+            Ok((_, location)) => Ok(location),
+            Err(refused) => {
+                self.audit_refusal("authorization link refused", &refused).await;
+                Err(refused.why)
+            }
+        }
+    }
+
+    async fn audit_refusal(&self, what: &str, refused: &oauth::CallbackRefused) {
+        let reason = format!("{what}: {}", refused.why);
+        match &refused.flow {
+            Some((server, principal)) => self.audit(server, principal, "upstream_authorized", "DENY", &reason).await,
+            None => {
+                let nobody = Principal::new("unknown", warden_policy::PrincipalClass::User);
+                self.audit("", &nobody, "upstream_authorized", "DENY", &reason).await;
+            }
+        }
+    }
+
+    /// The authorization server sent a browser back with `query`; `cookie` is the browser's.
+    /// The server authorized, or why not (each audited).
+    pub async fn finish_flow(&self, query: &HashMap<String, String>, cookie: Option<&str>) -> Result<String, String> {
+        match self.flows.complete(query, cookie, &self.oauth).await {
+            Ok(done) => {
+                let issued = match self.keep_grant(&done.server, &done.principal, done.granted).await {
+                    Ok(i) => i,
+                    Err(why) => {
+                        self.audit(&done.server, &done.principal, "upstream_authorized", "DENY", &why).await;
+                        return Err(why);
+                    }
+                };
+                let note = format!("authorized; token {} stored sealed", issued.id);
+                self.audit(&done.server, &done.principal, "upstream_authorized", "ALLOW", &note).await;
+                Ok(done.server)
+            }
+            Err(refused) => {
+                self.audit_refusal("authorization response refused", &refused).await;
+                Err(refused.why)
+            }
+        }
     }
 
     /// Forgets the token `principal` presents to `server` for `scopes` (the server refused it).
@@ -304,8 +553,8 @@ impl Credentials {
         })
     }
 
-    async fn audit(&self, server: &str, principal: &Principal, decision: &str, reason: &str) {
-        self.auditor.credential("token_exchange", server, principal, decision, reason).await;
+    async fn audit(&self, server: &str, principal: &Principal, event: &str, decision: &str, reason: &str) {
+        self.auditor.credential(event, server, principal, decision, reason).await;
     }
 }
 

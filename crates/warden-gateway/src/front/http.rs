@@ -37,12 +37,20 @@ pub struct HttpFront {
 /// configured, and 404 elsewhere.
 pub fn router(gateway: Arc<Gateway>, path: &str, guard: OriginGuard) -> Router {
     let metadata_paths = gateway.authenticator.metadata_paths();
+    let consent = gateway
+        .credentials
+        .has_oauth()
+        .then(|| super::consent::routes(gateway.clone(), guard.clone(), gateway.credentials.secure_origin()));
     let front = Arc::new(HttpFront { gateway, guard });
     let mut router = Router::new().route(path, axum::routing::any(endpoint));
     for p in metadata_paths {
         router = router.route(&p, axum::routing::get(protected_resource_metadata));
     }
-    router.with_state(front)
+    let router = router.with_state(front);
+    match consent {
+        Some(c) => router.merge(c),
+        None => router,
+    }
 }
 
 /// RFC 9728 protected resource metadata: where to get a token for this gateway. Public, so any

@@ -4,6 +4,7 @@
 //! stdin/stdout, so a desktop client can launch Warden in place of a server.
 
 pub mod admin;
+mod consent;
 pub mod guard;
 pub mod http;
 pub mod listener;

@@ -60,8 +60,10 @@ impl ServerPaths {
                 own.extend(c.file.iter().map(|f| config.resolve(f)));
                 let exchange = c.token_exchange.as_ref();
                 own.extend(exchange.and_then(|x| x.client_secret_file.as_ref()).map(|f| config.resolve(f)));
+                own.extend(c.oauth.as_ref().and_then(|o| o.client_secret_file.as_ref()).map(|f| config.resolve(f)));
             }
         }
+        own.extend(config.credentials.key_file.iter().map(|f| config.resolve(f)));
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         ServerPaths {
             base_dir: base.clone(),

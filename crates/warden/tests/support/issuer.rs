@@ -30,6 +30,10 @@ struct Key {
 /// The client Warden is registered as for token exchange.
 pub const EXCHANGE_CLIENT: (&str, &str) = ("warden-gw", "gw-secret-7f3a");
 
+/// The client Warden is registered as for authorization code grants (its redirect URI is given
+/// on each request and bound to the code).
+pub const OAUTH_CLIENT: (&str, &str) = ("warden-oauth", "oauth-secret-19c2");
+
 /// A subject whose tokens the issuer refuses to exchange; its refusal's description quotes the
 /// token sent, as a careless authorization server might.
 pub const REFUSED_SUBJECT: &str = "mallory";
@@ -46,6 +50,7 @@ pub struct Issuer {
     rsa_public_pem: String,
     fetches: Arc<AtomicUsize>,
     exchanges: Arc<Mutex<Vec<Value>>>,
+    grants: Arc<Mutex<Vec<Value>>>,
     lifetime: Arc<AtomicU64>,
 }
 
@@ -59,6 +64,9 @@ struct AsServer {
     signing: EncodingKey,
     verifying: DecodingKey,
     minted: AtomicUsize,
+    grants: Arc<Mutex<Vec<Value>>>,
+    codes: Mutex<std::collections::HashMap<String, Value>>,
+    refreshes: Mutex<std::collections::HashMap<String, Value>>,
 }
 
 /// One HTTP request, as the issuer reads it.
@@ -122,16 +130,171 @@ fn respond(s: &mut std::net::TcpStream, status: &str, body: &str) {
 impl AsServer {
     fn serve(&self, mut s: std::net::TcpStream) {
         let Some(req) = HttpRequest::read(&mut s) else { return };
-        match (req.method.as_str(), req.path.split('?').next().unwrap_or_default()) {
+        let path = req.path.split('?').next().unwrap_or_default().to_owned();
+        match (req.method.as_str(), path.as_str()) {
             ("POST", "/token") => {
-                let (status, body) = self.token(&req);
+                let (status, body) = match req.form().get("grant_type").map(String::as_str) {
+                    Some("authorization_code" | "refresh_token") => self.grant(&req),
+                    _ => self.token(&req),
+                };
                 respond(&mut s, status, &body.to_string());
             }
-            _ => {
+            ("GET", "/authorize") => {
+                let (status, location) = self.authorize(&req);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+            ("GET", p) if p.starts_with("/.well-known/oauth-authorization-server") => {
+                let variant = p.trim_start_matches("/.well-known/oauth-authorization-server");
+                if variant == "/redirect" {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/latest/meta-data/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    return;
+                }
+                respond(&mut s, "200 OK", &self.metadata(variant).to_string());
+            }
+            ("GET", "/jwks.json") => {
                 self.fetches.fetch_add(1, Ordering::SeqCst);
                 respond(&mut s, "200 OK", &self.jwks);
             }
+            _ => respond(&mut s, "404 Not Found", "{}"),
         }
+    }
+
+    /// RFC 8414 metadata; the variants (`/js`, `/private`, `/nopkce`) are hostile.
+    fn metadata(&self, variant: &str) -> Value {
+        let issuer = format!("{}{variant}", self.issuer);
+        let mut m = json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{}/authorize", self.issuer),
+            "token_endpoint": format!("{}/token", self.issuer),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true,
+        });
+        match variant {
+            "/js" => m["authorization_endpoint"] = json!("javascript:alert(document.cookie)//"),
+            "/private" => m["token_endpoint"] = json!("http://169.254.169.254/token"),
+            "/nopkce" => m["code_challenge_methods_supported"] = json!(["plain"]),
+            _ => {}
+        }
+        m
+    }
+
+    /// The authorization endpoint: the browser's user is named by `x-test-user` (its sign-in
+    /// here); the code is bound to the client, redirect URI, PKCE challenge and resource.
+    fn authorize(&self, req: &HttpRequest) -> (&'static str, String) {
+        let q: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(req.path.split_once('?').map(|x| x.1).unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+        let user = req.header("x-test-user").unwrap_or_default().to_owned();
+        if get("client_id") != OAUTH_CLIENT.0 || get("response_type") != "code" || user.is_empty() {
+            return ("400 Bad Request", String::new());
+        }
+        if get("code_challenge_method") != "S256" || get("code_challenge").is_empty() {
+            return ("400 Bad Request", String::new());
+        }
+        let code = format!("c-{}", self.minted.fetch_add(1, Ordering::SeqCst));
+        self.codes.lock().unwrap().insert(
+            code.clone(),
+            json!({ "redirect_uri": get("redirect_uri"), "challenge": get("code_challenge"), "sub": user,
+                    "resource": get("resource"), "scope": get("scope"), "used": false }),
+        );
+        let redirect = get("redirect_uri");
+        let sep = if redirect.contains('?') { '&' } else { '?' };
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        (
+            "302 Found",
+            format!("{redirect}{sep}code={}&state={}&iss={}", enc(&code), enc(&get("state")), enc(&self.issuer)),
+        )
+    }
+
+    fn grant_refused(&self, error: &str) -> (&'static str, Value) {
+        self.grants.lock().unwrap().push(json!({ "refused": error }));
+        ("400 Bad Request", json!({ "error": error }))
+    }
+
+    /// Authorization code (with PKCE) and refresh token grants for the registered OAuth client.
+    fn grant(&self, req: &HttpRequest) -> (&'static str, Value) {
+        let client = req
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        if client.as_deref() != Some(&format!("{}:{}", OAUTH_CLIENT.0, OAUTH_CLIENT.1)) {
+            return self.grant_refused("invalid_client");
+        }
+        let form = req.form();
+        let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+        let (sub, resource, scope, kind) = if get("grant_type") == "authorization_code" {
+            let mut codes = self.codes.lock().unwrap();
+            let Some(c) = codes.get_mut(&get("code")) else { return self.grant_refused("invalid_grant") };
+            if c["used"] == true {
+                drop(codes);
+                return self.grant_refused("invalid_grant: code replayed");
+            }
+            c["used"] = json!(true);
+            let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(<sha2::Sha256 as sha2::Digest>::digest(get("code_verifier").as_bytes()));
+            let (bad_redirect, bad_pkce, bad_resource) = (
+                c["redirect_uri"] != get("redirect_uri"),
+                c["challenge"] != challenge,
+                c["resource"] != get("resource"),
+            );
+            let c = c.clone();
+            drop(codes);
+            if bad_redirect {
+                return self.grant_refused("invalid_grant: redirect_uri");
+            }
+            if bad_pkce {
+                return self.grant_refused("invalid_grant: code_verifier");
+            }
+            if bad_resource {
+                return self.grant_refused("invalid_target");
+            }
+            (
+                c["sub"].as_str().unwrap().to_owned(),
+                get("resource"),
+                c["scope"].as_str().unwrap().to_owned(),
+                "authorization_code",
+            )
+        } else {
+            let Some(r) = self.refreshes.lock().unwrap().get(&get("refresh_token")).cloned() else {
+                return self.grant_refused("invalid_grant");
+            };
+            (
+                r["sub"].as_str().unwrap().to_owned(),
+                r["resource"].as_str().unwrap().to_owned(),
+                r["scope"].as_str().unwrap().to_owned(),
+                "refresh_token",
+            )
+        };
+        let n = self.minted.fetch_add(1, Ordering::SeqCst);
+        let jti = format!("g-{n}");
+        let lifetime = self.lifetime.load(Ordering::SeqCst);
+        let claims = json!({ "iss": self.issuer, "sub": sub, "aud": resource, "scope": scope, "jti": jti,
+                             "iat": now(), "exp": now() + lifetime as i64, "client_id": OAUTH_CLIENT.0 });
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("rsa-1".to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing).expect("sign");
+        let refresh = format!("r-{n}");
+        self.refreshes
+            .lock()
+            .unwrap()
+            .insert(refresh.clone(), json!({ "sub": sub, "resource": resource, "scope": scope }));
+        self.grants.lock().unwrap().push(json!({ "grant": kind, "sub": sub, "jti": jti, "resource": resource }));
+        (
+            "200 OK",
+            json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime,
+                           "refresh_token": refresh, "scope": scope }),
+        )
     }
 
     fn refuse(&self, status: &'static str, error: &str, description: String) -> (&'static str, Value) {
@@ -244,6 +407,7 @@ impl Issuer {
         let fetches = Arc::new(AtomicUsize::new(0));
         let exchanges = Arc::new(Mutex::new(Vec::new()));
         let lifetime = Arc::new(AtomicU64::new(300));
+        let grants = Arc::new(Mutex::new(Vec::new()));
         let server = AsServer {
             issuer: issuer.clone(),
             jwks,
@@ -253,6 +417,9 @@ impl Issuer {
             signing: EncodingKey::from_rsa_pem(rsa_pem.as_bytes()).unwrap(),
             verifying: DecodingKey::from_rsa_pem(rsa_public_pem.as_bytes()).unwrap(),
             minted: AtomicUsize::new(0),
+            grants: grants.clone(),
+            codes: Mutex::default(),
+            refreshes: Mutex::default(),
         };
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -268,8 +435,15 @@ impl Issuer {
             rsa_public_pem,
             fetches,
             exchanges,
+            grants,
             lifetime,
         }
+    }
+
+    /// Every authorization code and refresh grant asked of the issuer: `{grant, sub, jti,
+    /// resource}` for those granted, `{refused: why}` for the others.
+    pub fn grants(&self) -> Vec<Value> {
+        self.grants.lock().unwrap().clone()
     }
 
     /// Every token exchange asked of the issuer, in order: `{sub, resource, audience, scope,

@@ -350,6 +350,7 @@ impl Auditor {
         let decision = match event {
             "definition_removed" => "REPORTED",
             "definition_pinned" => "PINNED",
+            "credential_echoed" => "REDACTED",
             _ => "BLOCKED",
         };
         let row = AuditEvent {

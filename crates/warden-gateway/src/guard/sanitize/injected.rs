@@ -176,6 +176,38 @@ fn in_payload(value: &mut Value, pointer: &str, secrets: &[String], found: &mut 
     }
 }
 
+/// Reviews each list as it is fetched, before `next` (the integrity guard) does: an item quoting
+/// an injected credential has it replaced first, so it is never pinned, stored or compared as
+/// drift, and the place is audited.
+pub struct BeforeReview {
+    /// The credentials searched for.
+    pub injected: Arc<Injected>,
+    /// The review that follows.
+    pub next: Arc<dyn crate::servers::ListReview>,
+    /// Where the replacement is recorded.
+    pub auditor: Arc<crate::guard::audit::Auditor>,
+}
+
+#[async_trait::async_trait]
+impl crate::servers::ListReview for BeforeReview {
+    async fn review(&self, server: &str, kind: crate::catalogue::ListKind, mut items: Vec<Value>) -> Vec<Value> {
+        for item in &mut items {
+            let found = self.injected.redact(Some(server), item);
+            if found.is_empty() {
+                continue;
+            }
+            let name = item.get("name").or_else(|| item.get("uri")).and_then(Value::as_str).unwrap_or("?").to_owned();
+            tracing::warn!(server = %server, item = %name, "a listed item quoted an injected credential: replaced");
+            let reason = "the server's list quoted the credential Warden sends it; replaced before review";
+            let what = format!("{kind:?}").to_lowercase();
+            self.auditor
+                .integrity_event("credential_echoed", server, &what, &name, reason, Some(Value::Array(found)))
+                .await;
+        }
+        self.next.review(server, kind, items).await
+    }
+}
+
 /// The credentials of `servers`' configurations, for [`Injected::new`].
 pub fn of_config(config: &crate::config::Config) -> HashMap<String, Credential> {
     config

@@ -325,13 +325,13 @@ pub fn clean_outgoing_error(e: &mut RpcError) {
 /// The sanitizing guard, on replies and on server messages.
 pub struct Sanitize {
     output: Arc<OutputGuard>,
-    injected: injected::Injected,
+    injected: Arc<injected::Injected>,
 }
 
 impl Sanitize {
     /// The guard, cleaning with `output`, and keeping the credentials injected into servers'
     /// requests from coming back.
-    pub fn new(output: Arc<OutputGuard>, injected: injected::Injected) -> Sanitize {
+    pub fn new(output: Arc<OutputGuard>, injected: Arc<injected::Injected>) -> Sanitize {
         Sanitize { output, injected }
     }
 }
