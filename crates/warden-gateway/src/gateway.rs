@@ -433,8 +433,28 @@ impl Gateway {
         let store = self.containment.store();
         let done =
             crate::guard::contain::contain(store, self.approvals.store(), &self.auditor, server, by, reason).await?;
+        self.credentials.drop_grants(server, None).await;
         self.sync_containment().await?;
         Ok(done)
+    }
+
+    /// Revokes the credentials obtained for `server` (of `user`, or every caller's) for the admin
+    /// API, and applies it at once; how many stored grants were deleted.
+    pub async fn revoke_credentials(
+        &self,
+        server: &str,
+        user: Option<&str>,
+        by: &str,
+        reason: &str,
+    ) -> Result<u64, GatewayError> {
+        if self.registry.get(server).is_none() {
+            return Err(GatewayError::Refused(format!("no server is configured as '{server}'")));
+        }
+        let store = self.containment.store();
+        crate::guard::contain::revoke_credentials(store, &self.auditor, server, user, by, reason).await?;
+        let deleted = self.credentials.drop_grants(server, user).await;
+        self.sync_containment().await?;
+        Ok(deleted)
     }
 
     /// Releases `server` for the admin API, and applies it at once; whether it was contained.

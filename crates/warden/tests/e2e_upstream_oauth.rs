@@ -68,6 +68,10 @@ resource = "http://127.0.0.1:{port}/mcp"
 [auth.oauth]
 issuer = "{iss}"
 jwks_url = "{jwks}"
+admin_subjects = ["root"]
+
+[admin]
+listen = "127.0.0.1:0"
 
 [egress]
 allow = ["127.0.0.1"]
@@ -354,4 +358,39 @@ fn hostile_metadata_never_sends_a_browser_or_a_request_anywhere_unsafe() {
         refused = s.audit(sql);
     }
     assert_eq!(refused.len(), 7, "each refusal is audited: {refused:?}");
+}
+
+#[test]
+fn the_admin_api_gives_a_caller_its_own_link_and_revokes_grants() {
+    let s = Setup::start();
+    let (dave, root) = (s.token("dave"), s.token("root"));
+    let admin = |path: &str, bearer: &str, body: &str| {
+        let auth = format!("Bearer {bearer}");
+        let r = http_at(
+            "POST",
+            s.gw.admin_port(),
+            path,
+            &[("authorization", &auth), ("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        (r.status, serde_json::from_str::<Value>(&r.body).unwrap_or(Value::Null))
+    };
+    let (status, body) = admin("/v1/servers/crm/authorize", &dave, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["authorized"], false);
+    let link = body["url"].as_str().unwrap().to_owned();
+    assert_eq!(Browser::new("dave").authorize(&link).status, 200);
+    let (_, body) = admin("/v1/servers/crm/authorize", &dave, "");
+    assert_eq!(body["authorized"], true, "{body}");
+    assert_eq!(s.claims(&dave, "crm")["sub"], "dave");
+
+    // Revoking is for operators only; then dave must authorize again.
+    let (status, _) = admin("/v1/servers/crm/credentials/revoke", &dave, r#"{"user":"dave"}"#);
+    assert_eq!(status, 403);
+    let (status, body) = admin("/v1/servers/crm/credentials/revoke", &root, r#"{"user":"dave"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["grantsDeleted"], 1);
+    assert_eq!(s.call(&dave, "crm__token_claims")["error"]["code"], -32042);
+    let rows = s.audit("SELECT actor_id, reason FROM mcp_audit WHERE event = 'credentials_revoked'");
+    assert!(rows.iter().any(|r| r["actor_id"] == "root" && r["reason"].as_str().unwrap().contains("dave")), "{rows:?}");
 }

@@ -180,6 +180,34 @@ impl Credentials {
         self.origin.starts_with("https://")
     }
 
+    /// Whether `server` needs its callers' own authorization.
+    pub fn has_oauth_for(&self, server: &str) -> bool {
+        self.oauth.contains_key(server)
+    }
+
+    /// Whether `principal` has authorized `server` (`None`), or the link to do so.
+    pub async fn authorization(&self, principal: &Principal, server: &str) -> Result<Option<String>, RpcError> {
+        match self.token(principal, server, None).await {
+            Ok(_) => Ok(None),
+            Err(e) if e.code == error::URL_ELICITATION_REQUIRED => Ok(e
+                .data
+                .as_ref()
+                .and_then(|d| d.pointer("/elicitations/0/url"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the stored grants of `server` (of `user` only, when given); how many.
+    pub async fn drop_grants(&self, server: &str, user: Option<&str>) -> u64 {
+        let Some(store) = self.store.get() else { return 0 };
+        store.delete(server, user).await.unwrap_or_else(|e| {
+            tracing::error!("deleting upstream grants: {e}");
+            0
+        })
+    }
+
     /// Where callers' grants are kept (set once, when the gateway opens its database).
     pub fn attach_store(&self, store: Arc<warden_store::UpstreamTokenStore>) {
         let _ = self.store.set(store);

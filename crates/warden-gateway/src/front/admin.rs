@@ -10,10 +10,13 @@
 //! | `GET /v1/containment` | servers contained |
 //! | `POST /v1/servers/{name}/contain` (`{"reason": "…"}`), `…/release` | contain or release a server |
 //! | `POST /v1/containment/sync` | read the containment list again (what `warden contain` asks) |
+//! | `POST /v1/servers/{name}/credentials/revoke` (`{"user": "…"}`) | revoke the credentials Warden obtained for the server (one user's, or all) |
+//! | `POST /v1/servers/{name}/authorize` | **any caller**, for itself: whether it has authorized the server, or the link to do so |
 //!
 //! The operator routes authenticate like the MCP endpoint (bearer token or API key; the implicit
 //! local principal never counts) and need a principal of the admin class: an agent holding a
-//! user's token cannot approve its own calls.
+//! user's token cannot approve its own calls. The `authorize` route needs a credential too, and
+//! answers about the caller's own grant only.
 
 use crate::gateway::Gateway;
 use crate::guard::approve::{Answer, Ruling};
@@ -43,6 +46,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/containment/sync", axum::routing::post(sync))
         .route("/v1/servers/{name}/contain", axum::routing::post(contain))
         .route("/v1/servers/{name}/release", axum::routing::post(release))
+        .route("/v1/servers/{name}/credentials/revoke", axum::routing::post(revoke_credentials))
+        .route("/v1/servers/{name}/authorize", axum::routing::post(authorize))
         .with_state(state)
 }
 
@@ -185,6 +190,50 @@ async fn contain(
             tracing::error!("containment failed: {e}");
             problem(StatusCode::CONFLICT, &e.to_string())
         }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct RevokeBody {
+    user: Option<String>,
+    reason: Option<String>,
+}
+
+async fn revoke_credentials(
+    State(admin): AdminState,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Option<Json<RevokeBody>>,
+) -> Response {
+    let who = match operator(&admin, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let reason = body.reason.unwrap_or_else(|| "revoked through the admin API".into());
+    match admin.gateway.revoke_credentials(&name, body.user.as_deref(), &who.subject, &reason).await {
+        Ok(deleted) => Json(json!({ "server": name, "user": body.user, "revoked": true, "grantsDeleted": deleted }))
+            .into_response(),
+        Err(e) => problem(StatusCode::CONFLICT, &e.to_string()),
+    }
+}
+
+/// A caller's own authorization of a server: `{"authorized": true}`, or the link to give it.
+async fn authorize(State(admin): AdminState, headers: HeaderMap, Path(name): Path<String>) -> Response {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return problem(StatusCode::UNAUTHORIZED, "a bearer token is required");
+    }
+    let caller = match admin.gateway.authenticator.authenticate(&headers, None).await {
+        Ok(p) => p,
+        Err(_) => return problem(StatusCode::UNAUTHORIZED, "a valid bearer token is required"),
+    };
+    if admin.gateway.registry.get(&name).is_none() || !admin.gateway.credentials.has_oauth_for(&name) {
+        return problem(StatusCode::NOT_FOUND, "no server by that name needs its callers' authorization");
+    }
+    match admin.gateway.credentials.authorization(&caller, &name).await {
+        Ok(None) => Json(json!({ "server": name, "authorized": true })).into_response(),
+        Ok(Some(url)) => Json(json!({ "server": name, "authorized": false, "url": url })).into_response(),
+        Err(e) => problem(StatusCode::BAD_GATEWAY, &e.message),
     }
 }
 
