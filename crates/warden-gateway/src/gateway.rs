@@ -431,9 +431,10 @@ impl Gateway {
             return Err(GatewayError::Refused(format!("no server is configured as '{server}'")));
         }
         let store = self.containment.store();
+        let grants = self.credentials.grants();
         let done =
-            crate::guard::contain::contain(store, self.approvals.store(), &self.auditor, server, by, reason).await?;
-        self.credentials.drop_grants(server, None).await;
+            crate::guard::contain::contain(store, self.approvals.store(), grants, &self.auditor, server, by, reason)
+                .await?;
         self.sync_containment().await?;
         Ok(done)
     }
@@ -450,9 +451,9 @@ impl Gateway {
         if self.registry.get(server).is_none() {
             return Err(GatewayError::Refused(format!("no server is configured as '{server}'")));
         }
-        let store = self.containment.store();
-        crate::guard::contain::revoke_credentials(store, &self.auditor, server, user, by, reason).await?;
-        let deleted = self.credentials.drop_grants(server, user).await;
+        let (store, grants) = (self.containment.store(), self.credentials.grants());
+        let deleted =
+            crate::guard::contain::revoke_credentials(store, grants, &self.auditor, server, user, by, reason).await?;
         self.sync_containment().await?;
         Ok(deleted)
     }

@@ -32,17 +32,17 @@ impl UpstreamTokenStore {
         Ok(UpstreamTokenStore { backend: Backend::open_writer(url, true).await? })
     }
 
-    /// Stores `sealed` for `server` and caller `principal_key` (replacing what was there); returns
-    /// the time recorded.
+    /// Stores `sealed` for `server` and caller `principal_key` (replacing what was there), as
+    /// issued at `issued_at` (when its authority began, which a revocation is compared with).
     pub async fn put(
         &self,
         server: &str,
         principal_key: &str,
         subject: &str,
         sealed: &str,
-    ) -> Result<DateTime<Utc>, StoreError> {
-        let at = crate::sql::now();
-        let text = crate::event::stored_time(&at);
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let text = crate::event::stored_time(&issued_at);
         write_tx!(self, |conn, sql, _now| {
             sqlx::query(&format!(
                 "INSERT INTO mcp_upstream_tokens (server, principal_key, subject, sealed, issued_at) \
@@ -59,8 +59,7 @@ impl UpstreamTokenStore {
             .await
             .map_err(StoreError::db("storing an upstream token"))?;
             Ok::<_, StoreError>(())
-        })?;
-        Ok(at)
+        })
     }
 
     /// The token set stored for `server` and `principal_key`.

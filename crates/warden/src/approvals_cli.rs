@@ -176,14 +176,16 @@ pub async fn contain(config: &Config, server: &str, reason: &str, by: Option<Str
     let url = url(config).await?;
     let store = ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
     let approvals = ApprovalStore::open(&url).await.map_err(|e| anyhow::anyhow!("the approvals: {e}"))?;
+    let grants = grants(&url).await?;
     let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let done = warden_gateway::guard::contain::contain(&store, &approvals, &auditor, server, &by, reason).await;
+    let done =
+        warden_gateway::guard::contain::contain(&store, &approvals, Some(&grants), &auditor, server, &by, reason).await;
     if let Some(log) = auditor.log() {
         let _ = log.shutdown().await;
     }
-    let done = done.map_err(|e| anyhow::anyhow!("{e}"))?;
-    drop_grants(&url, server, None).await?;
+    // Applied whatever happened after the containment was recorded.
     let applied = poke(config).await;
+    let done = done.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "{} {}: unlisted and uncallable, {} approval(s) and its upstream credentials revoked; emergency mode is on{}",
         if done.newly { "contained" } else { "already contained:" },
@@ -224,16 +226,24 @@ pub async fn credentials(config: &Config, command: CredentialsCommand) -> anyhow
     let by = operator(by);
     let url = url(config).await?;
     let store = ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
+    let grants = grants(&url).await?;
     let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let done =
-        warden_gateway::guard::contain::revoke_credentials(&store, &auditor, &server, user.as_deref(), &by, &reason)
-            .await;
+    let (who, store_ref) = (user.as_deref(), &store);
+    let done = warden_gateway::guard::contain::revoke_credentials(
+        store_ref,
+        Some(&grants),
+        &auditor,
+        &server,
+        who,
+        &by,
+        &reason,
+    )
+    .await;
     if let Some(log) = auditor.log() {
         let _ = log.shutdown().await;
     }
-    done.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let dropped = drop_grants(&url, &server, user.as_deref()).await?;
     let applied = poke(config).await;
+    let dropped = done.map_err(|e| anyhow::anyhow!("{e}"))?;
     let whose = match &user {
         Some(u) => format!("{}'s", escaped(u)),
         None => "every caller's".to_owned(),
@@ -242,12 +252,9 @@ pub async fn credentials(config: &Config, command: CredentialsCommand) -> anyhow
     Ok(0)
 }
 
-/// Deletes the grants callers gave Warden for `server` (of `user` only, when given).
-async fn drop_grants(url: &str, server: &str, user: Option<&str>) -> anyhow::Result<u64> {
-    let grants = warden_store::UpstreamTokenStore::open(url).await.map_err(|e| anyhow::anyhow!("the grants: {e}"))?;
-    let n = grants.delete(server, user).await.map_err(|e| anyhow::anyhow!("the grants: {e}"))?;
-    grants.close().await;
-    Ok(n)
+/// The grants callers gave Warden for servers.
+async fn grants(url: &str) -> anyhow::Result<warden_store::UpstreamTokenStore> {
+    warden_store::UpstreamTokenStore::open(url).await.map_err(|e| anyhow::anyhow!("the grants: {e}"))
 }
 
 /// `warden release SERVER`.

@@ -8,7 +8,7 @@
 mod issuer;
 mod support;
 
-use issuer::{Alg, Issuer, OAUTH_CLIENT};
+use issuer::{Alg, Issuer, OAUTH_CLIENT, SIGN_IN_CLIENT};
 use serde_json::{Value, json};
 use support::*;
 
@@ -38,6 +38,7 @@ impl Setup {
         let dir = TempDir::new("upstream-oauth");
         std::fs::write(dir.path("client.secret"), OAUTH_CLIENT.1).unwrap();
         std::fs::write(dir.path("credential.key"), "5f".repeat(32)).unwrap();
+        std::fs::write(dir.path("sign-in.secret"), SIGN_IN_CLIENT.1).unwrap();
         let up = free_port();
         let upstream = Process::listening(
             &venv_bin("python"),
@@ -78,11 +79,14 @@ allow = ["127.0.0.1"]
 
 [credentials]
 key_file = {key:?}
+sign_in = {{ client_id = "{sign_in}", client_secret_file = {sign_in_secret:?} }}
 
 {servers}"#,
             iss = issuer.issuer,
             jwks = issuer.jwks_url,
             key = dir.path("credential.key").display().to_string(),
+            sign_in = SIGN_IN_CLIENT.0,
+            sign_in_secret = dir.path("sign-in.secret").display().to_string(),
         );
         let gw = Warden::start(&config, port);
         Setup { issuer, gw, upstream: up, _upstream: upstream, _dir: dir }
@@ -125,10 +129,11 @@ key_file = {key:?}
     }
 }
 
-/// A browser: its cookie for the gateway, and the user signed in at the authorization server.
+/// A browser: its cookies for the gateway, and the user signed in at the authorization server
+/// (which here is both the gateway's issuer and the servers').
 struct Browser {
     user: &'static str,
-    cookie: Option<String>,
+    cookies: Vec<(String, String)>,
 }
 
 fn split(url: &str) -> (u16, String) {
@@ -139,49 +144,67 @@ fn split(url: &str) -> (u16, String) {
 
 impl Browser {
     fn new(user: &'static str) -> Browser {
-        Browser { user, cookie: None }
+        Browser { user, cookies: vec![] }
     }
 
-    fn get(&self, url: &str) -> RawResponse {
+    fn get(&mut self, url: &str) -> RawResponse {
         let (port, path) = split(url);
-        let cookie = self.cookie.as_ref().map(|c| format!("warden_oauth={c}"));
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
         let mut headers = vec![("x-test-user", self.user)];
-        if let Some(c) = &cookie {
-            headers.push(("cookie", c.as_str()));
+        if !cookie.is_empty() {
+            headers.push(("cookie", cookie.as_str()));
         }
-        http_at("GET", port, &path, &headers, b"")
-    }
-
-    /// Opens the link: where Warden sends the browser (the authorization endpoint).
-    fn open(&mut self, link: &str) -> RawResponse {
-        let r = self.get(link);
+        let r = http_at("GET", port, &path, &headers, b"");
         if let Some(c) = r.header("set-cookie") {
-            let value = c.split(';').next().unwrap().strip_prefix("warden_oauth=").unwrap();
-            self.cookie = Some(value.to_owned());
             assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax"), "{c}");
+            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.retain(|(name, _)| name != k);
+            self.cookies.push((k.to_owned(), v.to_owned()));
         }
         r
     }
 
+    /// Follows redirects from `url` until the next one would be `path` on the gateway (not
+    /// visited: returned), or a page answers (returned as `Err`).
+    fn until(&mut self, url: &str, path: &str) -> Result<String, RawResponse> {
+        let mut next = url.to_owned();
+        for _ in 0..8 {
+            let r = self.get(&next);
+            if r.status != 302 {
+                return Err(r);
+            }
+            next = r.header("location").unwrap().to_owned();
+            if split(&next).1.starts_with(path) {
+                return Ok(next);
+            }
+        }
+        panic!("too many redirects from {url}");
+    }
+
+    /// Opens the link and signs in: the server's authorization URL, not yet visited.
+    fn signed_in(&mut self, link: &str) -> String {
+        let back = self.until(link, "/oauth/signed-in").unwrap_or_else(|r| panic!("sign-in: {r:?}"));
+        let r = self.get(&back);
+        assert_eq!(r.status, 302, "{r:?}");
+        r.header("location").unwrap().to_owned()
+    }
+
     /// Signs in at the authorization endpoint: the callback URL it sends the browser to.
-    fn consent(&self, authorize: &str) -> String {
+    fn consent(&mut self, authorize: &str) -> String {
         let r = self.get(authorize);
         assert_eq!(r.status, 302, "{r:?}");
         r.header("location").unwrap().to_owned()
     }
 
-    /// Opens the link and consents: the callback URL, not yet visited.
+    /// Opens the link, signs in and consents: the callback URL, not yet visited.
     fn callback_of(&mut self, link: &str) -> String {
-        let opened = self.open(link);
-        assert_eq!(opened.status, 302, "{opened:?}");
-        self.consent(opened.header("location").unwrap())
+        let authorize = self.signed_in(link);
+        self.consent(&authorize)
     }
 
     /// The whole flow from a link; the callback's answer.
     fn authorize(&mut self, link: &str) -> RawResponse {
-        let opened = self.open(link);
-        assert_eq!(opened.status, 302, "{opened:?}");
-        let callback = self.consent(opened.header("location").unwrap());
+        let callback = self.callback_of(link);
         self.get(&callback)
     }
 }
@@ -192,10 +215,11 @@ fn each_caller_authorizes_each_server_once_and_calls_carry_that_callers_token() 
     let (alice, bob) = (s.token("alice"), s.token("bob"));
     let link = s.link(&alice, "crm");
 
+    // A link may be opened again (a preview bot does not use it up) until someone signs in on it.
+    let mut bot = Browser::new("");
+    assert_eq!(bot.get(&link).status, 302);
     let mut browser = Browser::new("alice");
-    let opened = browser.open(&link);
-    assert_eq!(opened.status, 302);
-    let authorize = opened.header("location").unwrap().to_owned();
+    let authorize = browser.signed_in(&link);
     for part in [
         "http://127.0.0.1:",
         "/authorize?response_type=code",
@@ -207,8 +231,8 @@ fn each_caller_authorizes_each_server_once_and_calls_carry_that_callers_token() 
     ] {
         assert!(authorize.contains(part), "{part} in {authorize}");
     }
-    let again = Browser::new("alice").open(&link);
-    assert_eq!(again.status, 400, "a link opens once: {again:?}");
+    let again = Browser::new("alice").get(&link);
+    assert_eq!(again.status, 400, "once signed in on, a link is used: {again:?}");
     let callback = browser.consent(&authorize);
     let done = browser.get(&callback);
     assert_eq!(done.status, 200, "{done:?}");
@@ -280,7 +304,7 @@ fn another_browser_a_replayed_code_an_altered_redirect_or_a_wrong_issuer_is_refu
     let alice_callback = a.callback_of(&alice_link);
     let mut b = Browser::new("bob");
     let bob_link = s.link(&bob, "crm");
-    b.open(&bob_link);
+    b.signed_in(&bob_link);
     let swapped = b.get(&alice_callback);
     assert_eq!(swapped.status, 400, "{swapped:?}");
     assert!(swapped.body.contains("another browser"), "{}", swapped.body);
@@ -299,7 +323,7 @@ fn another_browser_a_replayed_code_an_altered_redirect_or_a_wrong_issuer_is_refu
     // Warden redeems it with its own exact redirect URI, which the server refuses.
     let carol_token = s.token("carol");
     let mut c = Browser::new("carol");
-    let authorize = c.open(&s.link(&carol_token, "crm")).header("location").unwrap().to_owned();
+    let authorize = c.signed_in(&s.link(&carol_token, "crm"));
     let altered = authorize.replace("%2Foauth%2Fcallback", "%2Foauth%2Fcallback%3Fnext%3D1");
     assert_ne!(altered, authorize);
     let callback = c.consent(&altered);
@@ -341,7 +365,9 @@ fn hostile_metadata_never_sends_a_browser_or_a_request_anywhere_unsafe() {
         ("nopkce", "S256"),
     ] {
         let link = s.link(&alice, server);
-        let r = Browser::new("alice").open(&link);
+        let mut browser = Browser::new("alice");
+        let back = browser.until(&link, "/oauth/signed-in").unwrap_or_else(|r| panic!("{server}: {r:?}"));
+        let r = browser.get(&back);
         assert_eq!(r.status, 400, "{server}: {r:?}");
         assert!(r.header("location").is_none(), "{server}: the browser is sent nowhere");
         assert!(r.body.contains(expect), "{server}: {}", r.body);
@@ -393,4 +419,28 @@ fn the_admin_api_gives_a_caller_its_own_link_and_revokes_grants() {
     assert_eq!(s.call(&dave, "crm__token_claims")["error"]["code"], -32042);
     let rows = s.audit("SELECT actor_id, reason FROM mcp_audit WHERE event = 'credentials_revoked'");
     assert!(rows.iter().any(|r| r["actor_id"] == "root" && r["reason"].as_str().unwrap().contains("dave")), "{rows:?}");
+}
+
+#[test]
+fn a_link_sent_to_another_user_is_useless_to_them() {
+    let s = Setup::start();
+    let (mallory, alice) = (s.token("mallory"), s.token("alice"));
+    // Mallory asks for her own link and gets alice to open it: alice signs in as alice.
+    let link = s.link(&mallory, "crm");
+    let mut alices_browser = Browser::new("alice");
+    let back = alices_browser.until(&link, "/oauth/signed-in").unwrap();
+    let refused = alices_browser.get(&back);
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.body.contains("made for another user"), "{}", refused.body);
+    assert!(refused.header("location").is_none(), "alice is never sent to consent for mallory");
+    assert_eq!(s.call(&mallory, "crm__token_claims")["error"]["code"], -32042, "mallory got nothing");
+    assert!(
+        s.issuer.grants().iter().all(|g| g["client"] != OAUTH_CLIENT.0),
+        "no code of the server's was even asked for: {:?}",
+        s.issuer.grants()
+    );
+    // The link is spent; alice's own works.
+    assert_eq!(Browser::new("mallory").get(&link).status, 400);
+    assert_eq!(Browser::new("alice").authorize(&s.link(&alice, "crm")).status, 200);
+    assert_eq!(s.claims(&alice, "crm")["sub"], "alice");
 }

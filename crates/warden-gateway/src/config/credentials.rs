@@ -18,7 +18,26 @@ pub struct CredentialsSection {
     /// Where authorization servers send callers back: Warden's `/oauth/callback` on its public
     /// origin. By default the origin of `[gateway] resource`; register it exactly.
     pub redirect_uri: Option<String>,
+    /// Warden's client at its own issuer (`[auth.oauth] issuer`), with which a browser opening
+    /// a consent link signs in: only the caller the link was made for can use it. Register
+    /// `/oauth/signed-in` on the same origin as its redirect URI.
+    pub sign_in: Option<SignInSection>,
 }
+
+/// `[credentials] sign_in`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSection {
+    /// Warden's client id at its issuer.
+    pub client_id: String,
+    /// An environment variable holding its secret (none: a public client, PKCE only).
+    pub client_secret_env: Option<String>,
+    /// A file holding its secret (relative to the config file).
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// The path where a browser returns from signing in at the gateway's issuer.
+pub const SIGNED_IN_PATH: &str = "/oauth/signed-in";
 
 /// The path of the callback on the gateway's listener.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
@@ -44,6 +63,12 @@ impl CredentialsSection {
             }
         }
         Ok(())
+    }
+
+    /// The sign-in redirect URI: `/oauth/signed-in` on the redirect URI's origin.
+    pub fn signed_in_uri(&self, resource: Option<&str>) -> Option<String> {
+        let u = url::Url::parse(&self.redirect_uri(resource)?).ok()?;
+        Some(format!("{}{SIGNED_IN_PATH}", u.origin().ascii_serialization()))
     }
 
     /// The redirect URI: the configured one, or `/oauth/callback` on the origin of `resource`.
@@ -72,12 +97,13 @@ pub fn browser_url(u: &url::Url) -> Result<(), String> {
     }
 }
 
-/// An `oauth` section of server `s`, at `at`.
+/// An `oauth` section of server `s`, at `at`; `issuer` is `[auth.oauth] issuer`.
 pub(super) fn check_oauth(
     o: &OAuthClientSection,
     s: &ServerSection,
     credentials: &CredentialsSection,
     resource: Option<&str>,
+    issuer: Option<&str>,
     at: Vec<String>,
 ) -> Result<(), (Vec<String>, String)> {
     let key = |k: &str| [at.clone(), vec![k.to_owned()]].concat();
@@ -100,6 +126,20 @@ pub(super) fn check_oauth(
             "a server with credential = { oauth } needs [credentials] key_env or key_file: callers' tokens are \
              stored encrypted"
                 .into(),
+        ));
+    }
+    if issuer.is_none() || credentials.sign_in.as_ref().is_none_or(|c| c.client_id.trim().is_empty()) {
+        return Err((
+            vec!["credentials".into(), "sign_in".into()],
+            "a server with credential = { oauth } needs [auth.oauth] and [credentials] sign_in: whoever opens a \
+             consent link signs in at the gateway's issuer, so that a link sent to someone else is useless"
+                .into(),
+        ));
+    }
+    if credentials.sign_in.as_ref().is_some_and(|c| c.client_secret_env.is_some() && c.client_secret_file.is_some()) {
+        return Err((
+            vec!["credentials".into(), "sign_in".into()],
+            "set at most one of client_secret_env or client_secret_file".into(),
         ));
     }
     if credentials.redirect_uri(resource).is_none() {

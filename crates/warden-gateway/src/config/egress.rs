@@ -107,5 +107,19 @@ mod tests {
         assert_eq!(metadata.key, "servers.h.credential.token_exchange.token_url");
         let both = "[servers.h]\nurl = \"https://a.example/mcp\"\nisolation = \"session\"\ncredential = { env = \"X\", token_exchange = { token_url = \"https://as.example/t\", client_id = \"w\", client_secret_env = \"S\" } }\n";
         assert!(e(both).message.contains("exactly one"));
+        let oauth = |credentials: &str| {
+            format!(
+                "[gateway]\nresource = \"https://gw.example/mcp\"\n[auth.oauth]\nissuer = \"https://idp.example\"\n\
+                 jwks_url = \"https://idp.example/jwks\"\n[servers.h]\nurl = \"https://a.example/mcp\"\n\
+                 isolation = \"session\"\ncredential = {{ oauth = {{ client_id = \"w\" }} }}\n{credentials}"
+            )
+        };
+        let keyed = "[credentials]\nkey_env = \"K\"\n";
+        let no_sign_in = e(&oauth(keyed));
+        assert_eq!(no_sign_in.key, "credentials.sign_in", "{no_sign_in}");
+        assert!(Config::parse(&oauth(&format!("{keyed}sign_in = {{ client_id = \"s\" }}\n")), "w.toml").is_ok());
+        assert_eq!(e(&oauth("")).key, "credentials", "a key is needed");
+        let header = "[servers.h]\nurl = \"https://a.example/mcp\"\nheaders = { authorization = \"Bearer x\" }\ncredential = { env = \"X\" }\n";
+        assert_eq!(e(header).key, "servers.h.headers");
     }
 }

@@ -20,7 +20,7 @@ mod tools;
 
 pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSection};
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
-pub use credentials::{CALLBACK_PATH, CredentialsSection, START_PATH, browser_url};
+pub use credentials::{CALLBACK_PATH, CredentialsSection, SIGNED_IN_PATH, START_PATH, SignInSection, browser_url};
 pub use duration::ConfigDuration;
 pub use egress::EgressSection;
 pub use import::{Imported, import_mcp_servers};
@@ -430,9 +430,26 @@ impl Config {
                                 "set exactly one of env, file, token_exchange or oauth".into(),
                             ));
                         }
+                        if (c.token_exchange.is_some() || c.oauth.is_some())
+                            && (c.header != "Authorization" || c.scheme != "Bearer")
+                        {
+                            return Err((
+                                key("credential"),
+                                "header and scheme apply to env and file credentials; a token obtained per caller is \
+                                 sent as Authorization: Bearer"
+                                    .into(),
+                            ));
+                        }
+                        if let Some(h) = s.headers.keys().find(|h| h.eq_ignore_ascii_case(&c.header)) {
+                            return Err((
+                                key("headers"),
+                                format!("{h:?} is the header the credential is sent in: set it in credential only"),
+                            ));
+                        }
                         if let Some(o) = &c.oauth {
                             let at = [here.clone(), vec!["credential".into(), "oauth".into()]].concat();
-                            credentials::check_oauth(o, s, &self.credentials, g.resource.as_deref(), at)?;
+                            let issuer = self.auth.oauth.as_ref().map(|o| o.issuer.as_str());
+                            credentials::check_oauth(o, s, &self.credentials, g.resource.as_deref(), issuer, at)?;
                         }
                         if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
                             return Err((key("credential"), format!("{:?} is not a header name", c.header)));

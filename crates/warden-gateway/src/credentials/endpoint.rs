@@ -23,11 +23,13 @@ pub struct Refused {
     pub shown: String,
     /// For the gateway's log.
     pub logged: String,
+    /// The authorization server's error code, when it gave one.
+    pub code: Option<String>,
 }
 
 /// A refusal shown as `shown`, logged as `logged`.
 pub fn refused(shown: impl Into<String>, logged: impl Into<String>) -> Refused {
-    Refused { shown: shown.into(), logged: logged.into() }
+    Refused { shown: shown.into(), logged: logged.into(), code: None }
 }
 
 /// Where Warden's client secret at an authorization server is.
@@ -131,10 +133,12 @@ pub async fn token_request(
             .chars()
             .take(200)
             .collect::<String>();
-        return Err(refused(
+        let mut r = refused(
             format!("the authorization server refused ({code})"),
             format!("HTTP {}: {code} {description:?}", status.as_u16()),
-        ));
+        );
+        r.code = Some(code.to_owned());
+        return Err(r);
     }
     let v = parsed.ok_or_else(|| refused("the token request failed", "the token response is not JSON"))?;
     let bad = |why: &str| refused("the authorization server's token response was not usable", why.to_owned());

@@ -5,7 +5,7 @@
 //! Warden authenticates as a confidential client (HTTP Basic, RFC 6749 §2.3.1). The token endpoint
 //! is reached through the egress guard with redirects refused.
 
-use super::endpoint::{Granted, Refused, SecretSource, TIMEOUT, refused, token_request};
+use super::endpoint::{Granted, Refused, SecretSource, TIMEOUT, token_request};
 use crate::config::TokenExchangeSection;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -68,6 +68,6 @@ impl Exchanger {
         }
         token_request(&self.client, &self.token_url, &self.client_id, Some(&self.secret), form, Some(subject))
             .await
-            .map_err(|r| refused(r.shown.replace("refused (", "refused the token exchange ("), r.logged))
+            .map_err(|r| Refused { shown: r.shown.replace("refused (", "refused the token exchange ("), ..r })
     }
 }

@@ -21,6 +21,7 @@
 
 pub mod endpoint;
 pub mod exchange;
+mod grants;
 pub mod oauth;
 pub mod vault;
 
@@ -70,6 +71,21 @@ pub struct Issued {
     fresh_until: Instant,
 }
 
+impl Issued {
+    /// `token`, issued to `subject` with authority since `issued_at`, valid for `lifetime`
+    /// from now: renewed a quarter of its life (at most 30 s) early.
+    fn new(token: String, subject: &str, issued_at: DateTime<Utc>, lifetime: Duration) -> Issued {
+        let early = (lifetime / 4).min(Duration::from_secs(30));
+        Issued {
+            id: token_id(&token),
+            token: Secret(token.into()),
+            subject: subject.to_owned(),
+            issued_at,
+            fresh_until: Instant::now() + lifetime.saturating_sub(early),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     server: String,
@@ -93,6 +109,13 @@ pub struct Credentials {
     issued: Mutex<HashMap<Key, Issued>>,
     /// `(server, subject)` (`""`: every caller) → tokens issued at or before this are not used.
     revoked: Mutex<HashMap<(String, String), DateTime<Utc>>>,
+    /// Every token given out, by server, until it expires at its server (whether or not it is
+    /// still held): what a server echoing one back has replaced.
+    echoes: Mutex<HashMap<String, (String, Instant)>>,
+    /// Grants a server refused (HTTP 401): refreshed before they are used again.
+    stale: Mutex<std::collections::HashSet<Key>>,
+    /// Warden's client at its own issuer, with which consent links are signed in.
+    sign_in: Option<oauth::OAuthClient>,
     auditor: Arc<Auditor>,
 }
 
@@ -118,6 +141,20 @@ impl Credentials {
             let redirect = redirect.clone().ok_or("[credentials] redirect_uri is needed")?;
             clients.insert(name.clone(), oauth::OAuthClient::new(o, url, redirect, &config.base_dir, egress.clone()));
         }
+        let sign_in = match (&config.credentials.sign_in, &config.auth.oauth, &config.gateway.resource) {
+            (Some(c), Some(o), Some(resource)) if !clients.is_empty() => {
+                let section = crate::config::OAuthClientSection {
+                    client_id: c.client_id.clone(),
+                    client_secret_env: c.client_secret_env.clone(),
+                    client_secret_file: c.client_secret_file.clone(),
+                    authorization_server: Some(o.issuer.clone()),
+                    scopes: vec![],
+                };
+                let back = config.credentials.signed_in_uri(Some(resource)).ok_or("no sign-in redirect URI")?;
+                Some(oauth::OAuthClient::new(&section, resource, back, &config.base_dir, egress.clone()))
+            }
+            _ => None,
+        };
         let vault = if clients.is_empty() {
             None
         } else {
@@ -140,6 +177,9 @@ impl Credentials {
             subjects: Mutex::default(),
             issued: Mutex::default(),
             revoked: Mutex::default(),
+            echoes: Mutex::default(),
+            stale: Mutex::default(),
+            sign_in,
             auditor,
         })
     }
@@ -156,6 +196,9 @@ impl Credentials {
             subjects: Mutex::default(),
             issued: Mutex::default(),
             revoked: Mutex::default(),
+            echoes: Mutex::default(),
+            stale: Mutex::default(),
+            sign_in: None,
             auditor,
         }
     }
@@ -185,29 +228,6 @@ impl Credentials {
         self.oauth.contains_key(server)
     }
 
-    /// Whether `principal` has authorized `server` (`None`), or the link to do so.
-    pub async fn authorization(&self, principal: &Principal, server: &str) -> Result<Option<String>, RpcError> {
-        match self.token(principal, server, None).await {
-            Ok(_) => Ok(None),
-            Err(e) if e.code == error::URL_ELICITATION_REQUIRED => Ok(e
-                .data
-                .as_ref()
-                .and_then(|d| d.pointer("/elicitations/0/url"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Deletes the stored grants of `server` (of `user` only, when given); how many.
-    pub async fn drop_grants(&self, server: &str, user: Option<&str>) -> u64 {
-        let Some(store) = self.store.get() else { return 0 };
-        store.delete(server, user).await.unwrap_or_else(|e| {
-            tracing::error!("deleting upstream grants: {e}");
-            0
-        })
-    }
-
     /// Where callers' grants are kept (set once, when the gateway opens its database).
     pub fn attach_store(&self, store: Arc<warden_store::UpstreamTokenStore>) {
         let _ = self.store.set(store);
@@ -216,10 +236,51 @@ impl Credentials {
     /// Whether `principal` can be served by `server` now: its credential is at hand or obtained.
     /// Refused with the reason, or with the link to authorize the server, before any connection.
     pub async fn ready(&self, principal: &Principal, server: &str) -> Result<(), RpcError> {
-        if !self.per_caller(server) {
-            return Ok(());
+        if self.oauth.contains_key(server) {
+            return self.token(principal, server, None).await.map(|_| ());
         }
-        self.token(principal, server, None).await.map(|_| ())
+        // An exchange needs the caller's own token; the exchange itself is left to the request
+        // (with the scopes it needs).
+        if self.exchangers.contains_key(server) && self.subject_of(principal).is_none() {
+            return Err(no_subject(server));
+        }
+        Ok(())
+    }
+
+    fn subject_of(&self, principal: &Principal) -> Option<Secret> {
+        let subjects = lock(&self.subjects);
+        subjects.get(&principal.identity_key()).filter(|s| s.expires > SystemTime::now()).map(|s| s.token.clone())
+    }
+
+    /// Holds `issued` for `key` (and remembers it for echoes until it expires).
+    fn hold(&self, key: Key, issued: &Issued, lifetime: Duration) {
+        {
+            let mut echoes = lock(&self.echoes);
+            let now = Instant::now();
+            if echoes.len() >= MAX_HELD {
+                echoes.retain(|_, (_, until)| *until > now);
+                if echoes.len() >= MAX_HELD {
+                    echoes.clear();
+                }
+            }
+            echoes.insert(issued.token.expose().to_owned(), (key.server.clone(), now + lifetime));
+        }
+        let mut held = lock(&self.issued);
+        if held.len() >= MAX_HELD && !held.contains_key(&key) {
+            let now = Instant::now();
+            held.retain(|_, i| i.fresh_until > now);
+            if held.len() >= MAX_HELD {
+                held.clear();
+            }
+        }
+        lock(&self.stale).remove(&key);
+        held.insert(key, issued.clone());
+    }
+
+    /// The token held for `key`, while fresh and not revoked.
+    fn held(&self, key: &Key) -> Option<Issued> {
+        let held = lock(&self.issued).get(key).cloned()?;
+        (held.fresh_until > Instant::now() && !self.is_revoked(&key.server, &held)).then_some(held)
     }
 
     /// Keeps `token`, the validated OAuth token `principal` just presented, for exchanges on its
@@ -230,7 +291,7 @@ impl Credentials {
         }
         let expires = claims(token)
             .and_then(|c| c.get("exp").and_then(Value::as_u64))
-            .map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+            .and_then(|exp| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(exp)))
             .unwrap_or_else(|| SystemTime::now() + Duration::from_secs(60));
         let key = principal.identity_key();
         let mut subjects = lock(&self.subjects);
@@ -274,10 +335,7 @@ impl Credentials {
         };
         let scopes = Self::scopes_for(scopes).unwrap_or_else(|| exchanger.scopes.clone());
         let key = Key { server: server.to_owned(), principal: principal.identity_key(), scopes };
-        if let Some(held) = lock(&self.issued).get(&key).cloned()
-            && held.fresh_until > Instant::now()
-            && !self.is_revoked(server, &held)
-        {
+        if let Some(held) = self.held(&key) {
             return Ok(held);
         }
         let shown = |why: &str| {
@@ -286,18 +344,12 @@ impl Credentials {
                 format!("Warden could not obtain a credential for server '{server}' on your behalf: {why}"),
             )
         };
-        let subject = {
-            let subjects = lock(&self.subjects);
-            subjects.get(&key.principal).filter(|s| s.expires > SystemTime::now()).map(|s| s.token.clone())
-        };
-        let Some(subject) = subject else {
-            let why = "it needs your OAuth access token, and none valid is at hand (an API key or a local \
-                       caller cannot be exchanged; sign in again if your token expired)";
-            self.audit(server, principal, "token_exchange", "DENY", &format!("not exchanged: {why}")).await;
-            return Err(shown(why));
+        let Some(subject) = self.subject_of(principal) else {
+            let e = no_subject(server);
+            self.audit(server, principal, "token_exchange", "DENY", &e.message).await;
+            return Err(e);
         };
         let issued_at = Utc::now();
-        let started = Instant::now();
         let granted = match exchanger.exchange(subject.expose(), &key.scopes).await {
             Ok(g) => g,
             Err(r) => {
@@ -307,37 +359,16 @@ impl Credentials {
                 return Err(shown(&r.shown));
             }
         };
-        // Renewed a little before it expires: a quarter of its life, at most 30 s, early.
-        let early = (granted.lifetime / 4).min(Duration::from_secs(30));
-        let issued = Issued {
-            id: token_id(&granted.token),
-            token: Secret(granted.token.into()),
-            subject: principal.subject.clone(),
-            issued_at,
-            fresh_until: started + granted.lifetime.saturating_sub(early),
-        };
+        let lifetime = granted.lifetime;
+        let issued = Issued::new(granted.token, &principal.subject, issued_at, lifetime);
         let scope = granted.scope.unwrap_or_else(|| key.scopes.join(" "));
-        self.audit(
-            server,
-            principal,
-            "token_exchange",
-            "ALLOW",
-            &format!("token {} issued for scope {scope:?}, valid {} s", issued.id, granted.lifetime.as_secs()),
-        )
-        .await;
+        let note = format!("token {} issued for scope {scope:?}, valid {} s", issued.id, lifetime.as_secs());
+        self.audit(server, principal, "token_exchange", "ALLOW", &note).await;
         // A revocation made while the exchange ran wins.
         if self.is_revoked(server, &issued) {
             return Err(shown("its credentials were revoked by an operator just now; try again"));
         }
-        let mut held = lock(&self.issued);
-        if held.len() >= MAX_HELD && !held.contains_key(&key) {
-            let now = Instant::now();
-            held.retain(|_, i| i.fresh_until > now);
-            if held.len() >= MAX_HELD {
-                held.clear();
-            }
-        }
-        held.insert(key, issued.clone());
+        self.hold(key, &issued, lifetime);
         Ok(issued)
     }
 
@@ -353,182 +384,19 @@ impl Credentials {
             .any(|at| issued_at <= *at)
     }
 
-    /// The token `principal` granted for `server`: held, stored, or refreshed; without one, the
-    /// link to grant it.
-    async fn granted_token(
-        &self,
-        client: &oauth::OAuthClient,
-        principal: &Principal,
-        server: &str,
-    ) -> Result<Issued, RpcError> {
-        let key = Key { server: server.to_owned(), principal: principal.identity_key(), scopes: vec![] };
-        if let Some(held) = lock(&self.issued).get(&key).cloned()
-            && held.fresh_until > Instant::now()
-            && !self.is_revoked(server, &held)
-        {
-            return Ok(held);
-        }
-        let failed = |why: &str| {
-            RpcError::new(
-                error::UPSTREAM_CREDENTIAL,
-                format!("Warden could not use your authorization of server '{server}': {why}"),
-            )
-        };
-        let (Some(store), Some(vault)) = (self.store.get(), &self.vault) else {
-            return Err(failed("the gateway keeps no grants (no database is attached)"));
-        };
-        let binding = format!("{server}\u{0}{}", key.principal);
-        let stored = store.get(server, &key.principal).await.map_err(|e| {
-            tracing::error!("reading an upstream grant: {e}");
-            failed("the grant store could not be read")
-        })?;
-        if let Some(row) = stored {
-            let set = vault.open(&binding, &row.sealed).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-            let usable = set.filter(|_| !self.revoked_at(server, &row.subject, row.issued_at));
-            match usable {
-                Some(set) => {
-                    let now = Utc::now().timestamp();
-                    let expires = set["expires_at"].as_i64().unwrap_or(0);
-                    if let Some(access) = set["access_token"].as_str()
-                        && expires - now > 5
-                    {
-                        let left = Duration::from_secs((expires - now) as u64);
-                        let issued = Issued {
-                            id: token_id(access),
-                            token: Secret(access.into()),
-                            subject: principal.subject.clone(),
-                            issued_at: row.issued_at,
-                            fresh_until: Instant::now() + left.saturating_sub((left / 4).min(Duration::from_secs(30))),
-                        };
-                        lock(&self.issued).insert(key, issued.clone());
-                        return Ok(issued);
-                    }
-                    if let Some(refresh) = set["refresh_token"].as_str() {
-                        match client.refresh(refresh).await {
-                            Ok(mut granted) => {
-                                granted.refresh = granted.refresh.or_else(|| Some(refresh.to_owned()));
-                                let issued =
-                                    self.keep_grant(server, principal, granted).await.map_err(|w| failed(&w))?;
-                                self.audit(
-                                    server,
-                                    principal,
-                                    "upstream_refreshed",
-                                    "ALLOW",
-                                    &format!("token {} refreshed", issued.id),
-                                )
-                                .await;
-                                return Ok(issued);
-                            }
-                            Err(r) => {
-                                tracing::warn!(server = %server, "refreshing a grant failed: {}", r.logged);
-                                self.audit(server, principal, "upstream_refreshed", "DENY", &r.shown).await;
-                            }
-                        }
-                    }
-                }
-                None => tracing::warn!(server = %server, "a stored grant is revoked or does not open; it is dropped"),
-            }
-            let _ = store.forget(server, &key.principal).await;
-        }
-        let link = self.flows.link(server, &Arc::new(principal.clone()), &self.origin);
-        Err(RpcError::new(
-            error::URL_ELICITATION_REQUIRED,
-            format!(
-                "server '{server}' needs your authorization: open the link to let Warden act for you there, then retry"
-            ),
-        )
-        .with_data(serde_json::json!({ "elicitations": [{
-            "mode": "url",
-            "elicitationId": format!("warden-authorize-{server}"),
-            "url": link,
-            "message": format!("Authorize Warden to use '{server}' on your behalf"),
-        }]})))
-    }
-
-    /// Seals and stores a grant of `principal` for `server`, and holds its access token.
-    async fn keep_grant(
-        &self,
-        server: &str,
-        principal: &Principal,
-        granted: endpoint::Granted,
-    ) -> Result<Issued, String> {
-        let (Some(store), Some(vault)) = (self.store.get(), &self.vault) else {
-            return Err("the gateway keeps no grants".into());
-        };
-        let key = Key { server: server.to_owned(), principal: principal.identity_key(), scopes: vec![] };
-        let expires_at = Utc::now().timestamp() + granted.lifetime.as_secs() as i64;
-        let set = serde_json::json!({
-            "access_token": granted.token, "refresh_token": granted.refresh,
-            "expires_at": expires_at, "scope": granted.scope,
-        });
-        let binding = format!("{server}\u{0}{}", key.principal);
-        let sealed = vault.seal(&binding, set.to_string().as_bytes())?;
-        let issued_at = store.put(server, &key.principal, &principal.subject, &sealed).await.map_err(|e| {
-            tracing::error!("storing an upstream grant: {e}");
-            "the grant could not be stored".to_owned()
-        })?;
-        let early = (granted.lifetime / 4).min(Duration::from_secs(30));
-        let issued = Issued {
-            id: token_id(&granted.token),
-            token: Secret(granted.token.into()),
-            subject: principal.subject.clone(),
-            issued_at,
-            fresh_until: Instant::now() + granted.lifetime.saturating_sub(early),
-        };
-        lock(&self.issued).insert(key, issued.clone());
-        Ok(issued)
-    }
-
-    /// A browser opened consent link `id`; `cookie` is the value set on it. Where to send it.
-    pub async fn open_flow(&self, id: &str, cookie: &str) -> Result<String, String> {
-        match self.flows.open(id, cookie, &self.oauth).await {
-            Ok((_, location)) => Ok(location),
-            Err(refused) => {
-                self.audit_refusal("authorization link refused", &refused).await;
-                Err(refused.why)
-            }
-        }
-    }
-
-    async fn audit_refusal(&self, what: &str, refused: &oauth::CallbackRefused) {
-        let reason = format!("{what}: {}", refused.why);
-        match &refused.flow {
-            Some((server, principal)) => self.audit(server, principal, "upstream_authorized", "DENY", &reason).await,
-            None => {
-                let nobody = Principal::new("unknown", warden_policy::PrincipalClass::User);
-                self.audit("", &nobody, "upstream_authorized", "DENY", &reason).await;
-            }
-        }
-    }
-
-    /// The authorization server sent a browser back with `query`; `cookie` is the browser's.
-    /// The server authorized, or why not (each audited).
-    pub async fn finish_flow(&self, query: &HashMap<String, String>, cookie: Option<&str>) -> Result<String, String> {
-        match self.flows.complete(query, cookie, &self.oauth).await {
-            Ok(done) => {
-                let issued = match self.keep_grant(&done.server, &done.principal, done.granted).await {
-                    Ok(i) => i,
-                    Err(why) => {
-                        self.audit(&done.server, &done.principal, "upstream_authorized", "DENY", &why).await;
-                        return Err(why);
-                    }
-                };
-                let note = format!("authorized; token {} stored sealed", issued.id);
-                self.audit(&done.server, &done.principal, "upstream_authorized", "ALLOW", &note).await;
-                Ok(done.server)
-            }
-            Err(refused) => {
-                self.audit_refusal("authorization response refused", &refused).await;
-                Err(refused.why)
-            }
-        }
-    }
-
-    /// Forgets the token `principal` presents to `server` for `scopes` (the server refused it).
+    /// Forgets the token `principal` presents to `server` for `scopes`: the server refused it. A
+    /// caller's grant is refreshed before it is used again.
     pub fn forget(&self, principal: &Principal, server: &str, scopes: Option<&[String]>) {
-        let Some(exchanger) = self.exchangers.get(server) else { return };
-        let scopes = Self::scopes_for(scopes).unwrap_or_else(|| exchanger.scopes.clone());
-        lock(&self.issued).remove(&Key { server: server.to_owned(), principal: principal.identity_key(), scopes });
+        let scopes = match self.exchangers.get(server) {
+            Some(exchanger) => Self::scopes_for(scopes).unwrap_or_else(|| exchanger.scopes.clone()),
+            None if self.oauth.contains_key(server) => vec![],
+            None => return,
+        };
+        let key = Key { server: server.to_owned(), principal: principal.identity_key(), scopes };
+        lock(&self.issued).remove(&key);
+        if self.oauth.contains_key(server) {
+            lock(&self.stale).insert(key);
+        }
     }
 
     /// Applies a revocation: tokens for `server` issued to `subject` (`None`: to anyone) at or
@@ -548,13 +416,15 @@ impl Credentials {
         before - held.len()
     }
 
-    /// Every form of the tokens held for `server` (`None`: every server), for the guard that
-    /// redacts a credential echoed back.
+    /// Every form of the tokens given out for `server` (`None`: every server) and not yet
+    /// expired, held or not, for the guard that redacts a credential echoed back.
     pub fn held_secrets(&self, server: Option<&str>) -> Vec<String> {
-        let held = lock(&self.issued);
-        held.iter()
-            .filter(|(k, _)| server.is_none_or(|s| s == k.server))
-            .flat_map(|(_, i)| [format!("Bearer {}", i.token.expose()), i.token.expose().to_owned()])
+        let now = Instant::now();
+        let echoes = lock(&self.echoes);
+        echoes
+            .iter()
+            .filter(|(_, (s, until))| *until > now && server.is_none_or(|x| x == s))
+            .flat_map(|(token, _)| [format!("Bearer {token}"), token.clone()])
             .collect()
     }
 
@@ -562,6 +432,7 @@ impl Credentials {
     pub fn tidy(&self) {
         let now = Instant::now();
         lock(&self.issued).retain(|_, i| i.fresh_until > now);
+        lock(&self.echoes).retain(|_, (_, until)| *until > now);
         let wall = SystemTime::now();
         lock(&self.subjects).retain(|_, s| s.expires > wall);
     }
@@ -614,6 +485,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The refusal of a caller who has no OAuth token to exchange.
+fn no_subject(server: &str) -> RpcError {
+    RpcError::new(
+        error::UPSTREAM_CREDENTIAL,
+        format!(
+            "Warden could not obtain a credential for server '{server}' on your behalf: it needs your OAuth access \
+             token, and none valid is at hand (an API key or a local caller cannot be exchanged; sign in again if \
+             your token expired)"
+        ),
+    )
+}
+
 /// A JWT's claims, read without checking (a label or an expiry of a token validated elsewhere).
 fn claims(token: &str) -> Option<Value> {
     let payload = token.split('.').nth(1)?;
@@ -654,23 +537,23 @@ mod tests {
         let t0 = Utc::now();
         let issue = |server: &str, who: &str, at: DateTime<Utc>| {
             let key = Key { server: server.into(), principal: who.into(), scopes: vec![] };
-            let i = Issued {
-                token: Secret(format!("{server}-{who}").into()),
-                id: String::new(),
-                subject: who.into(),
-                issued_at: at,
-                fresh_until: Instant::now() + Duration::from_secs(60),
-            };
-            lock(&c.issued).insert(key, i);
+            let i = Issued::new(format!("{server}-{who}"), who, at, Duration::from_secs(60));
+            c.hold(key, &i, Duration::from_secs(60));
         };
         issue("s", "alice", t0);
         issue("s", "bob", t0);
         issue("t", "alice", t0);
+        let held =
+            |server: &str, who: &str| c.held(&Key { server: server.into(), principal: who.into(), scopes: vec![] });
         assert_eq!(c.revoke("s", Some("alice"), t0 + chrono::Duration::seconds(1)), 1);
-        assert_eq!(c.held_secrets(Some("s")), vec!["Bearer s-bob".to_owned(), "s-bob".to_owned()]);
+        assert!(held("s", "alice").is_none() && held("s", "bob").is_some());
         assert_eq!(c.revoke("s", None, t0 + chrono::Duration::seconds(1)), 1);
-        assert!(c.held_secrets(Some("s")).is_empty());
-        assert_eq!(c.held_secrets(None).len(), 2, "another server's tokens stay");
+        assert!(held("s", "bob").is_none());
+        assert!(held("t", "alice").is_some(), "another server's tokens stay");
+        // Revoked tokens are still searched for in what servers send back until they expire.
+        let mut echoed = c.held_secrets(Some("s"));
+        echoed.sort();
+        assert_eq!(echoed, ["Bearer s-alice", "Bearer s-bob", "s-alice", "s-bob"]);
         let later = Issued {
             token: Secret("x".into()),
             id: String::new(),

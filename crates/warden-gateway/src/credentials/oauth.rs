@@ -59,7 +59,8 @@ pub struct OAuthClient {
     discovered: Mutex<Option<(Instant, Arc<Discovered>)>>,
 }
 
-fn random_token() -> String {
+/// 256 random bits, base64url.
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     B64URL.encode(bytes)
@@ -216,9 +217,9 @@ impl OAuthClient {
         Ok(Discovered { issuer: issuer.to_owned(), authorization_endpoint: auth, token_endpoint: token, iss_required })
     }
 
-    /// Where to send the browser for flow `flow`.
-    fn authorization_url(&self, d: &Discovered, flow: &Flow) -> String {
-        let challenge = B64URL.encode(Sha256::digest(flow.verifier.as_bytes()));
+    /// Where to send the browser for an authorization with `state` and PKCE `verifier`.
+    fn authorization_url(&self, d: &Discovered, state: &str, verifier: &str) -> String {
+        let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
         let mut url = d.authorization_endpoint.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -227,7 +228,7 @@ impl OAuthClient {
                 .append_pair("redirect_uri", &self.redirect_uri)
                 .append_pair("code_challenge", &challenge)
                 .append_pair("code_challenge_method", "S256")
-                .append_pair("state", &flow.state)
+                .append_pair("state", state)
                 .append_pair("resource", &self.resource);
             if !self.scopes.is_empty() {
                 q.append_pair("scope", &self.scopes.join(" "));
@@ -245,13 +246,13 @@ impl OAuthClient {
             .map_err(|_| refused("the HTTP client could not be built", "client"))
     }
 
-    /// Redeems `code` of flow `flow`.
-    async fn redeem(&self, d: &Discovered, code: &str, flow: &Flow) -> Result<Granted, Refused> {
+    /// Redeems `code` with PKCE `verifier`.
+    async fn redeem(&self, d: &Discovered, code: &str, verifier: &str) -> Result<Granted, Refused> {
         let form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.to_owned()),
             ("redirect_uri", self.redirect_uri.clone()),
-            ("code_verifier", flow.verifier.clone()),
+            ("code_verifier", verifier.to_owned()),
             ("resource", self.resource.clone()),
         ];
         let client = self.token_client(d)?;
@@ -280,11 +281,15 @@ pub struct Flow {
     pub server: String,
     /// The caller.
     pub principal: Arc<Principal>,
-    verifier: String,
-    state: String,
+    link: String,
     created: Instant,
-    /// SHA-256 of the cookie of the browser that opened the link.
+    /// The sign-in at the gateway's issuer in progress: its state and PKCE verifier.
+    sign_in: Option<(String, String)>,
+    /// SHA-256 of the cookie of the browser that last opened the link.
     binding: Option<[u8; 32]>,
+    /// Set once the browser signed in as the flow's caller: the server's authorization server
+    /// (fixed then, used at the callback), its state and PKCE verifier.
+    verified: Option<(Arc<Discovered>, String, String)>,
 }
 
 /// The flows pending, by link id.
@@ -301,141 +306,231 @@ pub struct Completed {
     pub principal: Arc<Principal>,
     /// The tokens.
     pub granted: Granted,
+    /// When the grant's authority began (before the code was redeemed): a revocation after it
+    /// leaves the grant standing, one before it does not.
+    pub since: chrono::DateTime<chrono::Utc>,
 }
 
-/// Why a callback was refused: the audit row's reason, and the caller when the flow was found.
-pub struct CallbackRefused {
+/// Why a step was refused: the page's and audit row's reason, and the flow's server and caller
+/// when the request named a flow.
+pub struct FlowRefused {
     /// What the page and the audit row say.
     pub why: String,
-    /// The flow's server and caller, when the state named one.
+    /// The flow's server and caller.
     pub flow: Option<(String, Arc<Principal>)>,
 }
 
+fn refusal(why: &str, flow: Option<&Flow>) -> FlowRefused {
+    FlowRefused { why: why.to_owned(), flow: flow.map(|f| (f.server.clone(), f.principal.clone())) }
+}
+
+/// Most flows one caller may have pending; a new one replaces its oldest.
+const FLOWS_PER_CALLER: usize = 4;
+
+/// The name of the cookie binding a browser to the flow of link `link`.
+pub fn cookie_name(link: &str) -> String {
+    format!("warden_oauth_{}", &link[..link.len().min(16)])
+}
+
+/// Whether `cookies` hold the one `flow` was bound to.
+fn bound(flow: &Flow, cookies: &HashMap<String, String>) -> bool {
+    let cookie = cookies.get(&cookie_name(&flow.link));
+    flow.binding.zip(cookie).is_some_and(|(b, c)| constant_eq(&b, &Sha256::digest(c.as_bytes())))
+}
+
+/// The `iss` of an authorization response checked against `d` (RFC 9207).
+fn check_iss(query: &HashMap<String, String>, d: &Discovered) -> Result<(), &'static str> {
+    match query.get("iss") {
+        Some(iss) if iss != &d.issuer => Err("the response's iss is not the issuer"),
+        None if d.iss_required => Err("the response has no iss, which its issuer sends"),
+        _ => Ok(()),
+    }
+}
+
+/// The code of an authorization response, or why there is none.
+fn code_of(query: &HashMap<String, String>) -> Result<&str, String> {
+    if let Some(e) = query.get("error") {
+        let code: String = e.chars().filter(|c| c.is_ascii_lowercase() || *c == '_').take(40).collect();
+        return Err(format!("the authorization server answered {code}"));
+    }
+    query.get("code").map(String::as_str).filter(|c| !c.is_empty()).ok_or_else(|| "the response has no code".into())
+}
+
 impl Flows {
-    /// The link for `principal` to authorize `server`: the pending one if it has one, or a new
-    /// one. `origin` is the gateway's public origin.
+    /// The link for `principal` to authorize `server`: the pending one if it has one not yet
+    /// signed in, or a new one. `origin` is the gateway's public origin.
     pub fn link(&self, server: &str, principal: &Arc<Principal>, origin: &str) -> String {
         let mut flows = self.by_link.lock().unwrap_or_else(|p| p.into_inner());
         flows.retain(|_, f| f.created.elapsed() < FLOW_LIFETIME);
         let key = principal.identity_key();
-        let pending = flows
+        let mine: Vec<(Instant, String, bool)> = flows
             .iter()
-            .find(|(_, f)| f.server == server && f.binding.is_none() && f.principal.identity_key() == key)
-            .map(|(id, _)| id.clone());
-        let id = pending.unwrap_or_else(|| {
-            if flows.len() >= MAX_FLOWS {
-                flows.clear();
-            }
-            let id = random_token();
-            flows.insert(
-                id.clone(),
-                Flow {
-                    server: server.to_owned(),
-                    principal: principal.clone(),
-                    verifier: random_token(),
-                    state: random_token(),
-                    created: Instant::now(),
-                    binding: None,
-                },
-            );
-            id
-        });
+            .filter(|(_, f)| f.principal.identity_key() == key)
+            .map(|(id, f)| (f.created, id.clone(), f.server == server && f.verified.is_none()))
+            .collect();
+        if let Some((_, id, _)) = mine.iter().find(|(_, _, reusable)| *reusable) {
+            return format!("{origin}{START_PATH}/{id}");
+        }
+        // A caller cannot crowd out others: its oldest flow goes first, then the oldest of all.
+        if mine.len() >= FLOWS_PER_CALLER
+            && let Some((_, oldest, _)) = mine.iter().min_by_key(|(created, _, _)| *created)
+        {
+            flows.remove(oldest);
+        }
+        if flows.len() >= MAX_FLOWS
+            && let Some(oldest) = flows.iter().min_by_key(|(_, f)| f.created).map(|(id, _)| id.clone())
+        {
+            flows.remove(&oldest);
+        }
+        let id = random_token();
+        flows.insert(
+            id.clone(),
+            Flow {
+                server: server.to_owned(),
+                principal: principal.clone(),
+                link: id.clone(),
+                created: Instant::now(),
+                sign_in: None,
+                binding: None,
+                verified: None,
+            },
+        );
         format!("{origin}{START_PATH}/{id}")
     }
 
-    /// A browser opened link `id`: binds the flow to the cookie `cookie` and gives where to send
-    /// the browser. Each link opens once.
-    pub async fn open(
-        &self,
-        id: &str,
-        cookie: &str,
-        clients: &HashMap<String, OAuthClient>,
-    ) -> Result<(String, String), CallbackRefused> {
-        let refuse = |why: &str, flow: Option<&Flow>| CallbackRefused {
-            why: why.to_owned(),
-            flow: flow.map(|f| (f.server.clone(), f.principal.clone())),
-        };
-        let (server, principal) = {
+    /// A browser opened link `id` with cookie `cookie` (its value, set on this answer): the flow
+    /// is bound to this browser and the browser sent to sign in at the gateway's own issuer
+    /// (`sign_in`), so that only the caller the link was made for can go on. A link may be
+    /// opened again (a preview bot does not use it up) until someone has signed in on it.
+    pub async fn open(&self, id: &str, cookie: &str, sign_in: &OAuthClient) -> Result<String, FlowRefused> {
+        {
             let flows = self.by_link.lock().unwrap_or_else(|p| p.into_inner());
             match flows.get(id) {
-                Some(f) if f.created.elapsed() >= FLOW_LIFETIME => {
-                    return Err(refuse("this link has expired", Some(f)));
-                }
-                Some(f) if f.binding.is_some() => return Err(refuse("this link was already used", Some(f))),
-                Some(f) => (f.server.clone(), f.principal.clone()),
                 None => {
-                    return Err(refuse("this link is not known (it may have expired, or the gateway restarted)", None));
+                    return Err(refusal("this link is not known (it may have expired, or the gateway restarted)", None));
                 }
+                Some(f) if f.created.elapsed() >= FLOW_LIFETIME => {
+                    return Err(refusal("this link has expired", Some(f)));
+                }
+                Some(f) if f.verified.is_some() => return Err(refusal("this link was already used", Some(f))),
+                Some(_) => {}
             }
-        };
-        let refuse_for =
-            |why: &str| CallbackRefused { why: why.to_owned(), flow: Some((server.clone(), principal.clone())) };
-        let client = clients.get(&server).ok_or_else(|| refuse_for("the server no longer authorizes this way"))?;
-        let d = client.discover().await.map_err(|r| {
-            tracing::warn!(server = %server, "authorization server discovery failed: {}", r.logged);
-            refuse_for(&r.shown)
+        }
+        let d = sign_in.discover().await.map_err(|r| {
+            tracing::warn!("the gateway's issuer could not be discovered for sign-in: {}", r.logged);
+            FlowRefused { why: format!("sign-in is not available: {}", r.shown), flow: None }
         })?;
         let mut flows = self.by_link.lock().unwrap_or_else(|p| p.into_inner());
         let flow = flows
             .get_mut(id)
-            .filter(|f| f.binding.is_none())
-            .ok_or_else(|| refuse_for("this link was already used"))?;
+            .filter(|f| f.verified.is_none())
+            .ok_or_else(|| refusal("this link was already used", None))?;
+        let (state, verifier) = (random_token(), random_token());
+        let location = sign_in.authorization_url(&d, &state, &verifier);
+        flow.sign_in = Some((state, verifier));
         flow.binding = Some(Sha256::digest(cookie.as_bytes()).into());
-        Ok((server, client.authorization_url(&d, flow)))
+        Ok(location)
     }
 
-    /// The callback: the flow of `state`, if `cookie` is the browser's that opened it, is ended
-    /// (whatever follows) and its code redeemed.
+    /// The browser signed in at the gateway's issuer: the token it got is checked by `identify`
+    /// (the gateway's own validation), and must name the flow's caller. Then the browser is sent
+    /// to the server's authorization server.
+    pub async fn signed_in(
+        &self,
+        query: &HashMap<String, String>,
+        cookies: &HashMap<String, String>,
+        sign_in: &OAuthClient,
+        clients: &HashMap<String, OAuthClient>,
+        identify: impl AsyncFnOnce(&str) -> Option<Arc<Principal>>,
+    ) -> Result<String, FlowRefused> {
+        let state = query.get("state").map(String::as_str).unwrap_or_default();
+        let (id, verifier, server, principal) = {
+            let mut flows = self.by_link.lock().unwrap_or_else(|p| p.into_inner());
+            let found = flows.iter_mut().find(|(_, f)| {
+                f.sign_in
+                    .as_ref()
+                    .is_some_and(|(s, _)| !state.is_empty() && constant_eq(s.as_bytes(), state.as_bytes()))
+            });
+            let Some((id, f)) = found else { return Err(refusal("unknown or already used sign-in state", None)) };
+            if !bound(f, cookies) {
+                return Err(refusal("the sign-in belongs to another browser", Some(f)));
+            }
+            let (_, verifier) = f.sign_in.take().expect("found by it");
+            (id.clone(), verifier, f.server.clone(), f.principal.clone())
+        };
+        let flow_of = || Some((server.clone(), principal.clone()));
+        let fail = |why: &str| {
+            self.by_link.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            FlowRefused { why: why.to_owned(), flow: flow_of() }
+        };
+        let d = sign_in.discover().await.map_err(|r| fail(&format!("sign-in failed: {}", r.shown)))?;
+        check_iss(query, &d).map_err(|why| fail(&format!("sign-in refused: {why}")))?;
+        let code = code_of(query).map_err(|why| fail(&format!("sign-in refused: {why}")))?;
+        let granted = sign_in.redeem(&d, code, &verifier).await.map_err(|r| {
+            tracing::warn!("redeeming a sign-in code failed: {}", r.logged);
+            fail(&format!("sign-in failed: {}", r.shown))
+        })?;
+        let Some(who) = identify(&granted.token).await else {
+            return Err(fail("the sign-in's token is not valid for this gateway"));
+        };
+        let same =
+            who.subject == principal.subject && who.tenant == principal.tenant && who.authority == principal.authority;
+        if !same {
+            return Err(fail("this link was made for another user: only the user who asked for it can use it"));
+        }
+        let client = clients.get(&server).ok_or_else(|| fail("the server no longer authorizes this way"))?;
+        let upstream = client.discover().await.map_err(|r| {
+            tracing::warn!(server = %server, "authorization server discovery failed: {}", r.logged);
+            fail(&r.shown)
+        })?;
+        let (state, verifier) = (random_token(), random_token());
+        let location = client.authorization_url(&upstream, &state, &verifier);
+        let mut flows = self.by_link.lock().unwrap_or_else(|p| p.into_inner());
+        let flow = flows.get_mut(&id).ok_or_else(|| refusal("the link expired meanwhile", None))?;
+        flow.verified = Some((upstream, state, verifier));
+        Ok(location)
+    }
+
+    /// The callback: the flow of `state`, signed in and bound to this browser, is ended
+    /// (whatever follows) and its code redeemed at the authorization server fixed at sign-in.
     pub async fn complete(
         &self,
         query: &HashMap<String, String>,
-        cookie: Option<&str>,
+        cookies: &HashMap<String, String>,
         clients: &HashMap<String, OAuthClient>,
-    ) -> Result<Completed, CallbackRefused> {
-        let refuse = |why: &str, flow: Option<&Flow>| CallbackRefused {
-            why: why.to_owned(),
-            flow: flow.map(|f| (f.server.clone(), f.principal.clone())),
-        };
+    ) -> Result<Completed, FlowRefused> {
         let state = query.get("state").map(String::as_str).unwrap_or_default();
         let flow = {
             let mut flows = self.by_link.lock().unwrap_or_else(|p| p.into_inner());
             let id = flows
                 .iter()
-                .find(|(_, f)| !state.is_empty() && constant_eq(f.state.as_bytes(), state.as_bytes()))
+                .find(|(_, f)| {
+                    f.verified
+                        .as_ref()
+                        .is_some_and(|(_, s, _)| !state.is_empty() && constant_eq(s.as_bytes(), state.as_bytes()))
+                })
                 .map(|(id, _)| id.clone());
-            let Some(id) = id else { return Err(refuse("unknown or already used state", None)) };
+            let Some(id) = id else { return Err(refusal("unknown or already used state", None)) };
             let f = &flows[&id];
-            let bound = f.binding.zip(cookie).is_some_and(|(b, c)| constant_eq(&b, &Sha256::digest(c.as_bytes())));
-            if !bound {
+            if !bound(f, cookies) {
                 // Not this browser's flow: it stays for the browser that opened the link.
-                return Err(refuse("the state belongs to another browser's authorization", Some(f)));
+                return Err(refusal("the state belongs to another browser's authorization", Some(f)));
             }
             flows.remove(&id).expect("found above")
         };
         if flow.created.elapsed() >= FLOW_LIFETIME {
-            return Err(refuse("the authorization took too long", Some(&flow)));
+            return Err(refusal("the authorization took too long", Some(&flow)));
         }
-        if let Some(e) = query.get("error") {
-            let code: String = e.chars().filter(|c| c.is_ascii_lowercase() || *c == '_').take(40).collect();
-            return Err(refuse(&format!("the authorization server answered {code}"), Some(&flow)));
-        }
-        let client = clients.get(&flow.server).ok_or_else(|| refuse("the server is not configured", Some(&flow)))?;
-        let d = client.discover().await.map_err(|r| refuse(&r.shown, Some(&flow)))?;
-        match query.get("iss") {
-            Some(iss) if iss != &d.issuer => return Err(refuse("the response's iss is not the issuer", Some(&flow))),
-            None if d.iss_required => {
-                return Err(refuse("the response has no iss, which its issuer sends", Some(&flow)));
-            }
-            _ => {}
-        }
-        let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
-            return Err(refuse("the response has no code", Some(&flow)));
-        };
-        let granted = client.redeem(&d, code, &flow).await.map_err(|r| {
+        let Some((d, _, verifier)) = &flow.verified else { return Err(refusal("not signed in", Some(&flow))) };
+        check_iss(query, d).map_err(|why| refusal(why, Some(&flow)))?;
+        let code = code_of(query).map_err(|why| refusal(&why, Some(&flow)))?;
+        let client = clients.get(&flow.server).ok_or_else(|| refusal("the server is not configured", Some(&flow)))?;
+        let since = chrono::Utc::now();
+        let granted = client.redeem(d, code, verifier).await.map_err(|r| {
             tracing::warn!(server = %flow.server, "redeeming an authorization code failed: {}", r.logged);
-            refuse(&format!("the code was not redeemed: {}", r.shown), Some(&flow))
+            refusal(&format!("the code was not redeemed: {}", r.shown), Some(&flow))
         })?;
-        Ok(Completed { server: flow.server, principal: flow.principal, granted })
+        Ok(Completed { server: flow.server, principal: flow.principal, granted, since })
     }
 }
 

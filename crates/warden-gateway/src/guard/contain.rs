@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::Mutex;
 use warden_store::approvals::Approval;
-use warden_store::{ApprovalStorage, ContainmentStorage};
+use warden_store::{ApprovalStorage, ContainmentStorage, UpstreamTokenStore};
 
 /// The containment list as this gateway last applied it.
 pub struct Containment {
@@ -72,6 +72,7 @@ impl Containment {
 pub async fn contain(
     store: &dyn ContainmentStorage,
     approvals: &dyn ApprovalStorage,
+    grants: Option<&UpstreamTokenStore>,
     auditor: &Auditor,
     server: &str,
     by: &str,
@@ -89,21 +90,27 @@ pub async fn contain(
     for approval in &revoked {
         audit_revoked(auditor, approval, by).await;
     }
-    revoke_credentials(store, auditor, server, None, by, "the server was contained").await?;
+    revoke_credentials(store, grants, auditor, server, None, by, "the server was contained").await?;
     Ok(Contained { newly, revoked: revoked.len() })
 }
 
 /// Revokes the credentials Warden obtained for `server` on behalf of `subject` (`None`: every
-/// caller), as of now, and audits it. Gateways drop them when they next sync.
+/// caller), as of now: recorded (gateways drop what was issued before it when they next sync,
+/// and never use it again), stored grants deleted, and audited. How many grants were deleted.
 pub async fn revoke_credentials(
     store: &dyn ContainmentStorage,
+    grants: Option<&UpstreamTokenStore>,
     auditor: &Auditor,
     server: &str,
     subject: Option<&str>,
     by: &str,
     why: &str,
-) -> Result<(), GatewayError> {
+) -> Result<u64, GatewayError> {
     store.revoke_credentials(server, subject, by).await.map_err(GatewayError::store("the containment store"))?;
+    let deleted = match grants {
+        Some(g) => g.delete(server, subject).await.map_err(GatewayError::store("the grant store"))?,
+        None => 0,
+    };
     let whose = match subject {
         Some(s) => format!("{}'s", auditor.scrubbed(s)),
         None => "every caller's".to_owned(),
@@ -111,7 +118,8 @@ pub async fn revoke_credentials(
     auditor
         .operator_event("credentials_revoked", "REVOKED", by, Some(server), &format!("{whose} credentials: {why}"))
         .await
-        .map_err(|e| GatewayError::Refused(format!("the audit log could not record the revocation: {}", e.message)))
+        .map_err(|e| GatewayError::Refused(format!("the audit log could not record the revocation: {}", e.message)))?;
+    Ok(deleted)
 }
 
 /// Releases `server`; whether it was contained.
@@ -158,15 +166,6 @@ impl Containment {
         metrics: &Metrics,
         credentials: &Credentials,
     ) -> Result<(), GatewayError> {
-        if credentials.any() {
-            let revocations = self.store.revocations().await.map_err(GatewayError::store("the containment store"))?;
-            for r in revocations {
-                let dropped = credentials.revoke(&r.server, r.subject.as_deref(), r.revoked_at);
-                if dropped > 0 {
-                    tracing::warn!(server = %r.server, dropped, "credentials revoked by {}", r.revoked_by);
-                }
-            }
-        }
         let listed = self.store.list().await.map_err(GatewayError::store("the containment store"))?;
         let wanted: BTreeSet<String> = listed.into_iter().map(|c| c.server).collect();
         let mut changed = false;
@@ -194,6 +193,16 @@ impl Containment {
         }
         if emergency {
             tracing::debug!("emergency mode: write and irreversible calls need an operator's approval");
+        }
+        // After containment, which must not wait on it.
+        if credentials.any() {
+            let revocations = self.store.revocations().await.map_err(GatewayError::store("the containment store"))?;
+            for r in revocations {
+                let dropped = credentials.revoke(&r.server, r.subject.as_deref(), r.revoked_at);
+                if dropped > 0 {
+                    tracing::warn!(server = %r.server, dropped, "credentials revoked by {}", r.revoked_by);
+                }
+            }
         }
         Ok(())
     }

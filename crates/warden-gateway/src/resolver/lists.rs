@@ -38,9 +38,7 @@ impl Resolver {
         let servers = self.registry.all();
         let fetches = servers.iter().map(|server| async move {
             let slot = server.slot(ctx)?;
-            if let Some(credentials) = &server.info.credentials {
-                credentials.ready(&ctx.principal, &server.info.name).await?;
-            }
+            server.ready(ctx).await?;
             let (lane, conn, generation) = slot.lane(ctx.era()).await?;
             lane.inventory.get(&conn, generation, kind, true).await.map_err(|f| super::list_failed(server, kind, f))
         });

@@ -74,11 +74,7 @@ impl Resolver {
 
     async fn via(&self, ctx: &ClientContext, server: &Arc<Server>) -> Result<(Via, u64), RpcError> {
         let slot = server.slot(ctx)?;
-        // A credential obtained per caller is obtained first: a refusal, or the link to
-        // authorize the server, is the answer rather than a failed connection.
-        if let Some(credentials) = &server.info.credentials {
-            credentials.ready(&ctx.principal, &server.info.name).await?;
-        }
+        server.ready(ctx).await?;
         let (lane, conn, generation) = slot.lane(ctx.era()).await?;
         Ok((Via { server: server.clone(), slot, lane, conn }, generation))
     }

@@ -224,6 +224,16 @@ impl Server {
         self.slot_checked(key, ended.as_ref(), caller)
     }
 
+    /// Whether `ctx`'s caller can be served now: a credential obtained per caller is obtained
+    /// first, so that a refusal, or the link to authorize the server, is the answer rather than a
+    /// failed connection.
+    pub async fn ready(&self, ctx: &ClientContext) -> Result<(), RpcError> {
+        match &self.info.credentials {
+            Some(c) => c.ready(&ctx.principal, &self.info.name).await,
+            None => Ok(()),
+        }
+    }
+
     /// The slot for an audience, created on first use; `None` while the server is contained.
     pub fn slot_for(&self, key: Audience) -> Option<Arc<Slot>> {
         self.slot_checked(key, None, None).ok()

@@ -34,6 +34,12 @@ pub const EXCHANGE_CLIENT: (&str, &str) = ("warden-gw", "gw-secret-7f3a");
 /// on each request and bound to the code).
 pub const OAUTH_CLIENT: (&str, &str) = ("warden-oauth", "oauth-secret-19c2");
 
+/// The client Warden signs browsers in with (its own sign-in, for consent links).
+pub const SIGN_IN_CLIENT: (&str, &str) = ("warden-signin", "signin-secret-5e0b");
+
+/// The clients registered for authorization code grants.
+const CODE_CLIENTS: [(&str, &str); 2] = [OAUTH_CLIENT, SIGN_IN_CLIENT];
+
 /// A subject whose tokens the issuer refuses to exchange; its refusal's description quotes the
 /// token sent, as a careless authorization server might.
 pub const REFUSED_SUBJECT: &str = "mallory";
@@ -195,7 +201,7 @@ impl AsServer {
                 .collect();
         let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let user = req.header("x-test-user").unwrap_or_default().to_owned();
-        if get("client_id") != OAUTH_CLIENT.0 || get("response_type") != "code" || user.is_empty() {
+        if !CODE_CLIENTS.iter().any(|c| c.0 == get("client_id")) || get("response_type") != "code" || user.is_empty() {
             return ("400 Bad Request", String::new());
         }
         if get("code_challenge_method") != "S256" || get("code_challenge").is_empty() {
@@ -204,7 +210,7 @@ impl AsServer {
         let code = format!("c-{}", self.minted.fetch_add(1, Ordering::SeqCst));
         self.codes.lock().unwrap().insert(
             code.clone(),
-            json!({ "redirect_uri": get("redirect_uri"), "challenge": get("code_challenge"), "sub": user,
+            json!({ "client_id": get("client_id"), "redirect_uri": get("redirect_uri"), "challenge": get("code_challenge"), "sub": user,
                     "resource": get("resource"), "scope": get("scope"), "used": false }),
         );
         let redirect = get("redirect_uri");
@@ -228,9 +234,11 @@ impl AsServer {
             .and_then(|v| v.strip_prefix("Basic "))
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .and_then(|b| String::from_utf8(b).ok());
-        if client.as_deref() != Some(&format!("{}:{}", OAUTH_CLIENT.0, OAUTH_CLIENT.1)) {
+        let Some(client_id) =
+            CODE_CLIENTS.iter().find(|c| client.as_deref() == Some(&format!("{}:{}", c.0, c.1))).map(|c| c.0)
+        else {
             return self.grant_refused("invalid_client");
-        }
+        };
         let form = req.form();
         let get = |k: &str| form.get(k).cloned().unwrap_or_default();
         let (sub, resource, scope, kind) = if get("grant_type") == "authorization_code" {
@@ -243,6 +251,10 @@ impl AsServer {
             c["used"] = json!(true);
             let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(<sha2::Sha256 as sha2::Digest>::digest(get("code_verifier").as_bytes()));
+            if c["client_id"] != client_id {
+                drop(codes);
+                return self.grant_refused("invalid_grant: another client's code");
+            }
             let (bad_redirect, bad_pkce, bad_resource) = (
                 c["redirect_uri"] != get("redirect_uri"),
                 c["challenge"] != challenge,
@@ -280,7 +292,7 @@ impl AsServer {
         let jti = format!("g-{n}");
         let lifetime = self.lifetime.load(Ordering::SeqCst);
         let claims = json!({ "iss": self.issuer, "sub": sub, "aud": resource, "scope": scope, "jti": jti,
-                             "iat": now(), "exp": now() + lifetime as i64, "client_id": OAUTH_CLIENT.0 });
+                             "iat": now(), "exp": now() + lifetime as i64, "client_id": client_id });
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some("rsa-1".to_owned());
         let token = jsonwebtoken::encode(&header, &claims, &self.signing).expect("sign");
@@ -289,7 +301,10 @@ impl AsServer {
             .lock()
             .unwrap()
             .insert(refresh.clone(), json!({ "sub": sub, "resource": resource, "scope": scope }));
-        self.grants.lock().unwrap().push(json!({ "grant": kind, "sub": sub, "jti": jti, "resource": resource }));
+        self.grants
+            .lock()
+            .unwrap()
+            .push(json!({ "grant": kind, "client": client_id, "sub": sub, "jti": jti, "resource": resource }));
         (
             "200 OK",
             json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime,
