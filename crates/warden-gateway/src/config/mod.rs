@@ -422,45 +422,7 @@ impl Config {
                         return Err((key("cwd"), "cwd applies only to command servers".into()));
                     }
                     if let Some(c) = &s.credential {
-                        let sources =
-                            [c.env.is_some(), c.file.is_some(), c.token_exchange.is_some(), c.oauth.is_some()];
-                        if sources.iter().filter(|x| **x).count() != 1 {
-                            return Err((
-                                key("credential"),
-                                "set exactly one of env, file, token_exchange or oauth".into(),
-                            ));
-                        }
-                        if (c.token_exchange.is_some() || c.oauth.is_some())
-                            && (c.header != "Authorization" || c.scheme != "Bearer")
-                        {
-                            return Err((
-                                key("credential"),
-                                "header and scheme apply to env and file credentials; a token obtained per caller is \
-                                 sent as Authorization: Bearer"
-                                    .into(),
-                            ));
-                        }
-                        if let Some(h) = s.headers.keys().find(|h| h.eq_ignore_ascii_case(&c.header)) {
-                            return Err((
-                                key("headers"),
-                                format!("{h:?} is the header the credential is sent in: set it in credential only"),
-                            ));
-                        }
-                        if let Some(o) = &c.oauth {
-                            let at = [here.clone(), vec!["credential".into(), "oauth".into()]].concat();
-                            let issuer = self.auth.oauth.as_ref().map(|o| o.issuer.as_str());
-                            credentials::check_oauth(o, s, &self.credentials, g.resource.as_deref(), issuer, at)?;
-                        }
-                        if http::HeaderName::from_bytes(c.header.as_bytes()).is_err() {
-                            return Err((key("credential"), format!("{:?} is not a header name", c.header)));
-                        }
-                        if let Some(x) = &c.token_exchange {
-                            credentials::check_token_exchange(
-                                x,
-                                s,
-                                [here.clone(), vec!["credential".into(), "token_exchange".into()]].concat(),
-                            )?;
-                        }
+                        credentials::check_credential(self, c, s, here.clone())?;
                     }
                 }
             }

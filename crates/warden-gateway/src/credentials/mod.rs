@@ -25,7 +25,6 @@ mod grants;
 pub mod oauth;
 pub mod vault;
 
-use crate::guard::audit::Auditor;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -93,6 +92,14 @@ struct Key {
     scopes: Vec<String>,
 }
 
+/// Where credential events are recorded (the audit log).
+#[async_trait::async_trait]
+pub trait CredentialAudit: Send + Sync {
+    /// Records `event` (`token_exchange`, `upstream_authorized`, `upstream_refreshed`) of
+    /// `server` for `principal`; `reason` names tokens by their id only.
+    async fn credential(&self, event: &str, server: &str, principal: &Principal, decision: &str, reason: &str);
+}
+
 /// Most callers' tokens and issued tokens held; past it the expired ones go, then all.
 const MAX_HELD: usize = 10_000;
 
@@ -116,12 +123,15 @@ pub struct Credentials {
     stale: Mutex<std::collections::HashSet<Key>>,
     /// Warden's client at its own issuer, with which consent links are signed in.
     sign_in: Option<oauth::OAuthClient>,
-    auditor: Arc<Auditor>,
+    auditor: Arc<dyn CredentialAudit>,
 }
 
 impl Credentials {
     /// The credentials the configured servers obtain per caller.
-    pub fn from_config(config: &crate::config::Config, auditor: Arc<Auditor>) -> Result<Credentials, String> {
+    pub fn from_config(
+        config: &crate::config::Config,
+        auditor: Arc<dyn CredentialAudit>,
+    ) -> Result<Credentials, String> {
         let egress = config.egress.policy()?;
         let mut exchangers = HashMap::new();
         for (name, s) in &config.servers {
@@ -185,7 +195,7 @@ impl Credentials {
     }
 
     /// No server obtains credentials per caller (for tests of other parts).
-    pub fn none(auditor: Arc<Auditor>) -> Credentials {
+    pub fn none(auditor: Arc<dyn CredentialAudit>) -> Credentials {
         Credentials {
             exchangers: HashMap::new(),
             oauth: HashMap::new(),
@@ -532,8 +542,12 @@ mod tests {
 
     #[test]
     fn a_revocation_drops_tokens_issued_before_it_for_that_server_and_caller() {
-        let auditor = Arc::new(Auditor::new(Arc::new(crate::metrics::Metrics::new()), None, false));
-        let c = Credentials::none(auditor);
+        struct Nowhere;
+        #[async_trait::async_trait]
+        impl CredentialAudit for Nowhere {
+            async fn credential(&self, _: &str, _: &str, _: &Principal, _: &str, _: &str) {}
+        }
+        let c = Credentials::none(Arc::new(Nowhere));
         let t0 = Utc::now();
         let issue = |server: &str, who: &str, at: DateTime<Utc>| {
             let key = Key { server: server.into(), principal: who.into(), scopes: vec![] };

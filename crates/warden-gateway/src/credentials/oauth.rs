@@ -407,7 +407,10 @@ impl Flows {
             let flows = self.by_link.lock().unwrap_or_else(|p| p.into_inner());
             match flows.get(id) {
                 None => {
-                    return Err(refusal("this link is not known (it may have expired, or the gateway restarted)", None));
+                    return Err(refusal(
+                        "this link is not known (it may have expired, or the gateway restarted)",
+                        None,
+                    ));
                 }
                 Some(f) if f.created.elapsed() >= FLOW_LIFETIME => {
                     return Err(refusal("this link has expired", Some(f)));

@@ -285,24 +285,6 @@ impl Auditor {
         self.write(log.as_ref(), row).await
     }
 
-    /// Records an upstream credential event (`token_exchange`, `credentials_revoked`) of
-    /// `server` for `principal`. `reason` never holds a token, only its id.
-    pub async fn credential(&self, event: &str, server: &str, principal: &Principal, decision: &str, reason: &str) {
-        let Some(log) = &self.log else { return };
-        let row = AuditEvent {
-            actor_id: Some(short(&principal.subject)),
-            actor_class: Some(format!("{:?}", principal.class).to_lowercase()),
-            tenant: principal.tenant.clone(),
-            client_id: principal.client_id.clone(),
-            server_name: Some(server.to_owned()),
-            reason: Some(self.scrubbed(reason)),
-            outcome: Some(if decision == "ALLOW" { "issued" } else { "refused" }.to_owned()),
-            action_class: None,
-            ..AuditEvent::new(chrono::Utc::now(), event, decision)
-        };
-        let _ = self.write(log.as_ref(), row).await;
-    }
-
     /// Records that stdio server `server` is configured to run unconfined (`sandbox = "off"`):
     /// written once each time the gateway starts.
     pub async fn unconfined(&self, server: &str) {
@@ -602,5 +584,25 @@ pub(crate) fn caller_columns(c: &Caller) -> AuditEvent {
         client_id: p.client_id.as_deref().map(short),
         session_id: c.session_id.clone(),
         ..AuditEvent::new(chrono::Utc::now(), "request", "ALLOW")
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::credentials::CredentialAudit for Auditor {
+    /// A row of `event` of `server` for `principal`; `reason` never holds a token, only its id.
+    async fn credential(&self, event: &str, server: &str, principal: &Principal, decision: &str, reason: &str) {
+        let Some(log) = &self.log else { return };
+        let row = AuditEvent {
+            actor_id: Some(short(&principal.subject)),
+            actor_class: Some(format!("{:?}", principal.class).to_lowercase()),
+            tenant: principal.tenant.clone(),
+            client_id: principal.client_id.clone(),
+            server_name: Some(server.to_owned()),
+            reason: Some(self.scrubbed(reason)),
+            outcome: Some(if decision == "ALLOW" { "issued" } else { "refused" }.to_owned()),
+            action_class: None,
+            ..AuditEvent::new(chrono::Utc::now(), event, decision)
+        };
+        let _ = self.write(log.as_ref(), row).await;
     }
 }
