@@ -26,6 +26,7 @@ pub mod schemas;
 pub mod servers;
 pub mod session;
 pub mod stack;
+pub mod state;
 pub mod telemetry;
 pub mod uri;
 

@@ -74,12 +74,48 @@ type Bucket = RateLimiter<String, DashMapStateStore<String>, Ticks, NoOpMiddlewa
 /// The live limits.
 pub struct Limits {
     clock: Arc<dyn Clock>,
+    settings: LimitSettings,
     per_principal: Option<Bucket>,
     per_tool: Option<Bucket>,
     tools: HashMap<String, Bucket>,
     daily_per_principal: Option<u64>,
     daily_per_tool: HashMap<String, u64>,
     days: Mutex<HashMap<String, (i64, u64)>>,
+}
+
+/// What one call is charged against, for a shared store of limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Token buckets (GCRA cells): each must have room.
+    pub buckets: Vec<Charge>,
+    /// Daily budgets: each must have calls left.
+    pub budgets: Vec<Budget>,
+}
+
+/// One token bucket a call takes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// Its key (caller, and tool).
+    pub key: String,
+    /// `principal` or `tool`.
+    pub limit: &'static str,
+    /// One call's worth of time: the period divided by the count.
+    pub interval: Duration,
+    /// Calls allowed at once.
+    pub burst: u32,
+}
+
+/// One daily budget a call spends from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    /// Its key (day, caller, and tool).
+    pub key: String,
+    /// `daily` or `daily_tool`.
+    pub limit: &'static str,
+    /// Calls allowed in the day.
+    pub budget: u64,
+    /// Until the day ends (UTC).
+    pub until_midnight: Duration,
 }
 
 /// Most distinct day counters kept; past this, counters of earlier days are dropped first.
@@ -103,8 +139,49 @@ impl Limits {
             daily_per_principal: settings.daily_per_principal,
             daily_per_tool: settings.daily_per_tool.clone(),
             days: Mutex::new(HashMap::new()),
+            settings: settings.clone(),
             clock,
         })
+    }
+
+    /// What a call of `principal` (to `tool`, `server/tool`) is charged against, for limits kept
+    /// in a store several gateways share: the same buckets and budgets [`Limits::take`] charges.
+    pub fn plan(&self, principal: &str, tool: Option<&str>) -> Plan {
+        let s = &self.settings;
+        let mut plan = Plan::default();
+        let mut charge = |key: String, limit: &'static str, r: Rate| {
+            if let (Some(count), burst) = (std::num::NonZeroU32::new(r.count), r.burst.max(1))
+                && let Some(interval) = r.per.checked_div(count.get()).filter(|d| !d.is_zero())
+            {
+                plan.buckets.push(Charge { key, limit, interval, burst });
+            }
+        };
+        if let Some(r) = s.per_principal {
+            charge(format!("p:{principal}"), "principal", r);
+        }
+        if let Some(tool) = tool
+            && let Some(r) = lookup(&s.tool_rates, tool).copied().or(s.per_tool)
+        {
+            charge(format!("t:{}", tool_key(principal, tool)), "tool", r);
+        }
+        let unix = self.clock.unix_seconds();
+        let day = unix.div_euclid(86_400);
+        let until_midnight = Duration::from_secs((86_400 - unix.rem_euclid(86_400)) as u64);
+        if let Some(b) = s.daily_per_principal {
+            plan.budgets.push(Budget {
+                key: format!("d:{day}:{principal}"),
+                limit: "daily",
+                budget: b,
+                until_midnight,
+            });
+        }
+        if let Some(tool) = tool
+            && let Some(b) = lookup(&s.daily_per_tool, tool)
+        {
+            let key = format!("d:{day}:{}", tool_key(principal, tool));
+            plan.budgets.push(Budget { key, limit: "daily_tool", budget: *b, until_midnight });
+        }
+        plan
     }
 
     /// Takes one call from the principal's limits, and from the tool's if `tool` (`server/tool`)

@@ -16,6 +16,7 @@ mod observe;
 mod output;
 mod pinning;
 mod servers;
+pub mod state;
 mod tools;
 
 pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSection};
@@ -32,6 +33,7 @@ pub use servers::{
     CredentialSection, Isolation, OAuthClientSection, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext,
     SamplingLimits, SandboxLimits, SandboxMode, ServerSection, TokenExchangeSection,
 };
+pub use state::StateSection;
 pub use tools::{ArgumentSecrets, ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
 
 use schemars::JsonSchema;
@@ -94,6 +96,9 @@ pub struct Config {
     /// Where callers' upstream authorizations come back, and the key they are kept under.
     #[serde(default)]
     pub credentials: CredentialsSection,
+    /// State several gateways share (Redis).
+    #[serde(default)]
+    pub state: StateSection,
     /// The directory relative paths in the file are read from (the file's own directory).
     #[serde(skip)]
     #[schemars(skip)]
@@ -558,6 +563,7 @@ impl Config {
             }
         }
         self.credentials.validate()?;
+        self.state.validate()?;
         self.validate_egress()
     }
 }

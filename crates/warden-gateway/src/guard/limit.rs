@@ -12,6 +12,7 @@ use super::{Flow, Request, RequestGuard};
 use crate::catalogue::{CallKind, Route};
 use crate::client::ClientContext;
 use crate::config::Config;
+use crate::config::state::Unavailable;
 use crate::error::GatewayError;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -29,6 +30,9 @@ struct ContextCalls {
 /// The limits in force.
 pub struct CallLimits {
     rates: Limits,
+    /// The buckets and budgets every gateway shares (`[state] redis`).
+    shared: Option<crate::state::SharedState>,
+    on_unavailable: Unavailable,
     max_depth: u32,
     max_in_flight: u32,
     contexts: Mutex<HashMap<String, ContextCalls>>,
@@ -58,6 +62,8 @@ impl CallLimits {
         }
         Ok(CallLimits {
             rates: Limits::new(&settings, clock)?,
+            shared: crate::state::SharedState::from_config(&config.state)?,
+            on_unavailable: config.state.on_unavailable,
             max_depth: l.max_call_depth,
             max_in_flight: l.max_concurrent_calls,
             contexts: Mutex::new(HashMap::new()),
@@ -65,9 +71,28 @@ impl CallLimits {
     }
 
     /// Takes one call from the caller's buckets and budgets (and the tool's, for `server/tool`).
-    pub fn take(&self, ctx: &ClientContext, server: &str, tool: Option<&str>) -> Result<(), RpcError> {
+    /// With `[state] redis`, the buckets and budgets are the ones every gateway shares.
+    pub async fn take(&self, ctx: &ClientContext, server: &str, tool: Option<&str>) -> Result<(), RpcError> {
         let tool = tool.map(|t| format!("{server}/{t}"));
-        self.rates.take(&ctx.principal.identity_key(), tool.as_deref()).map_err(|e| limited(&e))
+        let key = ctx.principal.identity_key();
+        let Some(shared) = &self.shared else {
+            return self.rates.take(&key, tool.as_deref()).map_err(|e| limited(&e));
+        };
+        match shared.take(&self.rates.plan(&key, tool.as_deref())).await {
+            Ok(charged) => charged.map_err(|e| limited(&e)),
+            Err(e) if self.on_unavailable == Unavailable::Local => {
+                tracing::warn!("{e}: limiting by this gateway's own counters");
+                self.rates.take(&key, tool.as_deref()).map_err(|e| limited(&e))
+            }
+            Err(e) => {
+                tracing::error!("{e}: calls are refused until it returns");
+                Err(RpcError::new(
+                    error::INTERNAL_ERROR,
+                    "Warden cannot check your rate limits: its shared state is unreachable; retry shortly",
+                )
+                .with_data(json!({ "retryAfterMs": 1000 })))
+            }
+        }
     }
 
     /// How deeply a call of this context would be nested now (1 for a direct call), with
@@ -199,18 +224,18 @@ impl RequestGuard for Limit {
                 });
                 let Some(target) = &request.target else {
                     // The gateway's own resource (a released quarantine item): charged as a call.
-                    self.limits.take(ctx, "", None)?;
+                    self.limits.take(ctx, "", None).await?;
                     return Ok(Flow::Next);
                 };
                 request.slot = Some(self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?);
                 if !request.resumes {
                     let tool = (kind == CallKind::Tool).then_some(target.upstream_name.as_str());
-                    self.limits.take(ctx, &target.server.name, tool)?;
+                    self.limits.take(ctx, &target.server.name, tool).await?;
                 }
             }
             Route::Complete => {
                 let server = request.server().map(|s| s.name.clone()).unwrap_or_default();
-                self.limits.take(ctx, &server, None)?;
+                self.limits.take(ctx, &server, None).await?;
             }
             _ => {}
         }
@@ -286,12 +311,12 @@ mod tests {
         assert!(l.enter(&alice, 0).is_ok());
     }
 
-    #[test]
-    fn refusals_carry_the_retry_after() {
+    #[tokio::test]
+    async fn refusals_carry_the_retry_after() {
         let l = limits("[limits]\nper_principal = { rate = \"1/h\" }\n");
         let alice = ctx("alice", "agent");
-        l.take(&alice, "demo", Some("echo")).unwrap();
-        let e = l.take(&alice, "demo", Some("echo")).unwrap_err();
+        l.take(&alice, "demo", Some("echo")).await.unwrap();
+        let e = l.take(&alice, "demo", Some("echo")).await.unwrap_err();
         assert_eq!(e.code, error::RATE_LIMITED);
         let data = e.data.unwrap();
         assert_eq!(data["limit"], "principal");

@@ -1,0 +1,81 @@
+//! `[state]`: state several gateways share.
+
+use super::duration::ConfigDuration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What a gateway does when the shared state cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Unavailable {
+    /// Refuse the calls that need it, saying why.
+    #[default]
+    Refuse,
+    /// Limit calls by this gateway's own counters until it returns (each gateway then allows
+    /// the whole limit): logged. Applies to rate limits and budgets only.
+    Local,
+}
+
+/// `[state]`: without `redis`, state is this gateway's own (in memory), as for one gateway.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// Redis holding the state gateways share (`redis://host:6379/0`; `rediss://` for TLS).
+    /// Prefer `redis_env` when the URL holds a password.
+    #[serde(default)]
+    pub redis: Option<String>,
+    /// The environment variable holding the Redis URL.
+    #[serde(default)]
+    pub redis_env: Option<String>,
+    /// Prefix of every key Warden writes (gateways sharing state use the same one).
+    #[serde(default = "prefix")]
+    pub prefix: String,
+    /// How long a call waits for Redis before it counts as unreachable.
+    #[serde(default = "timeout")]
+    pub timeout: ConfigDuration,
+    /// When Redis cannot be reached: `refuse` (the default) or `local`.
+    #[serde(default)]
+    pub on_unavailable: Unavailable,
+}
+
+fn prefix() -> String {
+    "warden".into()
+}
+
+fn timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_millis(500))
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            redis: None,
+            redis_env: None,
+            prefix: prefix(),
+            timeout: timeout(),
+            on_unavailable: Unavailable::Refuse,
+        }
+    }
+}
+
+impl StateSection {
+    pub(super) fn validate(&self) -> Result<(), (Vec<String>, String)> {
+        let at = |k: &str| vec!["state".to_owned(), k.to_owned()];
+        if self.redis.is_some() && self.redis_env.is_some() {
+            return Err((at("redis"), "set one of redis or redis_env".into()));
+        }
+        if let Some(u) = &self.redis
+            && !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis+unix://"))
+        {
+            return Err((at("redis"), "must be a redis://, rediss:// or redis+unix:// URL".into()));
+        }
+        if self.prefix.is_empty() || !self.prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err((at("prefix"), "use letters, digits, '-' and '_'".into()));
+        }
+        if self.timeout.0.is_zero() {
+            return Err((at("timeout"), "must be above zero".into()));
+        }
+        Ok(())
+    }
+}

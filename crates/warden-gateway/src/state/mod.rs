@@ -1,0 +1,137 @@
+//! State several gateways share (`[state] redis`): rate limits and daily budgets are kept in
+//! Redis, so that a caller gets its limit once however many gateways serve it. Each call is one
+//! round trip: a Lua script checks every bucket (GCRA, on Redis's clock) and budget the call
+//! is charged against and, only if all have room, charges them all.
+//!
+//! Keys are `{prefix}:l:` and a hash of the caller and tool: Redis holds no identities. When Redis
+//! cannot be reached, calls are refused with a clear error (`on_unavailable = "refuse"`, the
+//! default) or limited by this gateway alone (`"local"`, logged); never unlimited.
+
+use crate::config::StateSection;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+use warden_policy::limits::{LimitExceeded, Plan};
+
+/// The script: KEYS are the buckets then the budgets; ARGV is the number of buckets, each
+/// bucket's interval (ms) and burst, the number of budgets, each budget's limit and seconds to
+/// midnight. Returns `{0, 0}` when charged, or `{i, wait_ms}` for the first (1-based) key that
+/// has no room, charging nothing.
+const TAKE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nb = tonumber(ARGV[1])
+local a = 2
+local tats = {}
+for b = 1, nb do
+  local interval = tonumber(ARGV[a]); local burst = tonumber(ARGV[a + 1]); a = a + 2
+  local tat = tonumber(redis.call('GET', KEYS[b]) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - interval * burst
+  if allow_at > now then return {b, allow_at - now} end
+  tats[b] = new_tat
+end
+local nd = tonumber(ARGV[a]); a = a + 1
+local ttls = {}
+for d = 1, nd do
+  local budget = tonumber(ARGV[a]); local ttl = tonumber(ARGV[a + 1]); a = a + 2
+  local used = tonumber(redis.call('GET', KEYS[nb + d]) or 0)
+  if used >= budget then return {nb + d, ttl * 1000} end
+  ttls[d] = ttl
+end
+for b = 1, nb do redis.call('SET', KEYS[b], tats[b], 'PX', tats[b] - now + 1000) end
+for d = 1, nd do
+  redis.call('INCR', KEYS[nb + d])
+  redis.call('EXPIRE', KEYS[nb + d], ttls[d] + 60)
+end
+return {0, 0}
+"#;
+
+/// Why the shared state could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("the shared state (Redis) is unreachable: {0}")]
+pub struct StateError(String);
+
+/// The connection to the shared state.
+pub struct SharedState {
+    client: redis::Client,
+    conn: OnceCell<redis::aio::ConnectionManager>,
+    prefix: String,
+    timeout: Duration,
+    script: redis::Script,
+}
+
+impl SharedState {
+    /// The shared state `[state]` names, if any (nothing is connected yet).
+    pub fn from_config(s: &StateSection) -> Result<Option<SharedState>, String> {
+        let url = match (&s.redis, &s.redis_env) {
+            (Some(u), _) => u.clone(),
+            (None, Some(var)) => {
+                std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?
+            }
+            (None, None) => return Ok(None),
+        };
+        let client = redis::Client::open(url.as_str()).map_err(|_| "[state] redis is not a Redis URL".to_owned())?;
+        Ok(Some(SharedState {
+            client,
+            conn: OnceCell::new(),
+            prefix: s.prefix.clone(),
+            timeout: s.timeout.0,
+            script: redis::Script::new(TAKE),
+        }))
+    }
+
+    async fn conn(&self) -> Result<redis::aio::ConnectionManager, StateError> {
+        let timeout = self.timeout;
+        let made = self
+            .conn
+            .get_or_try_init(|| async {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1);
+                redis::aio::ConnectionManager::new_with_config(self.client.clone(), config).await
+            })
+            .await;
+        made.cloned().map_err(|e| StateError(format!("{:?}", e.kind())))
+    }
+
+    fn key(&self, kind: &str, key: &str) -> String {
+        format!("{}:{kind}:{}", self.prefix, &hex::encode(Sha256::digest(key.as_bytes()))[..40])
+    }
+
+    /// Charges a call against `plan`: `Ok(Ok(()))` when every bucket and budget had room (and
+    /// all were charged), `Ok(Err(..))` naming the first that had none (nothing charged).
+    pub async fn take(&self, plan: &Plan) -> Result<Result<(), LimitExceeded>, StateError> {
+        if plan.buckets.is_empty() && plan.budgets.is_empty() {
+            return Ok(Ok(()));
+        }
+        let mut invocation = self.script.prepare_invoke();
+        invocation.arg(plan.buckets.len());
+        for b in &plan.buckets {
+            invocation.key(self.key("l", &b.key));
+            invocation.arg(b.interval.as_millis().max(1) as u64).arg(b.burst);
+        }
+        invocation.arg(plan.budgets.len());
+        for d in &plan.budgets {
+            invocation.key(self.key("l", &d.key));
+            invocation.arg(d.budget).arg(d.until_midnight.as_secs().max(1));
+        }
+        let mut conn = self.conn().await?;
+        let answer: Vec<i64> = tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn))
+            .await
+            .map_err(|_| StateError("no answer in time".into()))?
+            .map_err(|e| StateError(format!("{:?}", e.kind())))?;
+        let (which, wait) = (answer.first().copied().unwrap_or(-1), answer.get(1).copied().unwrap_or(0));
+        if which == 0 {
+            return Ok(Ok(()));
+        }
+        let index = usize::try_from(which - 1).map_err(|_| StateError("an unexpected answer".into()))?;
+        let limit = match plan.buckets.get(index) {
+            Some(b) => b.limit,
+            None => plan.budgets.get(index - plan.buckets.len()).map(|d| d.limit).unwrap_or("principal"),
+        };
+        Ok(Err(LimitExceeded { limit, retry_after: Duration::from_millis(wait.max(1) as u64) }))
+    }
+}
