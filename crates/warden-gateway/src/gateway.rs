@@ -130,9 +130,13 @@ impl Gateway {
         let frame_limits = Limits { max_frame_bytes: g.max_frame_bytes as usize, max_depth: g.max_json_depth as usize };
         let authorizer = Arc::new(Authorizer::from_config(config)?);
         let authenticator = Arc::new(Authenticator::from_config(config)?);
-        let limits = Arc::new(CallLimits::from_config(config, clock.clone())?);
+        let shared = crate::state::SharedState::from_config(&config.state)
+            .map_err(|e| GatewayError::Config(format!("state: {e}")))?
+            .map(Arc::new);
+        approvals.share(shared.clone());
+        let limits = Arc::new(CallLimits::from_config(config, clock.clone())?.shared(shared.clone()));
         let parked = Arc::new(Parked::new(g.input_required_ttl.0, clock.clone()));
-        let taint = Arc::new(Taint::new(config.taint.ttl.0, clock.clone()));
+        let taint = Arc::new(Taint::new(config.taint.ttl.0, clock.clone()).shared(shared, g.session_idle_timeout.0));
         let schemas = Arc::new(Schemas::new());
         let output = Arc::new(OutputGuard::new(schemas.clone(), config.output.binary));
         let hub = Arc::new(Hub::new(SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock)));

@@ -21,7 +21,7 @@ fn gateway(redis_port: u16, extra: &str) -> Warden {
     Warden::serve(
         "",
         &format!(
-            "{demo}\n[state]\nredis = \"redis://127.0.0.1:{redis_port}\"\ntimeout = \"300ms\"\n{extra}\n[limits]\nper_principal = {{ rate = \"5/m\", burst = 5 }}\n",
+            "{demo}trusted = true\n\n[state]\nredis = \"redis://127.0.0.1:{redis_port}\"\ntimeout = \"300ms\"\n{extra}\n[limits]\nper_principal = {{ rate = \"5/m\", burst = 5 }}\n",
             demo = demo_server("demo"),
         ),
     )
@@ -76,10 +76,50 @@ fn with_a_local_fallback_a_gateway_limits_alone_while_redis_is_away() {
     let port = free_port();
     // Nothing listens there: Redis is away from the start.
     let gw = gateway(port, "on_unavailable = \"local\"");
-    for i in 0..5 {
-        assert_eq!(echo(&gw)["ok"], true, "call {i}");
+    // Taint has no local fallback: unable to know, the context counts as tainted, and a write
+    // needs approval (the held call counts against the limit, as any call).
+    let out = node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
+        { "op": "callTool", "name": "demo__write_note", "arguments": { "title": "t", "body": "b" } },
+    ]}));
+    let e = &out["ops"][0]["error"];
+    assert_eq!(e["code"], -32013, "{out}");
+    assert!(e["data"]["reasons"].to_string().contains("tainted"), "{e}");
+    for i in 1..5 {
+        let op = echo(&gw);
+        assert_eq!(op["ok"], true, "call {i}: {op}");
     }
     let op = echo(&gw);
     assert_eq!(op["error"]["code"], -32005, "still limited, by this gateway's own counters: {op}");
     assert!(gw.log().contains("limiting by this gateway's own counters"));
+}
+
+/// A 2026-07-28 request of the local principal (the same context on every gateway).
+fn modern(gw: &Warden, id: u64, method: &str, name: &str, params: Value) -> Value {
+    let mut params = params;
+    params["_meta"] = envelope();
+    let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+    let h = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", method), ("mcp-name", name)];
+    post_json(gw.port, &h, &body.to_string()).json()
+}
+
+#[test]
+fn a_context_tainted_on_one_gateway_is_tainted_on_the_other() {
+    let port = free_port();
+    let _store = redis(port);
+    // The demo server untrusted: reading its resources taints.
+    let untrusted =
+        format!("[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string());
+    let config = format!("{untrusted}\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n");
+    let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
+    let write = |gw: &Warden, id: u64| {
+        let args = json!({ "name": "demo__write_note", "arguments": { "title": "t", "body": "b" } });
+        modern(gw, id, "tools/call", "demo__write_note", args)
+    };
+    let clean = write(&b, 1);
+    assert!(clean["result"]["content"].is_array(), "a clean context writes: {clean}");
+    let read = modern(&a, 2, "resources/read", "demo://readme", json!({ "uri": "demo://readme" }));
+    assert!(read["result"]["contents"].is_array(), "{read}");
+    let held = write(&b, 3);
+    assert_eq!(held["error"]["code"], -32013, "tainted on A, the write on B needs approval: {held}");
+    assert!(held["error"]["data"]["reasons"].to_string().contains("tainted"), "{held}");
 }

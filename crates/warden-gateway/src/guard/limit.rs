@@ -31,7 +31,7 @@ struct ContextCalls {
 pub struct CallLimits {
     rates: Limits,
     /// The buckets and budgets every gateway shares (`[state] redis`).
-    shared: Option<crate::state::SharedState>,
+    shared: Option<Arc<crate::state::SharedState>>,
     on_unavailable: Unavailable,
     max_depth: u32,
     max_in_flight: u32,
@@ -62,7 +62,7 @@ impl CallLimits {
         }
         Ok(CallLimits {
             rates: Limits::new(&settings, clock)?,
-            shared: crate::state::SharedState::from_config(&config.state)?,
+            shared: None,
             on_unavailable: config.state.on_unavailable,
             max_depth: l.max_call_depth,
             max_in_flight: l.max_concurrent_calls,
@@ -71,6 +71,12 @@ impl CallLimits {
     }
 
     /// Takes one call from the caller's buckets and budgets (and the tool's, for `server/tool`).
+    /// The same limits, kept in `shared` (`[state] redis`) when there is one.
+    pub fn shared(mut self, shared: Option<Arc<crate::state::SharedState>>) -> CallLimits {
+        self.shared = shared;
+        self
+    }
+
     /// With `[state] redis`, the buckets and budgets are the ones every gateway shares.
     pub async fn take(&self, ctx: &ClientContext, server: &str, tool: Option<&str>) -> Result<(), RpcError> {
         let tool = tool.map(|t| format!("{server}/{t}"));

@@ -78,12 +78,57 @@ pub struct Taint {
     contexts: Mutex<HashMap<String, Tainted>>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
+    /// Shared with the other gateways (`[state] redis`), and how long a session's taint is kept
+    /// there (a session idle that long is gone).
+    shared: Option<(Arc<crate::state::SharedState>, Duration)>,
+    /// Contexts marked here whose mark may not have reached the shared state yet.
+    unsynced: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Taint {
     /// Taint whose sessionless contexts clear `ttl` after their last untrusted read.
     pub fn new(ttl: Duration, clock: Arc<dyn Clock>) -> Taint {
-        Taint { contexts: Mutex::new(HashMap::new()), ttl, clock }
+        Taint { contexts: Mutex::new(HashMap::new()), ttl, clock, shared: None, unsynced: Mutex::default() }
+    }
+
+    /// The same, shared through `state` with the other gateways; a session's taint is kept there
+    /// for `session_ttl` after its last mark.
+    pub fn shared(mut self, state: Option<Arc<crate::state::SharedState>>, session_ttl: Duration) -> Taint {
+        self.shared = state.map(|s| (s, session_ttl));
+        self
+    }
+
+    fn shared_ttl(&self, ctx: &ClientContext, shared: &(Arc<crate::state::SharedState>, Duration)) -> Duration {
+        if ctx.session.is_some() { shared.1 } else { self.ttl }
+    }
+
+    /// Makes sure the mark of `ctx` reached the shared state before the answer that follows it
+    /// goes out (so the caller's next request, on any gateway, finds it).
+    pub async fn flush(&self, ctx: &ClientContext) {
+        let Some(shared) = &self.shared else { return };
+        let key = super::limit::context_key(ctx);
+        if !self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+            return;
+        }
+        match shared.0.mark_tainted(&key, self.shared_ttl(ctx, shared)).await {
+            Ok(()) => {
+                self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            }
+            Err(e) => tracing::error!("{e}: a taint could not be shared; other gateways treat the context as tainted"),
+        }
+    }
+
+    /// Whether the request's context is tainted, here or on another gateway. When the shared
+    /// state cannot say, it is.
+    pub async fn is_tainted_anywhere(&self, ctx: &ClientContext) -> bool {
+        if self.is_tainted(ctx) {
+            return true;
+        }
+        let Some((shared, _)) = &self.shared else { return false };
+        shared.is_tainted(&super::limit::context_key(ctx)).await.unwrap_or_else(|e| {
+            tracing::warn!("{e}: the context counts as tainted");
+            true
+        })
     }
 
     /// Marks the request's context tainted (again: a sessionless context's clock restarts);
@@ -96,7 +141,17 @@ impl Taint {
             self.forget_expired(&mut contexts, now);
         }
         let session = ctx.session.is_some();
-        let before = contexts.insert(key, Tainted { last: now, session });
+        let before = contexts.insert(key.clone(), Tainted { last: now, session });
+        if let Some(shared) = &self.shared {
+            // Written now, in the background; `flush` waits for it before the answer goes out.
+            self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone());
+            let (state, ttl) = (shared.0.clone(), self.shared_ttl(ctx, shared));
+            tokio::spawn(async move {
+                if let Err(e) = state.mark_tainted(&key, ttl).await {
+                    tracing::error!("{e}: a taint could not be shared yet");
+                }
+            });
+        }
         before.is_none_or(|t| !self.live(&t, now))
     }
 
@@ -122,7 +177,15 @@ impl Taint {
 
     /// Forgets an ended session.
     pub fn forget_session(&self, session_id: &str) {
-        self.contexts.lock().unwrap_or_else(|p| p.into_inner()).remove(&format!("session:{session_id}"));
+        let key = format!("session:{session_id}");
+        self.contexts.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        if let Some((state, _)) = &self.shared {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let _ = state.clear_taint(&key).await;
+            });
+        }
     }
 }
 
@@ -237,6 +300,7 @@ impl ResponseGuard for TaintGuard {
         {
             self.taint(request.ctx, source, &server, &what);
         }
+        self.taint.flush(request.ctx).await;
         request.screened = Some(found);
         Ok(())
     }

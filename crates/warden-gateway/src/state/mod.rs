@@ -1,11 +1,14 @@
-//! State several gateways share (`[state] redis`): rate limits and daily budgets are kept in
-//! Redis, so that a caller gets its limit once however many gateways serve it. Each call is one
-//! round trip: a Lua script checks every bucket (GCRA, on Redis's clock) and budget the call
-//! is charged against and, only if all have room, charges them all.
+//! State several gateways share (`[state] redis`):
+//! - rate limits and daily budgets: a caller gets its limit once however many gateways serve it.
+//!   Each call is one round trip: a Lua script checks every bucket (GCRA, on Redis's clock) and
+//!   budget the call is charged against and, only if all have room, charges them all;
+//! - taint: a context tainted on one gateway is tainted on every other;
+//! - spent continuations of approved calls: one used on one gateway is refused on every other.
 //!
-//! Keys are `{prefix}:l:` and a hash of the caller and tool: Redis holds no identities. When Redis
-//! cannot be reached, calls are refused with a clear error (`on_unavailable = "refuse"`, the
-//! default) or limited by this gateway alone (`"local"`, logged); never unlimited.
+//! Keys are `{prefix}:{kind}:` and a hash of what they count: Redis holds no identities. When
+//! Redis cannot be reached, rate-limited calls are refused with a clear error
+//! (`on_unavailable = "refuse"`, the default) or limited by this gateway alone (`"local"`,
+//! logged); a context counts as tainted and a continuation as spent: never the permissive side.
 
 use crate::config::StateSection;
 use sha2::{Digest, Sha256};
@@ -99,6 +102,44 @@ impl SharedState {
 
     fn key(&self, kind: &str, key: &str) -> String {
         format!("{}:{kind}:{}", self.prefix, &hex::encode(Sha256::digest(key.as_bytes()))[..40])
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StateError> {
+        let mut conn = self.conn().await?;
+        tokio::time::timeout(self.timeout, cmd.query_async(&mut conn))
+            .await
+            .map_err(|_| StateError("no answer in time".into()))?
+            .map_err(|e| StateError(format!("{:?}", e.kind())))
+    }
+
+    /// Records `id` as spent for `ttl`: whether it was not spent before (on any gateway).
+    pub async fn spend(&self, kind: &str, id: &[u8], ttl: Duration) -> Result<bool, StateError> {
+        let key = self.key(kind, &hex::encode(id));
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(1).arg("NX").arg("PX").arg(ttl.as_millis().max(1) as u64);
+        let set: Option<String> = self.run(&cmd).await?;
+        Ok(set.is_some())
+    }
+
+    /// Marks `context` tainted for `ttl` (again: the time restarts).
+    pub async fn mark_tainted(&self, context: &str, ttl: Duration) -> Result<(), StateError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key("t", context)).arg(1).arg("PX").arg(ttl.as_millis().max(1) as u64);
+        self.run::<()>(&cmd).await
+    }
+
+    /// Whether `context` is tainted on any gateway.
+    pub async fn is_tainted(&self, context: &str) -> Result<bool, StateError> {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(self.key("t", context));
+        Ok(self.run::<i64>(&cmd).await? > 0)
+    }
+
+    /// Forgets `context`'s taint (its session ended).
+    pub async fn clear_taint(&self, context: &str) -> Result<(), StateError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key("t", context));
+        self.run::<()>(&cmd).await
     }
 
     /// Charges a call against `plan`: `Ok(Ok(()))` when every bucket and budget had room (and

@@ -60,7 +60,7 @@ impl RequestGuard for Approve {
         let server = target.server.name.clone();
         let continuing =
             Continuing { ctx: request.ctx, server: &server, tool: &tool.facts.name, arguments: arguments.as_ref() };
-        let continued = self.approvals.continuation(&continuing, &mut request.params)?;
+        let continued = self.approvals.continuation(&continuing, &mut request.params).await?;
         request.note.approval_id = continued.clone();
         if !needs || request.resumes || continued.is_some() {
             return Ok(Flow::Next);

@@ -65,6 +65,8 @@ pub struct Approvals {
     max_pending: u32,
     /// Continuations already used (SHA-256 of the sealed state), until they expire: each works once.
     spent: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>,
+    /// Continuations spent on any gateway (`[state] redis`).
+    shared: std::sync::OnceLock<Arc<crate::state::SharedState>>,
 }
 
 /// Most continuations remembered as used; past this, new ones are refused (fail closed).
@@ -177,6 +179,13 @@ pub(crate) fn unix_ms(clock: &dyn Clock) -> i64 {
 }
 
 impl Approvals {
+    /// Shares the spent continuations through `state` with the other gateways (set once).
+    pub fn share(&self, state: Option<Arc<crate::state::SharedState>>) {
+        if let Some(s) = state {
+            let _ = self.shared.set(s);
+        }
+    }
+
     /// The approval guard of `config`, storing in `store`.
     pub fn new(
         config: &Config,
@@ -203,6 +212,7 @@ impl Approvals {
             approve_at: a.approve_at.clone(),
             max_pending: a.max_pending_per_caller,
             spent: Default::default(),
+            shared: Default::default(),
         })
     }
 
@@ -359,7 +369,7 @@ impl Approvals {
     /// A retry continuing an approved call (see [`Approvals::seal_continuation`]): the approval
     /// id, with the server's own `requestState` put back in `params`. `None` when the request
     /// continues nothing; an error when its state is not valid for this call.
-    pub fn continuation(&self, call: &Continuing<'_>, params: &mut Value) -> Result<Option<String>, RpcError> {
+    pub async fn continuation(&self, call: &Continuing<'_>, params: &mut Value) -> Result<Option<String>, RpcError> {
         let Some(sealed) =
             params.get("requestState").and_then(Value::as_str).and_then(|s| s.strip_prefix(CONTINUE_PREFIX))
         else {
@@ -377,6 +387,20 @@ impl Approvals {
                 return Err(refused("this continuation of an approved call was already used", "used"));
             }
             spent.insert(key, self.clock.now() + self.ttl);
+        }
+        if let Some(shared) = self.shared.get() {
+            let key: [u8; 32] = Sha256::digest(sealed.as_bytes()).into();
+            match shared.spend("c", &key, self.ttl).await {
+                Ok(true) => {}
+                Ok(false) => return Err(refused("this continuation of an approved call was already used", "used")),
+                Err(e) => {
+                    tracing::error!("{e}: a continuation cannot be checked as unused, so it is refused");
+                    return Err(refused(
+                        "Warden cannot check that this continuation was not used: its shared state is unreachable",
+                        "state",
+                    ));
+                }
+            }
         }
         if let Some(obj) = params.as_object_mut() {
             match payload.get("state") {

@@ -66,7 +66,7 @@ impl Authorize {
         let server = target.server.name.clone();
         let state = CallState {
             depth: self.limits.depth(ctx, self.parked.count_for(&ctx.principal)),
-            tainted: self.taint.is_tainted(ctx),
+            tainted: self.taint.is_tainted_anywhere(ctx).await,
         };
         (request.depth, request.tainted) = (state.depth, state.tainted);
         let what = format!("{} {}", request.method, shown(request.addressed()));
@@ -110,7 +110,7 @@ impl Authorize {
     }
 
     async fn decide_subscription(&self, ctx: &ClientContext, target: &Target) -> (Decision, Option<RpcError>) {
-        let state = CallState { depth: 1, tainted: self.taint.is_tainted(ctx) };
+        let state = CallState { depth: 1, tainted: self.taint.is_tainted_anywhere(ctx).await };
         let item = Item::Resource { uri: &target.upstream_name, template: false };
         let decision =
             self.policies.decide_call(ctx, &target.server.name, item, None, &Default::default(), state).await;
@@ -129,7 +129,7 @@ impl Authorize {
     /// arguments already given, as the arguments.
     async fn completion(&self, request: &mut Request<'_>) -> Result<(), RpcError> {
         let Some(target) = &request.target else { return Ok(()) };
-        let state = CallState { depth: 1, tainted: self.taint.is_tainted(request.ctx) };
+        let state = CallState { depth: 1, tainted: self.taint.is_tainted_anywhere(request.ctx).await };
         let mut args: Map<String, Value> = request
             .params
             .get("context")
