@@ -102,6 +102,8 @@ pub struct Gateway {
     pub containment_poll: Duration,
     /// Credentials obtained per caller for servers (token exchange).
     pub credentials: Arc<Credentials>,
+    /// State shared with the other gateways (`[state] redis`).
+    pub shared: Option<Arc<crate::state::SharedState>>,
 }
 
 impl Gateway {
@@ -136,7 +138,8 @@ impl Gateway {
         approvals.share(shared.clone());
         let limits = Arc::new(CallLimits::from_config(config, clock.clone())?.shared(shared.clone()));
         let parked = Arc::new(Parked::new(g.input_required_ttl.0, clock.clone()));
-        let taint = Arc::new(Taint::new(config.taint.ttl.0, clock.clone()).shared(shared, g.session_idle_timeout.0));
+        let taint =
+            Arc::new(Taint::new(config.taint.ttl.0, clock.clone()).shared(shared.clone(), g.session_idle_timeout.0));
         let schemas = Arc::new(Schemas::new());
         let output = Arc::new(OutputGuard::new(schemas.clone(), config.output.binary));
         let hub = Arc::new(Hub::new(SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock)));
@@ -240,6 +243,7 @@ impl Gateway {
             containment,
             containment_poll: config.approvals.containment_poll.0,
             credentials,
+            shared,
         }))
     }
 
@@ -261,6 +265,7 @@ impl Gateway {
         tokio::spawn(async move { gw.authenticator.load_keys().await });
         self.watch_reloads();
         self.watch_containment();
+        self.listen_for_news();
         for server in self.registry.all() {
             if let warden_upstream::TransportSpec::Stdio { sandbox: None, .. } = &server.info.spec.transport {
                 let (auditor, name) = (self.auditor.clone(), server.info.name.clone());
@@ -299,6 +304,46 @@ impl Gateway {
     }
 
     /// Reads the containment list every `containment_poll`, for changes another process made.
+    /// Applies news of containment at once when another gateway or an operator publishes it
+    /// (`[state] redis`); the poll stays as the backstop.
+    fn listen_for_news(self: &Arc<Self>) {
+        let Some(shared) = self.shared.clone() else { return };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let w = weak.clone();
+                let ended = shared
+                    .listen(move |news| {
+                        let w = w.clone();
+                        async move {
+                            let Some(gw) = w.upgrade() else { return };
+                            tracing::info!(%news, "news from another gateway: syncing containment");
+                            if let Err(e) = gw.sync_containment().await {
+                                tracing::warn!("containment not synced: {e}");
+                            }
+                        }
+                    })
+                    .await;
+                if weak.upgrade().is_none() {
+                    break;
+                }
+                if let Err(e) = ended {
+                    tracing::warn!("{e}: news from other gateways arrive by polling until it returns");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    /// Tells every gateway sharing state that containment changed.
+    pub async fn publish_containment(&self) {
+        if let Some(shared) = &self.shared
+            && let Err(e) = shared.publish("containment").await
+        {
+            tracing::warn!("{e}: other gateways apply the change when they next poll");
+        }
+    }
+
     fn watch_containment(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let every = self.containment_poll.max(Duration::from_millis(100));
@@ -440,6 +485,7 @@ impl Gateway {
             crate::guard::contain::contain(store, self.approvals.store(), grants, &self.auditor, server, by, reason)
                 .await?;
         self.sync_containment().await?;
+        self.publish_containment().await;
         Ok(done)
     }
 
@@ -459,6 +505,7 @@ impl Gateway {
         let deleted =
             crate::guard::contain::revoke_credentials(store, grants, &self.auditor, server, user, by, reason).await?;
         self.sync_containment().await?;
+        self.publish_containment().await;
         Ok(deleted)
     }
 
@@ -466,6 +513,7 @@ impl Gateway {
     pub async fn release_server(&self, server: &str, by: &str) -> Result<bool, GatewayError> {
         let done = crate::guard::contain::release(self.containment.store(), &self.auditor, server, by).await?;
         self.sync_containment().await?;
+        self.publish_containment().await;
         Ok(done)
     }
 

@@ -281,6 +281,13 @@ pub async fn release(config: &Config, server: &str, by: Option<String>) -> anyho
 
 /// Asks the gateway to read the containment list now; says what happened.
 async fn poke(config: &Config) -> String {
+    // Gateways sharing state hear of it at once, wherever they run.
+    if let Ok(Some(shared)) = warden_gateway::state::SharedState::from_config(&config.state) {
+        match shared.publish("containment").await {
+            Ok(()) => return " (told every gateway through the shared state)".to_owned(),
+            Err(e) => eprintln!("{e}: gateways apply it when they next poll"),
+        }
+    }
     let Some(addr) = &config.admin.listen else {
         return format!(
             " (the gateway applies it within {}s: no admin listener is configured to tell it sooner)",

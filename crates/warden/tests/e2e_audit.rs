@@ -27,42 +27,6 @@ fn warden(args: &[&str]) -> (i32, String, String) {
 }
 
 /// A fresh Postgres schema for one test, dropped with it.
-struct PgSchema {
-    name: String,
-}
-
-impl PgSchema {
-    fn new() -> PgSchema {
-        let name = format!("warden_e2e_{}_{}", std::process::id(), rand_suffix());
-        psql(&format!("CREATE SCHEMA {name}"));
-        PgSchema { name }
-    }
-
-    fn url(&self) -> String {
-        let base = std::env::var("WARDEN_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        format!("{base}?options=-c%20search_path%3D{}", self.name)
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-    }
-}
-
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("psql");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
-}
-
 /// A gateway in front of the demo server with these audit settings (and policies).
 fn gateway(audit: &str, extra: &str) -> (Warden, TempDir) {
     let dir = TempDir::new("audit-policy");

@@ -123,3 +123,44 @@ fn a_context_tainted_on_one_gateway_is_tainted_on_the_other() {
     assert_eq!(held["error"]["code"], -32013, "tainted on A, the write on B needs approval: {held}");
     assert!(held["error"]["data"]["reasons"].to_string().contains("tainted"), "{held}");
 }
+
+#[test]
+fn a_containment_on_one_gateway_reaches_the_other_at_once() {
+    let port = free_port();
+    let _store = redis(port);
+    let pg = PgSchema::new();
+    // Polling alone would take a minute: only the published news can be this quick.
+    let config = |pg: &PgSchema| {
+        format!(
+            "{demo}trusted = true\n\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n\n[audit]\npostgres_url = {url:?}\n\n[approvals]\ncontainment_poll = \"60s\"\n",
+            demo = demo_server("demo"),
+            url = pg.url(),
+        )
+    };
+    let (a, b) = (Warden::serve("", &config(&pg)), Warden::serve("", &config(&pg)));
+    assert_eq!(echo(&b)["ok"], true);
+    let (code, out) = warden_cli(&a, &["contain", "demo", "--by", "ops"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("told every gateway"), "{out}");
+    let mut refused = Value::Null;
+    for _ in 0..20 {
+        refused = echo(&b);
+        if refused["error"]["code"] == -32015 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(refused["error"]["code"], -32015, "contained on B within two seconds: {refused}");
+    assert!(b.log().contains("news from another gateway"));
+    let (code, _) = warden_cli(&b, &["release", "demo", "--by", "ops"]);
+    assert_eq!(code, 0);
+    let mut back = Value::Null;
+    for _ in 0..20 {
+        back = echo(&a);
+        if back["ok"] == true {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(back["ok"], true, "released on A at once: {back}");
+}

@@ -3,7 +3,10 @@
 //!   Each call is one round trip: a Lua script checks every bucket (GCRA, on Redis's clock) and
 //!   budget the call is charged against and, only if all have room, charges them all;
 //! - taint: a context tainted on one gateway is tainted on every other;
-//! - spent continuations of approved calls: one used on one gateway is refused on every other.
+//! - spent continuations of approved calls: one used on one gateway is refused on every other;
+//! - news: a containment, its release or a revocation made anywhere (a gateway's admin API,
+//!   `warden contain`) is published, and every gateway applies it at once; the poll of
+//!   `approvals.containment_poll` stays as the backstop.
 //!
 //! Keys are `{prefix}:{kind}:` and a hash of what they count: Redis holds no identities. When
 //! Redis cannot be reached, rate-limited calls are refused with a clear error
@@ -110,6 +113,37 @@ impl SharedState {
             .await
             .map_err(|_| StateError("no answer in time".into()))?
             .map_err(|e| StateError(format!("{:?}", e.kind())))
+    }
+
+    fn channel(&self) -> String {
+        format!("{}:news", self.prefix)
+    }
+
+    /// Tells every gateway that `what` changed (`containment`).
+    pub async fn publish(&self, what: &str) -> Result<(), StateError> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(self.channel()).arg(what);
+        self.run::<i64>(&cmd).await.map(|_| ())
+    }
+
+    /// Calls `on_news` with each piece of news published by any gateway or operator, for as
+    /// long as the connection lasts; returns when it ends (to be called again).
+    pub async fn listen<F, Fut>(&self, mut on_news: F) -> Result<(), StateError>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        use futures::StreamExt;
+        let mut pubsub = tokio::time::timeout(self.timeout, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| StateError("no answer in time".into()))?
+            .map_err(|e| StateError(format!("{:?}", e.kind())))?;
+        pubsub.subscribe(self.channel()).await.map_err(|e| StateError(format!("{:?}", e.kind())))?;
+        let mut messages = pubsub.into_on_message();
+        while let Some(m) = messages.next().await {
+            on_news(m.get_payload::<String>().unwrap_or_default()).await;
+        }
+        Err(StateError("the subscription ended".into()))
     }
 
     /// Records `id` as spent for `ttl`: whether it was not spent before (on any gateway).

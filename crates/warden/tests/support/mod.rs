@@ -545,3 +545,43 @@ pub fn api_key() -> (String, String) {
     let hash = format!("sha256:{}", hex::encode(sha2::Sha256::digest(key.as_bytes())));
     (key, hash)
 }
+
+/// A Postgres schema of the test's own in database `test`, dropped at the end.
+pub struct PgSchema {
+    name: String,
+}
+
+impl PgSchema {
+    /// A new, empty schema.
+    pub fn new() -> PgSchema {
+        let name = format!("warden_e2e_{}_{}", std::process::id(), rand_suffix());
+        psql(&format!("CREATE SCHEMA {name}"));
+        PgSchema { name }
+    }
+
+    /// The URL of the database with this schema first on the search path.
+    pub fn url(&self) -> String {
+        let base = std::env::var("WARDEN_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        format!("{base}?options=-c%20search_path%3D{}", self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+    }
+}
+
+/// Runs `sql` in database `test` with psql.
+pub fn psql(sql: &str) {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}
