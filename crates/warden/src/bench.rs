@@ -55,6 +55,14 @@ pub struct BenchArgs {
     /// Audit durability of the gateway: batched or sync (the audit log is always on).
     #[arg(long, default_value = "batched")]
     audit: String,
+    /// Charge every call against a rate limit (one too large to refuse anything), so that the
+    /// limit's cost is measured.
+    #[arg(long)]
+    rate_limit: bool,
+    /// Keep the gateway's limits and taint in this Redis (`[state] redis`), shared as between
+    /// gateways: with `--rate-limit`, each call is one Redis round trip.
+    #[arg(long, value_name = "URL")]
+    state_redis: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -62,6 +70,18 @@ pub struct BenchArgs {
     /// and the measurement stay this binary's, so two builds compare on equal terms.
     #[arg(long, value_name = "PATH")]
     gateway: Option<std::path::PathBuf>,
+}
+
+/// The `[limits]` and `[state]` of `--rate-limit` and `--state-redis`.
+fn state_config(args: &BenchArgs) -> String {
+    let mut s = String::new();
+    if args.rate_limit {
+        s.push_str("\n[limits]\nper_principal = { rate = \"1000000/s\", burst = 1000000 }\n");
+    }
+    if let Some(url) = &args.state_redis {
+        s.push_str(&format!("\n[state]\nredis = {url:?}\n"));
+    }
+    s
 }
 
 struct Process(Child);
@@ -372,8 +392,9 @@ async fn targets(
             std::fs::write(
                 &config,
                 format!(
-                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n",
-                    args.audit
+                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n{}",
+                    args.audit,
+                    state_config(args)
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;
@@ -408,9 +429,10 @@ async fn targets(
             std::fs::write(
                 &config,
                 format!(
-                    "[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n",
+                    "[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n{}",
                     exe.display().to_string(),
-                    args.audit
+                    args.audit,
+                    state_config(args)
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;

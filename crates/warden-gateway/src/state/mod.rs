@@ -20,12 +20,13 @@ use tokio::sync::OnceCell;
 use warden_policy::limits::{LimitExceeded, Plan};
 
 /// The script: KEYS are the buckets then the budgets; ARGV is the number of buckets, each
-/// bucket's interval (ms) and burst, the number of budgets, each budget's limit and seconds to
-/// midnight. Returns `{0, 0}` when charged, or `{i, wait_ms}` for the first (1-based) key that
-/// has no room, charging nothing.
+/// bucket's interval (µs) and burst, the number of budgets, each budget's limit and seconds to
+/// midnight. Returns `{0, 0}` when charged, or `{i, wait_µs}` for the first (1-based) key that
+/// has no room, charging nothing. Times are microseconds (exact in Lua's doubles, and written
+/// as whole numbers: Lua's default conversion would round them).
 const TAKE: &str = r#"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local nb = tonumber(ARGV[1])
 local a = 2
 local tats = {}
@@ -43,10 +44,12 @@ local ttls = {}
 for d = 1, nd do
   local budget = tonumber(ARGV[a]); local ttl = tonumber(ARGV[a + 1]); a = a + 2
   local used = tonumber(redis.call('GET', KEYS[nb + d]) or 0)
-  if used >= budget then return {nb + d, ttl * 1000} end
+  if used >= budget then return {nb + d, ttl * 1000000} end
   ttls[d] = ttl
 end
-for b = 1, nb do redis.call('SET', KEYS[b], tats[b], 'PX', tats[b] - now + 1000) end
+for b = 1, nb do
+  redis.call('SET', KEYS[b], string.format('%.0f', tats[b]), 'PX', math.floor((tats[b] - now) / 1000) + 1000)
+end
 for d = 1, nd do
   redis.call('INCR', KEYS[nb + d])
   redis.call('EXPIRE', KEYS[nb + d], ttls[d] + 60)
@@ -186,7 +189,7 @@ impl SharedState {
         invocation.arg(plan.buckets.len());
         for b in &plan.buckets {
             invocation.key(self.key("l", &b.key));
-            invocation.arg(b.interval.as_millis().max(1) as u64).arg(b.burst);
+            invocation.arg(b.interval.as_micros().max(1) as u64).arg(b.burst);
         }
         invocation.arg(plan.budgets.len());
         for d in &plan.budgets {
@@ -207,6 +210,62 @@ impl SharedState {
             Some(b) => b.limit,
             None => plan.budgets.get(index - plan.buckets.len()).map(|d| d.limit).unwrap_or("principal"),
         };
-        Ok(Err(LimitExceeded { limit, retry_after: Duration::from_millis(wait.max(1) as u64) }))
+        Ok(Err(LimitExceeded { limit, retry_after: Duration::from_micros(wait.max(1) as u64) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_policy::limits::{Budget, Charge};
+
+    /// The machine's Redis, under a prefix of this test's own.
+    fn state() -> SharedState {
+        let prefix = format!("warden-test-{}", rand::random::<u64>());
+        let section = StateSection { redis: Some("redis://127.0.0.1:6379".into()), prefix, ..Default::default() };
+        SharedState::from_config(&section).unwrap().unwrap()
+    }
+
+    fn bucket(key: &str, interval: Duration, burst: u32) -> Charge {
+        Charge { key: key.into(), limit: "principal", interval, burst }
+    }
+
+    #[tokio::test]
+    async fn buckets_keep_sub_millisecond_rates_and_charge_all_or_nothing() {
+        let s = state();
+        // 50 000 calls a second, no burst: a round trip to Redis takes longer than a call's
+        // worth of time, so every call passes (rounded to milliseconds, most would not).
+        let fast = Plan { buckets: vec![bucket("a", Duration::from_micros(20), 1)], budgets: vec![] };
+        let mut passed = 0;
+        for _ in 0..200 {
+            passed += usize::from(s.take(&fast).await.unwrap().is_ok());
+        }
+        assert!(passed >= 190, "{passed} of 200 passed");
+        // One a minute: the second at once is refused, and told when to come back.
+        let slow = Plan { buckets: vec![bucket("s", Duration::from_secs(60), 1)], budgets: vec![] };
+        assert!(s.take(&slow).await.unwrap().is_ok());
+        let refused = s.take(&slow).await.unwrap().unwrap_err();
+        assert!(refused.retry_after > Duration::from_secs(59) && refused.retry_after <= Duration::from_secs(60));
+
+        // A budget with nothing left refuses the call and charges none of its buckets.
+        let day = |budget| Budget { key: "d".into(), limit: "daily", budget, until_midnight: Duration::from_secs(60) };
+        let both = Plan { buckets: vec![bucket("b", Duration::from_secs(60), 1)], budgets: vec![day(1)] };
+        assert!(s.take(&both).await.unwrap().is_ok());
+        let over = Plan { buckets: vec![bucket("c", Duration::from_secs(60), 1)], budgets: vec![day(1)] };
+        assert_eq!(s.take(&over).await.unwrap().unwrap_err().limit, "daily");
+        let c_alone = Plan { buckets: vec![bucket("c", Duration::from_secs(60), 1)], budgets: vec![] };
+        assert!(s.take(&c_alone).await.unwrap().is_ok(), "the refused call took nothing from bucket c");
+    }
+
+    #[tokio::test]
+    async fn spent_ids_and_taint_are_seen_once_set() {
+        let s = state();
+        assert!(s.spend("c", b"id", Duration::from_secs(5)).await.unwrap());
+        assert!(!s.spend("c", b"id", Duration::from_secs(5)).await.unwrap(), "spent once");
+        assert!(!s.is_tainted("ctx").await.unwrap());
+        s.mark_tainted("ctx", Duration::from_secs(5)).await.unwrap();
+        assert!(s.is_tainted("ctx").await.unwrap());
+        s.clear_taint("ctx").await.unwrap();
+        assert!(!s.is_tainted("ctx").await.unwrap());
     }
 }
