@@ -392,7 +392,7 @@ async fn targets(
             std::fs::write(
                 &config,
                 format!(
-                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n{}",
+                    "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[egress]\nallow = [\"127.0.0.1:{up_port}\"]\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n{}",
                     args.audit,
                     state_config(args)
                 ),
