@@ -266,3 +266,16 @@ fn api_keys_are_made_with_their_hash() {
     let (ok, out, err) = warden(&["check", "--config", &cfg.display().to_string()]);
     assert!(ok, "the printed lines are a valid configuration: {out}{err}");
 }
+
+#[test]
+fn bench_measures_an_http_gateway_and_one_with_limits_in_redis() {
+    for extra in [&[][..], &["--rate-limit", "--state-redis", "redis://127.0.0.1:6379"][..]] {
+        let mut args = vec!["bench", "--json", "--seconds", "1", "--rounds", "1", "--concurrency", "2"];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = warden(&args);
+        assert!(ok, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert!(report["gateway"]["throughput_rps"].as_f64().unwrap() > 0.0, "{report}");
+        assert_eq!(report["gateway"]["errors"], 0, "{report}");
+    }
+}
