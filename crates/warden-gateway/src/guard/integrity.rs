@@ -19,7 +19,9 @@
 //! candidates live in the audit database, so several gateways share them.
 //!
 //! A secret in a definition does not hold it: what clients are shown of every list passes the
-//! sanitizing guard, which redacts it (the pin is of the definition as the server sent it).
+//! sanitizing guard, which redacts it (the pin is of the definition as the server sent it, except
+//! that a credential Warden sends the server, quoted back in it, is replaced before it gets here:
+//! see `sanitize::injected::BeforeReview`).
 
 use super::audit::Auditor;
 use crate::catalogue::ListKind;
