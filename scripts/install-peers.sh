@@ -2,7 +2,8 @@
 # Installs the MCP peers the end-to-end tests drive, at pinned versions: the official TypeScript
 # SDK clients and reference servers from npm (tests/peers/node/package-lock.json), the Python SDK
 # and Python reference servers from PyPI (tests/peers/python/requirements.lock), and the
-# conformance suite (run with Node 22 through npx). Safe to run again: it only installs what changed.
+# conformance suite (run with Node 22 through npx), and redis-server from Debian (the shared-state
+# tests start their own on a free port). Safe to run again: it only installs what changed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -19,3 +20,13 @@ fi
 
 # Fetch Node 22 and the conformance suite into npx's cache now, so the tests do not time out on it.
 npx -y -p node@22 -p @modelcontextprotocol/conformance@0.2.0-alpha.12 conformance --version >/dev/null
+
+# The shared-state tests run a Redis of their own; machines of this kind have it, a bare one may not.
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q redis-server >/dev/null
+  else
+    echo "redis-server is missing (Debian package redis-server): the shared-state tests need it" >&2
+    exit 1
+  fi
+fi
