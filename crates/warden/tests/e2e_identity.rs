@@ -137,9 +137,23 @@ fn each_caller_reaches_the_server_with_its_own_exchanged_token_never_the_client_
     }
 
     // A server echoing the token it was given hands nothing on: every token held is searched for.
-    let out = s.run(&alice, json!([{ "op": "callTool", "name": "tickets__echo_credential", "arguments": {} }]));
+    // In a result, in an error (message and data), and in a listed description.
+    let out = s.run(
+        &alice,
+        json!([
+            { "op": "callTool", "name": "tickets__echo_credential", "arguments": {} },
+            { "op": "callTool", "name": "tickets__echo_credential_error", "arguments": {} },
+            { "op": "listTools" },
+        ]),
+    );
     let echoed = ok(&out, 0).to_string();
     assert!(echoed.contains("[REDACTED:injected_credential]") && !echoed.contains("eyJ"), "{echoed}");
+    // (An error's message is scrubbed first: the bearer value is gone by then, under that name.)
+    let error = out["ops"][1].to_string();
+    assert!(error.contains("[REDACTED:") && !error.contains("eyJ"), "{error}");
+    let listed = ok(&out, 2)["tools"].as_array().unwrap().iter().find(|t| t["name"] == "tickets__lookup").cloned();
+    let listed = listed.unwrap_or_else(|| panic!("the lookup tool is listed: {}", ok(&out, 2))).to_string();
+    assert!(listed.contains("[REDACTED:injected_credential]") && !listed.contains("eyJ"), "{listed}");
 
     // The issuer saw exchanges for the server's own scopes (initialize, lists) and the tool's.
     let exchanges = s.issuer.exchanges();

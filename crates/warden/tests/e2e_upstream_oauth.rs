@@ -243,6 +243,11 @@ fn each_caller_authorizes_each_server_once_and_calls_carry_that_callers_token() 
     assert_eq!(claims["sub"], "alice", "{claims}");
     assert_eq!(claims["aud"], format!("http://127.0.0.1:{}/mcp", s.upstream));
     assert_eq!(claims["client_id"], OAUTH_CLIENT.0);
+    // A server echoing the granted token hands nothing on, in a result or an error.
+    for tool in ["crm__echo_credential", "crm__echo_credential_error"] {
+        let echoed = s.call(&alice, tool).to_string();
+        assert!(echoed.contains("[REDACTED:") && !echoed.contains("eyJ"), "{tool}: {echoed}");
+    }
 
     // Bob never gets alice's grant: he is asked for his own.
     let bob_link = s.link(&bob, "crm");

@@ -97,23 +97,15 @@ pub fn browser_url(u: &url::Url) -> Result<(), String> {
     }
 }
 
-/// An `oauth` section of server `s`, at `at`; `issuer` is `[auth.oauth] issuer`.
+/// An `oauth` section, at `at`; `issuer` is `[auth.oauth] issuer`.
 pub(super) fn check_oauth(
     o: &OAuthClientSection,
-    s: &ServerSection,
     credentials: &CredentialsSection,
     resource: Option<&str>,
     issuer: Option<&str>,
     at: Vec<String>,
 ) -> Result<(), (Vec<String>, String)> {
     let key = |k: &str| [at.clone(), vec![k.to_owned()]].concat();
-    if s.isolation != Isolation::Session {
-        return Err((
-            at.clone(),
-            "oauth needs isolation = \"session\": each caller's token must travel only on connections of that caller"
-                .into(),
-        ));
-    }
     if o.client_id.trim().is_empty() {
         return Err((key("client_id"), "must not be empty".into()));
     }
@@ -169,7 +161,22 @@ pub(super) fn check_credential(
     if sources.iter().filter(|x| **x).count() != 1 {
         return Err((key("credential"), "set exactly one of env, file, token_exchange or oauth".into()));
     }
-    if (c.token_exchange.is_some() || c.oauth.is_some()) && (c.header != "Authorization" || c.scheme != "Bearer") {
+    let per_caller = match (&c.token_exchange, &c.oauth) {
+        (Some(_), _) => Some("token_exchange"),
+        (_, Some(_)) => Some("oauth"),
+        _ => None,
+    };
+    if let Some(mode) = per_caller
+        && s.isolation != Isolation::Session
+    {
+        return Err((
+            [here.clone(), vec!["credential".into(), mode.into()]].concat(),
+            format!(
+                "{mode} needs isolation = \"session\": each caller's token must travel only on connections of that caller"
+            ),
+        ));
+    }
+    if per_caller.is_some() && (c.header != "Authorization" || c.scheme != "Bearer") {
         return Err((
             key("credential"),
             "header and scheme apply to env and file credentials; a token obtained per caller is sent as \
@@ -189,29 +196,17 @@ pub(super) fn check_credential(
     if let Some(o) = &c.oauth {
         let at = [here.clone(), vec!["credential".into(), "oauth".into()]].concat();
         let issuer = config.auth.oauth.as_ref().map(|o| o.issuer.as_str());
-        check_oauth(o, s, &config.credentials, config.gateway.resource.as_deref(), issuer, at)?;
+        check_oauth(o, &config.credentials, config.gateway.resource.as_deref(), issuer, at)?;
     }
     if let Some(x) = &c.token_exchange {
-        check_token_exchange(x, s, [here.clone(), vec!["credential".into(), "token_exchange".into()]].concat())?;
+        check_token_exchange(x, [here.clone(), vec!["credential".into(), "token_exchange".into()]].concat())?;
     }
     Ok(())
 }
 
-/// A `token_exchange` section of server `s`, at `at`.
-pub(super) fn check_token_exchange(
-    x: &TokenExchangeSection,
-    s: &ServerSection,
-    at: Vec<String>,
-) -> Result<(), (Vec<String>, String)> {
+/// A `token_exchange` section, at `at`.
+pub(super) fn check_token_exchange(x: &TokenExchangeSection, at: Vec<String>) -> Result<(), (Vec<String>, String)> {
     let key = |k: &str| [at.clone(), vec![k.to_owned()]].concat();
-    if s.isolation != Isolation::Session {
-        return Err((
-            at.clone(),
-            "token_exchange needs isolation = \"session\": each caller's token must travel only on connections \
-             of that caller"
-                .into(),
-        ));
-    }
     if x.client_id.trim().is_empty() {
         return Err((key("client_id"), "must not be empty".into()));
     }
