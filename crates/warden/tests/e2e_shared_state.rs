@@ -106,22 +106,26 @@ fn modern(gw: &Warden, id: u64, method: &str, name: &str, params: Value) -> Valu
 fn a_context_tainted_on_one_gateway_is_tainted_on_the_other() {
     let port = free_port();
     let _store = redis(port);
-    // The demo server untrusted: reading its resources taints.
-    let untrusted =
-        format!("[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string());
-    let config = format!("{untrusted}\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n");
+    // `demo` is trusted (its results do not taint); `web` is not: what it returns taints.
+    let web = format!("[servers.web]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string());
+    let config = format!(
+        "{demo}trusted = true\n\n{web}\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n",
+        demo = demo_server("demo")
+    );
     let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
-    let write = |gw: &Warden, id: u64| {
-        let args = json!({ "name": "demo__write_note", "arguments": { "title": "t", "body": "b" } });
-        modern(gw, id, "tools/call", "demo__write_note", args)
+    let call = |gw: &Warden, id: u64, name: &str, arguments: Value| {
+        modern(gw, id, "tools/call", name, json!({ "name": name, "arguments": arguments }))
     };
+    let write = |gw: &Warden, id: u64| call(gw, id, "demo__write_note", json!({ "title": "t", "body": "b" }));
     let clean = write(&b, 1);
-    assert!(clean["result"]["content"].is_array(), "a clean context writes: {clean}");
-    let read = modern(&a, 2, "resources/read", "demo://readme", json!({ "uri": "demo://readme" }));
-    assert!(read["result"]["contents"].is_array(), "{read}");
+    assert!(clean["result"]["content"].is_array(), "a clean context writes: {clean}\n{}", b.log());
+    let read = call(&a, 2, "web__echo", json!({ "text": "from the web" }));
+    assert!(read["result"]["content"].is_array(), "{read}\n{}", a.log());
+    assert!(a.log().contains("the context is now tainted"), "{}", a.log());
     let held = write(&b, 3);
     assert_eq!(held["error"]["code"], -32013, "tainted on A, the write on B needs approval: {held}");
     assert!(held["error"]["data"]["reasons"].to_string().contains("tainted"), "{held}");
+    assert!(!b.log().contains("the context is now tainted"), "B itself saw nothing untrusted: {}", b.log());
 }
 
 #[test]

@@ -134,11 +134,20 @@ impl Resolver {
     /// templates. A URI no listing covers is not found, even if a server might serve it, and a URI
     /// two servers claim is refused.
     pub async fn resolve_uri(&self, ctx: &ClientContext, uri: &str) -> Result<Target, RpcError> {
+        // Why a server could not be asked: the answer when no other server covers the URI (a
+        // server starting or down is not a resource that does not exist).
+        let mut unasked: Option<RpcError> = None;
         for fresh in [false, true] {
             let (mut exact, mut templated) = (Vec::new(), Vec::new());
             let mut refetched = false;
             for server in self.registry.all() {
-                let Ok((via, generation)) = self.via(ctx, server).await else { continue };
+                let (via, generation) = match self.via(ctx, server).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        unasked.get_or_insert(e);
+                        continue;
+                    }
+                };
                 if !via.conn.hello().has_capability("resources") {
                     continue;
                 }
@@ -147,11 +156,18 @@ impl Resolver {
                 refetched |= fetch;
                 // A list that cannot be fetched covers nothing: fail closed.
                 let inventory = &via.lane.inventory;
-                let Ok(resources) = inventory.get(&via.conn, generation, ListKind::Resources, fetch).await else {
-                    continue;
+                let conn = &via.conn;
+                let list = |kind| async move {
+                    inventory.get(conn, generation, kind, fetch).await.map_err(|f| list_failed(server, kind, f))
                 };
-                let Ok(templates) = inventory.get(&via.conn, generation, ListKind::Templates, fetch).await else {
-                    continue;
+                let lists =
+                    async { Ok::<_, RpcError>((list(ListKind::Resources).await?, list(ListKind::Templates).await?)) };
+                let (resources, templates) = match lists.await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        unasked.get_or_insert(e);
+                        continue;
+                    }
                 };
                 let make = |definition: Option<Definition>, templates: Vec<String>| Target {
                     server: server.info.clone(),
@@ -191,7 +207,7 @@ impl Resolver {
                 break;
             }
         }
-        Err(resource_not_found(ctx, uri))
+        Err(unasked.unwrap_or_else(|| resource_not_found(ctx, uri)))
     }
 
     /// Resolves the server of a resource template named in a completion reference.
