@@ -142,7 +142,9 @@ impl Gateway {
             Arc::new(Taint::new(config.taint.ttl.0, clock.clone()).shared(shared.clone(), g.session_idle_timeout.0));
         let schemas = Arc::new(Schemas::new());
         let output = Arc::new(OutputGuard::new(schemas.clone(), config.output.binary));
-        let hub = Arc::new(Hub::new(SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock)));
+        let sessions =
+            SessionStore::new(g.max_sessions as usize, g.session_idle_timeout.0, clock).shared(shared.clone());
+        let hub = Arc::new(Hub::new(sessions));
         let kept_errors = Arc::new(OnceLock::new());
 
         let credentials = Arc::new(Credentials::from_config(config, auditor.clone()).map_err(GatewayError::Config)?);
@@ -287,9 +289,12 @@ impl Gateway {
             loop {
                 tick.tick().await;
                 let Some(gw) = weak.upgrade() else { break };
+                // A shared session idle here may be in use on another gateway: it ends everywhere
+                // when its record expires.
+                let everywhere = !gw.hub.sessions.are_shared();
                 for s in gw.hub.sessions.reap() {
-                    tracing::info!(session = %&s.id[..8], "session expired");
-                    gw.end_session(&s).await;
+                    tracing::info!(session = %&s.id[..8], "session expired here");
+                    gw.end_session(&s, everywhere).await;
                 }
                 gw.parked.reap();
                 gw.limits.tidy();
@@ -303,9 +308,8 @@ impl Gateway {
         });
     }
 
-    /// Reads the containment list every `containment_poll`, for changes another process made.
-    /// Applies news of containment at once when another gateway or an operator publishes it
-    /// (`[state] redis`); the poll stays as the backstop.
+    /// Applies news at once when another gateway or an operator publishes it (`[state] redis`):
+    /// containment (the poll of `containment_poll` stays as the backstop) and ended sessions.
     fn listen_for_news(self: &Arc<Self>) {
         let Some(shared) = self.shared.clone() else { return };
         let weak = Arc::downgrade(self);
@@ -316,10 +320,8 @@ impl Gateway {
                     .listen(move |news| {
                         let w = w.clone();
                         async move {
-                            let Some(gw) = w.upgrade() else { return };
-                            tracing::info!(%news, "news from another gateway: syncing containment");
-                            if let Err(e) = gw.sync_containment().await {
-                                tracing::warn!("containment not synced: {e}");
+                            if let Some(gw) = w.upgrade() {
+                                gw.on_news(&news).await;
                             }
                         }
                     })
@@ -333,6 +335,22 @@ impl Gateway {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
+    }
+
+    /// Applies what another gateway or an operator published.
+    async fn on_news(&self, news: &str) {
+        if let Some(hash) = news.strip_prefix("session-ended:") {
+            if let Some(s) = self.hub.sessions.by_hash(hash) {
+                tracing::info!(session = %&s.id[..8], "session ended on another gateway");
+                self.hub.sessions.remove(&s.id);
+                self.end_session(&s, false).await;
+            }
+            return;
+        }
+        tracing::info!(%news, "news from another gateway: syncing containment");
+        if let Err(e) = self.sync_containment().await {
+            tracing::warn!("containment not synced: {e}");
+        }
     }
 
     /// Tells every gateway sharing state that containment changed.
@@ -424,10 +442,11 @@ impl Gateway {
         m.render()
     }
 
-    /// Releases what a legacy session held: its taint, its connections (with session isolation)
-    /// and its resource subscriptions.
-    pub async fn end_session(&self, session: &Session) {
-        self.taint.forget_session(&session.id);
+    /// Releases what a legacy session held here: its connections (with session isolation) and
+    /// its resource subscriptions, and its taint where the session ended `everywhere` (a shared
+    /// session only left this gateway is still tainted for the next).
+    pub async fn end_session(&self, session: &Session, everywhere: bool) {
+        self.taint.forget_session(&session.id, everywhere);
         self.registry.end_session(&session.id).await;
     }
 

@@ -3,9 +3,15 @@
 //! A session id is 256 bits from the operating system's CSPRNG, so it cannot be guessed, but it is
 //! still only a handle: it never authenticates. Every request presenting it must come from the
 //! principal that created it; any other principal is told the session does not exist.
+//!
+//! With `[state] redis`, a session is also recorded there ([`crate::state::SessionRecord`]): a
+//! gateway handed a session it does not hold adopts it for the same caller, so a load balancer
+//! needs no stickiness. A session idle here is let go here only; one its client ends, or that
+//! expired everywhere, is gone everywhere.
 
 use crate::clock::Clock;
 use crate::peer::ClientPeer;
+use crate::state::{SessionRecord, SharedState, owner_of, session_hash};
 use rand::TryRngCore;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -40,6 +46,11 @@ pub struct Session {
     inflight: Mutex<HashMap<IdKey, CancellationToken>>,
     subscriptions: Mutex<HashSet<String>>,
     initialized: AtomicBool,
+    /// When the shared record's idle time was last restarted.
+    kept_at: Mutex<Instant>,
+    /// Whether the shared state holds the session's record (it could not be written while the
+    /// shared state was away; it is written when it returns).
+    recorded: AtomicBool,
 }
 
 /// Why a session could not be used.
@@ -49,6 +60,8 @@ pub enum SessionError {
     NotFound,
     /// The store is full.
     Full,
+    /// The shared state that holds sessions cannot be reached.
+    Unavailable,
 }
 
 impl Session {
@@ -84,6 +97,8 @@ impl Session {
             inflight: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashSet::new()),
             initialized: AtomicBool::new(false),
+            kept_at: Mutex::new(now),
+            recorded: AtomicBool::new(false),
         }
     }
 
@@ -186,6 +201,21 @@ impl Session {
     }
 }
 
+/// Writes a session's record to the shared state (logged when it cannot be).
+async fn record(shared: &SharedState, s: &Session, ttl: Duration, now: Instant) {
+    let record = SessionRecord {
+        owner: owner_of(&s.principal),
+        version: s.version.as_str().to_owned(),
+        capabilities: (*s.capabilities).clone(),
+        client_info: (*s.client_info).clone(),
+    };
+    match shared.share_session(&s.id, &record, ttl).await {
+        Ok(()) => s.recorded.store(true, Ordering::Relaxed),
+        Err(e) => tracing::warn!("{e}: a session is known to this gateway only, until it returns"),
+    }
+    *s.kept_at.lock().unwrap_or_else(|p| p.into_inner()) = now;
+}
+
 /// A 256-bit session id from the operating system's CSPRNG, hex encoded.
 pub fn new_session_id() -> String {
     let mut bytes = [0u8; 32];
@@ -199,12 +229,24 @@ pub struct SessionStore {
     max: usize,
     idle_timeout: Duration,
     clock: Arc<dyn Clock>,
+    shared: Option<Arc<SharedState>>,
 }
 
 impl SessionStore {
     /// A store holding at most `max` sessions, ending those idle for `idle_timeout`.
     pub fn new(max: usize, idle_timeout: Duration, clock: Arc<dyn Clock>) -> Self {
-        SessionStore { sessions: Mutex::new(HashMap::new()), max, idle_timeout, clock }
+        SessionStore { sessions: Mutex::new(HashMap::new()), max, idle_timeout, clock, shared: None }
+    }
+
+    /// The same store, its sessions recorded in `shared` for every gateway.
+    pub fn shared(mut self, shared: Option<Arc<SharedState>>) -> Self {
+        self.shared = shared;
+        self
+    }
+
+    /// Whether sessions outlive this gateway (they are recorded in the shared state).
+    pub fn are_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// Creates a session.
@@ -215,18 +257,87 @@ impl SessionStore {
         capabilities: Value,
         client_info: Value,
     ) -> Result<Arc<Session>, SessionError> {
+        let s = Session::new(new_session_id(), principal, version, capabilities, client_info, self.clock.now());
+        self.insert(s)
+    }
+
+    fn insert(&self, s: Session) -> Result<Arc<Session>, SessionError> {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.max {
             return Err(SessionError::Full);
         }
-        let s =
-            Arc::new(Session::new(new_session_id(), principal, version, capabilities, client_info, self.clock.now()));
+        let s = Arc::new(s);
         map.insert(s.id.clone(), s.clone());
         Ok(s)
     }
 
-    /// Finds a session for `principal`. Another principal's session is reported as not found, so
+    /// Creates a session and, with shared state, records it for every gateway. With the shared
+    /// state away the session is this gateway's alone until it returns (other gateways answer
+    /// "not found" and the client opens a new session there: nothing is allowed that would not be).
+    pub async fn open(
+        &self,
+        principal: Arc<Principal>,
+        version: ProtocolVersion,
+        capabilities: Value,
+        client_info: Value,
+    ) -> Result<Arc<Session>, SessionError> {
+        let s = self.create(principal, version, capabilities, client_info)?;
+        if let Some(shared) = &self.shared {
+            record(shared, &s, self.idle_timeout, self.clock.now()).await;
+        }
+        Ok(s)
+    }
+
+    /// Finds a session for `principal`: one this gateway holds or, with shared state, one another
+    /// gateway opened, adopted here. Another principal's session is reported as not found, so
     /// that session ids cannot be probed.
+    pub async fn find(&self, id: &str, principal: &Arc<Principal>) -> Result<Arc<Session>, SessionError> {
+        let Some(shared) = &self.shared else { return self.get(id, principal) };
+        let held = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).contains_key(id);
+        if held {
+            let s = self.get(id, principal)?;
+            let now = self.clock.now();
+            let due = now.saturating_duration_since(*s.kept_at.lock().unwrap_or_else(|p| p.into_inner()))
+                > self.idle_timeout / 8;
+            if due && !s.recorded.load(Ordering::Relaxed) {
+                record(shared, &s, self.idle_timeout, now).await;
+            } else if due {
+                match shared.keep_session(id, self.idle_timeout).await {
+                    Ok(true) => *s.kept_at.lock().unwrap_or_else(|p| p.into_inner()) = now,
+                    Ok(false) => {
+                        tracing::info!(session = %&id[..8.min(id.len())], "session ended on another gateway");
+                        self.remove(id);
+                        return Err(SessionError::NotFound);
+                    }
+                    // This gateway knows the session and its caller; it goes on serving it.
+                    Err(e) => tracing::warn!("{e}: the session's idle time was not restarted"),
+                }
+            }
+            return Ok(s);
+        }
+        let record = match shared.find_session(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(SessionError::NotFound),
+            Err(e) => {
+                tracing::error!("{e}: a session this gateway does not hold cannot be looked up");
+                return Err(SessionError::Unavailable);
+            }
+        };
+        if record.owner != owner_of(principal) {
+            tracing::warn!(session = %&id[..8.min(id.len())], presented_by = %principal.subject, "a session id was presented by a principal that does not own it");
+            return Err(SessionError::NotFound);
+        }
+        let version = ProtocolVersion::parse(&record.version).ok_or(SessionError::NotFound)?;
+        let now = self.clock.now();
+        let s = Session::new(id.to_owned(), principal.clone(), version, record.capabilities, record.client_info, now);
+        s.mark_initialized();
+        s.recorded.store(true, Ordering::Relaxed);
+        let s = self.insert(s)?;
+        tracing::info!(session = %&id[..8.min(id.len())], "session adopted from another gateway");
+        Ok(s)
+    }
+
+    /// Finds a session this gateway holds for `principal` (see [`SessionStore::find`]).
     pub fn get(&self, id: &str, principal: &Principal) -> Result<Arc<Session>, SessionError> {
         let s =
             self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().ok_or(SessionError::NotFound)?;
@@ -241,7 +352,23 @@ impl SessionStore {
         Ok(s)
     }
 
-    /// Ends and removes a session.
+    /// Ends a session its client ended: here, and with shared state on every gateway.
+    pub async fn end(&self, id: &str) -> Option<Arc<Session>> {
+        if let Some(shared) = &self.shared
+            && let Err(e) = shared.end_session(id).await
+        {
+            tracing::warn!("{e}: the session ends here; elsewhere when its idle time runs out");
+        }
+        self.remove(id)
+    }
+
+    /// The session named by `hash` ([`crate::state::session_hash`]), if this gateway holds it.
+    pub fn by_hash(&self, hash: &str) -> Option<Arc<Session>> {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.values().find(|s| session_hash(&s.id) == hash).cloned()
+    }
+
+    /// Ends and removes a session (here).
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
         let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         if let Some(s) = &s {

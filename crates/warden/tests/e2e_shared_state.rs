@@ -168,3 +168,127 @@ fn a_containment_on_one_gateway_reaches_the_other_at_once() {
     }
     assert_eq!(back["ok"], true, "released on A at once: {back}");
 }
+
+/// Two gateways sharing a Redis, with API keys for alice and mallory; `mine` is a demo server
+/// each session gets a connection of its own to.
+struct Pair {
+    a: Warden,
+    b: Warden,
+    alice: String,
+    mallory: String,
+    _redis: Process,
+}
+
+fn pair() -> Pair {
+    let port = free_port();
+    let redis = redis(port);
+    let (alice, alice_hash) = api_key();
+    let (mallory, mallory_hash) = api_key();
+    let config = format!(
+        "[auth.api_keys.alice]\nhash = \"{alice_hash}\"\nclass = \"user\"\n\n[auth.api_keys.mallory]\nhash = \"{mallory_hash}\"\nclass = \"user\"\n\n{demo}trusted = true\n\n{mine}trusted = true\nisolation = \"session\"\n\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n",
+        demo = demo_server("demo"),
+        mine = demo_server("mine"),
+    );
+    let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
+    Pair { a, b, alice, mallory, _redis: redis }
+}
+
+/// A raw legacy request on a session.
+fn on_session(gw: &Warden, key: &str, session: &str, id: u64, method: &str, params: Value) -> RawResponse {
+    let auth = format!("Bearer {key}");
+    let h = [("authorization", auth.as_str()), ("mcp-session-id", session), ("mcp-protocol-version", "2025-11-25")];
+    let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+    post_json(gw.port, &h, &body.to_string())
+}
+
+#[test]
+fn a_legacy_session_is_served_by_either_gateway_and_only_to_its_caller() {
+    let p = pair();
+    let auth = json!({ "Authorization": format!("Bearer {}", p.alice) });
+    // A load balancer without stickiness: each request to the next gateway.
+    let out = node_client(json!({ "sdk": "v1", "transport": {
+        "type": "http", "url": p.a.url(), "headers": auth, "balance": [p.a.url(), p.b.url()] }, "ops": [
+        { "op": "listTools" },
+        { "op": "callTool", "name": "demo__echo", "arguments": { "text": "one" } },
+        { "op": "callTool", "name": "mine__echo", "arguments": { "text": "two" } },
+        { "op": "callTool", "name": "demo__echo", "arguments": { "text": "three" } },
+        { "op": "callTool", "name": "mine__echo", "arguments": { "text": "four" } },
+        { "op": "setLevel", "level": "info" },
+    ]}));
+    for i in 0..6 {
+        ok(&out, i);
+    }
+    assert_eq!(text(ok(&out, 4)), "four");
+    let served: Vec<&str> = out["balanced"].as_array().unwrap().iter().filter_map(|r| r["to"].as_str()).collect();
+    assert!(served.contains(&p.a.url().as_str()) && served.contains(&p.b.url().as_str()), "{out}");
+    assert!(p.b.log().contains("session adopted from another gateway"), "{}", p.b.log());
+    // Its own upstream connection on each gateway: `mine` was started for the session on both.
+    for gw in [&p.a, &p.b] {
+        assert!(gw.log().matches("started server process server=mine").count() >= 1, "{}", gw.log());
+    }
+    let session = out["sessionId"].as_str().expect("a session").to_owned();
+
+    // Another caller presenting the id is told it does not exist, on either gateway.
+    for gw in [&p.b, &p.a] {
+        let r = on_session(gw, &p.mallory, &session, 7, "tools/list", json!({}));
+        assert_eq!(r.status, 404, "{r:?}");
+        assert!(r.body.contains("Session not found"), "{r:?}");
+    }
+    let r = on_session(
+        &p.b,
+        &p.alice,
+        &session,
+        8,
+        "tools/call",
+        json!({ "name": "demo__echo", "arguments": { "text": "still" } }),
+    );
+    assert_eq!(r.json()["result"]["content"][0]["text"], "still", "{r:?}");
+
+    // Ended by its client on A: gone on B too.
+    let auth = format!("Bearer {}", p.alice);
+    let h = [("authorization", auth.as_str()), ("mcp-session-id", session.as_str())];
+    assert_eq!(http("DELETE", p.a.port, &h, b"").status, 200);
+    let mut gone = false;
+    for _ in 0..20 {
+        if on_session(&p.b, &p.alice, &session, 9, "tools/list", json!({})).status == 404 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the session ended on every gateway: {}", p.b.log());
+}
+
+#[test]
+fn a_session_outlives_a_killed_gateway_and_its_stream_reconnects_on_the_other() {
+    let p = pair();
+    let auth = json!({ "Authorization": format!("Bearer {}", p.alice) });
+    let (a_url, b_url) = (p.a.url(), p.b.url());
+    let client = std::thread::spawn(move || {
+        node_client(json!({ "sdk": "v1", "transport": {
+            "type": "http", "url": a_url, "headers": auth, "balance": [a_url, b_url] }, "ops": [
+            { "op": "callTool", "name": "demo__echo", "arguments": { "text": "before" } },
+            { "op": "callTool", "name": "mine__echo", "arguments": { "text": "before" } },
+            { "op": "sleep", "ms": 4000 },
+            { "op": "callTool", "name": "demo__echo", "arguments": { "text": "after" } },
+            { "op": "callTool", "name": "mine__echo", "arguments": { "text": "after" } },
+            { "op": "callTool", "name": "demo__echo", "arguments": { "text": "after" } },
+            { "op": "listTools" },
+        ]}))
+    });
+    // While the client waits, A dies without a chance to say anything.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let Pair { mut a, b, .. } = p;
+    a.kill9();
+    let out = client.join().unwrap();
+    for i in [0, 1, 3, 4, 5, 6] {
+        ok(&out, i);
+    }
+    let after: Vec<&Value> =
+        out["balanced"].as_array().unwrap().iter().filter(|r| r["unreachable"].is_string()).collect();
+    assert!(!after.is_empty(), "some requests found A gone: {out}");
+    // The SDK's event stream (GET) ended with A and was opened again on B.
+    let gets: Vec<&Value> = out["balanced"].as_array().unwrap().iter().filter(|r| r["method"] == "GET").collect();
+    assert!(gets.iter().any(|r| r["to"] == b.url().as_str() && r["status"] == 200), "{out}");
+    assert!(b.log().contains("session adopted from another gateway"), "{}", b.log());
+}

@@ -5,7 +5,10 @@
 // spec = {
 //   sdk: "v1" (@modelcontextprotocol/sdk 1.x) | "v2" (@modelcontextprotocol/client 2.x),
 //   era: "legacy" | "auto" | "modern"            (v2 only; v1 is always legacy),
-//   transport: { type: "http", url, headers? } | { type: "stdio", command, args, env? },
+//   transport: { type: "http", url, headers?, balance? } | { type: "stdio", command, args, env? },
+//     balance: [url, ...] sends each HTTP request to the next of these in turn, as a load balancer
+//     without stickiness does, and on to the next when one cannot be reached (out.balanced says
+//     where each request went),
 //   capabilities: { sampling?, elicitation?, roots? },
 //   answers: { sampling?: result, elicitation?: result, roots?: [roots] },
 //   ops: [ { op: "listTools" | "callTool" | ..., ... } ],
@@ -91,7 +94,27 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let transport;
 const t = spec.transport;
 if (t.type === 'http') {
-  transport = new HttpTransport(new URL(t.url), t.headers ? { requestInit: { headers: t.headers } } : undefined);
+  const opts = t.headers ? { requestInit: { headers: t.headers } } : {};
+  if (t.balance) {
+    out.balanced = [];
+    let next = 0;
+    opts.fetch = async (url, init) => {
+      let last;
+      for (let tries = 0; tries < t.balance.length; tries++) {
+        const to = t.balance[next++ % t.balance.length];
+        try {
+          const r = await fetch(new URL(new URL(url).pathname, to), init);
+          out.balanced.push({ method: init?.method ?? 'GET', to, status: r.status });
+          return r;
+        } catch (e) {
+          out.balanced.push({ method: init?.method ?? 'GET', to, unreachable: String(e?.cause?.code ?? e?.message ?? e) });
+          last = e;
+        }
+      }
+      throw last;
+    };
+  }
+  transport = new HttpTransport(new URL(t.url), Object.keys(opts).length ? opts : undefined);
 } else {
   transport = new StdioTransport({ command: t.command, args: t.args ?? [], env: { ...process.env, ...(t.env ?? {}) }, stderr: 'pipe' });
 }
@@ -157,6 +180,7 @@ async function runOp(o) {
       return settled.map((r) => (r.status === 'fulfilled' ? { ok: true, result: r.value } : { ok: false, error: describeError(r.reason) }));
     }
     case 'closeListen': if (listen) await listen.close(); return {};
+    case 'terminate': await transport.terminateSession(); return {};
     default: throw new Error(`unknown op ${o.op}`);
   }
 }

@@ -210,16 +210,13 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
             let e = unsupported_version(version.as_str());
             return rpc_error(StatusCode::BAD_REQUEST, Some(&id), &e);
         }
-        let session = match gw.hub.sessions.create(principal, version, capabilities, client_info) {
+        let session = match gw.hub.sessions.open(principal, version, capabilities, client_info).await {
             Ok(s) => s,
-            Err(_) => {
-                let e = RpcError::new(error::UPSTREAM_UNAVAILABLE, "too many sessions; try again later");
-                return rpc_error(StatusCode::SERVICE_UNAVAILABLE, Some(&id), &e);
-            }
+            Err(e) => return session_unavailable(Some(&id), e),
         };
         tracing::info!(session = %&session.id[..8], version = %version, "session started");
         if let Err(e) = gw.auditor.initialized(&Gateway::session_context(&session), id.raw()).await {
-            gw.hub.sessions.remove(&session.id);
+            gw.hub.sessions.end(&session.id).await;
             return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &e);
         }
         let reply = Message::response(id, gw.initialize_result(version).await);
@@ -236,12 +233,13 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
             &RpcError::invalid_request("Bad Request: Mcp-Session-Id header is required"),
         );
     };
-    let session = match gw.hub.sessions.get(session_id, &principal) {
+    let session = match gw.hub.sessions.find(session_id, &principal).await {
         Ok(s) => s,
-        Err(SessionError::NotFound | SessionError::Full) => {
+        Err(SessionError::NotFound) => {
             audit_session_refusal(gw, &principal, msg.method()).await;
             return session_not_found(msg.id());
         }
+        Err(e) => return session_unavailable(msg.id(), e),
     };
     if let Some(v) = header_str(headers, VERSION_HEADER)
         && v != session.version.as_str()
@@ -463,12 +461,13 @@ async fn get(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Header
             &RpcError::invalid_request("Not Acceptable: GET needs Accept: text/event-stream"),
         );
     }
-    let session = match front.gateway.hub.sessions.get(session_id, &principal) {
+    let session = match front.gateway.hub.sessions.find(session_id, &principal).await {
         Ok(s) => s,
-        Err(_) => {
+        Err(SessionError::NotFound) => {
             audit_session_refusal(&front.gateway, &principal, Some("GET")).await;
             return session_not_found(None);
         }
+        Err(e) => return session_unavailable(None, e),
     };
     let (tx, rx) = mpsc::channel::<Message>(256);
     if !session.attach_stream(tx) {
@@ -486,13 +485,17 @@ async fn delete(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         return method_not_allowed();
     };
     let gw = &front.gateway;
-    if gw.hub.sessions.get(session_id, &principal).is_err() {
-        audit_session_refusal(gw, &principal, Some("DELETE")).await;
-        return session_not_found(None);
+    match gw.hub.sessions.find(session_id, &principal).await {
+        Ok(_) => {}
+        Err(SessionError::NotFound) => {
+            audit_session_refusal(gw, &principal, Some("DELETE")).await;
+            return session_not_found(None);
+        }
+        Err(e) => return session_unavailable(None, e),
     }
-    if let Some(s) = gw.hub.sessions.remove(session_id) {
+    if let Some(s) = gw.hub.sessions.end(session_id).await {
         tracing::info!(session = %&s.id[..8], "session ended by the client");
-        gw.end_session(&s).await;
+        gw.end_session(&s, true).await;
     }
     Response::builder().status(StatusCode::OK).body(Body::empty()).unwrap_or_default()
 }
@@ -557,6 +560,15 @@ fn rpc_error(status: StatusCode, id: Option<&Id>, e: &RpcError) -> Response {
 
 fn accepted() -> Response {
     Response::builder().status(StatusCode::ACCEPTED).body(Body::empty()).unwrap_or_default()
+}
+
+/// A session that could not be opened or looked up: too many here, or the shared state away.
+fn session_unavailable(id: Option<&Id>, e: SessionError) -> Response {
+    let message = match e {
+        SessionError::Unavailable => "Warden cannot reach the shared state that holds sessions; retry shortly",
+        _ => "too many sessions; try again later",
+    };
+    rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, &RpcError::new(error::UPSTREAM_UNAVAILABLE, message))
 }
 
 fn session_not_found(id: Option<&Id>) -> Response {

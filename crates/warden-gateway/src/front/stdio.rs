@@ -233,7 +233,7 @@ impl StdioClient {
         if let Some(s) = self.session.take() {
             s.close();
             self.gateway.hub.remove_detached(&s.id);
-            self.gateway.end_session(&s).await;
+            self.gateway.end_session(&s, true).await;
         }
     }
 }

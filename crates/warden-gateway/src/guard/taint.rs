@@ -175,12 +175,12 @@ impl Taint {
         self.forget_expired(&mut contexts, self.clock.now());
     }
 
-    /// Forgets an ended session.
-    pub fn forget_session(&self, session_id: &str) {
+    /// Forgets a session that ended here, and in the shared state where it ended `everywhere`.
+    pub fn forget_session(&self, session_id: &str, everywhere: bool) {
         let key = format!("session:{session_id}");
         self.contexts.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-        if let Some((state, _)) = &self.shared {
+        if everywhere && let Some((state, _)) = &self.shared {
             let state = state.clone();
             tokio::spawn(async move {
                 let _ = state.clear_taint(&key).await;

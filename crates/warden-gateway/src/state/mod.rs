@@ -4,6 +4,8 @@
 //!   budget the call is charged against and, only if all have room, charges them all;
 //! - taint: a context tainted on one gateway is tainted on every other;
 //! - spent continuations of approved calls: one used on one gateway is refused on every other;
+//! - legacy sessions: one opened on a gateway is served by any other, for its own caller only
+//!   (see [`sessions`]);
 //! - news: a containment, its release or a revocation made anywhere (a gateway's admin API,
 //!   `warden contain`) is published, and every gateway applies it at once; the poll of
 //!   `approvals.containment_poll` stays as the backstop.
@@ -12,6 +14,10 @@
 //! Redis cannot be reached, rate-limited calls are refused with a clear error
 //! (`on_unavailable = "refuse"`, the default) or limited by this gateway alone (`"local"`,
 //! logged); a context counts as tainted and a continuation as spent: never the permissive side.
+
+mod sessions;
+
+pub use sessions::{SessionRecord, ended_news, owner_of, session_hash};
 
 use crate::config::StateSection;
 use sha2::{Digest, Sha256};
@@ -220,7 +226,7 @@ mod tests {
     use warden_policy::limits::{Budget, Charge};
 
     /// The machine's Redis, under a prefix of this test's own.
-    fn state() -> SharedState {
+    pub(super) fn state() -> SharedState {
         let prefix = format!("warden-test-{}", rand::random::<u64>());
         let section = StateSection { redis: Some("redis://127.0.0.1:6379".into()), prefix, ..Default::default() };
         SharedState::from_config(&section).unwrap().unwrap()
