@@ -72,16 +72,23 @@ pub struct BenchArgs {
     gateway: Option<std::path::PathBuf>,
 }
 
-/// The `[limits]` and `[state]` of `--rate-limit` and `--state-redis`.
-fn state_config(args: &BenchArgs) -> String {
+/// The `[limits]` and `[state]` of `--rate-limit` and `--state-redis` (with the approvals key
+/// gateways sharing state must share, written to `dir`).
+fn state_config(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<String> {
     let mut s = String::new();
     if args.rate_limit {
         s.push_str("\n[limits]\nper_principal = { rate = \"1000000/s\", burst = 1000000 }\n");
     }
     if let Some(url) = &args.state_redis {
-        s.push_str(&format!("\n[state]\nredis = {url:?}\n"));
+        std::fs::write(
+            dir.join("bench-state.key"),
+            rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        )?;
+        s.push_str(&format!(
+            "\n[state]\nredis = {url:?}\n\n[approvals]\nstate_key = {{ file = \"bench-state.key\" }}\n"
+        ));
     }
-    s
+    Ok(s)
 }
 
 struct Process(Child);
@@ -394,7 +401,7 @@ async fn targets(
                 format!(
                     "[gateway]\nlisten = \"127.0.0.1:{gw_port}\"\n\n[egress]\nallow = [\"127.0.0.1:{up_port}\"]\n\n[servers.demo]\nurl = \"http://127.0.0.1:{up_port}/mcp\"\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n{}",
                     args.audit,
-                    state_config(args)
+                    state_config(args, dir)?
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;
@@ -432,7 +439,7 @@ async fn targets(
                     "[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n{BENCH_POLICY_CONFIG}\n[audit]\ndurability = {:?}\n{}",
                     exe.display().to_string(),
                     args.audit,
-                    state_config(args)
+                    state_config(args, dir)?
                 ),
             )?;
             std::fs::write(dir.join("bench.cedar"), BENCH_POLICIES)?;

@@ -21,7 +21,7 @@ fn gateway(redis_port: u16, extra: &str) -> Warden {
     Warden::serve(
         "",
         &format!(
-            "{demo}trusted = true\n\n[state]\nredis = \"redis://127.0.0.1:{redis_port}\"\ntimeout = \"300ms\"\n{extra}\n[limits]\nper_principal = {{ rate = \"5/m\", burst = 5 }}\n",
+            "{demo}trusted = true\n\n[state]\nredis = \"redis://127.0.0.1:{redis_port}\"\ntimeout = \"300ms\"\n{extra}\n[limits]\nper_principal = {{ rate = \"5/m\", burst = 5 }}\n\n[approvals]\nstate_key = {{ env = \"WARDEN_E2E_STATE_KEY\" }}\n",
             demo = demo_server("demo"),
         ),
     )
@@ -108,10 +108,8 @@ fn a_context_tainted_on_one_gateway_is_tainted_on_the_other() {
     let _store = redis(port);
     // `demo` is trusted (its results do not taint); `web` is not: what it returns taints.
     let web = format!("[servers.web]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string());
-    let config = format!(
-        "{demo}trusted = true\n\n{web}\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n",
-        demo = demo_server("demo")
-    );
+    let config =
+        format!("{demo}trusted = true\n\n{web}\n{state}", demo = demo_server("demo"), state = shared_state(port, ""));
     let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
     let call = |gw: &Warden, id: u64, name: &str, arguments: Value| {
         modern(gw, id, "tools/call", name, json!({ "name": name, "arguments": arguments }))
@@ -136,7 +134,7 @@ fn a_containment_on_one_gateway_reaches_the_other_at_once() {
     // Polling alone would take a minute: only the published news can be this quick.
     let config = |pg: &PgSchema| {
         format!(
-            "{demo}trusted = true\n\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n\n[audit]\npostgres_url = {url:?}\n\n[approvals]\ncontainment_poll = \"60s\"\n",
+            "{demo}trusted = true\n\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n\n[audit]\npostgres_url = {url:?}\n\n[approvals]\ncontainment_poll = \"60s\"\nstate_key = {{ env = \"WARDEN_E2E_STATE_KEY\" }}\n",
             demo = demo_server("demo"),
             url = pg.url(),
         )
@@ -169,28 +167,34 @@ fn a_containment_on_one_gateway_reaches_the_other_at_once() {
     assert_eq!(back["ok"], true, "released on A at once: {back}");
 }
 
-/// Two gateways sharing a Redis, with API keys for alice and mallory; `mine` is a demo server
-/// each session gets a connection of its own to.
+/// Two gateways sharing a Redis and a Postgres, with API keys for alice, mallory and an operator;
+/// `mine` is a demo server each session gets a connection of its own to; `web` is untrusted (what
+/// it returns taints); deleting a note is irreversible (approved out of band).
 struct Pair {
     a: Warden,
     b: Warden,
     alice: String,
     mallory: String,
     _redis: Process,
+    pg: PgSchema,
 }
 
 fn pair() -> Pair {
     let port = free_port();
     let redis = redis(port);
+    let pg = PgSchema::new();
     let (alice, alice_hash) = api_key();
     let (mallory, mallory_hash) = api_key();
+    let web = format!("[servers.web]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string());
     let config = format!(
-        "[auth.api_keys.alice]\nhash = \"{alice_hash}\"\nclass = \"user\"\n\n[auth.api_keys.mallory]\nhash = \"{mallory_hash}\"\nclass = \"user\"\n\n{demo}trusted = true\n\n{mine}trusted = true\nisolation = \"session\"\n\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n",
+        "[auth.api_keys.alice]\nhash = \"{alice_hash}\"\nclass = \"user\"\n\n[auth.api_keys.mallory]\nhash = \"{mallory_hash}\"\nclass = \"user\"\n\n{demo}trusted = true\n\n{mine}trusted = true\nisolation = \"session\"\n\n{web}\n[tools.\"demo/delete_note\"]\nclass = \"irreversible\"\n\n[audit]\npostgres_url = {url:?}\n{state}",
         demo = demo_server("demo"),
         mine = demo_server("mine"),
+        url = pg.url(),
+        state = shared_state(port, ""),
     );
     let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
-    Pair { a, b, alice, mallory, _redis: redis }
+    Pair { a, b, alice, mallory, _redis: redis, pg }
 }
 
 /// A raw legacy request on a session.
@@ -278,7 +282,7 @@ fn a_session_outlives_a_killed_gateway_and_its_stream_reconnects_on_the_other() 
     });
     // While the client waits, A dies without a chance to say anything.
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let Pair { mut a, b, .. } = p;
+    let Pair { mut a, b, pg: _pg, .. } = p;
     a.kill9();
     let out = client.join().unwrap();
     for i in [0, 1, 3, 4, 5, 6] {
@@ -291,4 +295,70 @@ fn a_session_outlives_a_killed_gateway_and_its_stream_reconnects_on_the_other() 
     let gets: Vec<&Value> = out["balanced"].as_array().unwrap().iter().filter(|r| r["method"] == "GET").collect();
     assert!(gets.iter().any(|r| r["to"] == b.url().as_str() && r["status"] == 200), "{out}");
     assert!(b.log().contains("session adopted from another gateway"), "{}", b.log());
+}
+
+/// A 2026-07-28 tools/call by the holder of `key`, with `extra` params (a continuation).
+fn modern_call(gw: &Warden, key: &str, name: &str, arguments: Value, extra: Value) -> Value {
+    let mut meta = envelope();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({ "elicitation": { "form": {} } });
+    let mut params = json!({ "name": name, "arguments": arguments, "_meta": meta });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        params[k] = v.clone();
+    }
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params });
+    let auth = format!("Bearer {key}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", name),
+    ];
+    post_json(gw.port, &h, &body.to_string()).json()
+}
+
+#[test]
+fn an_approval_is_used_once_whichever_gateway_and_a_continuation_cannot_be_replayed_on_the_other() {
+    let p = pair();
+    // The context is tainted on A (web is untrusted): writes need approval, on every gateway.
+    let read = modern_call(&p.a, &p.alice, "web__echo", json!({ "text": "from the web" }), json!({}));
+    assert!(read["result"]["content"].is_array(), "{read}");
+    // Held on A, approved by an operator, used on B: and then not again on A.
+    let args = json!({ "title": "plan" });
+    let held = modern_call(&p.a, &p.alice, "demo__delete_note", args.clone(), json!({}));
+    assert_eq!(held["error"]["code"], -32013, "{held}");
+    let id = held["error"]["data"]["approvalId"].as_str().expect("an approval id").to_owned();
+    let (code, said) = warden_cli(&p.a, &["approvals", "approve", &id, "--by", "secops"]);
+    assert_eq!(code, 0, "{said}");
+    let used = modern_call(&p.b, &p.alice, "demo__delete_note", args.clone(), json!({}));
+    assert!(used["result"]["content"].is_array(), "the approval is used on B: {used}");
+    let again = modern_call(&p.a, &p.alice, "demo__delete_note", args.clone(), json!({}));
+    assert_eq!(again["error"]["code"], -32013, "not again on A: {again}");
+    assert_ne!(again["error"]["data"]["approvalId"], id.as_str(), "a new approval is asked: {again}");
+    // Audit rows are written in batches: wait for the row, then check it is the only one.
+    let sql = format!("SELECT COUNT(*) FROM mcp_audit WHERE event = 'approval_used' AND approval_id = '{id}'");
+    for _ in 0..50 {
+        if p.pg.query(&sql) != "0" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(p.pg.query(&sql), "1", "used once across both gateways");
+
+    // In band: a write asks the user (who can answer); the answer continues on B, and the same
+    // continuation replayed on A is refused.
+    let write = json!({ "title": "t", "body": "approved in the client" });
+    let asked = modern_call(&p.a, &p.alice, "demo__write_note", write.clone(), json!({}));
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let state = asked["result"]["requestState"].as_str().unwrap().to_owned();
+    let yes = json!({ "requestState": state,
+        "inputResponses": { "warden-approval": { "action": "accept", "content": { "approve": true } } } });
+    // Mallory's context is tainted too (so her write needs approval): she presents alice's.
+    let hers = modern_call(&p.b, &p.mallory, "web__echo", json!({ "text": "from the web" }), json!({}));
+    assert!(hers["result"]["content"].is_array(), "{hers}");
+    let theirs = modern_call(&p.b, &p.mallory, "demo__write_note", write.clone(), yes.clone());
+    assert_eq!(theirs["error"]["code"], -32004, "another caller presenting it on B: {theirs}");
+    let done = modern_call(&p.b, &p.alice, "demo__write_note", write.clone(), yes.clone());
+    assert_eq!(done["result"]["content"][0]["text"], "Saved note \"t\".", "continued on B: {done}");
+    let replay = modern_call(&p.a, &p.alice, "demo__write_note", write, yes);
+    assert_eq!(replay["error"]["code"], -32004, "replayed on A: {replay}");
 }

@@ -60,6 +60,11 @@ impl Default for StateSection {
 }
 
 impl StateSection {
+    /// Whether state is shared with other gateways (a Redis is named).
+    pub fn is_shared(&self) -> bool {
+        self.redis.is_some() || self.redis_env.is_some()
+    }
+
     pub(super) fn validate(&self) -> Result<(), (Vec<String>, String)> {
         let at = |k: &str| vec!["state".to_owned(), k.to_owned()];
         if self.redis.is_some() && self.redis_env.is_some() {

@@ -202,6 +202,18 @@ pub struct Warden {
     pub dir: TempDir,
 }
 
+/// The approvals key every test gateway sharing state is given (`$WARDEN_E2E_STATE_KEY`).
+pub const SHARED_STATE_KEY: &str = "e2e-shared-approvals-key-0123456789abcdef";
+
+/// `[state]` in the Redis at `port`, with the approvals key gateways sharing state must share
+/// (`approvals` is the rest of `[approvals]`).
+#[allow(dead_code)]
+pub fn shared_state(port: u16, approvals: &str) -> String {
+    format!(
+        "\n[state]\nredis = \"redis://127.0.0.1:{port}\"\n\n[approvals]\nstate_key = {{ env = \"WARDEN_E2E_STATE_KEY\" }}\n{approvals}\n"
+    )
+}
+
 /// A policy that permits every action, for tests of what lies beyond authorization.
 pub const PERMIT_ALL: &str = "@id(\"test-permit-all\")\npermit (principal, action, resource);\n";
 
@@ -233,6 +245,7 @@ impl Warden {
             .arg(dir.path("warden.toml"))
             .env("WARDEN_LOG", "debug")
             .env("WARDEN_E2E_SECRET", "must-not-leak-7c1d")
+            .env("WARDEN_E2E_STATE_KEY", SHARED_STATE_KEY)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -564,6 +577,20 @@ impl PgSchema {
         let base = std::env::var("WARDEN_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         format!("{base}?options=-c%20search_path%3D{}", self.name)
+    }
+}
+
+impl PgSchema {
+    /// The rows `sql` returns in this schema, unaligned (`|` between fields, a line per row).
+    #[allow(dead_code)]
+    pub fn query(&self, sql: &str) -> String {
+        let sql = format!("SET search_path TO {}; {sql}", self.name);
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-At", "-v", "ON_ERROR_STOP=1", "-c", &sql])
+            .output()
+            .expect("psql");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| *l != "SET").collect::<Vec<_>>().join("\n")
     }
 }
 
