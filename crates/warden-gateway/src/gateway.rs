@@ -309,7 +309,8 @@ impl Gateway {
     }
 
     /// Applies news at once when another gateway or an operator publishes it (`[state] redis`):
-    /// containment (the poll of `containment_poll` stays as the backstop) and ended sessions.
+    /// containment (the poll of `containment_poll` stays as the backstop), ended sessions and
+    /// accepted pins.
     fn listen_for_news(self: &Arc<Self>) {
         let Some(shared) = self.shared.clone() else { return };
         let weak = Arc::downgrade(self);
@@ -344,6 +345,16 @@ impl Gateway {
                 tracing::info!(session = %&s.id[..8], "session ended on another gateway");
                 self.hub.sessions.remove(&s.id);
                 self.end_session(&s, false).await;
+            }
+            return;
+        }
+        if let Some(server) = news.strip_prefix("pins:") {
+            // Definitions accepted (or unpinned) somewhere: the next listing reviews them again.
+            if let Some(server) = self.registry.get(server) {
+                tracing::info!(server = %server.info.name, "pins changed: lists are fetched and reviewed again");
+                for slot in server.slots() {
+                    slot.lanes().iter().for_each(|l| l.inventory.invalidate_all());
+                }
             }
             return;
         }

@@ -381,7 +381,8 @@ fn main() -> anyhow::Result<()> {
             let c = load(&config)?;
             let url = warden_gateway::guard::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
             let servers: Vec<String> = c.servers.keys().cloned().collect();
-            let status = runtime.block_on(pins_cli::run(&url, &servers, command))?;
+            let shared = warden_gateway::state::SharedState::from_config(&c.state).ok().flatten();
+            let status = runtime.block_on(pins_cli::run(&url, &servers, command, shared))?;
             std::process::exit(status);
         }
         Command::Quarantine { config, command } => {

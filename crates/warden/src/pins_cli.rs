@@ -30,8 +30,14 @@ pub enum PinsCommand {
     },
 }
 
-/// Runs a subcommand against the pins in `url`; `servers` are the configured servers' names.
-pub async fn run(url: &str, servers: &[String], command: PinsCommand) -> anyhow::Result<i32> {
+/// Runs a subcommand against the pins in `url`; `servers` are the configured servers' names;
+/// gateways sharing `shared` are told of what was accepted.
+pub async fn run(
+    url: &str,
+    servers: &[String],
+    command: PinsCommand,
+    shared: Option<warden_gateway::state::SharedState>,
+) -> anyhow::Result<i32> {
     let store = PinStore::open(url).await.map_err(|e| anyhow::anyhow!("opening the pin store: {e}"))?;
     let mut out = std::io::stdout().lock();
     match command {
@@ -93,7 +99,17 @@ pub async fn run(url: &str, servers: &[String], command: PinsCommand) -> anyhow:
                 let what = if c.reason == "removed" { "unpinned (removed)" } else { "pinned" };
                 writeln!(out, "{what}: {} {} {}", c.kind, pins::escaped(&c.name), short_hash(&c.hash))?;
             }
-            writeln!(out, "running gateways pick this up at their next listing")?;
+            let told = match &shared {
+                Some(state) => match state.publish(&format!("pins:{server}")).await {
+                    Ok(()) => "every gateway sharing state lists it again now",
+                    Err(e) => {
+                        eprintln!("{e}: gateways pick this up at their next listing");
+                        "running gateways pick this up at their next listing"
+                    }
+                },
+                None => "running gateways pick this up at their next listing",
+            };
+            writeln!(out, "{told}")?;
             Ok(0)
         }
     }

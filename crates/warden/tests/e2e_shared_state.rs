@@ -362,3 +362,36 @@ fn an_approval_is_used_once_whichever_gateway_and_a_continuation_cannot_be_repla
     let replay = modern_call(&p.a, &p.alice, "demo__write_note", write, yes);
     assert_eq!(replay["error"]["code"], -32004, "replayed on A: {replay}");
 }
+
+#[test]
+fn definitions_accepted_on_one_gateway_are_listed_by_the_other_at_once() {
+    let port = free_port();
+    let _store = redis(port);
+    let pg = PgSchema::new();
+    // Strict pinning: nothing is shown before a person accepts it. Lists are kept 30 s, so only
+    // the published news can make the other gateway list again this soon.
+    let config = format!(
+        "{demo}trusted = true\npinning = \"strict\"\n\n[audit]\npostgres_url = {url:?}\n{state}",
+        demo = demo_server("demo"),
+        url = pg.url(),
+        state = shared_state(port, ""),
+    );
+    let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
+    let names = |gw: &Warden| -> Vec<String> {
+        let listed = modern(gw, 1, "tools/list", "", json!({}));
+        listed["result"]["tools"].as_array().expect("a list").iter().map(|t| t["name"].to_string()).collect()
+    };
+    assert!(names(&b).is_empty(), "nothing is shown before review");
+    let (code, out) = warden_cli(&a, &["pins", "accept", "demo", "--by", "reviewer"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every gateway sharing state lists it again now"), "{out}");
+    let mut shown = Vec::new();
+    for _ in 0..20 {
+        shown = names(&b);
+        if !shown.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(shown.contains(&"\"demo__echo\"".to_owned()), "listed on B at once: {shown:?}\n{}", b.log());
+}
