@@ -80,8 +80,8 @@ pub(crate) enum Backend {
     Postgres(PgPool),
 }
 
-/// A write transaction that holds the chain: SQLite `BEGIN IMMEDIATE`, Postgres an advisory
-/// transaction lock, so writers in several processes append one chain.
+/// A write transaction: SQLite `BEGIN IMMEDIATE`; on Postgres either an advisory transaction
+/// lock (the chain `''`, retention) or none (a gateway appending to its own chain).
 pub(crate) enum WriteTx {
     Sqlite(Transaction<'static, sqlx::Sqlite>),
     Postgres(Transaction<'static, Postgres>),
@@ -112,6 +112,22 @@ impl Backend {
             Backend::Sqlite(pool) => crate::sqlite::begin_write(pool).await.map(WriteTx::Sqlite),
             Backend::Postgres(pool) => crate::postgres::begin_write(pool).await.map(WriteTx::Postgres),
         }
+    }
+
+    /// A transaction appending to `chain`: the chain `''` is shared, so it is locked (as
+    /// [`Backend::begin_write`]); a named chain has one writer, its gateway, and takes no lock.
+    pub async fn begin_append(&self, chain: &str) -> Result<WriteTx, StoreError> {
+        match self {
+            Backend::Postgres(pool) if !chain.is_empty() => {
+                pool.begin().await.map(WriteTx::Postgres).map_err(StoreError::db("starting a write transaction"))
+            }
+            _ => self.begin_write().await,
+        }
+    }
+
+    /// Whether gateways sharing this database write a chain each (Postgres).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Backend::Postgres(_))
     }
 
     /// Runs SQL that yields one number, with `$1`, `$2`, ... bound to `times`.

@@ -3,6 +3,11 @@
 //! A row's hash covers its own columns as stored (text exactly as written, the time in its
 //! stored form) and the previous row's hash, so editing any column, removing a row, or
 //! moving one breaks the chain at that row.
+//!
+//! There is a chain per writer: the chain `''` of a SQLite file's one gateway (and of rows
+//! written before chains existed), where a row's `link` is its `seq`; and, on Postgres, one per
+//! gateway process, named when it starts, so that gateways append without waiting for each
+//! other. A row of a named chain also hashes its chain and link.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -17,7 +22,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub(crate) const COLUMNS: &str = "seq, event_time, request_id, era, event, method, actor_id, \
     actor_class, tenant, client_id, session_id, server_name, tool_name, action_class, arguments, \
     redactions, result_hash, decision, policy_ids, reason, approval_id, outcome, error_code, \
-    latency_ms, prev_hash, row_hash, findings";
+    latency_ms, prev_hash, row_hash, findings, chain, link";
 
 /// A row exactly as the database holds it: JSON columns as their text, the time as
 /// [`stored_time`] text. This is what is hashed, so a row read back hashes as it was written
@@ -51,11 +56,21 @@ pub(crate) struct StoredRow {
     pub prev_hash: String,
     pub row_hash: String,
     pub findings: Option<String>,
+    /// The chain: `''`, or the name of the gateway process that wrote it.
+    pub chain: String,
+    /// Its place in its chain, from 1 (in the chain `''`, its `seq`).
+    pub link: i64,
 }
 
 impl StoredRow {
-    /// Chains a (normalized) event after `prev_hash` as row `seq`.
+    /// Chains a (normalized) event after `prev_hash` as row `seq` of the chain `''`.
+    #[cfg(test)]
     pub fn chain(seq: i64, event: &AuditEvent, prev_hash: &str) -> StoredRow {
+        StoredRow::linked(seq, "", seq, event, prev_hash)
+    }
+
+    /// Chains a (normalized) event after `prev_hash` as row `seq`, link `link` of `chain`.
+    pub fn linked(seq: i64, chain: &str, link: i64, event: &AuditEvent, prev_hash: &str) -> StoredRow {
         let mut row = StoredRow {
             seq,
             event_time: stored_time(&event.event_time),
@@ -84,6 +99,8 @@ impl StoredRow {
             prev_hash: prev_hash.to_owned(),
             row_hash: String::new(),
             findings: event.findings.as_ref().map(Value::to_string),
+            chain: chain.to_owned(),
+            link,
         };
         row.row_hash = row.computed_hash();
         row
@@ -91,7 +108,8 @@ impl StoredRow {
 
     /// The fixed-order serialization that is hashed: a JSON array of `seq` and every column but
     /// `row_hash`, in table order, with `findings` (added later) after `prev_hash` only when set,
-    /// so rows written before it existed hash as they did.
+    /// so rows written before it existed hash as they did. A row of a named chain ends with
+    /// `findings` (or null), its chain and its link.
     pub fn canonical(&self) -> String {
         let text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
         let mut columns = vec![
@@ -122,8 +140,14 @@ impl StoredRow {
             self.latency_ms.map_or(Value::Null, Value::from),
             Value::from(self.prev_hash.clone()),
         ];
-        if let Some(findings) = &self.findings {
-            columns.push(Value::String(findings.clone()));
+        if self.chain.is_empty() {
+            if let Some(findings) = &self.findings {
+                columns.push(Value::String(findings.clone()));
+            }
+        } else {
+            columns.push(text(&self.findings));
+            columns.push(Value::from(self.chain.clone()));
+            columns.push(Value::from(self.link));
         }
         Value::Array(columns).to_string()
     }
@@ -187,12 +211,21 @@ impl StoredRow {
             },
             prev_hash: self.prev_hash,
             row_hash: self.row_hash,
+            chain: self.chain,
+            link: self.link,
         })
     }
 
     /// The typed view of a row the writer just chained (no parsing needed).
     pub fn with_event(self, event: AuditEvent) -> AuditRow {
-        AuditRow { seq: self.seq, event, prev_hash: self.prev_hash, row_hash: self.row_hash }
+        AuditRow {
+            seq: self.seq,
+            event,
+            prev_hash: self.prev_hash,
+            row_hash: self.row_hash,
+            chain: self.chain,
+            link: self.link,
+        }
     }
 }
 
@@ -243,6 +276,20 @@ mod tests {
         removed.findings = None;
         assert_ne!(removed.computed_hash(), row.row_hash, "removing the findings breaks the chain");
         assert_eq!(row.clone().into_row().unwrap().event.findings, found.findings);
+    }
+
+    #[test]
+    fn a_named_chain_hashes_its_name_and_link() {
+        let legacy = StoredRow::chain(7, &event(), GENESIS_HASH);
+        assert_eq!(legacy.link, 7);
+        let row = StoredRow::linked(7, "gw-a", 1, &event(), GENESIS_HASH);
+        assert_ne!(row.row_hash, legacy.row_hash);
+        let mut moved = row.clone();
+        moved.chain = "gw-b".into();
+        assert_ne!(moved.computed_hash(), row.row_hash, "moved to another chain");
+        let mut relinked = row.clone();
+        relinked.link = 2;
+        assert_ne!(relinked.computed_hash(), row.row_hash, "moved within its chain");
     }
 
     #[test]

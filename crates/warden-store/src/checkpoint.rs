@@ -25,6 +25,9 @@ pub(crate) struct Checkpoint {
     pub created_at: String,
     pub public_key: String,
     pub signature: String,
+    /// The chain of the last deleted row, and its link (in the chain `''`, its seq).
+    pub chain: String,
+    pub link: i64,
 }
 
 /// Whose word a checkpoint rests on.
@@ -38,22 +41,32 @@ pub(crate) enum Trust {
 }
 
 impl Checkpoint {
-    /// The bytes signed: a domain tag and every column but the key and signature.
-    fn message(seq: i64, row_hash: &str, event_time: &str, created_at: &str) -> Vec<u8> {
-        format!("warden-audit-checkpoint-v1\n{seq}\n{row_hash}\n{event_time}\n{created_at}").into_bytes()
+    /// The bytes signed: a domain tag and every column but the key and signature (the chain
+    /// and link only for a named chain, so that checkpoints of the chain `''` sign as before).
+    fn message(&self) -> Vec<u8> {
+        let Checkpoint { seq, row_hash, event_time, created_at, chain, link, .. } = self;
+        if chain.is_empty() {
+            format!("warden-audit-checkpoint-v1\n{seq}\n{row_hash}\n{event_time}\n{created_at}").into_bytes()
+        } else {
+            format!("warden-audit-checkpoint-v2\n{chain}\n{link}\n{seq}\n{row_hash}\n{event_time}\n{created_at}")
+                .into_bytes()
+        }
     }
 
-    pub fn sign(key: &SigningKey, seq: i64, row_hash: &str, event_time: &str, now: DateTime<Utc>) -> Checkpoint {
-        let created_at = stored_time(&now);
-        let signature = key.sign(&Self::message(seq, row_hash, event_time, &created_at));
-        Checkpoint {
-            seq,
-            row_hash: row_hash.to_owned(),
-            event_time: event_time.to_owned(),
-            created_at,
+    /// A checkpoint after `row` (the last row deleted), signed with `key`.
+    pub fn sign(key: &SigningKey, row: &crate::chain::StoredRow, now: DateTime<Utc>) -> Checkpoint {
+        let mut cp = Checkpoint {
+            seq: row.seq,
+            row_hash: row.row_hash.clone(),
+            event_time: row.event_time.clone(),
+            created_at: stored_time(&now),
             public_key: hex::encode(key.verifying_key().as_bytes()),
-            signature: hex::encode(signature.to_bytes()),
-        }
+            signature: String::new(),
+            chain: row.chain.clone(),
+            link: row.link,
+        };
+        cp.signature = hex::encode(key.sign(&cp.message()).to_bytes());
+        cp
     }
 
     /// Checks the signature, and that the key is trusted when `trusted_keys` is not empty.
@@ -81,11 +94,7 @@ impl Checkpoint {
             hex::decode(&self.signature).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
                 format!("the checkpoint at row {seq} has a signature that is not 64 hex-encoded bytes (edited)")
             })?;
-        key.verify_strict(
-            &Self::message(seq, &self.row_hash, &self.event_time, &self.created_at),
-            &Signature::from_bytes(&signature),
-        )
-        .map_err(|_| {
+        key.verify_strict(&self.message(), &Signature::from_bytes(&signature)).map_err(|_| {
             format!("the checkpoint at row {seq}: its signature does not verify (checkpoint edited or forged)")
         })?;
         Ok(trust)
@@ -161,59 +170,75 @@ pub struct PruneReport {
     pub checkpoint: Option<i64>,
 }
 
-/// Deletes the rows older than `cutoff` from the start of the chain, after checking that they
+/// Deletes the rows older than `cutoff` from the start of every chain, after checking that they
 /// chain and writing a signed checkpoint for the last of them.
 ///
 /// Only a prefix is deleted: a row older than `cutoff` that follows a newer one waits until
-/// everything before it is old, so the chain is never cut in the middle.
+/// everything before it is old, so a chain is never cut in the middle.
 pub(crate) async fn prune(
     backend: &Backend,
     key: &SigningKey,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<PruneReport, StoreError> {
+    let mut report = PruneReport::default();
+    for chain in backend.chains().await? {
+        let pruned = prune_chain(backend, &chain, key, cutoff, now).await?;
+        report.deleted += pruned.deleted;
+        report.checkpoint = pruned.checkpoint.or(report.checkpoint);
+    }
+    Ok(report)
+}
+
+async fn prune_chain(
+    backend: &Backend,
+    chain: &str,
+    key: &SigningKey,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<PruneReport, StoreError> {
     const PAGE: i64 = 1000;
     let mut tx = backend.begin_write().await?;
-    let (first_recent, max_seq) = tx.retention_bounds(cutoff).await?;
-    let last = match (first_recent, max_seq) {
+    let (first_recent, max_link) = tx.retention_bounds(chain, cutoff).await?;
+    let last = match (first_recent, max_link) {
         (Some(first_recent), _) => first_recent - 1,
-        (None, Some(max_seq)) => max_seq,
+        (None, Some(max_link)) => max_link,
         (None, None) => return Ok(PruneReport::default()),
     };
-    let anchor = tx.latest_checkpoint().await?;
-    let mut after = anchor.as_ref().map_or(i64::MIN, |cp| cp.seq);
+    let anchor = tx.latest_checkpoint(chain).await?;
+    let mut after = anchor.as_ref().map_or(i64::MIN, |cp| cp.link);
     if last <= after {
         return Ok(PruneReport::default());
     }
     // The checkpoint vouches for everything before it, so first make sure those rows chain.
-    let mut walker = ChainWalker::after(anchor.map(|cp| (cp.seq, cp.row_hash)));
+    let mut walker = ChainWalker::after(chain, anchor.map(|cp| (cp.link, cp.row_hash)));
     let mut last_row = None;
     'pages: loop {
-        let page = tx.rows_after(after, PAGE).await?;
+        let page = tx.chain_rows_after(chain, after, PAGE).await?;
         if page.is_empty() {
             break;
         }
         for row in page {
-            let seq = match &row {
-                Ok(row) => row.seq,
+            let link = match &row {
+                Ok(row) => row.link,
                 Err((seq, _)) => *seq,
             };
-            if seq > last {
+            if link > last {
                 break 'pages;
             }
             walker.check(&row).map_err(|bad| StoreError::ChainBroken { seq: bad.seq, problem: bad.problem })?;
-            after = seq;
+            after = link;
             last_row = row.ok();
         }
     }
     let Some(last_row) = last_row else {
         return Ok(PruneReport::default());
     };
-    let checkpoint = Checkpoint::sign(key, last_row.seq, &last_row.row_hash, &last_row.event_time, now);
+    let checkpoint = Checkpoint::sign(key, &last_row, now);
     tx.insert_checkpoint(&checkpoint).await?;
-    let deleted = tx.delete_through(last_row.seq).await?;
+    let deleted = tx.delete_through(chain, last_row.link).await?;
     tx.commit().await?;
-    tracing::info!(deleted, checkpoint = last_row.seq, "pruned the audit log");
+    tracing::info!(deleted, chain, checkpoint = last_row.seq, "pruned the audit log");
     Ok(PruneReport { deleted, checkpoint: Some(last_row.seq) })
 }
 
@@ -227,7 +252,9 @@ mod tests {
 
     #[test]
     fn a_signed_checkpoint_checks_and_an_edited_one_does_not() {
-        let cp = Checkpoint::sign(&key(), 10, &"a".repeat(64), "2026-01-01 00:00:00.000000", Utc::now());
+        let event = crate::event::AuditEvent::new(Utc::now(), "call", "ALLOW").normalized();
+        let row = crate::chain::StoredRow::chain(10, &event, &"a".repeat(64));
+        let cp = Checkpoint::sign(&key(), &row, Utc::now());
         let public = hex::encode(key().verifying_key().as_bytes());
         assert_eq!(cp.check(&[public.as_str()]), Ok(Trust::Trusted));
         assert_eq!(cp.check::<&str>(&[]), Ok(Trust::StoredKeyOnly));
@@ -235,6 +262,15 @@ mod tests {
         let mut moved = cp.clone();
         moved.seq = 11;
         assert!(moved.check(&[public.as_str()]).is_err());
+        let named = Checkpoint::sign(
+            &key(),
+            &crate::chain::StoredRow::linked(10, "gw", 3, &event, &"a".repeat(64)),
+            Utc::now(),
+        );
+        assert_eq!(named.check(&[public.as_str()]), Ok(Trust::Trusted));
+        let mut relinked = named.clone();
+        relinked.link = 4;
+        assert!(relinked.check(&[public.as_str()]).is_err(), "a named chain's link is signed");
         let mut rehashed = cp.clone();
         rehashed.row_hash = "b".repeat(64);
         assert!(rehashed.check(&[public.as_str()]).is_err());

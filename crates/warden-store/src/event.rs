@@ -86,6 +86,12 @@ pub struct AuditRow {
     pub prev_hash: String,
     /// `hex(sha256(prev_hash || "\n" || canonical))`, see the crate docs.
     pub row_hash: String,
+    /// The chain it belongs to: `""` for a SQLite file's, else the writing gateway process's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chain: String,
+    /// Its place in its chain, from 1.
+    #[serde(default)]
+    pub link: i64,
 }
 
 /// The text form of a time as stored in SQLite and as hashed: `YYYY-MM-DD HH:MM:SS.ffffff`, UTC.
@@ -136,7 +142,8 @@ mod tests {
         let mut event = AuditEvent::new(time, "call", "DENY");
         event.policy_ids = vec!["p1".into()];
         event.arguments = Some(serde_json::json!({"path": "[REDACTED]"}));
-        let row = AuditRow { seq: 7, event, prev_hash: "a".into(), row_hash: "b".into() };
+        let row =
+            AuditRow { seq: 7, event, prev_hash: "a".into(), row_hash: "b".into(), chain: String::new(), link: 7 };
         let json = serde_json::to_value(&row).unwrap();
         assert_eq!(json["seq"], 7);
         assert_eq!(json["event_time"], "2026-01-02T03:04:05.000000Z");

@@ -39,6 +39,17 @@
 //! chain. [`VerifyReport::head`] gives the last seq and hash; record it outside the database
 //! (a ticket, a log shipper, another host) and compare the next report against it.
 //!
+//! # Chains
+//!
+//! A SQLite file has one writer and one chain, named `''`. On Postgres each gateway process
+//! appends to a chain of its own, named when it starts (host, start time, a random suffix), so
+//! that gateways never wait for one another: a row's `link` is its place in its chain (from 1),
+//! `seq` (from a sequence) orders rows across chains, and a named chain's row also hashes its
+//! chain and link (`findings`, or null, then the chain and the link end the array). Rows of the
+//! chain `''` keep `link = seq`. Verification walks every chain. Each gateway with a signing key
+//! also states every chain's head every few seconds, signed (table `mcp_audit_heads`), so that a
+//! chain deleted whole or cut short after a statement is found.
+//!
 //! Retention ([`AuditSettings::retain`]) deletes the oldest rows, but first checks that they
 //! chain and writes a checkpoint: the last deleted row's seq and hash, signed with an Ed25519
 //! key. Verification then starts from a checkpoint signed by a trusted key.
@@ -68,6 +79,7 @@ pub mod containment;
 mod error;
 mod event;
 pub mod gates;
+mod heads;
 pub mod memory;
 pub mod pins;
 mod postgres;
@@ -96,5 +108,5 @@ pub use reader::AuditReader;
 pub use server_errors::ServerErrorStore;
 pub use storage::{ApprovalStorage, AuditSink, ContainmentStorage, PinStorage, QuarantineStorage};
 pub use upstream_tokens::{StoredToken, UpstreamTokenStore};
-pub use verify::{BadRow, VerifyReport};
+pub use verify::{BadRow, ChainSummary, VerifyReport};
 pub use writer::{AuditLog, AuditSettings, Durability, JsonlSink};

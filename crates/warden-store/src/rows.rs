@@ -13,6 +13,7 @@ use crate::backend::Decoded;
 use crate::chain::{COLUMNS, StoredRow};
 use crate::checkpoint::Checkpoint;
 use crate::event::stored_time;
+use crate::heads::HeadsStatement;
 use crate::sql::Dialect;
 
 /// `SELECT` of every column of `mcp_audit`, times as stored text.
@@ -27,16 +28,17 @@ fn select_rows(sql: &Dialect) -> String {
 fn insert_row(sql: &Dialect) -> &'static str {
     static CELLS: [std::sync::OnceLock<String>; 2] = [const { std::sync::OnceLock::new() }; 2];
     sql.cached(&CELLS, |sql| {
-        let params: Vec<String> = (1..=27).map(|n| if n == 2 { sql.time_param(n) } else { format!("${n}") }).collect();
+        let params: Vec<String> = (1..=29).map(|n| if n == 2 { sql.time_param(n) } else { format!("${n}") }).collect();
         format!("INSERT INTO mcp_audit ({COLUMNS}) VALUES ({})", params.join(", "))
     })
 }
 
-const CHECKPOINT_COLUMNS: &str = "seq, row_hash, event_time, created_at, public_key, signature";
+const CHECKPOINT_COLUMNS: &str = "seq, row_hash, event_time, created_at, public_key, signature, chain, link";
 
 fn select_checkpoints(sql: &Dialect) -> String {
     format!(
-        "SELECT seq, row_hash, {} AS event_time, {} AS created_at, public_key, signature FROM mcp_audit_checkpoints",
+        "SELECT seq, row_hash, {} AS event_time, {} AS created_at, public_key, signature, chain, link \
+         FROM mcp_audit_checkpoints",
         sql.at("event_time"),
         sql.at("created_at")
     )
@@ -83,6 +85,11 @@ macro_rules! decode_row {
                 prev_hash: col!("prev_hash"),
                 row_hash: col!("row_hash"),
                 findings: col!("findings"),
+                chain: col!("chain"),
+                link: {
+                    let link: Option<i64> = col!("link");
+                    link.unwrap_or(seq)
+                },
             })
         })()
     }};
@@ -98,6 +105,10 @@ macro_rules! decode_checkpoint {
                 problem: format!("its checkpoint's {name} holds a value of the wrong type"),
             })
         };
+        let link: Option<i64> = row.try_get("link").map_err(|_| StoreError::CorruptRow {
+            seq,
+            problem: "its checkpoint's link holds a value of the wrong type".into(),
+        })?;
         Ok::<Checkpoint, StoreError>(Checkpoint {
             seq,
             row_hash: text("row_hash")?,
@@ -105,6 +116,8 @@ macro_rules! decode_checkpoint {
             created_at: text("created_at")?,
             public_key: text("public_key")?,
             signature: text("signature")?,
+            chain: text("chain")?,
+            link: link.unwrap_or(seq),
         })
     }};
 }
@@ -157,10 +170,25 @@ macro_rules! rows_after_on {
     }};
 }
 
-/// The latest checkpoint, read on `$conn`.
+/// Rows of `$chain` after link `$link`, at most `$limit`, read on `$conn`.
+macro_rules! chain_rows_after_on {
+    ($conn:ident, $sql:ident, $chain:expr, $link:expr, $limit:expr) => {{
+        let rows = sqlx::query(&format!("{} WHERE chain = $1 AND link > $2 ORDER BY link LIMIT $3", select_rows($sql)))
+            .bind($chain)
+            .bind($link)
+            .bind($limit)
+            .fetch_all(&mut *$conn)
+            .await
+            .map_err(StoreError::db("reading audit rows"))?;
+        Ok(rows.iter().map(|r| decode_row!(r)).collect())
+    }};
+}
+
+/// The latest checkpoint of `$chain`, read on `$conn`.
 macro_rules! latest_checkpoint_on {
-    ($conn:ident, $sql:ident) => {{
-        let row = sqlx::query(&format!("{} ORDER BY seq DESC LIMIT 1", select_checkpoints($sql)))
+    ($conn:ident, $sql:ident, $chain:expr) => {{
+        let row = sqlx::query(&format!("{} WHERE chain = $1 ORDER BY link DESC LIMIT 1", select_checkpoints($sql)))
+            .bind($chain)
             .fetch_optional(&mut *$conn)
             .await
             .map_err(StoreError::db("reading the latest checkpoint"))?;
@@ -169,8 +197,26 @@ macro_rules! latest_checkpoint_on {
 }
 
 impl crate::backend::Backend {
+    /// Rows of every chain after `seq`, in the order they were written.
     pub async fn rows_after(&self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
         on_conn!(pool self, |conn, sql| rows_after_on!(conn, sql, seq, limit))
+    }
+
+    /// Rows of `chain` after `link`, in chain order.
+    pub async fn chain_rows_after(&self, chain: &str, link: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
+        on_conn!(pool self, |conn, sql| chain_rows_after_on!(conn, sql, chain, link, limit))
+    }
+
+    /// Every chain with rows or a checkpoint, by name.
+    pub async fn chains(&self) -> Result<Vec<String>, StoreError> {
+        on_conn!(pool self, |conn, _sql| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT chain FROM mcp_audit UNION SELECT DISTINCT chain FROM mcp_audit_checkpoints ORDER BY 1",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(StoreError::db("listing the audit chains"))
+        })
     }
 
     pub async fn count(&self) -> Result<i64, StoreError> {
@@ -182,10 +228,11 @@ impl crate::backend::Backend {
         })
     }
 
-    pub async fn checkpoint_at(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
+    pub async fn checkpoint_at(&self, chain: &str, link: i64) -> Result<Option<Checkpoint>, StoreError> {
         on_conn!(pool self, |conn, sql| {
-            let row = sqlx::query(&format!("{} WHERE seq = $1", select_checkpoints(sql)))
-                .bind(seq)
+            let row = sqlx::query(&format!("{} WHERE chain = $1 AND link = $2", select_checkpoints(sql)))
+                .bind(chain)
+                .bind(link)
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(StoreError::db("reading a checkpoint"))?;
@@ -193,26 +240,108 @@ impl crate::backend::Backend {
         })
     }
 
-    pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        on_conn!(pool self, |conn, sql| latest_checkpoint_on!(conn, sql))
+    pub async fn latest_checkpoint(&self, chain: &str) -> Result<Option<Checkpoint>, StoreError> {
+        on_conn!(pool self, |conn, sql| latest_checkpoint_on!(conn, sql, chain))
+    }
+
+    /// The last row of every chain: its chain, link and hash.
+    pub async fn current_heads(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        on_conn!(pool self, |conn, _sql| {
+            sqlx::query_as(
+                "SELECT a.chain, a.link, a.row_hash FROM mcp_audit a \
+                 JOIN (SELECT chain, MAX(link) AS link FROM mcp_audit GROUP BY chain) h \
+                 ON a.chain = h.chain AND a.link = h.link ORDER BY a.chain",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(StoreError::db("reading the chains' heads"))
+        })
+    }
+
+    /// Every signed statement of heads, oldest first.
+    pub async fn heads_statements(&self) -> Result<Vec<HeadsStatement>, StoreError> {
+        on_conn!(pool self, |conn, sql| {
+            let rows: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(&format!(
+                "SELECT id, {} AS created_at, chain, heads, public_key, signature FROM mcp_audit_heads ORDER BY id",
+                sql.at("created_at")
+            ))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(StoreError::db("reading the statements of heads"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, created_at, chain, heads, public_key, signature)| HeadsStatement {
+                    id,
+                    created_at,
+                    chain,
+                    heads,
+                    public_key,
+                    signature,
+                })
+                .collect())
+        })
+    }
+
+    /// Records `statement`, and forgets the older statements of the same writer (each names the
+    /// heads the later one names or earlier links of them).
+    pub async fn insert_heads(&self, statement: &HeadsStatement) -> Result<(), StoreError> {
+        on_conn!(pool self, |conn, sql| {
+            let id: i64 = sqlx::query_scalar(&format!(
+                "INSERT INTO mcp_audit_heads (created_at, chain, heads, public_key, signature) \
+                 VALUES ({}, $2, $3, $4, $5) RETURNING id",
+                sql.time_param(1)
+            ))
+            .bind(&statement.created_at)
+            .bind(&statement.chain)
+            .bind(&statement.heads)
+            .bind(&statement.public_key)
+            .bind(&statement.signature)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::db("writing a statement of heads"))?;
+            sqlx::query("DELETE FROM mcp_audit_heads WHERE chain = $1 AND id < $2")
+                .bind(&statement.chain)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db("forgetting older statements of heads"))?;
+            Ok(())
+        })
     }
 }
 
 impl crate::backend::WriteTx {
-    /// The last row's seq and hash; if every row was pruned, the latest checkpoint's.
-    pub async fn head(&mut self) -> Result<Option<(i64, String)>, StoreError> {
+    /// The last link and hash of `chain`; if every row was pruned, its latest checkpoint's.
+    pub async fn head(&mut self, chain: &str) -> Result<Option<(i64, String)>, StoreError> {
         on_conn!(tx self, |conn, sql| {
             let last: Option<(i64, String)> =
-                sqlx::query_as("SELECT seq, row_hash FROM mcp_audit ORDER BY seq DESC LIMIT 1")
+                sqlx::query_as("SELECT link, row_hash FROM mcp_audit WHERE chain = $1 ORDER BY link DESC LIMIT 1")
+                    .bind(chain)
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(StoreError::db("reading the chain head"))?;
             if let Some(head) = last {
                 return Ok(Some(head));
             }
-            let checkpoint: Option<Checkpoint> = latest_checkpoint_on!(conn, sql)?;
-            Ok(checkpoint.map(|cp| (cp.seq, cp.row_hash)))
+            let checkpoint: Option<Checkpoint> = latest_checkpoint_on!(conn, sql, chain)?;
+            Ok(checkpoint.map(|cp| (cp.link, cp.row_hash)))
         })
+    }
+
+    /// `n` values of `seq` no other writer is given (Postgres's sequence).
+    pub async fn next_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        match self {
+            crate::backend::WriteTx::Postgres(tx) => {
+                sqlx::query_scalar("SELECT nextval('mcp_audit_seq') FROM generate_series(1, $1)")
+                    .bind(n as i64)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("numbering audit rows"))
+            }
+            crate::backend::WriteTx::Sqlite(_) => {
+                Err(StoreError::QueryRefused("a SQLite audit log has the one chain ''".into()))
+            }
+        }
     }
 
     pub async fn insert(&mut self, row: &StoredRow) -> Result<(), StoreError> {
@@ -245,6 +374,8 @@ impl crate::backend::WriteTx {
                 .bind(&row.prev_hash)
                 .bind(&row.row_hash)
                 .bind(&row.findings)
+                .bind(&row.chain)
+                .bind(row.link)
                 .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db("inserting an audit row"))?;
@@ -252,32 +383,38 @@ impl crate::backend::WriteTx {
         })
     }
 
-    pub async fn rows_after(&mut self, seq: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
-        on_conn!(tx self, |conn, sql| rows_after_on!(conn, sql, seq, limit))
+    pub async fn chain_rows_after(&mut self, chain: &str, link: i64, limit: i64) -> Result<Vec<Decoded>, StoreError> {
+        on_conn!(tx self, |conn, sql| chain_rows_after_on!(conn, sql, chain, link, limit))
     }
 
-    /// The lowest seq of a row at or after `time`, and the highest seq overall.
-    pub async fn retention_bounds(&mut self, time: DateTime<Utc>) -> Result<(Option<i64>, Option<i64>), StoreError> {
+    /// In `chain`: the lowest link of a row at or after `time`, and the highest link.
+    pub async fn retention_bounds(
+        &mut self,
+        chain: &str,
+        time: DateTime<Utc>,
+    ) -> Result<(Option<i64>, Option<i64>), StoreError> {
         on_conn!(tx self, |conn, sql| {
             sqlx::query_as(&format!(
-                "SELECT (SELECT MIN(seq) FROM mcp_audit WHERE event_time >= {}), (SELECT MAX(seq) FROM mcp_audit)",
+                "SELECT (SELECT MIN(link) FROM mcp_audit WHERE chain = $2 AND event_time >= {}), \
+                 (SELECT MAX(link) FROM mcp_audit WHERE chain = $2)",
                 sql.time_param(1)
             ))
             .bind(stored_time(&time))
+            .bind(chain)
             .fetch_one(&mut *conn)
             .await
             .map_err(StoreError::db("finding rows to prune"))
         })
     }
 
-    pub async fn latest_checkpoint(&mut self) -> Result<Option<Checkpoint>, StoreError> {
-        on_conn!(tx self, |conn, sql| latest_checkpoint_on!(conn, sql))
+    pub async fn latest_checkpoint(&mut self, chain: &str) -> Result<Option<Checkpoint>, StoreError> {
+        on_conn!(tx self, |conn, sql| latest_checkpoint_on!(conn, sql, chain))
     }
 
     pub async fn insert_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), StoreError> {
         on_conn!(tx self, |conn, sql| {
             sqlx::query(&format!(
-                "INSERT INTO mcp_audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES ($1, $2, {}, {}, $5, $6)",
+                "INSERT INTO mcp_audit_checkpoints ({CHECKPOINT_COLUMNS}) VALUES ($1, $2, {}, {}, $5, $6, $7, $8)",
                 sql.time_param(3),
                 sql.time_param(4)
             ))
@@ -287,6 +424,8 @@ impl crate::backend::WriteTx {
             .bind(&cp.created_at)
             .bind(&cp.public_key)
             .bind(&cp.signature)
+            .bind(&cp.chain)
+            .bind(cp.link)
             .execute(&mut *conn)
             .await
             .map_err(StoreError::db("writing a checkpoint"))?;
@@ -294,10 +433,12 @@ impl crate::backend::WriteTx {
         })
     }
 
-    pub async fn delete_through(&mut self, seq: i64) -> Result<u64, StoreError> {
+    /// Deletes the rows of `chain` up to and including `link`.
+    pub async fn delete_through(&mut self, chain: &str, link: i64) -> Result<u64, StoreError> {
         on_conn!(tx self, |conn, _sql| {
-            let done = sqlx::query("DELETE FROM mcp_audit WHERE seq <= $1")
-                .bind(seq)
+            let done = sqlx::query("DELETE FROM mcp_audit WHERE chain = $1 AND link <= $2")
+                .bind(chain)
+                .bind(link)
                 .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db("deleting pruned rows"))?;

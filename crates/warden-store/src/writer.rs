@@ -3,8 +3,10 @@
 //! `record` hands the event to a single writer task through a bounded queue. The task takes
 //! whatever is queued (up to `max_batch`), and in one transaction reads the chain head,
 //! numbers and hashes the rows, inserts them and commits; then it answers `Sync` callers and
-//! copies the rows to the JSONL sink. One task per process and a database lock per
-//! transaction keep one unbroken chain however many callers and gateways there are.
+//! copies the rows to the JSONL sink. One task per process keeps its chain unbroken however many
+//! callers there are: on SQLite the one chain `''` (under the database's write lock), on
+//! Postgres a chain of this process's own, so gateways sharing the database never wait for one
+//! another; there, with a signing key, it also states every chain's head every few seconds.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +24,7 @@ use crate::backend::{Backend, redact};
 use crate::chain::{GENESIS_HASH, StoredRow};
 use crate::checkpoint::{self, PruneReport};
 use crate::event::{AuditEvent, AuditRow};
+use crate::heads;
 
 /// When `record` returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,17 +123,22 @@ struct Shared {
     sender: Mutex<Option<mpsc::Sender<Pending>>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     retention: Mutex<Option<JoinHandle<()>>>,
+    heads: Mutex<Option<JoinHandle<()>>>,
     backlog: Arc<AtomicUsize>,
     sync: bool,
     backend: Backend,
+    /// This process's chain (`''` on SQLite).
+    chain: String,
     signing_key: Option<Arc<SigningKey>>,
     retain: Option<TimeDelta>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(task) = self.retention.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            task.abort();
+        for task in [&self.retention, &self.heads] {
+            if let Some(task) = task.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                task.abort();
+            }
         }
     }
 }
@@ -156,10 +164,15 @@ impl AuditLog {
         };
         let sync = settings.durability == Durability::Sync;
         let backend = Backend::open_writer(&settings.url, sync).await?;
+        let chain = if backend.is_shared() { chain_name() } else { String::new() };
+        if !chain.is_empty() {
+            tracing::info!(chain = %chain, "audit rows of this gateway go to a chain of its own");
+        }
         let (sender, receiver) = mpsc::channel(settings.queue);
         let backlog = Arc::new(AtomicUsize::new(0));
         let writer = Writer {
             receiver,
+            chain: chain.clone(),
             backend: backend.clone(),
             durability: settings.durability,
             max_batch: settings.max_batch,
@@ -171,14 +184,22 @@ impl AuditLog {
             (Some(retain), Some(key)) => Some(tokio::spawn(retention_loop(backend.clone(), key.clone(), retain))),
             _ => None,
         };
+        let heads = match &signing_key {
+            Some(key) if !chain.is_empty() => {
+                Some(tokio::spawn(heads_loop(backend.clone(), key.clone(), chain.clone())))
+            }
+            _ => None,
+        };
         Ok(AuditLog {
             shared: Arc::new(Shared {
                 sender: Mutex::new(Some(sender)),
                 writer: tokio::sync::Mutex::new(Some(writer)),
                 retention: Mutex::new(retention),
+                heads: Mutex::new(heads),
                 backlog,
                 sync,
                 backend,
+                chain,
                 signing_key,
                 retain,
             }),
@@ -223,11 +244,26 @@ impl AuditLog {
         if let Some(task) = self.shared.retention.lock().unwrap_or_else(PoisonError::into_inner).take() {
             task.abort();
         }
+        if let Some(task) = self.shared.heads.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
         if let Some(task) = writer.take() {
             task.await.map_err(|_| StoreError::WriterGone)?;
+            // The last word on this chain: a statement naming the head it ends at.
+            if let Some(key) = &self.shared.signing_key
+                && !self.shared.chain.is_empty()
+                && let Err(err) = heads::state_heads(&self.shared.backend, key, &self.shared.chain).await
+            {
+                tracing::warn!(error = %err, "the chains' heads could not be stated at shutdown");
+            }
             self.shared.backend.close().await;
         }
         Ok(())
+    }
+
+    /// This process's chain: `""` on SQLite, else the name it was given at start.
+    pub fn chain(&self) -> &str {
+        &self.shared.chain
     }
 
     /// Events queued or being written, for metrics.
@@ -260,7 +296,30 @@ async fn retention_loop(backend: Backend, key: Arc<SigningKey>, retain: TimeDelt
     }
 }
 
+/// States every chain's head every [`heads::HEADS_EVERY`], as the writer of `chain`.
+async fn heads_loop(backend: Backend, key: Arc<SigningKey>, chain: String) {
+    let mut ticks = tokio::time::interval(heads::HEADS_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = heads::state_heads(&backend, &key, &chain).await {
+            tracing::warn!(error = %err, "the chains' heads could not be stated; retrying");
+        }
+    }
+}
+
+/// A chain name no other process has: the host, the start time and a random suffix.
+fn chain_name() -> String {
+    let host =
+        std::env::var("HOSTNAME").ok().or_else(|| std::fs::read_to_string("/etc/hostname").ok()).unwrap_or_default();
+    let host: String =
+        host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').take(63).collect();
+    let host = if host.is_empty() { "gateway".to_owned() } else { host };
+    format!("{host}-{}-{:06x}", Utc::now().format("%Y%m%dT%H%M%S"), rand::random::<u32>() & 0xff_ffff)
+}
+
 struct Writer {
+    chain: String,
     receiver: mpsc::Receiver<Pending>,
     backend: Backend,
     durability: Durability,
@@ -299,7 +358,7 @@ impl Writer {
     async fn commit(&self, batch: &mut Vec<Pending>) -> Vec<AuditRow> {
         let mut delay = Duration::from_millis(100);
         loop {
-            match append(&self.backend, batch.iter().map(|p| &p.event)).await {
+            match append(&self.backend, &self.chain, batch.iter().map(|p| &p.event)).await {
                 Ok(rows) => {
                     return batch
                         .drain(..)
@@ -334,20 +393,25 @@ impl Writer {
     }
 }
 
-/// One transaction: read the head, chain the events after it, insert, commit.
+/// One transaction: read the head of `chain`, chain the events after it, insert, commit.
 async fn append<'a>(
     backend: &Backend,
+    chain: &str,
     events: impl Iterator<Item = &'a AuditEvent>,
 ) -> Result<Vec<StoredRow>, StoreError> {
-    let mut tx = backend.begin_write().await?;
-    let (mut seq, mut prev_hash) = tx.head().await?.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let events: Vec<&AuditEvent> = events.collect();
+    let mut tx = backend.begin_append(chain).await?;
+    let (mut link, mut prev_hash) = tx.head(chain).await?.unwrap_or((0, GENESIS_HASH.to_owned()));
+    // In the chain '' a row's seq is its link; a named chain's rows take theirs from the sequence.
+    let seqs = if chain.is_empty() { None } else { Some(tx.next_seqs(events.len()).await?) };
     let mut rows = Vec::new();
-    for event in events {
-        seq = seq.checked_add(1).ok_or_else(|| StoreError::CorruptRow {
-            seq,
-            problem: "the chain head's seq is at its maximum (edited?)".into(),
+    for (i, event) in events.into_iter().enumerate() {
+        link = link.checked_add(1).ok_or_else(|| StoreError::CorruptRow {
+            seq: link,
+            problem: "the chain head's link is at its maximum (edited?)".into(),
         })?;
-        let row = StoredRow::chain(seq, event, &prev_hash);
+        let seq = seqs.as_ref().and_then(|s| s.get(i).copied()).unwrap_or(link);
+        let row = StoredRow::linked(seq, chain, link, event, &prev_hash);
         tx.insert(&row).await?;
         prev_hash.clone_from(&row.row_hash);
         rows.push(row);

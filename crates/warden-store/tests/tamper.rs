@@ -23,9 +23,31 @@ async fn verify(target: &Target, keys: &[String]) -> VerifyReport {
     AuditReader::open(&target.url).await.expect("reader").verify(keys).await.expect("verify")
 }
 
+/// The first bad row and the problem, a named chain's places said as rows ("chain C link 5"
+/// as "row 5"), so that both databases' reports compare with one text.
 fn first_bad(report: &VerifyReport) -> (i64, String) {
     let bad = report.first_bad.as_ref().unwrap_or_else(|| panic!("tampering not found: {report:?}"));
-    (bad.seq, bad.problem.clone())
+    let words: Vec<&str> = bad.problem.split(' ').collect();
+    let mut plain = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        match (words[i], words.get(i + 2)) {
+            ("chain", Some(&"link")) => {
+                plain.push("row");
+                i += 3;
+            }
+            ("of", _) if words.get(i + 1) == Some(&"chain") => i += 3,
+            ("links", _) => {
+                plain.push("rows");
+                i += 1;
+            }
+            (w, _) => {
+                plain.push(w);
+                i += 1;
+            }
+        }
+    }
+    (bad.seq, plain.join(" "))
 }
 
 async fn an_untouched_chain_verifies(kind: Kind) {
@@ -75,8 +97,9 @@ async fn a_forged_row_is_found(kind: Kind) {
     let made_up = "ab".repeat(32);
     target
         .raw(&format!(
-            "INSERT INTO mcp_audit (seq, event_time, event, decision, prev_hash, row_hash) \
-             VALUES (11, '2026-01-01 00:00:00.000000', 'call', 'ALLOW', '{}', '{made_up}')",
+            "INSERT INTO mcp_audit (seq, chain, link, event_time, event, decision, prev_hash, row_hash) \
+             VALUES (11, (SELECT chain FROM mcp_audit WHERE seq = 10), 11, '2026-01-01 00:00:00.000000', \
+             'call', 'ALLOW', '{}', '{made_up}')",
             "cd".repeat(32)
         ))
         .await;
@@ -91,9 +114,9 @@ async fn a_forged_row_is_found(kind: Kind) {
 
 async fn swapped_rows_are_found(kind: Kind) {
     let target = ten_rows(kind).await;
-    target.raw("UPDATE mcp_audit SET seq = -3 WHERE seq = 3").await;
-    target.raw("UPDATE mcp_audit SET seq = 3 WHERE seq = 7").await;
-    target.raw("UPDATE mcp_audit SET seq = 7 WHERE seq = -3").await;
+    target.raw("UPDATE mcp_audit SET seq = -3, link = -3 WHERE seq = 3").await;
+    target.raw("UPDATE mcp_audit SET seq = 3, link = 3 WHERE seq = 7").await;
+    target.raw("UPDATE mcp_audit SET seq = 7, link = 7 WHERE seq = -3").await;
     let report = verify(&target, &[]).await;
     assert_eq!(first_bad(&report), (3, "row 3: its prev_hash does not match row 2 (inserted or reordered)".into()));
 }
@@ -150,7 +173,8 @@ async fn retention_leaves_a_signed_checkpoint(kind: Kind) {
 
     // Without trusted keys it still verifies, and says on what authority.
     let report = verify(&target, &[]).await;
-    assert!(report.is_clean() && report.notes.len() == 1, "{report:?}");
+    assert!(report.is_clean() && !report.notes.is_empty(), "{report:?}");
+    assert!(report.notes.iter().all(|n| n.contains("key stored with")), "{report:?}");
 
     // A key the operator does not trust is refused.
     let (seq, problem) = first_bad(&verify(&target, &["12".repeat(32)]).await);
@@ -246,3 +270,60 @@ on_both!(
     a_tampered_checkpoint_is_found,
     prune_refuses_a_broken_chain,
 );
+
+/// Two gateways sharing Postgres, each with the signing key: a chain each, and statements of
+/// every chain's head. `(target, public key, chain of the first, chain of the second)`.
+async fn two_gateways() -> (Target, String, String, String) {
+    let target = Target::new(Kind::Postgres).await;
+    let key = target.path("keys/audit.key");
+    let mut settings = target.settings();
+    settings.signing_key = Some(key.clone());
+    let (a, b) = (AuditLog::open(settings.clone()).await.unwrap(), AuditLog::open(settings).await.unwrap());
+    assert_ne!(a.chain(), b.chain());
+    for i in 1..=10 {
+        a.record(event(i, Utc::now())).await.unwrap();
+        b.record(event(i, Utc::now())).await.unwrap();
+    }
+    let chains = (a.chain().to_owned(), b.chain().to_owned());
+    // Each states the heads it ends at as it stops; the later statement names both at 10.
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    (target, public_key_of(&key).unwrap(), chains.0, chains.1)
+}
+
+#[tokio::test]
+async fn postgres_every_chain_verifies_and_its_statement_of_heads_is_trusted() {
+    let (target, public, a, b) = two_gateways().await;
+    let report = verify(&target, std::slice::from_ref(&public)).await;
+    assert!(report.is_clean() && report.notes.is_empty(), "{report:?}");
+    assert_eq!(report.rows, 20);
+    let heads: Vec<(&str, Option<i64>)> =
+        report.chains.iter().map(|c| (c.chain.as_str(), c.head.as_ref().map(|h| h.0))).collect();
+    assert!(heads.contains(&(a.as_str(), Some(10))) && heads.contains(&(b.as_str(), Some(10))), "{heads:?}");
+    assert!(report.heads_stated_at.is_some());
+}
+
+#[tokio::test]
+async fn postgres_a_chain_deleted_whole_is_found() {
+    let (target, public, _, b) = two_gateways().await;
+    target.raw(&format!("DELETE FROM mcp_audit WHERE chain = '{b}'")).await;
+    let report = verify(&target, &[public]).await;
+    let problem = report.first_bad.expect("found").problem;
+    assert!(problem.contains(&b) && problem.contains("has no rows") && problem.contains("(deleted)"), "{problem}");
+}
+
+#[tokio::test]
+async fn postgres_a_chain_cut_short_is_found() {
+    let (target, public, a, _) = two_gateways().await;
+    target.raw(&format!("DELETE FROM mcp_audit WHERE chain = '{a}' AND link > 7")).await;
+    let report = verify(&target, std::slice::from_ref(&public)).await;
+    let problem = report.first_bad.expect("found").problem;
+    assert!(
+        problem.contains("ends at link 7") && problem.contains("names link 10") && problem.contains("cut off"),
+        "{problem}"
+    );
+    // Forging a statement that names the shorter head needs the key.
+    target.raw("UPDATE mcp_audit_heads SET heads = replace(heads, ',10,', ',7,')").await;
+    let problem = verify(&target, &[public]).await.first_bad.expect("found").problem;
+    assert!(problem.contains("signature does not verify"), "{problem}");
+}

@@ -117,9 +117,31 @@ pub async fn run(url: &str, command: AuditCommand, own_key: Option<String>) -> a
                 return Ok(1);
             }
             match report.first_bad {
+                Some(bad) if bad.seq == 0 => {
+                    writeln!(out, "TAMPERED: {}", bad.problem)?;
+                    Ok(1)
+                }
                 Some(bad) => {
                     writeln!(out, "TAMPERED: row {}: {}", bad.seq, bad.problem)?;
                     Ok(1)
+                }
+                None if report.chains.len() > 1 => {
+                    writeln!(out, "ok: {} rows in {} chains, every chain intact", report.rows, report.chains.len())?;
+                    for c in &report.chains {
+                        let name = if c.chain.is_empty() { "(single-gateway chain)" } else { c.chain.as_str() };
+                        let head = c.head.as_ref().map(|(link, hash)| format!("head link {link}, hash {hash}"));
+                        writeln!(out, "  {name}: {} rows; {}", c.rows, head.unwrap_or_else(|| "empty".into()))?;
+                    }
+                    match &report.heads_stated_at {
+                        Some(at) => {
+                            writeln!(out, "every head named by the signed statements is there (latest: {at} UTC)")?
+                        }
+                        None => writeln!(
+                            out,
+                            "note: no signed statement of heads (set [audit] signing_key on every gateway): a chain deleted whole or cut short would not show"
+                        )?,
+                    }
+                    Ok(0)
                 }
                 None => {
                     let head =

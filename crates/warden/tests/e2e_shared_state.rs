@@ -395,3 +395,60 @@ fn definitions_accepted_on_one_gateway_are_listed_by_the_other_at_once() {
     }
     assert!(shown.contains(&"\"demo__echo\"".to_owned()), "listed on B at once: {shown:?}\n{}", b.log());
 }
+
+#[test]
+fn a_gateway_killed_mid_load_loses_no_committed_row_and_every_chain_verifies() {
+    let port = free_port();
+    let _store = redis(port);
+    let pg = PgSchema::new();
+    let keys = TempDir::new("keys");
+    // Rows committed before the answer (sync), a chain per gateway, statements of heads signed
+    // with the key both gateways share.
+    let config = format!(
+        "{demo}trusted = true\n\n[audit]\npostgres_url = {url:?}\ndurability = \"sync\"\nsigning_key = {key:?}\n{state}",
+        demo = demo_server("demo"),
+        url = pg.url(),
+        key = keys.path("audit.key").display().to_string(),
+        state = shared_state(port, ""),
+    );
+    let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
+    let clients: Vec<_> = (0..2)
+        .map(|c| {
+            let (a_url, b_url) = (a.url(), b.url());
+            let mut ops = Vec::new();
+            for i in 0..30 {
+                ops.push(
+                    json!({ "op": "callTool", "name": "demo__echo", "arguments": { "text": format!("load-{c}-{i}") } }),
+                );
+                ops.push(json!({ "op": "sleep", "ms": 60 }));
+            }
+            std::thread::spawn(move || {
+                node_client(json!({ "sdk": "v1", "transport": {
+                    "type": "http", "url": a_url, "balance": [a_url, b_url] }, "ops": ops }))
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (mut a, mut b) = (a, b);
+    a.kill9();
+    let outs: Vec<Value> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    b.stop();
+    let mut answered = Vec::new();
+    for out in &outs {
+        for op in out["ops"].as_array().unwrap().iter().filter(|o| o["op"] == "callTool") {
+            assert_eq!(op["ok"], true, "the clients went on on B: {out}");
+            answered.push(op["result"]["content"][0]["text"].as_str().unwrap().to_owned());
+        }
+        assert!(out["balanced"].to_string().contains("unreachable"), "A died under this client: {out}");
+    }
+    assert_eq!(answered.len(), 60);
+    // Every answered call has its row, in one chain or the other.
+    let stored = pg.query("SELECT arguments FROM mcp_audit WHERE event = 'call' AND tool_name = 'echo'");
+    for text in &answered {
+        assert!(stored.contains(&format!("\"{text}\"")), "{text} was answered but has no row:\n{stored}");
+    }
+    assert!(pg.query("SELECT COUNT(DISTINCT chain) FROM mcp_audit").parse::<i64>().unwrap() >= 2);
+    let (code, out) = warden_cli(&b, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("every chain intact") && out.contains("every head named by the signed statements"), "{out}");
+}

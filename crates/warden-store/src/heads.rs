@@ -1,0 +1,140 @@
+//! Signed statements of every chain's head.
+//!
+//! With a chain per gateway process, deleting a whole chain, or the end of one, leaves every
+//! remaining chain intact. So each gateway that has a signing key states, every few seconds and
+//! when it stops, the last link and hash of every chain it sees, signed; `verify` then checks
+//! that every chain named by a statement still holds that link with that hash. A chain deleted
+//! or cut short after a statement named its head is found; what was written after the last
+//! statement is covered only by the next one (the report says when the last was made).
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde_json::Value;
+
+use crate::StoreError;
+use crate::backend::Backend;
+use crate::checkpoint::Trust;
+use crate::event::stored_time;
+
+/// How often a gateway states the heads.
+pub const HEADS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A row of `mcp_audit_heads`; `heads` is the JSON text of `[[chain, link, row_hash], ...]`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HeadsStatement {
+    pub id: i64,
+    pub created_at: String,
+    /// The chain of the gateway that made the statement.
+    pub chain: String,
+    pub heads: String,
+    pub public_key: String,
+    pub signature: String,
+}
+
+/// One head a statement names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claim {
+    pub chain: String,
+    pub link: i64,
+    pub row_hash: String,
+    /// When the statement naming it was made.
+    pub stated_at: String,
+}
+
+impl HeadsStatement {
+    fn message(created_at: &str, chain: &str, heads: &str) -> Vec<u8> {
+        format!("warden-audit-heads-v1\n{created_at}\n{chain}\n{heads}").into_bytes()
+    }
+
+    /// A statement by the writer of `chain` of `heads`, signed with `key`.
+    pub fn sign(
+        key: &SigningKey,
+        chain: &str,
+        heads: &[(String, i64, String)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> HeadsStatement {
+        let created_at = stored_time(&now);
+        let heads = Value::from(
+            heads
+                .iter()
+                .map(|(c, l, h)| Value::from(vec![Value::from(c.clone()), (*l).into(), h.clone().into()]))
+                .collect::<Vec<_>>(),
+        )
+        .to_string();
+        let signature = key.sign(&Self::message(&created_at, chain, &heads));
+        HeadsStatement {
+            id: 0,
+            created_at,
+            chain: chain.to_owned(),
+            heads,
+            public_key: hex::encode(key.verifying_key().as_bytes()),
+            signature: hex::encode(signature.to_bytes()),
+        }
+    }
+
+    /// Checks the signature (against `trusted_keys` when there are any) and reads the heads.
+    /// The error is a sentence for the verify report.
+    pub fn check<S: AsRef<str>>(&self, trusted_keys: &[S]) -> Result<(Trust, Vec<Claim>), String> {
+        let at = &self.created_at;
+        let key: [u8; 32] = hex::decode(&self.public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("the statement of heads of {at} has a malformed public key (edited)"))?;
+        let key = VerifyingKey::from_bytes(&key)
+            .map_err(|_| format!("the statement of heads of {at} has an invalid public key (edited)"))?;
+        let trust = if trusted_keys.is_empty() {
+            Trust::StoredKeyOnly
+        } else if trusted_keys.iter().any(|k| k.as_ref().trim().eq_ignore_ascii_case(&self.public_key)) {
+            Trust::Trusted
+        } else {
+            return Err(format!(
+                "the statement of heads of {at} is signed by key {}, which is not one of the trusted keys (forged?)",
+                self.public_key
+            ));
+        };
+        let signature: [u8; 64] = hex::decode(&self.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("the statement of heads of {at} has a malformed signature (edited)"))?;
+        key.verify_strict(&Self::message(at, &self.chain, &self.heads), &Signature::from_bytes(&signature))
+            .map_err(|_| format!("the statement of heads of {at}: its signature does not verify (edited or forged)"))?;
+        let heads: Vec<(String, i64, String)> = serde_json::from_str(&self.heads)
+            .map_err(|_| format!("the statement of heads of {at} does not list heads (edited)"))?;
+        let claims = heads
+            .into_iter()
+            .map(|(chain, link, row_hash)| Claim { chain, link, row_hash, stated_at: at.clone() })
+            .collect();
+        Ok((trust, claims))
+    }
+}
+
+/// States the current heads of every chain, as the writer of `chain`.
+pub(crate) async fn state_heads(backend: &Backend, key: &SigningKey, chain: &str) -> Result<(), StoreError> {
+    let heads = backend.current_heads().await?;
+    if heads.is_empty() {
+        return Ok(());
+    }
+    let statement = HeadsStatement::sign(key, chain, &heads, crate::sql::now());
+    backend.insert_heads(&statement).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_checks_and_an_edited_one_does_not() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let public = hex::encode(key.verifying_key().as_bytes());
+        let heads = vec![("gw-a".to_owned(), 4, "a".repeat(64)), ("gw-b".to_owned(), 2, "b".repeat(64))];
+        let s = HeadsStatement::sign(&key, "gw-a", &heads, chrono::Utc::now());
+        let (trust, claims) = s.check(&[public.as_str()]).unwrap();
+        assert_eq!(trust, Trust::Trusted);
+        assert_eq!(claims.len(), 2);
+        assert_eq!((claims[1].chain.as_str(), claims[1].link), ("gw-b", 2));
+        assert_eq!(s.check::<&str>(&[]).unwrap().0, Trust::StoredKeyOnly);
+        let mut shortened = s.clone();
+        shortened.heads = shortened.heads.replace("[\"gw-b\",2", "[\"gw-b\",1");
+        assert!(shortened.check(&[public.as_str()]).is_err());
+        assert!(s.check(&["00".repeat(32)]).is_err());
+    }
+}
