@@ -164,10 +164,10 @@ fn every_kind_of_tampering_is_found() {
         (
             "inserted",
             format!(
-                "UPDATE mcp_audit SET seq = seq + 100000 WHERE seq >= {third}; \
-                 UPDATE mcp_audit SET seq = seq - 99999 WHERE seq >= 100000; \
+                "UPDATE mcp_audit SET seq = seq + 100000, link = link + 100000 WHERE seq >= {third}; \
+                 UPDATE mcp_audit SET seq = seq - 99999, link = link - 99999 WHERE seq >= 100000; \
                  CREATE TEMP TABLE forged AS SELECT * FROM mcp_audit WHERE seq = {next}; \
-                 UPDATE forged SET seq = {third}, tool_name = 'forged'; \
+                 UPDATE forged SET seq = {third}, link = {third}, tool_name = 'forged'; \
                  INSERT INTO mcp_audit SELECT * FROM forged;",
                 next = third + 1
             ),
@@ -175,7 +175,8 @@ fn every_kind_of_tampering_is_found() {
         (
             "reordered",
             format!(
-                "UPDATE mcp_audit SET seq = -1 WHERE seq = {third}; UPDATE mcp_audit SET seq = {third} WHERE seq = {}; UPDATE mcp_audit SET seq = {} WHERE seq = -1;",
+                "UPDATE mcp_audit SET seq = -1, link = -1 WHERE seq = {third}; UPDATE mcp_audit SET seq = {third}, link = {third} WHERE seq = {}; UPDATE mcp_audit SET seq = {}, link = {} WHERE seq = -1;",
+                third + 1,
                 third + 1,
                 third + 1
             ),
