@@ -95,11 +95,16 @@ fn with_a_local_fallback_a_gateway_limits_alone_while_redis_is_away() {
 
 /// A 2026-07-28 request of the local principal (the same context on every gateway).
 fn modern(gw: &Warden, id: u64, method: &str, name: &str, params: Value) -> Value {
+    modern_at(gw.port, id, method, name, params)
+}
+
+/// [`modern`], to the gateway listening on `port`.
+fn modern_at(port: u16, id: u64, method: &str, name: &str, params: Value) -> Value {
     let mut params = params;
     params["_meta"] = envelope();
     let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
     let h = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", method), ("mcp-name", name)];
-    post_json(gw.port, &h, &body.to_string()).json()
+    post_json(port, &h, &body.to_string()).json()
 }
 
 #[test]
@@ -451,4 +456,41 @@ fn a_gateway_killed_mid_load_loses_no_committed_row_and_every_chain_verifies() {
     let (code, out) = warden_cli(&b, &["audit", "verify"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("every chain intact") && out.contains("every head named by the signed statements"), "{out}");
+}
+
+#[test]
+fn calls_in_flight_are_counted_across_gateways() {
+    let port = free_port();
+    let _store = redis(port);
+    let config = format!(
+        "{demo}trusted = true\n\n[limits]\nmax_concurrent_calls = 1\n{state}",
+        demo = demo_server("demo"),
+        state = shared_state(port, ""),
+    );
+    let (a, b) = (Warden::serve("", &config), Warden::serve("", &config));
+    let call = |gw: &Warden, name: &str, arguments: Value| {
+        modern(gw, 1, "tools/call", name, json!({ "name": name, "arguments": arguments }))
+    };
+    assert!(call(&b, "demo__echo", json!({ "text": "warm" }))["result"].is_object());
+    // The same context (the local principal) has a slow call in flight on A...
+    let a_port = a.port;
+    let slow = std::thread::spawn(move || {
+        let args = json!({ "name": "demo__slow_count", "arguments": { "steps": 4, "delay_ms": 500 } });
+        modern_at(a_port, 2, "tools/call", "demo__slow_count", args)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // ...so B refuses a second one.
+    let refused = call(&b, "demo__echo", json!({ "text": "second" }));
+    assert_eq!(refused["error"]["code"], -32007, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("in flight"), "{refused}");
+    assert!(slow.join().unwrap()["result"].is_object());
+    let mut back = Value::Null;
+    for _ in 0..20 {
+        back = call(&b, "demo__echo", json!({ "text": "after" }));
+        if back["result"].is_object() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(back["result"].is_object(), "the place is given back: {back}");
 }

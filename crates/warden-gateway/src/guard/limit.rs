@@ -14,6 +14,7 @@ use crate::client::ClientContext;
 use crate::config::Config;
 use crate::config::state::Unavailable;
 use crate::error::GatewayError;
+use crate::state::{Refusal, SharedState};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,8 +31,8 @@ struct ContextCalls {
 /// The limits in force.
 pub struct CallLimits {
     rates: Limits,
-    /// The buckets and budgets every gateway shares (`[state] redis`).
-    shared: Option<Arc<crate::state::SharedState>>,
+    /// The buckets, budgets and context counts every gateway shares (`[state] redis`).
+    shared: Option<Arc<SharedState>>,
     on_unavailable: Unavailable,
     max_depth: u32,
     max_in_flight: u32,
@@ -92,11 +93,7 @@ impl CallLimits {
             }
             Err(e) => {
                 tracing::error!("{e}: calls are refused until it returns");
-                Err(RpcError::new(
-                    error::INTERNAL_ERROR,
-                    "Warden cannot check your rate limits: its shared state is unreachable; retry shortly",
-                )
-                .with_data(json!({ "retryAfterMs": 1000 })))
+                Err(unreachable())
             }
         }
     }
@@ -109,32 +106,102 @@ impl CallLimits {
     }
 
     /// Admits a call into its context, or refuses it when the context has too many calls in
-    /// flight or nested. The returned guard holds the place until the call ends.
+    /// flight or nested, counting this gateway's calls only. The returned guard holds the place
+    /// until the call ends.
     pub fn enter(self: &Arc<Self>, ctx: &ClientContext, parked: u32) -> Result<CallSlot, RpcError> {
         let key = context_key(ctx);
         let mut contexts = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
         let c = contexts.entry(key.clone()).or_default();
         let depth = 1 + c.waiting + parked;
         if depth > self.max_depth {
-            return Err(RpcError::new(
-                error::CALL_LIMIT,
-                format!("calls are nested {depth} deep in this context, more than the {} allowed", self.max_depth),
-            ));
+            return Err(self.too_deep(depth));
         }
         if c.in_flight >= self.max_in_flight {
-            return Err(RpcError::new(
-                error::CALL_LIMIT,
-                format!("this context already has {} calls in flight, the most allowed", c.in_flight),
-            ));
+            return Err(too_many(c.in_flight));
         }
         c.in_flight += 1;
-        Ok(CallSlot { limits: self.clone(), key, depth })
+        Ok(CallSlot { limits: self.clone(), key, depth, shared: None })
+    }
+
+    /// Admits a call into its context and charges it to the caller's (and, for `server/tool`,
+    /// the tool's) limits, when `charge` names them (a call resuming one already charged does
+    /// not). With `[state] redis` the context's calls are counted, and the limits kept, across
+    /// gateways, all in one round trip; with Redis away, as [`CallLimits::take`] says.
+    pub async fn admit(
+        self: &Arc<Self>,
+        ctx: &ClientContext,
+        parked: u32,
+        charge: Option<(&str, Option<&str>)>,
+    ) -> Result<CallSlot, RpcError> {
+        let local = async {
+            let slot = self.enter(ctx, parked)?;
+            if let Some((server, tool)) = charge {
+                self.take_here(ctx, server, tool)?;
+            }
+            Ok(slot)
+        };
+        let Some(shared) = &self.shared else { return local.await };
+        let key = context_key(ctx);
+        let identity = ctx.principal.identity_key();
+        let plan = match charge {
+            Some((server, tool)) => self.rates.plan(&identity, tool.map(|t| format!("{server}/{t}")).as_deref()),
+            None => Default::default(),
+        };
+        let admission = crate::state::Admission {
+            context: &key,
+            max_in_flight: self.max_in_flight,
+            max_depth: self.max_depth,
+            parked,
+        };
+        match shared.admit(Some(&admission), &plan).await {
+            Ok(Ok(depth)) => {
+                // Also counted here, for the depth policies see (`context.depth`).
+                let mut contexts = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+                contexts.entry(key.clone()).or_default().in_flight += 1;
+                Ok(CallSlot { limits: self.clone(), key, depth, shared: Some(shared.clone()) })
+            }
+            Ok(Err(Refusal::Limited(e))) => Err(limited(&e)),
+            Ok(Err(Refusal::TooDeep(depth))) => Err(self.too_deep(depth)),
+            Ok(Err(Refusal::TooMany(n))) => Err(too_many(n)),
+            Err(e) if self.on_unavailable == Unavailable::Local => {
+                tracing::warn!("{e}: limiting by this gateway's own counters");
+                local.await
+            }
+            Err(e) => {
+                tracing::error!("{e}: calls are refused until it returns");
+                Err(unreachable())
+            }
+        }
+    }
+
+    fn take_here(&self, ctx: &ClientContext, server: &str, tool: Option<&str>) -> Result<(), RpcError> {
+        let tool = tool.map(|t| format!("{server}/{t}"));
+        self.rates.take(&ctx.principal.identity_key(), tool.as_deref()).map_err(|e| limited(&e))
+    }
+
+    fn too_deep(&self, depth: u32) -> RpcError {
+        RpcError::new(
+            error::CALL_LIMIT,
+            format!("calls are nested {depth} deep in this context, more than the {} allowed", self.max_depth),
+        )
     }
 
     /// Forgets idle buckets and past days.
     pub fn tidy(&self) {
         self.rates.tidy();
     }
+}
+
+fn unreachable() -> RpcError {
+    RpcError::new(
+        error::INTERNAL_ERROR,
+        "Warden cannot check your rate limits: its shared state is unreachable; retry shortly",
+    )
+    .with_data(json!({ "retryAfterMs": 1000 }))
+}
+
+fn too_many(in_flight: u32) -> RpcError {
+    RpcError::new(error::CALL_LIMIT, format!("this context already has {in_flight} calls in flight, the most allowed"))
 }
 
 fn limited(e: &LimitExceeded) -> RpcError {
@@ -156,20 +223,44 @@ pub struct CallSlot {
     key: String,
     /// How deeply the call is nested (1 for a direct call).
     pub depth: u32,
+    /// Where the place is also counted for every gateway.
+    shared: Option<Arc<SharedState>>,
 }
 
 impl CallSlot {
     /// Marks the call as waiting on the client until the guard is dropped: calls the client
-    /// makes meanwhile are nested one level deeper.
+    /// makes meanwhile are nested one level deeper (on every gateway, with shared state).
     pub fn waiting_on_client(&self) -> WaitingGuard {
         let mut contexts = self.limits.contexts.lock().unwrap_or_else(|p| p.into_inner());
         contexts.entry(self.key.clone()).or_default().waiting += 1;
-        WaitingGuard { limits: self.limits.clone(), key: self.key.clone() }
+        if let Some(shared) = &self.shared {
+            in_background(shared, &self.key, |s, k| async move { s.wait(&k, 1).await });
+        }
+        WaitingGuard { limits: self.limits.clone(), key: self.key.clone(), shared: self.shared.clone() }
     }
+}
+
+/// Runs a counter change on the shared state without holding anyone up (a change that fails
+/// leaves a count that expires with [`crate::state::COUNTER_TTL`]: refusing, never admitting).
+fn in_background<F, Fut>(shared: &Arc<SharedState>, key: &str, change: F)
+where
+    F: FnOnce(Arc<SharedState>, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::state::StateError>> + Send + 'static,
+{
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    let work = change(shared.clone(), key.to_owned());
+    runtime.spawn(async move {
+        if let Err(e) = work.await {
+            tracing::warn!("{e}: a context's count in the shared state waits for its expiry");
+        }
+    });
 }
 
 impl Drop for CallSlot {
     fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            in_background(shared, &self.key, |s, k| async move { s.leave(&k).await });
+        }
         let mut contexts = self.limits.contexts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = contexts.get_mut(&self.key) {
             c.in_flight = c.in_flight.saturating_sub(1);
@@ -184,10 +275,14 @@ impl Drop for CallSlot {
 pub struct WaitingGuard {
     limits: Arc<CallLimits>,
     key: String,
+    shared: Option<Arc<SharedState>>,
 }
 
 impl Drop for WaitingGuard {
     fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            in_background(shared, &self.key, |s, k| async move { s.wait(&k, -1).await });
+        }
         let mut contexts = self.limits.contexts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = contexts.get_mut(&self.key) {
             c.waiting = c.waiting.saturating_sub(1);
@@ -233,11 +328,10 @@ impl RequestGuard for Limit {
                     self.limits.take(ctx, "", None).await?;
                     return Ok(Flow::Next);
                 };
-                request.slot = Some(self.limits.enter(ctx, self.parked.count_for(&ctx.principal))?);
-                if !request.resumes {
-                    let tool = (kind == CallKind::Tool).then_some(target.upstream_name.as_str());
-                    self.limits.take(ctx, &target.server.name, tool).await?;
-                }
+                let tool = (kind == CallKind::Tool).then_some(target.upstream_name.as_str());
+                let charge = (!request.resumes).then_some((target.server.name.as_str(), tool));
+                let parked = self.parked.count_for(&ctx.principal);
+                request.slot = Some(self.limits.admit(ctx, parked, charge).await?);
             }
             Route::Complete => {
                 let server = request.server().map(|s| s.name.clone()).unwrap_or_default();

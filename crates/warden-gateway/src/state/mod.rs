@@ -4,6 +4,8 @@
 //!   budget the call is charged against and, only if all have room, charges them all;
 //! - taint: a context tainted on one gateway is tainted on every other;
 //! - spent continuations of approved calls: one used on one gateway is refused on every other;
+//! - calls in flight and calls waiting on the client, per context: `max_concurrent_calls` and
+//!   `max_call_depth` hold across gateways (checked in the same round trip as the limits);
 //! - legacy sessions: one opened on a gateway is served by any other, for its own caller only
 //!   (see [`sessions`]);
 //! - news: a containment, its release or a revocation made anywhere (a gateway's admin API,
@@ -25,20 +27,33 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use warden_policy::limits::{LimitExceeded, Plan};
 
-/// The script: KEYS are the buckets then the budgets; ARGV is the number of buckets, each
-/// bucket's interval (µs) and burst, the number of budgets, each budget's limit and seconds to
-/// midnight. Returns `{0, 0}` when charged, or `{i, wait_µs}` for the first (1-based) key that
-/// has no room, charging nothing. Times are microseconds (exact in Lua's doubles, and written
-/// as whole numbers: Lua's default conversion would round them).
-const TAKE: &str = r#"
+/// The admission script, one round trip per call: KEYS are the context's in-flight and waiting
+/// counters, then the buckets, then the budgets; ARGV is whether to admit into the context (0:
+/// only charge limits), the most calls in flight, the deepest nesting, the calls parked for the
+/// caller, the counters' time to live (ms), then the number of buckets, each bucket's interval
+/// (µs) and burst, the number of budgets, each budget's limit and seconds to midnight. Checks
+/// everything before writing anything. Returns `{0, depth}` when admitted and charged, `{-1,
+/// depth}` when nested too deep, `{-2, in_flight}` when too many calls are in flight, or `{i,
+/// wait_µs}` for the first (1-based) limit with no room. Times are microseconds (exact in Lua's
+/// doubles, and written as whole numbers: Lua's default conversion would round them).
+const ADMIT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nb = tonumber(ARGV[1])
-local a = 2
+local admit = tonumber(ARGV[1]) == 1
+local depth = 0
+if admit then
+  local waiting = tonumber(redis.call('GET', KEYS[2]) or 0)
+  depth = 1 + math.max(waiting, 0) + tonumber(ARGV[4])
+  if depth > tonumber(ARGV[3]) then return {-1, depth} end
+  local in_flight = tonumber(redis.call('GET', KEYS[1]) or 0)
+  if in_flight >= tonumber(ARGV[2]) then return {-2, in_flight} end
+end
+local nb = tonumber(ARGV[6])
+local a = 7
 local tats = {}
 for b = 1, nb do
   local interval = tonumber(ARGV[a]); local burst = tonumber(ARGV[a + 1]); a = a + 2
-  local tat = tonumber(redis.call('GET', KEYS[b]) or now)
+  local tat = tonumber(redis.call('GET', KEYS[2 + b]) or now)
   if tat < now then tat = now end
   local new_tat = tat + interval
   local allow_at = new_tat - interval * burst
@@ -49,19 +64,48 @@ local nd = tonumber(ARGV[a]); a = a + 1
 local ttls = {}
 for d = 1, nd do
   local budget = tonumber(ARGV[a]); local ttl = tonumber(ARGV[a + 1]); a = a + 2
-  local used = tonumber(redis.call('GET', KEYS[nb + d]) or 0)
+  local used = tonumber(redis.call('GET', KEYS[2 + nb + d]) or 0)
   if used >= budget then return {nb + d, ttl * 1000000} end
   ttls[d] = ttl
 end
 for b = 1, nb do
-  redis.call('SET', KEYS[b], string.format('%.0f', tats[b]), 'PX', math.floor((tats[b] - now) / 1000) + 1000)
+  redis.call('SET', KEYS[2 + b], string.format('%.0f', tats[b]), 'PX', math.floor((tats[b] - now) / 1000) + 1000)
 end
 for d = 1, nd do
-  redis.call('INCR', KEYS[nb + d])
-  redis.call('EXPIRE', KEYS[nb + d], ttls[d] + 60)
+  redis.call('INCR', KEYS[2 + nb + d])
+  redis.call('EXPIRE', KEYS[2 + nb + d], ttls[d] + 60)
 end
-return {0, 0}
+if admit then
+  redis.call('INCR', KEYS[1])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+end
+return {0, depth}
 "#;
+
+/// How long a context's counters outlive their last change: a gateway that dies with calls in
+/// flight leaves them counted (refusing, never admitting, more) until then.
+pub const COUNTER_TTL: Duration = Duration::from_secs(600);
+
+/// A context to admit a call into, with the bounds it must stay within.
+pub struct Admission<'a> {
+    /// The context (a session or a principal's client), as [`crate::guard::limit::context_key`].
+    pub context: &'a str,
+    pub max_in_flight: u32,
+    pub max_depth: u32,
+    /// Calls of the caller parked on this gateway for the client.
+    pub parked: u32,
+}
+
+/// Why a call was not admitted.
+#[derive(Debug, PartialEq)]
+pub enum Refusal {
+    /// A rate limit or budget had no room.
+    Limited(LimitExceeded),
+    /// Nested this deep (more than allowed).
+    TooDeep(u32),
+    /// This many calls already in flight (the most allowed).
+    TooMany(u32),
+}
 
 /// Why the shared state could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +137,7 @@ impl SharedState {
             conn: OnceCell::new(),
             prefix: s.prefix.clone(),
             timeout: s.timeout.0,
-            script: redis::Script::new(TAKE),
+            script: redis::Script::new(ADMIT),
         }))
     }
 
@@ -191,7 +235,29 @@ impl SharedState {
         if plan.buckets.is_empty() && plan.budgets.is_empty() {
             return Ok(Ok(()));
         }
+        Ok(self.admit(None, plan).await?.map(|_| ()).map_err(|r| match r {
+            Refusal::Limited(e) => e,
+            // Not asked for without an admission.
+            Refusal::TooDeep(_) | Refusal::TooMany(_) => {
+                LimitExceeded { limit: "principal", retry_after: Duration::ZERO }
+            }
+        }))
+    }
+
+    /// In one round trip: admits a call into its context (depth and calls in flight, counted
+    /// across gateways) when `into` is given, and charges it against `plan`; nothing is counted
+    /// or charged unless everything had room. `Ok(Ok(depth))` when admitted (release the place
+    /// with [`SharedState::leave`]).
+    pub async fn admit(&self, into: Option<&Admission<'_>>, plan: &Plan) -> Result<Result<u32, Refusal>, StateError> {
         let mut invocation = self.script.prepare_invoke();
+        let context = into.map_or("", |a| a.context);
+        invocation.key(self.key("f", context)).key(self.key("w", context));
+        invocation
+            .arg(u8::from(into.is_some()))
+            .arg(into.map_or(0, |a| a.max_in_flight))
+            .arg(into.map_or(0, |a| a.max_depth))
+            .arg(into.map_or(0, |a| a.parked))
+            .arg(COUNTER_TTL.as_millis() as u64);
         invocation.arg(plan.buckets.len());
         for b in &plan.buckets {
             invocation.key(self.key("l", &b.key));
@@ -207,16 +273,52 @@ impl SharedState {
             .await
             .map_err(|_| StateError("no answer in time".into()))?
             .map_err(|e| StateError(format!("{:?}", e.kind())))?;
-        let (which, wait) = (answer.first().copied().unwrap_or(-1), answer.get(1).copied().unwrap_or(0));
-        if which == 0 {
-            return Ok(Ok(()));
+        let (which, value) = (answer.first().copied().unwrap_or(i64::MIN), answer.get(1).copied().unwrap_or(0));
+        let count = u32::try_from(value).unwrap_or(u32::MAX);
+        match which {
+            0 => Ok(Ok(count)),
+            -1 => Ok(Err(Refusal::TooDeep(count))),
+            -2 => Ok(Err(Refusal::TooMany(count))),
+            _ => {
+                let index = usize::try_from(which - 1).map_err(|_| StateError("an unexpected answer".into()))?;
+                let limit = match plan.buckets.get(index) {
+                    Some(b) => b.limit,
+                    None => plan.budgets.get(index - plan.buckets.len()).map(|d| d.limit).unwrap_or("principal"),
+                };
+                Ok(Err(Refusal::Limited(LimitExceeded {
+                    limit,
+                    retry_after: Duration::from_micros(value.max(1) as u64),
+                })))
+            }
         }
-        let index = usize::try_from(which - 1).map_err(|_| StateError("an unexpected answer".into()))?;
-        let limit = match plan.buckets.get(index) {
-            Some(b) => b.limit,
-            None => plan.budgets.get(index - plan.buckets.len()).map(|d| d.limit).unwrap_or("principal"),
-        };
-        Ok(Err(LimitExceeded { limit, retry_after: Duration::from_micros(wait.max(1) as u64) }))
+    }
+
+    /// Gives back a call's place in `context` (it ended).
+    pub async fn leave(&self, context: &str) -> Result<(), StateError> {
+        let mut cmd = redis::cmd("DECR");
+        cmd.arg(self.key("f", context));
+        self.run::<i64>(&cmd).await.map(drop)
+    }
+
+    /// Counts a call of `context` as waiting on the client (`by` 1), or no longer (`by` -1):
+    /// calls the client makes meanwhile are nested one level deeper, on every gateway.
+    pub async fn wait(&self, context: &str, by: i64) -> Result<(), StateError> {
+        let key = self.key("w", context);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("INCRBY")
+            .arg(&key)
+            .arg(by)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(COUNTER_TTL.as_millis() as u64)
+            .ignore();
+        let mut conn = self.conn().await?;
+        tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| StateError("no answer in time".into()))?
+            .map_err(|e| StateError(format!("{:?}", e.kind())))
     }
 }
 
@@ -261,6 +363,30 @@ mod tests {
         assert_eq!(s.take(&over).await.unwrap().unwrap_err().limit, "daily");
         let c_alone = Plan { buckets: vec![bucket("c", Duration::from_secs(60), 1)], budgets: vec![] };
         assert!(s.take(&c_alone).await.unwrap().is_ok(), "the refused call took nothing from bucket c");
+    }
+
+    #[tokio::test]
+    async fn a_context_is_admitted_within_its_bounds_across_callers_of_the_state() {
+        let s = state();
+        let none = Plan::default();
+        let at = |parked| Admission { context: "ctx", max_in_flight: 2, max_depth: 2, parked };
+        assert_eq!(s.admit(Some(&at(0)), &none).await.unwrap(), Ok(1));
+        assert_eq!(s.admit(Some(&at(0)), &none).await.unwrap(), Ok(1));
+        assert_eq!(s.admit(Some(&at(0)), &none).await.unwrap(), Err(Refusal::TooMany(2)));
+        s.leave("ctx").await.unwrap();
+        // A call waiting on the client: the next is nested one deeper; with a parked call too,
+        // deeper than allowed.
+        s.wait("ctx", 1).await.unwrap();
+        assert_eq!(s.admit(Some(&at(0)), &none).await.unwrap(), Ok(2));
+        assert_eq!(s.admit(Some(&at(1)), &none).await.unwrap(), Err(Refusal::TooDeep(3)));
+        s.wait("ctx", -1).await.unwrap();
+        // A refused admission charges nothing; a refused charge admits nothing.
+        let one = Plan { buckets: vec![bucket("one", Duration::from_secs(60), 1)], budgets: vec![] };
+        s.leave("ctx").await.unwrap();
+        s.leave("ctx").await.unwrap();
+        assert!(s.admit(Some(&at(0)), &one).await.unwrap().is_ok());
+        assert!(matches!(s.admit(Some(&at(0)), &one).await.unwrap(), Err(Refusal::Limited(_))));
+        assert_eq!(s.admit(Some(&at(0)), &none).await.unwrap(), Ok(1), "only one place is taken");
     }
 
     #[tokio::test]
