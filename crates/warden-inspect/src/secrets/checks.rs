@@ -289,13 +289,14 @@ fn is_identifier_path(value: &str) -> bool {
         && digits * 4 <= letters
 }
 
-/// Is `value` words joined by `.`, `_` or `-`, each all lowercase or all uppercase (a short
+/// Is `value` words joined by `.`, `_`, `-` or `/`, each all lowercase or all uppercase (a short
 /// number may follow), and short: a name in code or a stand-in (`self.session_id`,
-/// `_bindgen_ty_3`, `test-m2m-secret`), where a credential's random part mixes them.
+/// `_bindgen_ty_3`, `test-m2m-secret`, a path such as `secrets/audit-signing-key`), where a
+/// credential's random part mixes them.
 pub(super) fn is_words(value: &str) -> bool {
     value.len() < 64
-        && value.split(['.', '_', '-']).filter(|w| !w.is_empty()).count() >= 2
-        && value.split(['.', '_', '-']).all(|w| {
+        && value.split(['.', '_', '-', '/']).filter(|w| !w.is_empty()).count() >= 2
+        && value.split(['.', '_', '-', '/']).all(|w| {
             let letters = w.trim_end_matches(|c: char| c.is_ascii_digit());
             w.len() <= 16
                 && w.len() - letters.len() <= 5
@@ -438,6 +439,15 @@ pub(super) fn judge(rule: &Rule, key: Option<&str>, secret: &str) -> Option<&'st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_of_words_after_a_keys_name_is_not_the_key() {
+        let scanner = crate::SecretScanner::new();
+        assert!(scanner.find(r#"[audit] signing_key = "secrets/audit-signing-key""#).is_empty());
+        assert!(!scanner.find(r#"signing_key = "sk/9fQ2xL7pZ4mW8vR1tY6Qa3""#).is_empty());
+        assert!(is_words("secrets/audit-signing-key"));
+        assert!(!is_words("Zx9/Qm2P+vL8aB4kR7tY1wE6"));
+    }
 
     #[test]
     fn placeholders() {
