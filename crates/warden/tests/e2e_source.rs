@@ -62,6 +62,8 @@ const FIXTURES: &[&str] = &[
     "crates/warden/tests/e2e_authz.rs",
     "crates/warden/tests/e2e_output.rs",
     "tests/peers/python/leaky_server.py",
+    // The deployment check's test values: a database URL with a password, a signing key.
+    "deploy/check.sh",
     // The bundled demo's fake credentials, which show redaction working.
     "crates/warden/src/demo/mod.rs",
 ];
