@@ -352,14 +352,17 @@ impl SessionStore {
         Ok(s)
     }
 
-    /// Ends a session its client ended: here, and with shared state on every gateway.
-    pub async fn end(&self, id: &str) -> Option<Arc<Session>> {
+    /// Ends a session its client ended: here, and with shared state on every gateway. With the
+    /// shared state away it is not ended anywhere (`Unavailable`: the client asks again), since
+    /// other gateways would go on serving it.
+    pub async fn end(&self, id: &str) -> Result<Option<Arc<Session>>, SessionError> {
         if let Some(shared) = &self.shared
             && let Err(e) = shared.end_session(id).await
         {
-            tracing::warn!("{e}: the session ends here; elsewhere when its idle time runs out");
+            tracing::warn!("{e}: a session its client ended was not ended");
+            return Err(SessionError::Unavailable);
         }
-        self.remove(id)
+        Ok(self.remove(id))
     }
 
     /// The session named by `hash` ([`crate::state::session_hash`]), if this gateway holds it.

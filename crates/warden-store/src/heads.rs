@@ -10,8 +10,11 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::Value;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::StoreError;
 use crate::backend::Backend;
+use crate::chain::GENESIS_HASH;
 use crate::checkpoint::Trust;
 use crate::event::stored_time;
 
@@ -107,14 +110,74 @@ impl HeadsStatement {
     }
 }
 
-/// States the current heads of every chain, as the writer of `chain`.
-pub(crate) async fn state_heads(backend: &Backend, key: &SigningKey, chain: &str) -> Result<(), StoreError> {
-    let heads = backend.current_heads().await?;
-    if heads.is_empty() {
-        return Ok(());
+/// What one gateway has stated, so that it never states less than before: a gateway asked to
+/// sign heads that went back (a chain cut short, deleted or rewritten since it last looked)
+/// refuses, and says so, instead of vouching for the tampered log.
+pub(crate) struct Stater {
+    key: std::sync::Arc<SigningKey>,
+    /// This gateway's chain.
+    chain: String,
+    /// The heads it last stated (or, before its first statement, those the latest statements
+    /// signed with its key name).
+    stated: BTreeMap<String, (i64, String)>,
+    started: bool,
+}
+
+impl Stater {
+    pub fn new(key: std::sync::Arc<SigningKey>, chain: &str) -> Stater {
+        Stater { key, chain: chain.to_owned(), stated: BTreeMap::new(), started: false }
     }
-    let statement = HeadsStatement::sign(key, chain, &heads, crate::sql::now());
-    backend.insert_heads(&statement).await
+
+    /// States the heads of this gateway's chain and of every chain a statement signed with the
+    /// same key names. Only chains some gateway holding the key vouched for are ever named, so a
+    /// chain made up in the database is named by none.
+    pub async fn state(&mut self, backend: &Backend) -> Result<(), StoreError> {
+        let public = hex::encode(self.key.verifying_key().as_bytes());
+        let mut known: BTreeSet<String> = self.stated.keys().cloned().collect();
+        known.insert(self.chain.clone());
+        for statement in backend.heads_statements().await? {
+            let Ok((Trust::Trusted, claims)) = statement.check(&[public.as_str()]) else { continue };
+            for claim in claims {
+                if !self.started {
+                    // What the others stated last is the floor this gateway starts from.
+                    let floor = self.stated.entry(claim.chain.clone()).or_insert((0, GENESIS_HASH.to_owned()));
+                    if claim.link > floor.0 {
+                        *floor = (claim.link, claim.row_hash.clone());
+                    }
+                }
+                known.insert(claim.chain);
+            }
+        }
+        self.started = true;
+        for (chain, (link, hash)) in &self.stated {
+            if *link == 0 {
+                continue;
+            }
+            let there = match backend.row_hash_at(chain, *link).await? {
+                Some(h) => h == *hash,
+                // Pruned by retention: a checkpoint covers it.
+                None => backend.latest_checkpoint(chain).await?.is_some_and(|cp| cp.link >= *link),
+            };
+            if !there {
+                return Err(StoreError::ChainBroken {
+                    seq: 0,
+                    problem: format!(
+                        "chain {chain:?} link {link}, stated before, is gone or changed (rows deleted or edited): no \
+                         statement of heads is signed until `warden audit verify` has been run"
+                    ),
+                });
+            }
+        }
+        let mut heads = Vec::new();
+        for chain in known {
+            let (link, hash) = backend.chain_head(&chain).await?.unwrap_or((0, GENESIS_HASH.to_owned()));
+            heads.push((chain, link, hash));
+        }
+        let statement = HeadsStatement::sign(&self.key, &self.chain, &heads, crate::sql::now());
+        backend.insert_heads(&statement).await?;
+        self.stated = heads.into_iter().map(|(c, l, h)| (c, (l, h))).collect();
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,8 @@ impl AuditReader {
     ///
     /// On Postgres a read-only transaction does not stop a privileged role from calling
     /// server-side functions that touch files (`pg_read_file`, `lo_export`): connect the
-    /// reader as a role granted only `SELECT` on `mcp_audit` and `mcp_audit_checkpoints`.
+    /// reader as a role granted only `SELECT` on `mcp_audit`, `mcp_audit_checkpoints` and
+    /// `mcp_audit_heads`.
     ///
     /// ```no_run
     /// # async fn run(reader: &warden_store::AuditReader) -> Result<(), warden_store::StoreError> {

@@ -244,17 +244,32 @@ impl crate::backend::Backend {
         on_conn!(pool self, |conn, sql| latest_checkpoint_on!(conn, sql, chain))
     }
 
-    /// The last row of every chain: its chain, link and hash.
-    pub async fn current_heads(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+    /// The last link and hash of `chain`; if every row was pruned, its latest checkpoint's.
+    pub async fn chain_head(&self, chain: &str) -> Result<Option<(i64, String)>, StoreError> {
+        on_conn!(pool self, |conn, sql| {
+            let last: Option<(i64, String)> =
+                sqlx::query_as("SELECT link, row_hash FROM mcp_audit WHERE chain = $1 ORDER BY link DESC LIMIT 1")
+                    .bind(chain)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(StoreError::db("reading a chain's head"))?;
+            if last.is_some() {
+                return Ok(last);
+            }
+            let checkpoint: Option<Checkpoint> = latest_checkpoint_on!(conn, sql, chain)?;
+            Ok(checkpoint.map(|cp| (cp.link, cp.row_hash)))
+        })
+    }
+
+    /// The hash of `chain`'s row at `link`, if there is one.
+    pub async fn row_hash_at(&self, chain: &str, link: i64) -> Result<Option<String>, StoreError> {
         on_conn!(pool self, |conn, _sql| {
-            sqlx::query_as(
-                "SELECT a.chain, a.link, a.row_hash FROM mcp_audit a \
-                 JOIN (SELECT chain, MAX(link) AS link FROM mcp_audit GROUP BY chain) h \
-                 ON a.chain = h.chain AND a.link = h.link ORDER BY a.chain",
-            )
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(StoreError::db("reading the chains' heads"))
+            sqlx::query_scalar("SELECT row_hash FROM mcp_audit WHERE chain = $1 AND link = $2")
+                .bind(chain)
+                .bind(link)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(StoreError::db("reading a row's hash"))
         })
     }
 

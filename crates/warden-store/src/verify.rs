@@ -147,9 +147,29 @@ pub(crate) async fn verify<S: AsRef<str>>(backend: &Backend, trusted_keys: &[S])
     let mut forged = Vec::new();
     let mut claims = stated_heads(backend, trusted_keys, &mut report, &mut forged).await?;
     let mut chains = backend.chains().await?;
+    let named: std::collections::BTreeSet<String> = claims.keys().cloned().collect();
     for claimed in claims.keys() {
         if !chains.contains(claimed) {
             chains.push(claimed.clone());
+        }
+    }
+    for chain in &chains {
+        if chain.is_empty() {
+            continue;
+        }
+        // A SQLite log has one writer and one chain; on Postgres, once gateways state heads,
+        // every chain was named by the gateway that wrote it.
+        let problem = if !backend.is_shared() {
+            Some(format!("chain {chain:?} in a SQLite log, which has only its one chain (inserted)"))
+        } else if report.heads_stated_at.is_some() && !named.contains(chain) {
+            Some(format!(
+                "chain {chain:?} is named by no signed statement of heads (inserted, or written without the key)"
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            report.first_bad.get_or_insert(BadRow { seq: 0, problem });
         }
     }
     for chain in chains {
@@ -245,6 +265,8 @@ async fn verify_chain<S: AsRef<str>>(
         }
         Some(_) => {}
     }
+    // A chain named from its start, before it had rows: nothing to find.
+    while claims.next_if(|c| c.link == 0).is_some() {}
     // Heads named at or before the checkpoint: only the checkpoint's own can still be checked.
     while let Some(c) = claims.next_if(|c| anchor.as_ref().is_some_and(|(link, _)| c.link <= *link)) {
         if let Some((link, hash)) = &anchor

@@ -124,6 +124,8 @@ struct Shared {
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     retention: Mutex<Option<JoinHandle<()>>>,
     heads: Mutex<Option<JoinHandle<()>>>,
+    /// States the heads (Postgres, with a signing key).
+    stater: Option<Arc<tokio::sync::Mutex<heads::Stater>>>,
     backlog: Arc<AtomicUsize>,
     sync: bool,
     backend: Backend,
@@ -172,6 +174,7 @@ impl AuditLog {
         let backlog = Arc::new(AtomicUsize::new(0));
         let writer = Writer {
             receiver,
+            head: None,
             chain: chain.clone(),
             backend: backend.clone(),
             durability: settings.durability,
@@ -184,18 +187,26 @@ impl AuditLog {
             (Some(retain), Some(key)) => Some(tokio::spawn(retention_loop(backend.clone(), key.clone(), retain))),
             _ => None,
         };
-        let heads = match &signing_key {
+        let stater = match &signing_key {
             Some(key) if !chain.is_empty() => {
-                Some(tokio::spawn(heads_loop(backend.clone(), key.clone(), chain.clone())))
+                // The chain is named from its start, before it has rows: a chain no statement
+                // names is one no gateway holding the key wrote.
+                let mut stater = heads::Stater::new(key.clone(), &chain);
+                if let Err(err) = stater.state(&backend).await {
+                    tracing::error!(error = %err, "the audit chains' heads could not be stated");
+                }
+                Some(Arc::new(tokio::sync::Mutex::new(stater)))
             }
             _ => None,
         };
+        let heads = stater.clone().map(|stater| tokio::spawn(heads_loop(backend.clone(), stater)));
         Ok(AuditLog {
             shared: Arc::new(Shared {
                 sender: Mutex::new(Some(sender)),
                 writer: tokio::sync::Mutex::new(Some(writer)),
                 retention: Mutex::new(retention),
                 heads: Mutex::new(heads),
+                stater,
                 backlog,
                 sync,
                 backend,
@@ -250,11 +261,10 @@ impl AuditLog {
         if let Some(task) = writer.take() {
             task.await.map_err(|_| StoreError::WriterGone)?;
             // The last word on this chain: a statement naming the head it ends at.
-            if let Some(key) = &self.shared.signing_key
-                && !self.shared.chain.is_empty()
-                && let Err(err) = heads::state_heads(&self.shared.backend, key, &self.shared.chain).await
+            if let Some(stater) = &self.shared.stater
+                && let Err(err) = stater.lock().await.state(&self.shared.backend).await
             {
-                tracing::warn!(error = %err, "the chains' heads could not be stated at shutdown");
+                tracing::error!(error = %err, "the audit chains' heads could not be stated at shutdown");
             }
             self.shared.backend.close().await;
         }
@@ -296,14 +306,14 @@ async fn retention_loop(backend: Backend, key: Arc<SigningKey>, retain: TimeDelt
     }
 }
 
-/// States every chain's head every [`heads::HEADS_EVERY`], as the writer of `chain`.
-async fn heads_loop(backend: Backend, key: Arc<SigningKey>, chain: String) {
-    let mut ticks = tokio::time::interval(heads::HEADS_EVERY);
+/// States the chains' heads every [`heads::HEADS_EVERY`].
+async fn heads_loop(backend: Backend, stater: Arc<tokio::sync::Mutex<heads::Stater>>) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heads::HEADS_EVERY, heads::HEADS_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(err) = heads::state_heads(&backend, &key, &chain).await {
-            tracing::warn!(error = %err, "the chains' heads could not be stated; retrying");
+        if let Err(err) = stater.lock().await.state(&backend).await {
+            tracing::error!(error = %err, "the audit chains' heads could not be stated");
         }
     }
 }
@@ -320,6 +330,8 @@ fn chain_name() -> String {
 
 struct Writer {
     chain: String,
+    /// The head of its own chain as this writer left it (a named chain has no other writer).
+    head: Option<(i64, String)>,
     receiver: mpsc::Receiver<Pending>,
     backend: Backend,
     durability: Durability,
@@ -355,11 +367,14 @@ impl Writer {
     /// Commits the batch, retrying (with backoff) until it does, except that `Sync` callers
     /// are told of a failure at once and their events leave the batch. Returns what was
     /// committed and empties `batch`.
-    async fn commit(&self, batch: &mut Vec<Pending>) -> Vec<AuditRow> {
+    async fn commit(&mut self, batch: &mut Vec<Pending>) -> Vec<AuditRow> {
         let mut delay = Duration::from_millis(100);
         loop {
-            match append(&self.backend, &self.chain, batch.iter().map(|p| &p.event)).await {
+            match append(&self.backend, &self.chain, &self.head, batch.iter().map(|p| &p.event)).await {
                 Ok(rows) => {
+                    if let Some(last) = rows.last().filter(|_| !self.chain.is_empty()) {
+                        self.head = Some((last.link, last.row_hash.clone()));
+                    }
                     return batch
                         .drain(..)
                         .zip(rows)
@@ -393,15 +408,28 @@ impl Writer {
     }
 }
 
-/// One transaction: read the head of `chain`, chain the events after it, insert, commit.
+/// One transaction: read the head of `chain`, chain the events after it, insert, commit. A
+/// named chain's head must be the one its writer left (`expected`): rows deleted or edited
+/// behind its back are not built upon (the rows wait, and the error says why).
 async fn append<'a>(
     backend: &Backend,
     chain: &str,
+    expected: &Option<(i64, String)>,
     events: impl Iterator<Item = &'a AuditEvent>,
 ) -> Result<Vec<StoredRow>, StoreError> {
     let events: Vec<&AuditEvent> = events.collect();
     let mut tx = backend.begin_append(chain).await?;
-    let (mut link, mut prev_hash) = tx.head(chain).await?.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let head = tx.head(chain).await?;
+    if !chain.is_empty() && head != *expected {
+        return Err(StoreError::ChainBroken {
+            seq: 0,
+            problem: format!(
+                "this gateway's audit chain {chain:?} does not end where it left it (rows deleted or edited): \
+                 nothing more is appended to it; run `warden audit verify`"
+            ),
+        });
+    }
+    let (mut link, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
     // In the chain '' a row's seq is its link; a named chain's rows take theirs from the sequence.
     let seqs = if chain.is_empty() { None } else { Some(tx.next_seqs(events.len()).await?) };
     let mut rows = Vec::new();

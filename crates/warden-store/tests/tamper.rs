@@ -327,3 +327,53 @@ async fn postgres_a_chain_cut_short_is_found() {
     let problem = verify(&target, &[public]).await.first_bad.expect("found").problem;
     assert!(problem.contains("signature does not verify"), "{problem}");
 }
+
+#[tokio::test]
+async fn postgres_a_made_up_chain_is_named_by_no_statement() {
+    let (target, public, a, _) = two_gateways().await;
+    // A whole chain of the forger's own, hashed correctly from the genesis.
+    target
+        .raw(&format!(
+            "INSERT INTO mcp_audit SELECT nextval('mcp_audit_seq'), event_time, request_id, era, event, method, actor_id, \
+             actor_class, tenant, client_id, session_id, server_name, tool_name, action_class, arguments, redactions, \
+             result_hash, decision, policy_ids, reason, approval_id, outcome, error_code, latency_ms, prev_hash, row_hash, \
+             findings, 'forged', link FROM mcp_audit WHERE chain = '{a}' AND link = 1"
+        ))
+        .await;
+    let problem = verify(&target, &[public]).await.first_bad.expect("found").problem;
+    assert!(problem.contains("\"forged\"") && problem.contains("named by no signed statement"), "{problem}");
+}
+
+#[tokio::test]
+async fn postgres_a_gateway_neither_builds_on_nor_vouches_for_a_cut_chain() {
+    let target = Target::new(Kind::Postgres).await;
+    let mut settings = target.settings();
+    settings.signing_key = Some(target.path("audit.key"));
+    settings.durability = warden_store::Durability::Sync;
+    let log = AuditLog::open(settings.clone()).await.unwrap();
+    for i in 1..=5 {
+        log.record(event(i, Utc::now())).await.unwrap();
+    }
+    let other = AuditLog::open(settings).await.unwrap();
+    other.record(event(1, Utc::now())).await.unwrap();
+    other.shutdown().await.unwrap();
+    target.raw(&format!("DELETE FROM mcp_audit WHERE chain = '{}' AND link > 3", log.chain())).await;
+    // Its writer does not append after a head it did not leave (the call is refused, in sync).
+    assert!(log.record(event(6, Utc::now())).await.is_err());
+    // A gateway starting now does not sign the shorter chain either.
+    let mut settings = target.settings();
+    settings.signing_key = Some(target.path("audit.key"));
+    let third = AuditLog::open(settings).await.unwrap();
+    third.shutdown().await.unwrap();
+    let problem =
+        verify(&target, &[public_key_of(&target.path("audit.key")).unwrap()]).await.first_bad.unwrap().problem;
+    assert!(problem.contains("cut off"), "{problem}");
+}
+
+#[tokio::test]
+async fn sqlite_a_named_chain_is_refused() {
+    let target = ten_rows(Kind::Sqlite).await;
+    target.raw("UPDATE mcp_audit SET chain = 'elsewhere' WHERE seq > 8").await;
+    let problem = verify(&target, &[]).await.first_bad.expect("found").problem;
+    assert!(problem.contains("SQLite log"), "{problem}");
+}

@@ -21,7 +21,7 @@ pub enum Unavailable {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateSection {
-    /// Redis holding the state gateways share (`redis://host:6379/0`; `rediss://` for TLS).
+    /// Redis holding the state gateways share (`redis://host:6379/0`; TLS is not built in).
     /// Prefer `redis_env` when the URL holds a password.
     #[serde(default)]
     pub redis: Option<String>,
@@ -71,9 +71,14 @@ impl StateSection {
             return Err((at("redis"), "set one of redis or redis_env".into()));
         }
         if let Some(u) = &self.redis
-            && !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("redis+unix://"))
+            && !(u.starts_with("redis://") || u.starts_with("redis+unix://"))
         {
-            return Err((at("redis"), "must be a redis://, rediss:// or redis+unix:// URL".into()));
+            let why = if u.starts_with("rediss://") {
+                "TLS to Redis (rediss://) is not built into Warden: reach it through a local TLS tunnel"
+            } else {
+                "must be a redis:// or redis+unix:// URL"
+            };
+            return Err((at("redis"), why.into()));
         }
         if self.prefix.is_empty() || !self.prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err((at("prefix"), "use letters, digits, '-' and '_'".into()));

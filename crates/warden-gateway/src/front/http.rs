@@ -216,7 +216,9 @@ async fn legacy(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         };
         tracing::info!(session = %&session.id[..8], version = %version, "session started");
         if let Err(e) = gw.auditor.initialized(&Gateway::session_context(&session), id.raw()).await {
-            gw.hub.sessions.end(&session.id).await;
+            // Never handed out: ended here; a record left in the shared state expires unused.
+            let _ = gw.hub.sessions.end(&session.id).await;
+            gw.hub.sessions.remove(&session.id);
             return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, Some(&id), &e);
         }
         let reply = Message::response(id, gw.initialize_result(version).await);
@@ -493,9 +495,13 @@ async fn delete(front: &Arc<HttpFront>, principal: Arc<Principal>, headers: &Hea
         }
         Err(e) => return session_unavailable(None, e),
     }
-    if let Some(s) = gw.hub.sessions.end(session_id).await {
-        tracing::info!(session = %&s.id[..8], "session ended by the client");
-        gw.end_session(&s, true).await;
+    match gw.hub.sessions.end(session_id).await {
+        Ok(Some(s)) => {
+            tracing::info!(session = %&s.id[..8], "session ended by the client");
+            gw.end_session(&s, true).await;
+        }
+        Ok(None) => {}
+        Err(e) => return session_unavailable(None, e),
     }
     Response::builder().status(StatusCode::OK).body(Body::empty()).unwrap_or_default()
 }

@@ -195,7 +195,7 @@ impl CallLimits {
 fn unreachable() -> RpcError {
     RpcError::new(
         error::INTERNAL_ERROR,
-        "Warden cannot check your rate limits: its shared state is unreachable; retry shortly",
+        "Warden cannot check your call limits: its shared state is unreachable; retry shortly",
     )
     .with_data(json!({ "retryAfterMs": 1000 }))
 }

@@ -176,14 +176,23 @@ impl Taint {
     }
 
     /// Forgets a session that ended here, and in the shared state where it ended `everywhere`.
+    /// A session that only left this gateway takes its taint along: a mark not yet shared is
+    /// written first.
     pub fn forget_session(&self, session_id: &str, everywhere: bool) {
         let key = format!("session:{session_id}");
         self.contexts.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-        self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-        if everywhere && let Some((state, _)) = &self.shared {
-            let state = state.clone();
+        let unsynced = self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        let Some((state, ttl)) = &self.shared else { return };
+        let (state, ttl) = (state.clone(), *ttl);
+        if everywhere {
             tokio::spawn(async move {
                 let _ = state.clear_taint(&key).await;
+            });
+        } else if unsynced {
+            tokio::spawn(async move {
+                if let Err(e) = state.mark_tainted(&key, ttl).await {
+                    tracing::error!("{e}: the taint of a session that left this gateway was not shared");
+                }
             });
         }
     }

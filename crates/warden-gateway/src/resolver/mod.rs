@@ -134,8 +134,8 @@ impl Resolver {
     /// templates. A URI no listing covers is not found, even if a server might serve it, and a URI
     /// two servers claim is refused.
     pub async fn resolve_uri(&self, ctx: &ClientContext, uri: &str) -> Result<Target, RpcError> {
-        // Why a server could not be asked: the answer when no other server covers the URI (a
-        // server starting or down is not a resource that does not exist).
+        // Servers that could not be asked are logged, not named to the client: whether a URI
+        // exists must not depend on another server's state (nor tell of resources it hides).
         let mut unasked: Option<RpcError> = None;
         for fresh in [false, true] {
             let (mut exact, mut templated) = (Vec::new(), Vec::new());
@@ -207,7 +207,10 @@ impl Resolver {
                 break;
             }
         }
-        Err(unasked.unwrap_or_else(|| resource_not_found(ctx, uri)))
+        if let Some(e) = unasked {
+            tracing::warn!(uri = %shown(uri), "a resource URI was not found while a server could not be asked: {}", e.message);
+        }
+        Err(resource_not_found(ctx, uri))
     }
 
     /// Resolves the server of a resource template named in a completion reference.

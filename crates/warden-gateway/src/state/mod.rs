@@ -45,7 +45,7 @@ if admit then
   local waiting = tonumber(redis.call('GET', KEYS[2]) or 0)
   depth = 1 + math.max(waiting, 0) + tonumber(ARGV[4])
   if depth > tonumber(ARGV[3]) then return {-1, depth} end
-  local in_flight = tonumber(redis.call('GET', KEYS[1]) or 0)
+  local in_flight = math.max(tonumber(redis.call('GET', KEYS[1]) or 0), 0)
   if in_flight >= tonumber(ARGV[2]) then return {-2, in_flight} end
 end
 local nb = tonumber(ARGV[6])
@@ -293,11 +293,21 @@ impl SharedState {
         }
     }
 
-    /// Gives back a call's place in `context` (it ended).
+    /// Gives back a call's place in `context` (it ended); a count at zero (or below, after its
+    /// expiry) is removed, never left without an expiry.
     pub async fn leave(&self, context: &str) -> Result<(), StateError> {
-        let mut cmd = redis::cmd("DECR");
-        cmd.arg(self.key("f", context));
-        self.run::<i64>(&cmd).await.map(drop)
+        let script = redis::Script::new(
+            "local n = redis.call('DECR', KEYS[1]) if n <= 0 then redis.call('DEL', KEYS[1]) \
+             else redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n",
+        );
+        let mut invocation = script.key(self.key("f", context));
+        invocation.arg(COUNTER_TTL.as_millis() as u64);
+        let mut conn = self.conn().await?;
+        tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut conn))
+            .await
+            .map_err(|_| StateError("no answer in time".into()))?
+            .map(drop)
+            .map_err(|e| StateError(format!("{:?}", e.kind())))
     }
 
     /// Counts a call of `context` as waiting on the client (`by` 1), or no longer (`by` -1):

@@ -54,11 +54,19 @@ impl SharedState {
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
-    /// Restarts a session's idle time: false when it has ended or expired.
+    /// Restarts a session's idle time, and its taint's with it (a session in use on any gateway
+    /// stays tainted as long as it lives): false when it has ended or expired.
     pub async fn keep_session(&self, id: &str, ttl: Duration) -> Result<bool, StateError> {
-        let mut cmd = redis::cmd("PEXPIRE");
-        cmd.arg(self.key("s", id)).arg(ttl.as_millis().max(1) as u64);
-        Ok(self.run::<i64>(&cmd).await? == 1)
+        let ms = ttl.as_millis().max(1) as u64;
+        let mut pipe = redis::pipe();
+        pipe.cmd("PEXPIRE").arg(self.key("s", id)).arg(ms);
+        pipe.cmd("PEXPIRE").arg(self.key("t", &format!("session:{id}"))).arg(ms).ignore();
+        let mut conn = self.conn().await?;
+        let (kept,): (i64,) = tokio::time::timeout(self.timeout, pipe.query_async(&mut conn))
+            .await
+            .map_err(|_| StateError("no answer in time".into()))?
+            .map_err(|e| StateError(format!("{:?}", e.kind())))?;
+        Ok(kept == 1)
     }
 
     /// Ends a session on every gateway.
@@ -89,7 +97,10 @@ mod tests {
         s.share_session("id-1", &record, Duration::from_secs(5)).await.unwrap();
         assert_eq!(s.find_session("id-1").await.unwrap(), Some(record));
         assert_eq!(s.find_session("id-2").await.unwrap(), None);
+        s.mark_tainted("session:id-1", Duration::from_millis(300)).await.unwrap();
         assert!(s.keep_session("id-1", Duration::from_secs(5)).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(s.is_tainted("session:id-1").await.unwrap(), "a kept session keeps its taint");
         assert!(!s.keep_session("id-2", Duration::from_secs(5)).await.unwrap());
         s.end_session("id-1").await.unwrap();
         assert_eq!(s.find_session("id-1").await.unwrap(), None);
