@@ -69,6 +69,34 @@ impl AuditReader {
             .collect()
     }
 
+    /// Up to `limit` rows (at most 10 000) of `chain` after `link`, in chain order: for following
+    /// a log that several gateways write (a row's `seq` is taken when its transaction starts, so
+    /// rows of two gateways commit out of `seq` order; each chain commits in link order).
+    pub async fn chain_rows_after(&self, chain: &str, link: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = self.backend.chain_rows_after(chain, link, limit.clamp(0, 10_000)).await?;
+        rows.into_iter()
+            .map(|row| match row {
+                Ok(row) => row.into_row(),
+                Err((seq, problem)) => Err(StoreError::CorruptRow { seq, problem }),
+            })
+            .collect()
+    }
+
+    /// Every chain with rows, and its last link among the rows with `seq` at most `seq`
+    /// (`i64::MAX`: its last link; 0 when it has none there yet).
+    pub async fn chain_positions(&self, seq: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let result = self
+            .backend
+            .query(
+                &format!(
+                    "SELECT chain, COALESCE(MAX(CASE WHEN seq <= {seq} THEN link END), 0) AS link FROM mcp_audit GROUP BY chain"
+                ),
+                self.limits,
+            )
+            .await?;
+        Ok(result.rows.iter().filter_map(|r| Some((r.first()?.as_str()?.to_owned(), r.get(1)?.as_i64()?))).collect())
+    }
+
     /// Rows in the table.
     pub async fn count(&self) -> Result<i64, StoreError> {
         self.backend.count().await

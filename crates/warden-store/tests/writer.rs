@@ -272,3 +272,23 @@ async fn a_bad_url_never_shows_its_password() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("127.0.0.1"), "{shown}");
 }
+
+/// Following a log two gateways write: chain by chain, each in link order, nothing skipped.
+#[tokio::test]
+async fn postgres_rows_are_followed_chain_by_chain() {
+    let target = Target::new(Kind::Postgres).await;
+    let (a, b) = (AuditLog::open(target.settings()).await.unwrap(), AuditLog::open(target.settings()).await.unwrap());
+    tokio::join!(record_concurrently(&a, 30, 3), record_concurrently(&b, 20, 2));
+    let reader = AuditReader::open(&target.url).await.unwrap();
+    let mut positions = reader.chain_positions(i64::MAX).await.unwrap();
+    positions.sort();
+    let mut expected = vec![(a.chain().to_owned(), 30), (b.chain().to_owned(), 20)];
+    expected.sort();
+    assert_eq!(positions, expected);
+    let none: Vec<i64> = reader.chain_positions(0).await.unwrap().into_iter().map(|(_, l)| l).collect();
+    assert_eq!(none, vec![0, 0], "nothing at or before seq 0");
+    let rows = reader.chain_rows_after(a.chain(), 10, 100).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.link).collect::<Vec<_>>(), (11..=30).collect::<Vec<_>>());
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

@@ -182,24 +182,32 @@ pub async fn run(url: &str, command: AuditCommand, own_key: Option<String>) -> a
             Ok(0)
         }
         AuditCommand::Tail { after } => {
-            let mut last = match after {
-                Some(a) => a,
-                None => {
-                    let head =
-                        reader.query("SELECT MAX(seq) FROM mcp_audit").await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                    head.rows.first().and_then(|r| r.first()).and_then(serde_json::Value::as_i64).unwrap_or(0)
-                }
-            };
+            // Followed chain by chain: rows of several gateways commit out of `seq` order, and a
+            // cursor on `seq` alone would step over one still being written.
+            let mut cursors: std::collections::HashMap<String, i64> = reader
+                .chain_positions(after.unwrap_or(i64::MAX))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .into_iter()
+                .collect();
             loop {
-                let rows = reader.rows_after(last, 1000).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                match rows.last().map(|r| r.seq) {
-                    Some(end) => {
-                        write_rows(&mut out, &rows)?;
-                        out.flush()?;
-                        last = end;
+                let chains = reader.chain_positions(i64::MAX).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                let mut rows = Vec::new();
+                for (chain, _) in chains {
+                    let from = *cursors.entry(chain.clone()).or_insert(0);
+                    let new = reader.chain_rows_after(&chain, from, 1000).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if let Some(last) = new.last() {
+                        cursors.insert(chain, last.link);
                     }
-                    None => tokio::time::sleep(Duration::from_millis(300)).await,
+                    rows.extend(new);
                 }
+                if rows.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    continue;
+                }
+                rows.sort_by_key(|r| r.seq);
+                write_rows(&mut out, &rows)?;
+                out.flush()?;
             }
         }
     }
