@@ -563,16 +563,7 @@ impl Config {
             }
         }
         self.credentials.validate()?;
-        self.state.validate()?;
-        if self.state.is_shared() && self.approvals.state_key.is_none() {
-            return Err((
-                at(&["approvals", "state_key"]),
-                "gateways that share state ([state]) must share this key too, or none can continue a call \
-                 another approved in band: set { env = \"VAR\" } or { file = \"path\" } (32 bytes or more) \
-                 on every gateway"
-                    .into(),
-            ));
-        }
+        self.state.validate(self.approvals.state_key.is_some())?;
         self.validate_egress()
     }
 }
@@ -626,11 +617,6 @@ class = "write"
         assert_eq!((e.key.as_str(), e.line), ("gateway.separator", 2));
         let e = Config::parse("[servers.a__b]\ncommand = \"x\"\n", "w.toml").unwrap_err();
         assert!(e.message.contains("separator"));
-        // Gateways sharing state must share the key that seals in-band approvals.
-        let e = Config::parse("[state]\nredis_env = \"R\"\n", "w.toml").unwrap_err();
-        assert_eq!(e.key, "approvals.state_key", "{e}");
-        let shared = "[state]\nredis_env = \"R\"\n\n[approvals]\nstate_key = { env = \"K\" }\n";
-        assert!(Config::parse(shared, "w.toml").is_ok());
     }
 
     #[test]

@@ -65,8 +65,19 @@ impl StateSection {
         self.redis.is_some() || self.redis_env.is_some()
     }
 
-    pub(super) fn validate(&self) -> Result<(), (Vec<String>, String)> {
+    /// Checks the section; gateways sharing state must also share the approvals key
+    /// (`has_approvals_key`: `[approvals] state_key` is set).
+    pub(super) fn validate(&self, has_approvals_key: bool) -> Result<(), (Vec<String>, String)> {
         let at = |k: &str| vec!["state".to_owned(), k.to_owned()];
+        if self.is_shared() && !has_approvals_key {
+            return Err((
+                vec!["approvals".to_owned(), "state_key".to_owned()],
+                "gateways that share state ([state]) must share this key too, or none can continue a call \
+                 another approved in band: set { env = \"VAR\" } or { file = \"path\" } (32 bytes or more) \
+                 on every gateway"
+                    .into(),
+            ));
+        }
         if self.redis.is_some() && self.redis_env.is_some() {
             return Err((at("redis"), "set one of redis or redis_env".into()));
         }
@@ -87,5 +98,20 @@ impl StateSection {
             return Err((at("timeout"), "must be above zero".into()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn gateways_sharing_state_share_the_approvals_key_and_no_tls_url_is_taken() {
+        let e = Config::parse("[state]\nredis_env = \"R\"\n", "w.toml").unwrap_err();
+        assert_eq!(e.key, "approvals.state_key", "{e}");
+        let shared = "[state]\nredis_env = \"R\"\n\n[approvals]\nstate_key = { env = \"K\" }\n";
+        assert!(Config::parse(shared, "w.toml").is_ok());
+        let tls = "[state]\nredis = \"rediss://h:6380\"\n\n[approvals]\nstate_key = { env = \"K\" }\n";
+        assert!(Config::parse(tls, "w.toml").unwrap_err().message.contains("tunnel"));
     }
 }

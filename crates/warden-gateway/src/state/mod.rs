@@ -88,7 +88,7 @@ pub const COUNTER_TTL: Duration = Duration::from_secs(600);
 
 /// A context to admit a call into, with the bounds it must stay within.
 pub struct Admission<'a> {
-    /// The context (a session or a principal's client), as [`crate::guard::limit::context_key`].
+    /// The context (a session or a principal's client), as the limit guard names it.
     pub context: &'a str,
     pub max_in_flight: u32,
     pub max_depth: u32,
