@@ -296,6 +296,9 @@ impl Gateway {
                     tracing::info!(session = %&s.id[..8], "session expired here");
                     gw.end_session(&s, everywhere).await;
                 }
+                for s in gw.hub.sessions.keep_busy().await {
+                    gw.end_session(&s, false).await;
+                }
                 gw.parked.reap();
                 gw.limits.tidy();
                 gw.taint.tidy();

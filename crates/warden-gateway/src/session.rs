@@ -230,12 +230,21 @@ pub struct SessionStore {
     idle_timeout: Duration,
     clock: Arc<dyn Clock>,
     shared: Option<Arc<SharedState>>,
+    /// Sessions found ended elsewhere, whose connections here are still to be released.
+    gone: Mutex<Vec<Arc<Session>>>,
 }
 
 impl SessionStore {
     /// A store holding at most `max` sessions, ending those idle for `idle_timeout`.
     pub fn new(max: usize, idle_timeout: Duration, clock: Arc<dyn Clock>) -> Self {
-        SessionStore { sessions: Mutex::new(HashMap::new()), max, idle_timeout, clock, shared: None }
+        SessionStore {
+            sessions: Mutex::new(HashMap::new()),
+            max,
+            idle_timeout,
+            clock,
+            shared: None,
+            gone: Mutex::new(Vec::new()),
+        }
     }
 
     /// The same store, its sessions recorded in `shared` for every gateway.
@@ -299,19 +308,8 @@ impl SessionStore {
             let now = self.clock.now();
             let due = now.saturating_duration_since(*s.kept_at.lock().unwrap_or_else(|p| p.into_inner()))
                 > self.idle_timeout / 8;
-            if due && !s.recorded.load(Ordering::Relaxed) {
-                record(shared, &s, self.idle_timeout, now).await;
-            } else if due {
-                match shared.keep_session(id, self.idle_timeout).await {
-                    Ok(true) => *s.kept_at.lock().unwrap_or_else(|p| p.into_inner()) = now,
-                    Ok(false) => {
-                        tracing::info!(session = %&id[..8.min(id.len())], "session ended on another gateway");
-                        self.remove(id);
-                        return Err(SessionError::NotFound);
-                    }
-                    // This gateway knows the session and its caller; it goes on serving it.
-                    Err(e) => tracing::warn!("{e}: the session's idle time was not restarted"),
-                }
+            if due && !self.keep(shared, &s, now).await {
+                return Err(SessionError::NotFound);
             }
             return Ok(s);
         }
@@ -335,6 +333,45 @@ impl SessionStore {
         let s = self.insert(s)?;
         tracing::info!(session = %&id[..8.min(id.len())], "session adopted from another gateway");
         Ok(s)
+    }
+
+    /// Restarts the shared record's idle time (writing it, if it never was): false when the
+    /// session ended or expired everywhere else, and it is let go here too.
+    async fn keep(&self, shared: &SharedState, s: &Arc<Session>, now: Instant) -> bool {
+        if !s.recorded.load(Ordering::Relaxed) {
+            record(shared, s, self.idle_timeout, now).await;
+            return true;
+        }
+        match shared.keep_session(&s.id, self.idle_timeout).await {
+            Ok(true) => *s.kept_at.lock().unwrap_or_else(|p| p.into_inner()) = now,
+            Ok(false) => {
+                tracing::info!(session = %&s.id[..8.min(s.id.len())], "session ended on another gateway");
+                if let Some(gone) = self.remove(&s.id) {
+                    self.gone.lock().unwrap_or_else(|p| p.into_inner()).push(gone);
+                }
+                return false;
+            }
+            // This gateway knows the session and its caller; it goes on serving it.
+            Err(e) => tracing::warn!("{e}: the session's idle time was not restarted"),
+        }
+        true
+    }
+
+    /// Keeps the shared records of sessions busy here without requests (an open event stream, a
+    /// long call) from expiring, and returns the sessions found ended elsewhere since the last
+    /// look, for their connections to be released.
+    pub async fn keep_busy(&self) -> Vec<Arc<Session>> {
+        if let Some(shared) = &self.shared {
+            let now = self.clock.now();
+            for s in self.all() {
+                let due = now.saturating_duration_since(*s.kept_at.lock().unwrap_or_else(|p| p.into_inner()))
+                    > self.idle_timeout / 8;
+                if due && s.idle(now).is_zero() {
+                    self.keep(shared, &s, now).await;
+                }
+            }
+        }
+        std::mem::take(&mut *self.gone.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Finds a session this gateway holds for `principal` (see [`SessionStore::find`]).
@@ -469,6 +506,33 @@ mod tests {
         assert!(!a.attach_stream(tx), "one stream at a time");
         clock.advance(Duration::from_secs(600));
         assert!(s.reap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_shared_session_busy_without_requests_is_kept_everywhere() {
+        let section = crate::config::StateSection {
+            redis: Some("redis://127.0.0.1:6379".into()),
+            prefix: format!("warden-test-{}", rand::random::<u64>()),
+            ..Default::default()
+        };
+        let shared = Arc::new(SharedState::from_config(&section).unwrap().unwrap());
+        let clock = Arc::new(ManualClock::default());
+        let store = SessionStore::new(4, Duration::from_millis(800), clock.clone()).shared(Some(shared.clone()));
+        let s = store.open(alice(), ProtocolVersion::V2025_11_25, json!({}), json!({})).await.unwrap();
+        let (tx, _rx) = mpsc::channel(1);
+        assert!(s.attach_stream(tx), "an event stream is open, and no request comes");
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            clock.advance(Duration::from_millis(300));
+            assert!(store.keep_busy().await.is_empty());
+        }
+        assert!(shared.find_session(&s.id).await.unwrap().is_some(), "kept past its idle time");
+        // Ended elsewhere: let go here, for its connections to be released.
+        shared.end_session(&s.id).await.unwrap();
+        clock.advance(Duration::from_millis(300));
+        let gone = store.keep_busy().await;
+        assert_eq!(gone.len(), 1);
+        assert!(store.is_empty());
     }
 
     #[test]
