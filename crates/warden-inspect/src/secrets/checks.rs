@@ -371,11 +371,15 @@ fn has_key_body(block: &str) -> bool {
     let body = body.find("-----END").map_or(body, |at| &body[..at]);
     // Escaped line breaks (`\n` in JSON or a string literal) are not key material.
     let body = body.replace("\\r", " ").replace("\\n", " ");
-    // Key material comes in lines of base64: a word or two (`password=`, `Authorization:`)
-    // is not one. Judged per whitespace-separated piece, so what a redaction leaves of the
-    // text after the block judges the same as the whole did.
+    // Key material comes in lines of base64, which mix upper and lower case: a word
+    // or two (`password=`, `password==password=`, `Authorization:`) is not one. Judged per
+    // whitespace-separated piece, so what a redaction leaves of the text after the block judges
+    // the same as the whole did.
     let base64_line = body.split_whitespace().any(|piece| {
-        piece.len() >= 12 && piece.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        piece.len() >= 12
+            && piece.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+            && piece.bytes().any(|b| b.is_ascii_uppercase())
+            && piece.bytes().any(|b| b.is_ascii_lowercase())
     });
     // A stand-in (`<Private key data here.>`) or a URL is documentation.
     !body.contains(['<', '>']) && !body.contains("://") && base64_line
