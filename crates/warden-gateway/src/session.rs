@@ -306,8 +306,7 @@ impl SessionStore {
         if held {
             let s = self.get(id, principal)?;
             let now = self.clock.now();
-            let due = now.saturating_duration_since(*s.kept_at.lock().unwrap_or_else(|p| p.into_inner()))
-                > self.idle_timeout / 8;
+            let due = self.keep_due(&s, now);
             if due && !self.keep(shared, &s, now).await {
                 return Err(SessionError::NotFound);
             }
@@ -333,6 +332,11 @@ impl SessionStore {
         let s = self.insert(s)?;
         tracing::info!(session = %&id[..8.min(id.len())], "session adopted from another gateway");
         Ok(s)
+    }
+
+    /// Whether the shared record's idle time is due to be restarted (an eighth of it has passed).
+    fn keep_due(&self, s: &Session, now: Instant) -> bool {
+        now.saturating_duration_since(*s.kept_at.lock().unwrap_or_else(|p| p.into_inner())) > self.idle_timeout / 8
     }
 
     /// Restarts the shared record's idle time (writing it, if it never was): false when the
@@ -364,8 +368,7 @@ impl SessionStore {
         if let Some(shared) = &self.shared {
             let now = self.clock.now();
             for s in self.all() {
-                let due = now.saturating_duration_since(*s.kept_at.lock().unwrap_or_else(|p| p.into_inner()))
-                    > self.idle_timeout / 8;
+                let due = self.keep_due(&s, now);
                 if due && s.idle(now).is_zero() {
                     self.keep(shared, &s, now).await;
                 }

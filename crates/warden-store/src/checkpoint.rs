@@ -72,33 +72,41 @@ impl Checkpoint {
     /// Checks the signature, and that the key is trusted when `trusted_keys` is not empty.
     /// The error is a sentence for the verify report.
     pub fn check<S: AsRef<str>>(&self, trusted_keys: &[S]) -> Result<Trust, String> {
-        let seq = self.seq;
-        let key_bytes: [u8; 32] =
-            hex::decode(&self.public_key).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
-                format!("the checkpoint at row {seq} has a public key that is not 32 hex-encoded bytes (edited)")
-            })?;
-        let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| {
-            format!("the checkpoint at row {seq} has a public key that is not a valid Ed25519 key (edited)")
-        })?;
-        let trust = if trusted_keys.is_empty() {
-            Trust::StoredKeyOnly
-        } else if trusted_keys.iter().any(|k| k.as_ref().trim().eq_ignore_ascii_case(&self.public_key)) {
-            Trust::Trusted
-        } else {
-            return Err(format!(
-                "the checkpoint at row {seq} is signed by key {}, which is not one of the trusted keys (forged checkpoint?)",
-                self.public_key
-            ));
-        };
-        let signature: [u8; 64] =
-            hex::decode(&self.signature).ok().and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
-                format!("the checkpoint at row {seq} has a signature that is not 64 hex-encoded bytes (edited)")
-            })?;
-        key.verify_strict(&self.message(), &Signature::from_bytes(&signature)).map_err(|_| {
-            format!("the checkpoint at row {seq}: its signature does not verify (checkpoint edited or forged)")
-        })?;
-        Ok(trust)
+        let what = format!("the checkpoint at row {}", self.seq);
+        check_signed(&what, &self.public_key, &self.signature, &self.message(), trusted_keys)
     }
+}
+
+/// Checks an Ed25519 `signature` of `message` under `public_key` (both hex, as stored beside what
+/// they sign), and that the key is one of `trusted_keys` when any are given. The error is a
+/// sentence for the verify report about `what` was signed.
+pub(crate) fn check_signed<S: AsRef<str>>(
+    what: &str,
+    public_key: &str,
+    signature: &str,
+    message: &[u8],
+    trusted_keys: &[S],
+) -> Result<Trust, String> {
+    let key_bytes: [u8; 32] = hex::decode(public_key)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| format!("{what} has a public key that is not 32 hex-encoded bytes (edited)"))?;
+    let key = VerifyingKey::from_bytes(&key_bytes)
+        .map_err(|_| format!("{what} has a public key that is not a valid Ed25519 key (edited)"))?;
+    let trust = if trusted_keys.is_empty() {
+        Trust::StoredKeyOnly
+    } else if trusted_keys.iter().any(|k| k.as_ref().trim().eq_ignore_ascii_case(public_key)) {
+        Trust::Trusted
+    } else {
+        return Err(format!("{what} is signed by key {public_key}, which is not one of the trusted keys (forged?)"));
+    };
+    let signature: [u8; 64] = hex::decode(signature)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| format!("{what} has a signature that is not 64 hex-encoded bytes (edited)"))?;
+    key.verify_strict(message, &Signature::from_bytes(&signature))
+        .map_err(|_| format!("{what}: its signature does not verify (edited or forged)"))?;
+    Ok(trust)
 }
 
 /// Reads the 32-byte Ed25519 secret (64 hex characters) at `path`, or, if there is no file,

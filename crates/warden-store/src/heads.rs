@@ -7,7 +7,7 @@
 //! or cut short after a statement named its head is found; what was written after the last
 //! statement is covered only by the next one (the report says when the last was made).
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use serde_json::Value;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::StoreError;
 use crate::backend::Backend;
 use crate::chain::GENESIS_HASH;
-use crate::checkpoint::Trust;
+use crate::checkpoint::{Trust, check_signed};
 use crate::event::stored_time;
 
 /// How often a gateway states the heads.
@@ -78,28 +78,9 @@ impl HeadsStatement {
     /// The error is a sentence for the verify report.
     pub fn check<S: AsRef<str>>(&self, trusted_keys: &[S]) -> Result<(Trust, Vec<Claim>), String> {
         let at = &self.created_at;
-        let key: [u8; 32] = hex::decode(&self.public_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("the statement of heads of {at} has a malformed public key (edited)"))?;
-        let key = VerifyingKey::from_bytes(&key)
-            .map_err(|_| format!("the statement of heads of {at} has an invalid public key (edited)"))?;
-        let trust = if trusted_keys.is_empty() {
-            Trust::StoredKeyOnly
-        } else if trusted_keys.iter().any(|k| k.as_ref().trim().eq_ignore_ascii_case(&self.public_key)) {
-            Trust::Trusted
-        } else {
-            return Err(format!(
-                "the statement of heads of {at} is signed by key {}, which is not one of the trusted keys (forged?)",
-                self.public_key
-            ));
-        };
-        let signature: [u8; 64] = hex::decode(&self.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("the statement of heads of {at} has a malformed signature (edited)"))?;
-        key.verify_strict(&Self::message(at, &self.chain, &self.heads), &Signature::from_bytes(&signature))
-            .map_err(|_| format!("the statement of heads of {at}: its signature does not verify (edited or forged)"))?;
+        let what = format!("the statement of heads of {at}");
+        let message = Self::message(at, &self.chain, &self.heads);
+        let trust = check_signed(&what, &self.public_key, &self.signature, &message, trusted_keys)?;
         let heads: Vec<(String, i64, String)> = serde_json::from_str(&self.heads)
             .map_err(|_| format!("the statement of heads of {at} does not list heads (edited)"))?;
         let claims = heads
