@@ -28,6 +28,10 @@ use warden_gateway::front::{guard::OriginGuard, http, stdio};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Configuration file, in any position on the command line (default: $WARDEN_CONFIG, else
+    /// ./warden.toml).
+    #[arg(long, short, global = true, env = "WARDEN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,22 +39,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve MCP over Streamable HTTP.
-    Serve {
-        /// Configuration file.
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
-    },
+    Serve,
     /// Serve one MCP client on stdin/stdout (configure Warden as the server command of a desktop client).
-    Run {
-        /// Configuration file.
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
-    },
+    Run,
     /// Validate a configuration file without starting anything.
     Check {
-        /// Configuration file.
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         /// Fail (exit 1) when a server's command is flagged (a shell running a command string,
         /// a chain to a network tool, a credential file, an unpinned package).
         #[arg(long)]
@@ -89,9 +82,6 @@ enum Command {
     },
     /// The audit log: verify its chain, query, follow and export it.
     Audit {
-        /// Configuration file (names the audit log).
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         /// The audit log's URL instead (`sqlite:///path/audit.db`, `postgres://…`).
         #[arg(long)]
         database: Option<String>,
@@ -100,34 +90,22 @@ enum Command {
     },
     /// Pinned tool definitions: list them, review what is held (`diff`), accept it.
     Pins {
-        /// Configuration file (its servers and the database holding the pins).
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         #[command(subcommand)]
         command: pins_cli::PinsCommand,
     },
     /// Results withheld for instructing the model: list them, show one, release or discard it.
     Quarantine {
-        /// Configuration file (the database holding the quarantine and the audit log).
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         #[command(subcommand)]
         command: quarantine_cli::QuarantineCommand,
     },
     /// Calls waiting for a human's approval: list them, show one, approve or deny it.
     Approvals {
-        /// Configuration file (the database holding the approvals and the audit log).
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         #[command(subcommand)]
         command: approvals_cli::ApprovalsCommand,
     },
     /// Contain a server: unlisted and uncallable, its connections stopped, its approvals revoked,
     /// and every write or irreversible call anywhere needing an operator's approval until released.
     Contain {
-        /// Configuration file.
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         /// The server's configured name.
         server: String,
         /// Why, for the record.
@@ -139,17 +117,11 @@ enum Command {
     },
     /// The credentials Warden obtains per caller for servers.
     Credentials {
-        /// Configuration file.
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         #[command(subcommand)]
         command: approvals_cli::CredentialsCommand,
     },
     /// Release a contained server.
     Release {
-        /// Configuration file.
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         /// The server's configured name.
         server: String,
         /// Who releases it, for the record (default: $USER).
@@ -158,9 +130,6 @@ enum Command {
     },
     /// Evaluate the detection gates against the audit log; exits 1 if any trips.
     Gates {
-        /// Configuration file (its gates and audit log).
-        #[arg(long, short, default_value = "warden.toml")]
-        config: PathBuf,
         /// The audit log's URL instead.
         #[arg(long)]
         database: Option<String>,
@@ -174,9 +143,6 @@ enum PolicyCommand {
     Test {
         /// A TOML file of cases (see docs/policy.md).
         file: PathBuf,
-        /// The configuration to test (default: the file's own `config`).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
     },
     /// Print the Cedar schema policies are validated against.
     Schema,
@@ -288,15 +254,25 @@ fn import_review(imported: &warden_gateway::config::Imported) -> anyhow::Result<
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
+    if !path.exists() {
+        anyhow::bail!(
+            "no configuration at {}: give --config FILE, set WARDEN_CONFIG, or run where warden.toml is \
+             (`warden import` writes one from an MCP client's configuration)",
+            path.display()
+        );
+    }
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // `--config` in any position, else $WARDEN_CONFIG (clap reads both), else ./warden.toml.
+    let given = cli.config.clone();
+    let config = given.clone().unwrap_or_else(|| PathBuf::from("warden.toml"));
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match cli.command {
-        Command::Check { config, strict } => {
+        Command::Check { strict } => {
             let c = load(&config)?;
             let authorizer = warden_gateway::guard::authorize::Authorizer::from_config(&c)
                 .map_err(|e| anyhow::anyhow!("policies:\n{e}"))?;
@@ -351,8 +327,8 @@ fn main() -> anyhow::Result<()> {
             print!("{}", warden_policy::SCHEMA_TEXT);
             Ok(())
         }
-        Command::Policy { command: PolicyCommand::Test { file, config } } => {
-            let failed = runtime.block_on(policy_test::run(&file, config.as_deref()))?;
+        Command::Policy { command: PolicyCommand::Test { file } } => {
+            let failed = runtime.block_on(policy_test::run(&file, given.as_deref()))?;
             if failed > 0 {
                 std::process::exit(1);
             }
@@ -365,19 +341,19 @@ fn main() -> anyhow::Result<()> {
             eprintln!("\nAdd to warden.toml:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"");
             Ok(())
         }
-        Command::Audit { config, command: audit_cli::AuditCommand::PublicKey, .. } => {
+        Command::Audit { command: audit_cli::AuditCommand::PublicKey, .. } => {
             let c = load(&config)?;
             let key = c.audit.signing_key.as_ref().context("the configuration sets no audit.signing_key")?;
             let public = warden_store::public_key_of(&c.resolve(key)).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{public}");
             Ok(())
         }
-        Command::Audit { config, database, command } => {
+        Command::Audit { database, command } => {
             let (url, own_key) = audit_cli::database(&config, database)?;
             let status = runtime.block_on(audit_cli::run(&url, command, own_key))?;
             std::process::exit(status);
         }
-        Command::Pins { config, command } => {
+        Command::Pins { command } => {
             let c = load(&config)?;
             let url = warden_gateway::guard::audit::audit_url(&c).map_err(|e| anyhow::anyhow!("{e}"))?;
             let servers: Vec<String> = c.servers.keys().cloned().collect();
@@ -385,32 +361,32 @@ fn main() -> anyhow::Result<()> {
             let status = runtime.block_on(pins_cli::run(&url, &servers, command, shared))?;
             std::process::exit(status);
         }
-        Command::Quarantine { config, command } => {
+        Command::Quarantine { command } => {
             let c = load(&config)?;
             let status = runtime.block_on(quarantine_cli::run(&c, command))?;
             std::process::exit(status);
         }
-        Command::Approvals { config, command } => {
+        Command::Approvals { command } => {
             let c = load(&config)?;
             let status = runtime.block_on(approvals_cli::run(&c, command))?;
             std::process::exit(status);
         }
-        Command::Contain { config, server, reason, by } => {
+        Command::Contain { server, reason, by } => {
             let c = load(&config)?;
             let status = runtime.block_on(approvals_cli::contain(&c, &server, &reason, by))?;
             std::process::exit(status);
         }
-        Command::Credentials { config, command } => {
+        Command::Credentials { command } => {
             let c = load(&config)?;
             let status = runtime.block_on(approvals_cli::credentials(&c, command))?;
             std::process::exit(status);
         }
-        Command::Release { config, server, by } => {
+        Command::Release { server, by } => {
             let c = load(&config)?;
             let status = runtime.block_on(approvals_cli::release(&c, &server, by))?;
             std::process::exit(status);
         }
-        Command::Gates { config, database } => {
+        Command::Gates { database } => {
             let c = load(&config)?;
             let url = match database {
                 Some(d) => d,
@@ -431,14 +407,14 @@ fn main() -> anyhow::Result<()> {
             print!("{}", imported.toml);
             Ok(())
         }
-        Command::Serve { config } => {
+        Command::Serve => {
             let c = load(&config)?;
             let spans = runtime.block_on(async { init_tracing(Some(&c)) })?;
             let served = runtime.block_on(serve(c));
             finish_tracing(spans);
             served
         }
-        Command::Run { config } => {
+        Command::Run => {
             let c = load(&config)?;
             let spans = runtime.block_on(async { init_tracing(Some(&c)) })?;
             if c.audit.jsonl.as_deref() == Some("-") {

@@ -1,6 +1,6 @@
 //! The audit trail end to end: rows for every call under concurrent load through the official
 //! SDK clients (SQLite and the machine's PostgreSQL), nothing answered lost to kill -9 in `sync`
-//! durability, tampering found by `warden audit verify`, the seeds' unapproved-write query, the
+//! durability, tampering found by `warden audit verify`, the threat model's unapproved-write query, the
 //! detection gates, metrics on the admin listener, and trace context passed to servers.
 
 mod support;
@@ -196,7 +196,7 @@ fn every_kind_of_tampering_is_found() {
     assert_eq!(code, 0, "the original is intact: {out}");
 }
 
-/// The seeds' query, as written for Postgres and in its SQLite form.
+/// The threat model's unapproved-writes query, as written for Postgres and in its SQLite form.
 const SEED_PG: &str = "SELECT tool_name FROM mcp_audit WHERE action_class = 'write' AND decision = 'ALLOW' AND approval_id IS NULL AND event_time > now() - interval '10 minutes'";
 const SEED_SQLITE: &str = "SELECT tool_name FROM mcp_audit WHERE action_class = 'write' AND decision = 'ALLOW' AND approval_id IS NULL AND event_time > strftime('%Y-%m-%d %H:%M:%f', 'now', '-10 minutes')";
 

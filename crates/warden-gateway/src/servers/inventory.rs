@@ -172,7 +172,7 @@ impl Inventory {
     }
 }
 
-async fn fetch(conn: &Connection, kind: ListKind) -> Result<Vec<Value>, Failure> {
+pub(super) async fn fetch(conn: &Connection, kind: ListKind) -> Result<Vec<Value>, Failure> {
     if !conn.hello().has_capability(kind.capability()) {
         return Ok(vec![]);
     }

@@ -6,6 +6,33 @@
 
 use crate::config::{SandboxMode, ServerSection};
 use std::fmt::Write as _;
+pub use warden_inspect::poison::Severity;
+
+/// One thing a reviewer should look at in a server's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flag {
+    /// A stable identifier of the check (`shell-command-string`, `plaintext-secret`, …), for
+    /// tools that track findings (SARIF rule ids).
+    pub rule: &'static str,
+    /// How serious it is.
+    pub severity: Severity,
+    /// What was found, in a line, quoting the configuration with control characters escaped and
+    /// never a secret's value.
+    pub message: String,
+}
+
+impl Flag {
+    /// A flag of `rule` at `severity`.
+    pub fn new(rule: &'static str, severity: Severity, message: impl Into<String>) -> Flag {
+        Flag { rule, severity, message: printable(&message.into()) }
+    }
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// One stdio server's command, as a reviewer should see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +44,7 @@ pub struct LaunchReview {
     /// The names of the environment variables it is given (never their values).
     pub env_names: Vec<String>,
     /// What a reviewer should look at; empty when nothing was found.
-    pub flags: Vec<String>,
+    pub flags: Vec<Flag>,
 }
 
 impl LaunchReview {
@@ -108,7 +135,7 @@ const SECRET_FILES: &[&str] = &[
 ];
 
 /// The dangerous patterns in `program args`.
-pub fn flags(program: &str, args: &[String], allow_unpinned: bool) -> Vec<String> {
+pub fn flags(program: &str, args: &[String], allow_unpinned: bool) -> Vec<Flag> {
     let mut out = vec![];
     let prog = base(program);
     let joined = args.join(" ");
@@ -118,12 +145,20 @@ pub fn flags(program: &str, args: &[String], allow_unpinned: bool) -> Vec<String
         .map(base)
         .collect();
     if SHELLS.contains(&prog.as_str()) && args.iter().any(|a| matches!(a.as_str(), "-c" | "/c" | "/C" | "-Command")) {
-        out.push(format!("a shell runs a command string ({prog} {})", args.first().map(String::as_str).unwrap_or("")));
+        out.push(Flag::new(
+            "shell-command-string",
+            Severity::High,
+            format!("a shell runs a command string ({prog} {})", args.first().map(String::as_str).unwrap_or("")),
+        ));
     }
     let chained = ["|", "&&", "||", ";", "$(", "`"].iter().any(|op| joined.contains(op));
     if let Some(tool) = NETWORK_TOOLS.iter().find(|t| words.iter().any(|w| w == *t) || prog == **t) {
         if chained {
-            out.push(format!("a pipe or chain reaches a network tool ({tool})"));
+            out.push(Flag::new(
+                "chain-to-network-tool",
+                Severity::Critical,
+                format!("a pipe or chain reaches a network tool ({tool})"),
+            ));
         }
         let lower = joined.to_ascii_lowercase();
         if ["curl", "wget"].contains(tool)
@@ -133,18 +168,19 @@ pub fn flags(program: &str, args: &[String], allow_unpinned: bool) -> Vec<String
                 .next()
                 .is_some_and(|w| SHELLS.contains(&base(w).as_str()) || base(w).starts_with("python"))
         {
-            out.push("downloads a script and runs it (curl | sh)".to_owned());
+            out.push(Flag::new("download-and-run", Severity::Critical, "downloads a script and runs it (curl | sh)"));
         }
     }
     if let Some(f) = SECRET_FILES.iter().find(|f| args.iter().any(|a| a.contains(*f))) {
-        out.push(format!("refers to a credential file ({f})"));
+        out.push(Flag::new("credential-file", Severity::High, format!("refers to a credential file ({f})")));
     }
     if !allow_unpinned && let Some(why) = unpinned(&prog, args) {
-        out.push(why);
+        out.push(Flag::new("unpinned-package", Severity::Medium, why));
     }
     // Flags quote the configuration; a line break there must not start a line of its own where
-    // they are printed (a log, `warden check`, the comment `warden import` writes above TOML).
-    out.into_iter().map(|f| printable(&f)).collect()
+    // they are printed (a log, `warden check`, the comment `warden import` writes above TOML):
+    // `Flag::new` escapes it.
+    out
 }
 
 /// `text` with control characters written as escapes (`\n`), fit for one line.
@@ -258,6 +294,9 @@ mod tests {
 
     fn f(program: &str, args: &[&str]) -> Vec<String> {
         flags(program, &args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(), false)
+            .into_iter()
+            .map(|f| f.message)
+            .collect()
     }
 
     #[test]

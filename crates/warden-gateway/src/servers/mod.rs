@@ -12,15 +12,17 @@
 //! what a server answers is returned as a [`Failure::Server`] that only the response guards may
 //! turn into an error for a client.
 
+pub mod entry;
 mod inventory;
 mod lane;
 mod launch;
+pub mod probe;
 mod slot;
 mod spec;
 
 pub use inventory::{Definition, Inventory, ListReview, Snapshot};
 pub use lane::{Lane, ServerMessages};
-pub use launch::{LaunchReview, printable};
+pub use launch::{Flag, LaunchReview, Severity, flags as command_flags, printable};
 pub use slot::Slot;
 pub use spec::{SELF_COMMAND, ServerPaths, credential_of, sandbox_problem, server_info};
 

@@ -1,0 +1,211 @@
+//! What a server entry exposes before Warden is in front of it: credentials written into its
+//! environment or headers, and URLs that travel in the clear or lead to private or cloud
+//! metadata addresses. `warden scan` reports these for every MCP client's configuration on a
+//! machine; `warden import` moves the credentials out and refuses what it must.
+//!
+//! A credential is reported by its kind, never its value.
+
+use super::launch::{Flag, Severity};
+use std::net::{IpAddr, ToSocketAddrs};
+use std::time::Duration;
+use warden_inspect::secrets::SecretScanner;
+
+/// How long a URL's host name may take to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Words in a variable or header name that say its value is a credential.
+const CREDENTIAL_WORDS: &[&str] = &[
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "APIKEY",
+    "API_KEY",
+    "ACCESS_KEY",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
+    "AUTH",
+    "COOKIE",
+    "SESSION",
+];
+
+/// The kind of credential `value` is, given the name it is set under (an environment variable
+/// or a header); `None` when it does not look like one. References the client expands itself
+/// (`${VAR}`, `$VAR`, `${env:VAR}`, `{{…}}`, `<…>`) are not credentials.
+pub fn credential_kind(scanner: &SecretScanner, name: &str, value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.is_empty() || is_reference(value) {
+        return None;
+    }
+    if let Some(m) = scanner.find(value).first() {
+        return Some(m.kind.to_owned());
+    }
+    // Key-value rules look at the name too (`password=…`).
+    if let Some(m) = scanner.find(&format!("{name}={value}")).first() {
+        return Some(m.kind.to_owned());
+    }
+    let upper = name.to_ascii_uppercase().replace('-', "_");
+    if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization") {
+        let scheme = value.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        return Some(match scheme.as_str() {
+            "bearer" => "bearer_token".to_owned(),
+            "basic" => "basic_credentials".to_owned(),
+            _ => "authorization_header".to_owned(),
+        });
+    }
+    let named = CREDENTIAL_WORDS.iter().any(|w| upper.contains(w)) || upper.ends_with("_KEY") || upper == "KEY";
+    // A flag or a setting (`true`, `1`, `readonly`, a path) under such a name is not a secret.
+    let looks_secret = value.len() >= 8
+        && !value.contains(char::is_whitespace)
+        && !value.starts_with('/')
+        && !value.starts_with("./")
+        && !value.starts_with("~/")
+        && !value.contains("://")
+        && value.chars().any(|c| c.is_ascii_digit() || c.is_ascii_punctuation())
+        && value.chars().any(|c| c.is_ascii_alphabetic());
+    (named && looks_secret).then(|| "credential_named_by_its_variable".to_owned())
+}
+
+/// Whether `value` is a reference its client expands, not a value.
+fn is_reference(value: &str) -> bool {
+    (value.starts_with("${") && value.ends_with('}'))
+        || (value.starts_with('$') && value[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        || (value.starts_with("{{") && value.ends_with("}}"))
+        || (value.starts_with('<') && value.ends_with('>'))
+        || (value.starts_with("%") && value.ends_with('%') && value.len() > 2)
+}
+
+/// Flags for a server's credentials written in plain text into its `env` (`where_ = "env"`) or
+/// `headers`, by kind.
+pub fn credential_flags<'a>(
+    scanner: &SecretScanner,
+    where_: &str,
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<Flag> {
+    entries
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let kind = credential_kind(scanner, name, value)?;
+            Some(Flag::new(
+                "plaintext-secret",
+                Severity::High,
+                format!("{where_} {name} holds a credential in plain text ({kind}); the value is not shown"),
+            ))
+        })
+        .collect()
+}
+
+/// Flags for a server URL: not https (other than to this machine), not parseable, or leading to
+/// a private, loopback-only or cloud metadata address. With `resolve`, the host name is looked
+/// up (for at most a few seconds) and every address it resolves to is checked.
+pub fn url_flags(url: &str, resolve: bool) -> Vec<Flag> {
+    let mut out = vec![];
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        out.push(Flag::new("bad-url", Severity::Medium, format!("the URL {url:?} does not parse")));
+        return out;
+    };
+    let host = parsed.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) if resolve && !host.is_empty() => lookup(&host, port),
+        Err(_) => vec![],
+    };
+    let local = host.eq_ignore_ascii_case("localhost") || addresses.iter().any(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => {}
+        "http" if local => {}
+        "http" => out.push(Flag::new(
+            "plain-http",
+            Severity::High,
+            format!("{} is plain http: credentials and tool traffic cross the network unencrypted", shown(&parsed)),
+        )),
+        other => out.push(Flag::new("bad-url", Severity::Medium, format!("unexpected URL scheme {other:?}"))),
+    }
+    for ip in addresses {
+        let Some(why) = warden_upstream::egress::non_public(ip) else { continue };
+        if ip.is_loopback() {
+            continue;
+        }
+        let metadata = why.contains("metadata");
+        out.push(Flag::new(
+            if metadata { "metadata-address" } else { "private-address" },
+            if metadata { Severity::Critical } else { Severity::Medium },
+            format!("{} leads to {why} ({ip})", shown(&parsed)),
+        ));
+        if metadata {
+            break;
+        }
+    }
+    out
+}
+
+/// The URL without its user information, query or fragment (they may carry credentials).
+fn shown(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+/// The addresses `host` resolves to, or none when it does not resolve in time.
+fn lookup(host: &str, port: u16) -> Vec<IpAddr> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let target = (host.to_owned(), port);
+    std::thread::spawn(move || {
+        let found: Vec<IpAddr> = target.to_socket_addrs().map(|a| a.map(|s| s.ip()).collect()).unwrap_or_default();
+        let _ = tx.send(found);
+    });
+    rx.recv_timeout(RESOLVE_TIMEOUT).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_found_by_kind_and_references_are_not() {
+        let s = SecretScanner::new();
+        let ghp = format!("ghp_{}", "a1B2c3D4".repeat(5));
+        assert_eq!(credential_kind(&s, "GITHUB_PERSONAL_ACCESS_TOKEN", &ghp).as_deref(), Some("github_token"));
+        assert!(credential_kind(&s, "TICKETS_API_KEY", "k7Qx-99aa-Zt31").is_some());
+        assert_eq!(
+            credential_kind(&s, "SERVICE_AUTH", "k7Qx99aaZt31").as_deref(),
+            Some("credential_named_by_its_variable")
+        );
+        assert_eq!(credential_kind(&s, "Authorization", "Bearer abc.def").as_deref(), Some("bearer_token"));
+        for (name, value) in [
+            ("GITHUB_TOKEN", "${GITHUB_TOKEN}"),
+            ("GITHUB_TOKEN", "$GITHUB_TOKEN"),
+            ("API_KEY", "${env:API_KEY}"),
+            ("API_KEY", "<your key>"),
+            ("AUTH_MODE", "readonly"),
+            ("TOKEN_FILE", "/run/secrets/token"),
+            ("DEBUG", "1"),
+            ("SESSION_TIMEOUT", "30"),
+            ("LOG_LEVEL", "debug-verbose-2"),
+        ] {
+            assert_eq!(credential_kind(&s, name, value), None, "{name}={value}");
+        }
+        let flags = credential_flags(&s, "env", [("GITHUB_TOKEN", ghp.as_str())]);
+        assert_eq!(flags.len(), 1);
+        assert!(!flags[0].message.contains(&ghp), "{}", flags[0]);
+    }
+
+    #[test]
+    fn urls_in_the_clear_or_to_private_and_metadata_addresses_are_flagged() {
+        let rules = |u: &str| url_flags(u, false).into_iter().map(|f| f.rule).collect::<Vec<_>>();
+        assert_eq!(rules("http://169.254.169.254/latest/meta-data/"), ["plain-http", "metadata-address"]);
+        assert_eq!(rules("https://10.1.2.3/mcp"), ["private-address"]);
+        assert_eq!(rules("http://api.example.com/mcp"), ["plain-http"]);
+        assert!(rules("https://api.example.com/mcp").is_empty());
+        assert!(rules("http://127.0.0.1:8787/mcp").is_empty());
+        assert!(rules("http://localhost:8787/mcp").is_empty());
+        assert_eq!(rules("not a url"), ["bad-url"]);
+        let shown = url_flags("http://user:pw@h.example/mcp?token=abc", false);
+        assert!(!shown[0].message.contains("pw") && !shown[0].message.contains("abc"), "{}", shown[0]);
+    }
+}
