@@ -181,11 +181,12 @@ impl Gateway {
                     &paths,
                     Some(review.clone()),
                     Some(messages.clone()),
-                );
+                )
+                .map_err(GatewayError::Config)?;
                 info.credentials = credentials.per_caller(name).then(|| credentials.clone());
-                Server::new(info, hub.clone())
+                Ok(Server::new(info, hub.clone()))
             })
-            .collect();
+            .collect::<Result<_, GatewayError>>()?;
         let registry = Arc::new(Registry::new(servers));
         let resolver = Arc::new(Resolver::new(registry.clone(), &g.separator, g.list_page_size as usize));
         let announce =

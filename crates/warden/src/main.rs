@@ -9,6 +9,7 @@ mod otlp;
 mod pins_cli;
 mod policy_test;
 mod quarantine_cli;
+mod tools_cli;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
 // contention between worker threads.
@@ -20,7 +21,7 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use warden_gateway::Gateway;
-use warden_gateway::config::{Config, import_mcp_servers};
+use warden_gateway::config::{Config, ImportOptions, import_mcp_servers};
 use warden_gateway::front::listener::{self, HttpLimits};
 use warden_gateway::front::{guard::OriginGuard, http, stdio};
 
@@ -54,10 +55,34 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Convert an `mcpServers` JSON file (as MCP clients use) to `[servers]` TOML.
+    /// Convert an `mcpServers` JSON file (as MCP clients use) to `[servers]` TOML: credentials
+    /// moved to environment variables, packages pinned where installed, dangerous commands and
+    /// URLs refused unless accepted.
     Import {
         /// The JSON file.
         file: PathBuf,
+        /// Import this server even though its command or URL is flagged high or critical
+        /// (repeatable; the name as in the JSON file).
+        #[arg(long = "accept-risk", value_name = "NAME")]
+        accept_risk: Vec<String>,
+        /// Do not resolve URL host names to check their addresses.
+        #[arg(long)]
+        no_resolve: bool,
+        /// Start each imported server (sandboxed, as Warden would) and show its tools'
+        /// annotations and proposed classes.
+        #[arg(long)]
+        connect: bool,
+        /// With --connect: write the proposed classes into the TOML, each bound to its definition.
+        #[arg(long, requires = "connect")]
+        adopt: bool,
+        /// With --connect: how long each server may take to start and list, in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Tools of configured servers: review their annotations and adopt the classes they propose.
+    Tools {
+        #[command(subcommand)]
+        command: tools_cli::ToolsCommand,
     },
     /// Run the bundled demo MCP server.
     DemoServer {
@@ -229,28 +254,56 @@ fn finish_tracing(provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>)
     }
 }
 
-/// The comment `warden import` puts before what it imported: what it pinned, and each server's
-/// flags (`warden check` shows them again against the file in use).
-fn import_review(imported: &warden_gateway::config::Imported) -> anyhow::Result<String> {
-    let config = Config::parse(&imported.toml, "(imported)").map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The comment `warden import` puts before what it imported: what it changed, what to export,
+/// and each server's flags (`warden check` shows them again against the file in use).
+fn import_review(imported: &warden_gateway::config::Imported) -> String {
+    let mut out =
+        String::from("# Imported by `warden import`. Review before use; `warden check` shows each server's command.\n");
     let mut lines = imported.notes.clone();
-    for (name, s) in &config.servers {
-        let review = warden_gateway::servers::LaunchReview::of(s);
-        lines.extend(review.into_iter().flat_map(|r| r.flags).map(|f| format!("server {name}: FLAGGED: {f}")));
+    lines.extend(imported.flags.iter().map(|(name, f)| format!("server {name}: FLAGGED ({}): {f}", f.severity)));
+    if !imported.exports.is_empty() {
+        lines.push("Warden reads these from its environment: export them before it starts:".to_owned());
+        lines.extend(imported.exports.iter().map(|e| format!("  {}  (server {}: {})", e.var, e.server, e.replaces)));
     }
-    let mut out = String::from(
-        "# Imported by `warden import`. Review before use; `warden check` shows each server's command.
-",
-    );
-    out.push_str(
-        "# Literal env values are copied as they are and may be secrets.
-",
-    );
     for l in lines {
         out.push_str(&format!("# {}\n", warden_gateway::servers::printable(&l)));
     }
     out.push('\n');
-    Ok(out)
+    out
+}
+
+/// `warden import --connect`: each imported server started and its tools reviewed; with
+/// `adopt`, the proposed classes are written into `toml`. Returns the review as comment lines.
+async fn import_tools(toml: &mut String, adopt: bool, timeout: u64) -> anyhow::Result<String> {
+    let mut config = Config::parse(toml, "(imported)").map_err(|e| anyhow::anyhow!("{e}"))?;
+    config.base_dir = std::env::current_dir()?;
+    let mut doc: toml_edit::DocumentMut = toml.parse()?;
+    let mut comments = String::new();
+    let names: Vec<String> = config.servers.keys().cloned().collect();
+    for name in names {
+        let listed = warden_gateway::servers::probe::probe(&config, &name, Duration::from_secs(timeout)).await;
+        let text = match listed {
+            Ok(listing) => {
+                let proposals = tools_cli::review(&config, &name, &listing.tools);
+                if adopt {
+                    tools_cli::write_classes(&mut doc, &name, &proposals);
+                }
+                tools_cli::render(&name, "listed just now", &proposals)
+            }
+            Err(e) => format!("server {name}: not reviewed: {e}\n"),
+        };
+        for line in text.lines() {
+            comments.push_str(&format!("# {}\n", warden_gateway::servers::printable(line)));
+        }
+    }
+    if adopt {
+        *toml = doc.to_string();
+        Config::parse(toml, "(imported)").map_err(|e| anyhow::anyhow!("{e}"))?;
+    } else {
+        comments.push_str("# Adopt them with --adopt, or later with `warden tools review SERVER --adopt`.\n");
+    }
+    comments.push('\n');
+    Ok(comments)
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
@@ -399,13 +452,30 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&Config::json_schema())?);
             Ok(())
         }
-        Command::Import { file } => {
+        Command::Import { file, accept_risk, no_resolve, connect, adopt, timeout } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let imported = import_mcp_servers(&text, &warden_gateway::config::Caches::of_this_user())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            print!("{}", import_review(&imported)?);
-            print!("{}", imported.toml);
+            let options = ImportOptions {
+                caches: warden_gateway::config::Caches::of_this_user(),
+                accept_risk,
+                resolve: !no_resolve,
+            };
+            let mut imported =
+                import_mcp_servers(&text, &options).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let tools = if connect {
+                runtime.block_on(import_tools(&mut imported.toml, adopt, timeout))?
+            } else {
+                String::new()
+            };
+            for e in &imported.exports {
+                eprintln!("export {} before starting Warden (server {}: {})", e.var, e.server, e.replaces);
+            }
+            print!("{}{tools}{}", import_review(&imported), imported.toml);
             Ok(())
+        }
+        Command::Tools { command } => {
+            let c = load(&config)?;
+            let status = runtime.block_on(tools_cli::run(&config, &c, command))?;
+            std::process::exit(status);
         }
         Command::Serve => {
             let c = load(&config)?;

@@ -24,14 +24,14 @@ pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_
 pub use credentials::{CALLBACK_PATH, CredentialsSection, SIGNED_IN_PATH, START_PATH, SignInSection, browser_url};
 pub use duration::ConfigDuration;
 pub use egress::EgressSection;
-pub use import::{Imported, import_mcp_servers};
+pub use import::{Export, ImportOptions, Imported, import_mcp_servers};
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
 pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
 pub use pinning::{Caches, is_exact_version};
 pub use servers::{
     CredentialSection, Isolation, OAuthClientSection, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext,
-    SamplingLimits, SandboxLimits, SandboxMode, ServerSection, TokenExchangeSection,
+    SamplingLimits, SandboxLimits, SandboxMode, ServerSection, SettingValue, TokenExchangeSection, ValueSource,
 };
 pub use state::StateSection;
 pub use tools::{ArgumentSecrets, ExtraFields, PiiAction, ToolClass, ToolSection, tool_settings};
@@ -458,6 +458,11 @@ impl Config {
                     return Err((key("env"), format!("{var:?} is not a valid environment variable name")));
                 }
             }
+            for (what, values) in [("env", &s.env), ("headers", &s.headers)] {
+                if let Some((k, why)) = values.iter().find_map(|(k, v)| Some((k, v.problem()?))) {
+                    return Err((vec!["servers".to_owned(), name.clone(), what.to_owned(), k.clone()], why));
+                }
+            }
             if let Some(root) =
                 s.path_roots.iter().find(|r| warden_policy::paths::normalize(r, None).is_none() || !r.starts_with('/'))
             {
@@ -478,33 +483,7 @@ impl Config {
                 }
             }
         }
-        for (tool, settings) in &self.tools {
-            let here = vec!["tools".to_owned(), tool.clone()];
-            let Some((server, name)) = tool.split_once('/') else {
-                return Err((here, "tools are named \"server/tool\" (or \"server/*\" for a server's defaults)".into()));
-            };
-            if name.is_empty() || !self.servers.contains_key(server) {
-                return Err((here, format!("no server named {server:?} is configured")));
-            }
-            if let Some(r) = &settings.rate {
-                r.parse().map_err(|e| ([here.clone(), vec!["rate".to_owned()]].concat(), e))?;
-            }
-            auth::check_scopes(settings.scopes.iter().flatten(), [here.clone(), vec!["scopes".to_owned()]].concat())?;
-            if let Some(kind) =
-                settings.pii.iter().flatten().map(|(k, _)| k).find(|k| k.parse::<warden_inspect::PiiKind>().is_err())
-            {
-                return Err((
-                    [here.clone(), vec!["pii".to_owned()]].concat(),
-                    format!("{kind:?} is not email, phone, payment_card, iban, us_ssn or ip_address"),
-                ));
-            }
-            if let Some(level) = settings.quarantine_at.as_deref().filter(|l| !is_quarantine_level(l)) {
-                return Err((
-                    [here.clone(), vec!["quarantine_at".to_owned()]].concat(),
-                    format!("{level:?} is not {QUARANTINE_LEVELS}"),
-                ));
-            }
-        }
+        tools::validate(&self.tools, &self.servers)?;
         auth::check_scopes(&g.local_principal.scopes, at(&["gateway", "local_principal", "scopes"]))?;
         self.validate_observability()
     }

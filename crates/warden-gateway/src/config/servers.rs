@@ -7,6 +7,96 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// A setting's value: written here, or taken when the server starts from the gateway's
+/// environment (`{ env = "VAR" }`) or a file (`{ file = "path" }`, relative to the configuration
+/// file, trailing line breaks removed).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SettingValue {
+    /// The value itself.
+    Text(String),
+    /// Where the value is read from.
+    From(ValueSource),
+}
+
+/// `{ env = "VAR" }` or `{ file = "path" }`: exactly one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValueSource {
+    /// An environment variable of the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// A file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl SettingValue {
+    /// A value taken from the gateway's environment variable `var`.
+    pub fn from_env(var: impl Into<String>) -> SettingValue {
+        SettingValue::From(ValueSource { env: Some(var.into()), file: None })
+    }
+
+    /// The value written in the configuration, if it is one.
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            SettingValue::Text(t) => Some(t),
+            SettingValue::From(_) => None,
+        }
+    }
+
+    /// Why the setting is malformed, if it is (checked when the configuration loads).
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            SettingValue::Text(_) => None,
+            SettingValue::From(ValueSource { env: Some(v), file: None }) => {
+                (v.is_empty() || v.contains('=') || v.contains('\0'))
+                    .then(|| format!("{v:?} is not a valid environment variable name"))
+            }
+            SettingValue::From(ValueSource { env: None, file: Some(_) }) => None,
+            SettingValue::From(_) => Some("give exactly one of env or file".to_owned()),
+        }
+    }
+
+    /// The value: read from the environment or the file now. The error names the variable or
+    /// file, never a value.
+    pub fn resolve(&self, base_dir: &std::path::Path) -> Result<String, String> {
+        match self {
+            SettingValue::Text(t) => Ok(t.clone()),
+            SettingValue::From(ValueSource { env: Some(var), .. }) => {
+                std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))
+            }
+            SettingValue::From(ValueSource { file: Some(f), .. }) => {
+                let path = base_dir.join(f);
+                std::fs::read_to_string(&path)
+                    .map(|t| t.trim_end_matches(['\r', '\n']).to_owned())
+                    .map_err(|e| format!("reading {}: {e}", f.display()))
+            }
+            SettingValue::From(_) => Err("give exactly one of env or file".to_owned()),
+        }
+    }
+
+    /// The file the value is read from, if it is.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            SettingValue::From(ValueSource { file: Some(f), .. }) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for SettingValue {
+    fn from(text: &str) -> Self {
+        SettingValue::Text(text.to_owned())
+    }
+}
+
+impl From<String> for SettingValue {
+    fn from(text: String) -> Self {
+        SettingValue::Text(text)
+    }
+}
+
 /// Which protocol era Warden speaks to a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -42,9 +132,11 @@ pub struct ServerSection {
     /// Its arguments.
     #[serde(default)]
     pub args: Vec<String>,
-    /// Environment variables set for the program. Nothing else is passed unless named in `env_inherit`.
+    /// Environment variables set for the program: a value, or `{ env = "VAR" }` / `{ file =
+    /// "path" }` to take it from the gateway's environment or a file when the server starts (so a
+    /// secret need not be written here). Nothing else is passed unless named in `env_inherit`.
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, SettingValue>,
     /// Names of the gateway's environment variables the program may inherit (for example `PATH`).
     #[serde(default)]
     pub env_inherit: Vec<String>,
@@ -52,9 +144,10 @@ pub struct ServerSection {
     pub cwd: Option<PathBuf>,
     /// MCP endpoint URL (Streamable HTTP server).
     pub url: Option<String>,
-    /// Headers sent with every request to the URL.
+    /// Headers sent with every request to the URL: a value, or `{ env = "VAR" }` / `{ file =
+    /// "path" }` (see `env`). A bearer token is better given as `credential`.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, SettingValue>,
     /// Protocol era to speak.
     #[serde(default)]
     pub protocol: ProtocolChoice,

@@ -1,6 +1,7 @@
 //! `[tools."server/tool"]`: per-tool settings, with `[tools."server/*"]` as defaults for a server.
 
 use super::limits::RateSection;
+use super::{QUARANTINE_LEVELS, auth, is_quarantine_level};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,6 +14,11 @@ pub use warden_policy::ToolClass;
 pub struct ToolSection {
     /// The tool's class. Unset: the server's annotations if the server is `trusted`, else `write`.
     pub class: Option<ToolClass>,
+    /// The definition `class` was adopted for: the `sha256:` hash of the tool's canonical
+    /// definition (as `warden pins list` shows it), written by `warden tools review --adopt`.
+    /// While the server lists a different definition (its annotations changed, say), `class`
+    /// does not apply and the tool is `write` until the class is reviewed again.
+    pub definition: Option<String>,
     /// Reachable only by the admin principal class: never listed or callable for anyone else.
     pub admin: Option<bool>,
     /// OAuth scopes a token needs to call the tool; without them the call gets 403
@@ -102,6 +108,8 @@ impl ToolSection {
     pub fn over(&self, defaults: &ToolSection) -> ToolSection {
         ToolSection {
             class: self.class.or(defaults.class),
+            // A hash names one tool's definition: never inherited from a server's `*` entry.
+            definition: self.definition.clone(),
             admin: self.admin.or(defaults.admin),
             scopes: self.scopes.clone().or_else(|| defaults.scopes.clone()),
             path_arguments: self.path_arguments.clone().or_else(|| defaults.path_arguments.clone()),
@@ -133,6 +141,59 @@ pub fn tool_settings(tools: &BTreeMap<String, ToolSection>, server: &str, tool: 
     }
 }
 
+/// Checks `[tools]` against the configured `servers`; an error names the key.
+pub(super) fn validate(
+    tools: &BTreeMap<String, ToolSection>,
+    servers: &BTreeMap<String, super::ServerSection>,
+) -> Result<(), (Vec<String>, String)> {
+    for (tool, settings) in tools {
+        let here = vec!["tools".to_owned(), tool.clone()];
+        let Some((server, name)) = tool.split_once('/') else {
+            return Err((here, "tools are named \"server/tool\" (or \"server/*\" for a server's defaults)".into()));
+        };
+        if name.is_empty() || !servers.contains_key(server) {
+            return Err((here, format!("no server named {server:?} is configured")));
+        }
+        if let Some(r) = &settings.rate {
+            r.parse().map_err(|e| ([here.clone(), vec!["rate".to_owned()]].concat(), e))?;
+        }
+        auth::check_scopes(settings.scopes.iter().flatten(), [here.clone(), vec!["scopes".to_owned()]].concat())?;
+        if let Some(kind) =
+            settings.pii.iter().flatten().map(|(k, _)| k).find(|k| k.parse::<warden_inspect::PiiKind>().is_err())
+        {
+            return Err((
+                [here.clone(), vec!["pii".to_owned()]].concat(),
+                format!("{kind:?} is not email, phone, payment_card, iban, us_ssn or ip_address"),
+            ));
+        }
+        if settings.definition.is_some() && (name == "*" || settings.class.is_none()) {
+            return Err((
+                [here.clone(), vec!["definition".to_owned()]].concat(),
+                "definition binds the class of one tool: set it with class, on a tool's own entry".into(),
+            ));
+        }
+        if let Some(d) = settings.definition.as_deref().filter(|d| !is_definition_hash(d)) {
+            return Err((
+                [here.clone(), vec!["definition".to_owned()]].concat(),
+                format!("{d:?} is not a sha256:<64 hex digits> definition hash (see `warden tools review`)"),
+            ));
+        }
+        if let Some(level) = settings.quarantine_at.as_deref().filter(|l| !is_quarantine_level(l)) {
+            return Err((
+                [here.clone(), vec!["quarantine_at".to_owned()]].concat(),
+                format!("{level:?} is not {QUARANTINE_LEVELS}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `d` is `sha256:` and 64 lowercase hex digits.
+fn is_definition_hash(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +216,21 @@ mod tests {
         assert_eq!(w.path_arguments, Some(vec!["path".to_owned()]));
         assert_eq!(tool_settings(&tools, "files", "read_file").class, Some(ToolClass::Read));
         assert_eq!(tool_settings(&tools, "other", "x").class, None);
+    }
+
+    #[test]
+    fn an_adopted_class_names_one_definition() {
+        let base = "[servers.s]\ncommand = \"x\"\n\n";
+        let hash = format!("sha256:{}", "ab".repeat(32));
+        let ok = format!("{base}[tools.\"s/t\"]\nclass = \"read\"\ndefinition = \"{hash}\"\n");
+        assert!(super::super::Config::parse(&ok, "w.toml").is_ok());
+        for (bad, why) in [
+            (format!("{base}[tools.\"s/*\"]\nclass = \"read\"\ndefinition = \"{hash}\"\n"), "one tool"),
+            (format!("{base}[tools.\"s/t\"]\ndefinition = \"{hash}\"\n"), "one tool"),
+            (format!("{base}[tools.\"s/t\"]\nclass = \"read\"\ndefinition = \"sha256:XY\"\n"), "64 hex"),
+        ] {
+            let e = super::super::Config::parse(&bad, "w.toml").unwrap_err().to_string();
+            assert!(e.contains("definition") && e.contains(why), "{e}");
+        }
     }
 }

@@ -347,7 +347,7 @@ mod tests {
         let s = ServerSection {
             command: Some("npx".into()),
             args: vec!["-y".into(), "srv@1.0.0".into(), "--token".into(), format!("ghp_{}", "a1B2".repeat(9))],
-            env: [("API_KEY".to_owned(), "sk-live-123".to_owned())].into(),
+            env: [("API_KEY".to_owned(), "sk-live-123".into())].into(),
             env_inherit: vec!["PATH".into()],
             ..Default::default()
         };

@@ -67,7 +67,7 @@ pub async fn probe_section(
     let g = &config.gateway;
     let limits =
         warden_protocol::Limits { max_frame_bytes: g.max_frame_bytes as usize, max_depth: g.max_json_depth as usize };
-    let info = server_info(name, section, limits, timeout, &paths, None, None);
+    let info = server_info(name, section, limits, timeout, &paths, None, None)?;
     let mut spec = info.spec.clone();
     spec.connect_timeout = spec.connect_timeout.min(timeout);
     let spec = Arc::new(spec);

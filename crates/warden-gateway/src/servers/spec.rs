@@ -56,6 +56,7 @@ impl ServerPaths {
             own.extend(o.jwks_file.iter().map(|f| config.resolve(f)));
         }
         for s in config.servers.values() {
+            own.extend(s.env.values().chain(s.headers.values()).filter_map(|v| v.file()).map(|f| config.resolve(f)));
             if let Some(c) = &s.credential {
                 own.extend(c.file.iter().map(|f| config.resolve(f)));
                 let exchange = c.token_exchange.as_ref();
@@ -121,7 +122,8 @@ pub fn credential_of(c: &crate::config::CredentialSection, base_dir: &std::path:
 }
 
 /// The facts about server `name` its configuration `s` gives; `review` and `messages` are the
-/// guards its connections hand lists and unsolicited messages to.
+/// guards its connections hand lists and unsolicited messages to. Fails when a value the
+/// configuration takes from the environment or a file cannot be read (naming it, never a value).
 pub fn server_info(
     name: &str,
     s: &ServerSection,
@@ -130,7 +132,7 @@ pub fn server_info(
     paths: &ServerPaths,
     review: Option<Arc<dyn ListReview>>,
     messages: Option<Arc<dyn ServerMessages>>,
-) -> ServerInfo {
+) -> Result<ServerInfo, String> {
     let transport = match (&s.command, &s.url) {
         (Some(command), _) => {
             if let Some(review) = super::LaunchReview::of(s) {
@@ -151,7 +153,9 @@ pub fn server_info(
                     env.insert(var.clone(), v);
                 }
             }
-            env.extend(s.env.clone());
+            for (k, v) in &s.env {
+                env.insert(k.clone(), v.resolve(&paths.base_dir).map_err(|e| format!("server {name}: env {k}: {e}"))?);
+            }
             TransportSpec::Stdio {
                 command: resolve_command(command),
                 args: s.args.clone(),
@@ -162,7 +166,13 @@ pub fn server_info(
         }
         (None, Some(url)) => TransportSpec::Http {
             url: url.clone(),
-            headers: s.headers.clone().into_iter().collect(),
+            headers: s
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    Ok((k.clone(), v.resolve(&paths.base_dir).map_err(|e| format!("server {name}: header {k}: {e}"))?))
+                })
+                .collect::<Result<_, String>>()?,
             credential: s.credential.as_ref().and_then(|c| credential_of(c, &paths.base_dir)),
             // Given per connection, for the caller it serves (see `Slot::new`).
             provider: None,
@@ -187,7 +197,7 @@ pub fn server_info(
         caps["roots"] = json!({ "listChanged": true });
     }
     spec.client_capabilities = caps;
-    ServerInfo {
+    Ok(ServerInfo {
         name: name.to_owned(),
         namespace: s.namespace.clone().unwrap_or_else(|| name.to_owned()),
         isolation: s.isolation,
@@ -201,5 +211,5 @@ pub fn server_info(
         trusted_content: s.trusted_content,
         trusted_resources: s.trusted_resources,
         credentials: None,
-    }
+    })
 }

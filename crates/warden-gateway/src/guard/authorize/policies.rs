@@ -50,6 +50,31 @@ impl std::fmt::Debug for Authorizer {
     }
 }
 
+/// The configured class of a tool, unless it was adopted for another definition than
+/// `definition` (`[tools."s/t"] definition`): then none, and the tool is classed as if it had
+/// never been reviewed.
+fn bound_class(server: &str, settings: &ToolSection, definition: &Value) -> Option<ToolClass> {
+    let Some(adopted_for) = &settings.definition else { return settings.class };
+    let now = warden_inspect::canonical::definition_hash(definition).ok();
+    if now.as_deref() == Some(adopted_for.as_str()) {
+        return settings.class;
+    }
+    let tool = definition.get("name").and_then(Value::as_str).unwrap_or_default();
+    // Said once per definition, not on every call and listing.
+    static SAID: std::sync::OnceLock<Mutex<std::collections::HashSet<String>>> = std::sync::OnceLock::new();
+    let said = SAID.get_or_init(Default::default);
+    let mut said = said.lock().unwrap_or_else(|p| p.into_inner());
+    if said.len() >= 1024 || !said.insert(format!("{server}/{tool}/{}", now.unwrap_or_default())) {
+        return None;
+    }
+    tracing::warn!(
+        server = %server,
+        tool = %crate::names::for_log(tool),
+        "the class adopted for this tool was for another definition: it is treated as never reviewed until `warden tools review` adopts it again"
+    );
+    None
+}
+
 /// Reads and validates policy files.
 pub fn load_policies(files: &[PathBuf]) -> Result<PolicyEngine, PolicyError> {
     let mut sources = Vec::new();
@@ -179,7 +204,7 @@ impl Authorizer {
         let settings = tool_settings(&self.tools, server, name);
         let annotations = definition.get("annotations").filter(|a| a.is_object());
         let trusted = self.servers.get(server).is_some_and(|s| s.facts.trusted);
-        let class = ToolClass::decide(settings.class, trusted, annotations);
+        let class = ToolClass::decide(bound_class(server, &settings, definition), trusted, annotations);
         let facts = ToolFacts {
             name: name.to_owned(),
             class,

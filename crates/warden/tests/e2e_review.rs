@@ -1,0 +1,110 @@
+//! The first run with a real server that is not trusted: every tool is `write`, so once a
+//! context has read one untrusted result, even its reads wait for approval. `warden tools review`
+//! shows each tool's annotations and proposed class and adopts them in one step, bound to the
+//! definition they were proposed for: a definition that changes loses its adopted class.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::process::Command;
+use support::*;
+
+fn call(name: &str, arguments: Value) -> Value {
+    json!({ "op": "callTool", "name": name, "arguments": arguments })
+}
+
+/// server-everything, untrusted (its results taint), under a policy that permits everything.
+fn config(dir: &TempDir) -> String {
+    std::fs::write(dir.path("permit-all.cedar"), PERMIT_ALL).unwrap();
+    format!(
+        "[servers.everything]\ncommand = \"node\"\nargs = [{:?}, \"stdio\"]\nenv_inherit = [\"PATH\", \"HOME\"]\n\n\
+         [audit]\npath = {:?}\n\n[policy]\nfiles = [{:?}]\n",
+        node_peer("server-everything/dist/index.js"),
+        dir.path("audit.db").display().to_string(),
+        dir.path("permit-all.cedar").display().to_string(),
+    )
+}
+
+/// Two reads and a write in one session: what each got.
+fn session(gw: &Warden) -> Value {
+    node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [
+        call("everything__echo", json!({ "message": "one" })),
+        call("everything__echo", json!({ "message": "two" })),
+        call("everything__toggle-simulated-logging", json!({})),
+    ]}))
+}
+
+fn code(out: &Value, i: usize) -> i64 {
+    err(out, i)["code"].as_i64().unwrap_or_default()
+}
+
+fn review(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(warden_bin())
+        .args(["tools", "review", "everything"])
+        .args(args)
+        .env("WARDEN_CONFIG", config)
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn reads_stop_waiting_once_their_classes_are_adopted_and_only_for_the_definition_reviewed() {
+    let state = TempDir::new("review");
+    let text = config(&state);
+
+    // The secure default, as a new user meets it: the second read is held.
+    let mut gw = Warden::serve("", &text);
+    let out = session(&gw);
+    assert_eq!(text_of(ok(&out, 0)), "Echo: one", "{out}");
+    assert_eq!(code(&out, 1), -32013, "a read after an untrusted result waits for approval: {out}");
+    let path = gw.dir.path("warden.toml");
+    gw.stop();
+
+    // The review reads the definitions the gateway pinned and proposes what they claim.
+    let (ok_, shown) = review(&path, &[]);
+    assert!(ok_, "{shown}");
+    assert!(shown.contains("tools (pinned definitions"), "{shown}");
+    let echo = shown.lines().find(|l| l.trim_start().starts_with("echo ")).unwrap_or_default().to_owned();
+    assert!(echo.contains("readOnly") && echo.contains("write") && echo.contains("read  <- adopt"), "{shown}");
+    let toggle = shown.lines().find(|l| l.contains("toggle-simulated-logging")).unwrap_or_default().to_owned();
+    assert!(!toggle.contains("<- adopt"), "a tool that does not claim to be read-only stays write: {shown}");
+    assert!(shown.contains("warden tools review everything --adopt"), "{shown}");
+
+    // Adopted in one step, into the configuration, bound to each definition.
+    let before = std::fs::read_to_string(&path).unwrap();
+    let (ok_, adopted) = review(&path, &["--adopt"]);
+    assert!(ok_, "{adopted}");
+    assert!(adopted.contains("adopted 9 classes"), "{adopted}");
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(after.starts_with(before.trim_end()), "the configuration is extended, not rewritten:\n{after}");
+    let doc: toml::Table = after.parse().unwrap();
+    let entry = &doc["tools"]["everything/echo"];
+    assert_eq!(entry["class"].as_str(), Some("read"));
+    let hash = entry["definition"].as_str().unwrap_or_default().to_owned();
+    assert!(hash.starts_with("sha256:") && hash.len() == 71, "{after}");
+    assert!(doc["tools"].get("everything/toggle-simulated-logging").is_none(), "{after}");
+
+    // With the adopted classes, reads go through after an untrusted result; writes still wait.
+    let mut gw = Warden::start(&after, 0);
+    let out = session(&gw);
+    assert_eq!(text_of(ok(&out, 1)), "Echo: two", "{out}");
+    assert_eq!(code(&out, 2), -32013, "a write after an untrusted result still waits: {out}");
+    gw.stop();
+
+    // A class adopted for another definition (the server changed the tool, and the change was
+    // accepted) does not carry over: the tool is write again until reviewed.
+    let other = format!("sha256:{}", "0".repeat(64));
+    let changed = after.replacen(&hash, &other, 1);
+    let gw = Warden::start(&changed, 0);
+    let out = session(&gw);
+    assert_eq!(code(&out, 1), -32013, "the class was bound to another definition: {out}");
+    assert!(gw.log().contains("adopted for this tool was for another definition"), "{}", gw.log());
+    let (ok_, shown) = review(&gw.dir.path("warden.toml"), &[]);
+    assert!(ok_, "{shown}");
+    assert!(shown.contains("the class adopted earlier was for another definition"), "{shown}");
+}
+
+fn text_of(result: &Value) -> String {
+    text(result)
+}
