@@ -108,3 +108,33 @@ fn reads_stop_waiting_once_their_classes_are_adopted_and_only_for_the_definition
 fn text_of(result: &Value) -> String {
     text(result)
 }
+
+/// `warden import --connect` starts each imported server in its sandbox and shows its tools'
+/// proposed classes; `--adopt` writes them into the TOML, bound to each definition, and the
+/// result loads.
+#[test]
+fn import_shows_and_adopts_proposed_classes() {
+    let dir = TempDir::new("review");
+    let json = dir.path("mcp.json");
+    let doc = json!({ "mcpServers": { "everything": {
+        "command": "node", "args": [node_peer("server-everything/dist/index.js"), "stdio"] } } });
+    std::fs::write(&json, doc.to_string()).unwrap();
+    let out = Command::new(warden_bin())
+        .current_dir(&dir.0)
+        .args(["import", "--connect", "--adopt", "--no-resolve"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let toml_text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(toml_text.contains("# server everything: 16 tools (listed just now)"), "{toml_text}");
+    assert!(toml_text.contains("may read") && toml_text.contains("sandbox_read = ["), "{toml_text}");
+    let doc: toml::Table = toml_text.parse().unwrap();
+    assert_eq!(doc["tools"]["everything/echo"]["class"].as_str(), Some("read"), "{toml_text}");
+    assert!(doc["tools"]["everything/echo"]["definition"].as_str().is_some_and(|d| d.starts_with("sha256:")));
+    assert!(doc["tools"].get("everything/trigger-sampling-request").is_none(), "{toml_text}");
+    let cfg = dir.path("warden.toml");
+    std::fs::write(&cfg, &toml_text).unwrap();
+    let check = Command::new(warden_bin()).current_dir(&dir.0).arg("check").output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+}
