@@ -149,10 +149,13 @@ impl Gateway {
 
         let credentials = Arc::new(Credentials::from_config(config, auditor.clone()).map_err(GatewayError::Config)?);
         let authorize = Arc::new(Authorize::new(authorizer.clone(), taint.clone(), limits.clone(), parked.clone()));
-        let injected = Arc::new(crate::guard::sanitize::injected::Injected::new(
-            crate::guard::sanitize::injected::of_config(config),
-            credentials.clone(),
-        ));
+        let injected = Arc::new(
+            crate::guard::sanitize::injected::Injected::new(
+                crate::guard::sanitize::injected::of_config(config),
+                credentials.clone(),
+            )
+            .with_referenced(crate::guard::sanitize::injected::referenced_of_config(config)),
+        );
         let sanitize = Arc::new(Sanitize::new(output.clone(), injected.clone()));
         let taint_guard = Arc::new(TaintGuard::new(taint.clone(), output.clone(), auditor.clone()));
         let messages: Arc<dyn ServerMessages> = Arc::new(MessageChain::assemble(

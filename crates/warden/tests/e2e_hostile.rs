@@ -145,6 +145,34 @@ fn spawned_servers_see_only_the_environment_the_config_names() {
     assert!(!env.contains("must-not-leak-7c1d"), "an unnamed secret never reaches the server");
 }
 
+/// A credential a server's `env` takes from Warden's environment (`{ env = "VAR" }`, as `warden
+/// import` writes it) reaches the server, and the server cannot hand it on: echoed in a result,
+/// it is replaced before any client sees it. A referenced variable that is not set stops the
+/// gateway at start, naming it.
+#[test]
+fn a_credential_taken_from_wardens_environment_reaches_the_server_and_never_comes_back() {
+    let extra = "env = { SERVICE_API_KEY = { env = \"WARDEN_E2E_SECRET\" }, LOG_TAG = \"plain-setting\" }";
+    let gw = Warden::serve("", &everything_stdio("everything", extra));
+    let out = call(&gw.url(), json!([{ "op": "callTool", "name": "everything__get-env", "arguments": {} }]));
+    let env = text(ok(&out, 0));
+    assert!(env.contains("SERVICE_API_KEY") && env.contains("[REDACTED:injected_credential]"), "{env}");
+    assert!(!env.contains("must-not-leak-7c1d"), "the server had it, the client does not: {env}");
+    assert!(env.contains("plain-setting"), "a setting written in the file is not a credential: {env}");
+
+    let dir = TempDir::new("hostile");
+    let cfg = dir.path("warden.toml");
+    let missing = "env = { SERVICE_API_KEY = { env = \"WARDEN_E2E_NOT_SET\" } }";
+    std::fs::write(&cfg, format!("[gateway]\nlisten = \"127.0.0.1:0\"\n{}", everything_stdio("everything", missing)))
+        .unwrap();
+    let out = std::process::Command::new(warden_bin()).args(["serve", "--config"]).arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("server everything: env SERVICE_API_KEY: the environment variable WARDEN_E2E_NOT_SET is not set"),
+        "{err}"
+    );
+}
+
 #[test]
 fn cancellation_reaches_the_server() {
     let gw = Warden::serve("", &hostile("bad", ""));

@@ -29,6 +29,8 @@ type Read = (Instant, Arc<Vec<String>>);
 /// The credentials injected into each server's requests, read again every few seconds.
 pub struct Injected {
     credentials: HashMap<String, Credential>,
+    /// Per server: credentials its `env` or `headers` take from Warden's environment or a file.
+    referenced: HashMap<String, Vec<String>>,
     read: Mutex<HashMap<String, Read>>,
     per_caller: Option<Arc<crate::credentials::Credentials>>,
 }
@@ -36,12 +38,24 @@ pub struct Injected {
 impl Injected {
     /// For the servers with a fixed `credential`, by name, and the tokens `per_caller` holds.
     pub fn new(credentials: HashMap<String, Credential>, per_caller: Arc<crate::credentials::Credentials>) -> Injected {
-        Injected { credentials, read: Mutex::default(), per_caller: Some(per_caller).filter(|c| c.any()) }
+        Injected {
+            credentials,
+            referenced: HashMap::new(),
+            read: Mutex::default(),
+            per_caller: Some(per_caller).filter(|c| c.any()),
+        }
     }
 
     /// For the servers with a fixed `credential` only.
     pub fn fixed(credentials: HashMap<String, Credential>) -> Injected {
-        Injected { credentials, read: Mutex::default(), per_caller: None }
+        Injected { credentials, referenced: HashMap::new(), read: Mutex::default(), per_caller: None }
+    }
+
+    /// Also searches for the credentials servers' `env` and `headers` take from Warden's
+    /// environment or a file ([`referenced_of_config`]), by server.
+    pub fn with_referenced(mut self, referenced: HashMap<String, Vec<String>>) -> Injected {
+        self.referenced = referenced;
+        self
     }
 
     /// The forms of the credential injected into `server`'s requests: the header value and the
@@ -84,13 +98,17 @@ impl Injected {
     /// The forms to search for: `server`'s, or every server's when the reply is not one server's;
     /// longest first, so a header value is replaced whole.
     fn secrets(&self, server: Option<&str>) -> Vec<String> {
-        if self.credentials.is_empty() && self.per_caller.is_none() {
+        if self.credentials.is_empty() && self.per_caller.is_none() && self.referenced.is_empty() {
             return vec![];
         }
         let mut all: Vec<String> = match server {
             Some(s) => self.secrets_of(s).to_vec(),
             None => self.credentials.keys().flat_map(|s| self.secrets_of(s).to_vec()).collect(),
         };
+        match server {
+            Some(s) => all.extend(self.referenced.get(s).into_iter().flatten().cloned()),
+            None => all.extend(self.referenced.values().flatten().cloned()),
+        }
         if let Some(c) = &self.per_caller {
             all.extend(c.held_secrets(server).into_iter().filter(|f| f.len() >= MIN_LEN));
         }
@@ -218,6 +236,28 @@ pub fn of_config(config: &crate::config::Config) -> HashMap<String, Credential> 
             Some((name.clone(), crate::servers::credential_of(s.credential.as_ref()?, &config.base_dir)?))
         })
         .collect()
+}
+
+/// Per server, the credentials its `env` and `headers` take from Warden's environment or a file
+/// (`{ env = "VAR" }`, `{ file = "path" }`): values that look like credentials by their name or
+/// form, read now. Values written into the configuration, or settings that are not credentials
+/// (a path, a log level), are not searched for.
+pub fn referenced_of_config(config: &crate::config::Config) -> HashMap<String, Vec<String>> {
+    let scanner = warden_inspect::SecretScanner::new();
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, s) in &config.servers {
+        for (key, value) in s.env.iter().chain(&s.headers) {
+            if value.literal().is_some() {
+                continue;
+            }
+            let Ok(v) = value.resolve(&config.base_dir) else { continue };
+            let v = v.strip_prefix("Bearer ").unwrap_or(&v).trim().to_owned();
+            if v.len() >= MIN_LEN && crate::servers::entry::credential_kind(&scanner, key, &v).is_some() {
+                out.entry(name.clone()).or_default().push(v);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
