@@ -118,7 +118,8 @@ fn the_demo_report_renders_and_names_who_may_call_each_tool() {
     // principal: reads for everyone, writes for users (not admins), irreversible with approval.
     let matrix = page["matrix"].as_array().expect("matrix rows");
     let header: Vec<&str> = matrix[0].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}: {header:?}"));
+    let col =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}: {header:?}"));
     let (local, admin, class_col) = (col("local local may"), col("any admin may"), col("class"));
     assert!(listed.len() >= 9, "{listed:?}");
     for tool in &listed {
@@ -172,14 +173,18 @@ fn a_token_whose_write_scope_only_read_is_named() {
         .replace("resource = \"https://mcp.example.com/mcp\"", &format!("resource = \"http://127.0.0.1:{port}/mcp\""))
         .replace("allowed_hosts = [\"mcp.example.com\", \"127.0.0.1:8787\"]", "")
         .replace("issuer = \"https://auth.example.com\"", &format!("issuer = {:?}", issuer.issuer))
-        .replace("jwks_url = \"https://auth.example.com/.well-known/jwks.json\"", &format!("jwks_url = {:?}", issuer.jwks_url))
+        .replace(
+            "jwks_url = \"https://auth.example.com/.well-known/jwks.json\"",
+            &format!("jwks_url = {:?}", issuer.jwks_url),
+        )
         .replace("sha256:5b6fa94e0a68bde74a3b1f31cf2d2fc4826c8a1c5e1a8a5efc04d6a76ec3a0a1", &hash)
         .replace("\"policies/", &format!("\"{}/", policies.display()));
     let mut gw = Warden::start(&text, port);
     let token = |sub: &str, scope: &str| {
         issuer.token(Alg::Rs256, &issuer.claims(sub, &gw.url(), json!({ "scope": scope, "tenant": "acme" })))
     };
-    let transport = |t: &str| json!({ "type": "http", "url": gw.url(), "headers": { "Authorization": format!("Bearer {t}") } });
+    let transport =
+        |t: &str| json!({ "type": "http", "url": gw.url(), "headers": { "Authorization": format!("Bearer {t}") } });
     // alice's token may write notes; she only reads.
     let alice = token("alice", "mcp notes:write");
     let out = node_client(json!({ "sdk": "v1", "transport": transport(&alice), "ops": [

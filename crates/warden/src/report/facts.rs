@@ -72,6 +72,11 @@ impl ToolView {
     pub fn id(&self) -> String {
         format!("{}/{}", self.server, self.name)
     }
+
+    /// Whether the gateway serves it: a definition only held for review is not callable.
+    pub fn callable(&self) -> bool {
+        self.pinned || self.held.is_none()
+    }
 }
 
 /// One caller seen in the audit window.
@@ -153,8 +158,10 @@ impl Stored {
             stored.pins.insert(name.clone(), p);
             stored.held.insert(name.clone(), c);
         }
-        let quarantine = QuarantineStore::open(url).await.map_err(|e| anyhow::anyhow!("opening the quarantine: {e}"))?;
-        let count = |r: Result<Vec<_>, _>| r.map(|v: Vec<_>| v.len()).map_err(|e| anyhow::anyhow!("the quarantine: {e}"));
+        let quarantine =
+            QuarantineStore::open(url).await.map_err(|e| anyhow::anyhow!("opening the quarantine: {e}"))?;
+        let count =
+            |r: Result<Vec<_>, _>| r.map(|v: Vec<_>| v.len()).map_err(|e| anyhow::anyhow!("the quarantine: {e}"));
         stored.audit.quarantine_held = count(quarantine.list(Some("held"), MAX_QUARANTINE).await)?;
         stored.audit.quarantine_total = count(quarantine.list(None, MAX_QUARANTINE).await)?;
         let reader = AuditReader::open(url).await.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
@@ -164,7 +171,8 @@ impl Stored {
         if let Some(first) = first {
             let mut after = first - 1;
             loop {
-                let rows = reader.rows_after(after, PAGE).await.map_err(|e| anyhow::anyhow!("reading the audit log: {e}"))?;
+                let rows =
+                    reader.rows_after(after, PAGE).await.map_err(|e| anyhow::anyhow!("reading the audit log: {e}"))?;
                 let Some(last) = rows.last().map(|r| r.seq) else { break };
                 for row in rows.iter().filter(|r| r.event.event_time >= since) {
                     stored.audit.add(config, row);
@@ -209,7 +217,8 @@ async fn verify(config: &Config, reader: &AuditReader, audit: &mut AuditUse) {
                 None => {
                     audit.chain_ok = Some(true);
                     let head = report.head.as_ref().map(|(seq, _)| format!(", head row {seq}")).unwrap_or_default();
-                    audit.chain = format!("intact: {} rows in {} chain(s){head}", report.rows, report.chains.len().max(1));
+                    audit.chain =
+                        format!("intact: {} rows in {} chain(s){head}", report.rows, report.chains.len().max(1));
                 }
             }
         }
@@ -241,7 +250,8 @@ impl AuditUse {
         entry.0 += 1;
         entry.1 = entry.1.max(e.event_time);
         let settings = warden_gateway::config::tool_settings(&config.tools, &server, &item);
-        let names: Vec<&String> = settings.path_arguments.iter().chain(settings.url_arguments.iter()).flatten().collect();
+        let names: Vec<&String> =
+            settings.path_arguments.iter().chain(settings.url_arguments.iter()).flatten().collect();
         if let Some(args) = e.arguments.as_ref().and_then(Value::as_object) {
             let seen = self.data_seen.entry(id.clone()).or_default();
             for name in names {
@@ -310,10 +320,12 @@ pub fn credential_kind(s: &ServerSection) -> String {
         None => format!("static headers ({})", s.headers.keys().cloned().collect::<Vec<_>>().join(", ")),
         Some(c) => {
             if let Some(x) = &c.token_exchange {
-                let scopes = if x.scopes.is_empty() { String::new() } else { format!(", scopes {}", x.scopes.join(" ")) };
+                let scopes =
+                    if x.scopes.is_empty() { String::new() } else { format!(", scopes {}", x.scopes.join(" ")) };
                 format!("token exchange per caller (RFC 8693 at {}{scopes})", x.token_url)
             } else if let Some(o) = &c.oauth {
-                let scopes = if o.scopes.is_empty() { String::new() } else { format!(", scopes {}", o.scopes.join(" ")) };
+                let scopes =
+                    if o.scopes.is_empty() { String::new() } else { format!(", scopes {}", o.scopes.join(" ")) };
                 format!("per-user OAuth (client {}{scopes})", o.client_id)
             } else if let Some(var) = &c.env {
                 format!("static token from env {var}")

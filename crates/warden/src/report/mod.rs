@@ -108,11 +108,14 @@ pub async fn run(config_path: &Path, config: &Config, args: ReportArgs) -> anyho
         None => Vec::new(),
     };
     for g in gates.iter().filter(|g| g.tripped) {
-        plan.insert(0, PlanItem {
-            priority: 1,
-            change: format!("investigate the tripped gate {}: {}", g.name, g.detail),
-            risk: "an attack or misuse in progress going unanswered".to_owned(),
-        });
+        plan.insert(
+            0,
+            PlanItem {
+                priority: 1,
+                change: format!("investigate the tripped gate {}: {}", g.name, g.detail),
+                risk: "an attack or misuse in progress going unanswered".to_owned(),
+            },
+        );
     }
     if authorizer.engine().is_empty() {
         notes.push("no policies are configured ([policy] files): every call is denied".to_owned());

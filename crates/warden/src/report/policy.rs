@@ -276,12 +276,7 @@ mod tests {
         assert_eq!(at(&read), [allow("reads"), allow("reads"), allow("reads"), allow("reads")]);
         assert_eq!(
             at(&write),
-            [
-                Access::Deny(vec![]),
-                Access::MissingScopes(vec!["w".into()]),
-                Access::Deny(vec![]),
-                Access::Deny(vec![])
-            ],
+            [Access::Deny(vec![]), Access::MissingScopes(vec!["w".into()]), Access::Deny(vec![]), Access::Deny(vec![])],
             "the bot's key lacks the scope the tool needs; nobody else is permitted"
         );
         assert_eq!(at(&wipe)[3], Access::Approval(vec!["ops".into()]), "the role's approval policy");
@@ -300,7 +295,8 @@ mod tests {
     }
 
     fn tempdir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("warden-report-policy-{}-{}", std::process::id(), rand::random::<u32>()));
+        let d =
+            std::env::temp_dir().join(format!("warden-report-policy-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -72,17 +72,18 @@ pub struct PlanItem {
 /// The token scope review.
 pub fn scopes(config: &Config, tools: &[ToolView], audit: &AuditUse) -> ScopeReview {
     let mut review = ScopeReview {
-        required: tools.iter().filter(|t| !t.facts.scopes.is_empty()).map(|t| (t.id(), t.facts.scopes.clone())).collect(),
+        required: tools
+            .iter()
+            .filter(|t| !t.facts.scopes.is_empty())
+            .map(|t| (t.id(), t.facts.scopes.clone()))
+            .collect(),
         upstream: config.servers.iter().map(|(n, s)| (n.clone(), super::facts::credential_kind(s))).collect(),
         ..Default::default()
     };
     let class_of: BTreeMap<String, ToolClass> = tools.iter().map(|t| (t.id(), t.facts.class)).collect();
     // A write scope: one a state-changing tool needs, or one named for writing.
-    let mut write_scopes: BTreeSet<String> = tools
-        .iter()
-        .filter(|t| changes_state(t.facts.class))
-        .flat_map(|t| t.facts.scopes.iter().cloned())
-        .collect();
+    let mut write_scopes: BTreeSet<String> =
+        tools.iter().filter(|t| changes_state(t.facts.class)).flat_map(|t| t.facts.scopes.iter().cloned()).collect();
     let named_for_writing = |s: &str| {
         let s = s.to_ascii_lowercase();
         ["write", "delete", "admin", "manage"].iter().any(|w| s.contains(w))
@@ -104,7 +105,10 @@ pub fn scopes(config: &Config, tools: &[ToolView], audit: &AuditUse) -> ScopeRev
                 caller: key.clone(),
                 client_id: caller.client_id.clone(),
                 unused,
-                used: format!("{reads} read call(s) of {}", caller.tools.keys().cloned().collect::<Vec<_>>().join(", ")),
+                used: format!(
+                    "{reads} read call(s) of {}",
+                    caller.tools.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
             });
         }
     }
@@ -129,8 +133,9 @@ pub fn blast_radius(principals: &[PrincipalView], tools: &[ToolView]) -> Vec<Bla
                 unattended_writes: Vec::new(),
             };
             let mut servers = BTreeSet::new();
-            for t in tools {
-                let reach: Vec<&Access> = members.iter().filter_map(|&i| t.access.get(i)).filter(|a| a.reaches()).collect();
+            for t in tools.iter().filter(|t| t.callable()) {
+                let reach: Vec<&Access> =
+                    members.iter().filter_map(|&i| t.access.get(i)).filter(|a| a.reaches()).collect();
                 if reach.is_empty() {
                     continue;
                 }
@@ -152,11 +157,12 @@ pub fn paths(config: &Config, principals: &[PrincipalView], tools: &[ToolView], 
     let mut rows = Vec::new();
     for (i, p) in principals.iter().enumerate() {
         let caller = p.seen_as.as_ref().and_then(|k| audit.callers.get(k));
-        for t in tools {
+        for t in tools.iter().filter(|t| t.callable()) {
             let Some(access) = t.access.get(i).filter(|a| a.reaches()) else { continue };
-            let scopes = if p.principal.scopes.is_empty() { "no scopes".to_owned() } else { p.principal.scopes.join(" ") };
+            let scopes =
+                if p.principal.scopes.is_empty() { "no scopes".to_owned() } else { p.principal.scopes.join(" ") };
             let upstream =
-                config.servers.get(&t.server).map(|s| super::facts::credential_kind(s)).unwrap_or_else(|| "?".into());
+                config.servers.get(&t.server).map(super::facts::credential_kind).unwrap_or_else(|| "?".into());
             let mut data = Vec::new();
             if !t.path_arguments.is_empty() {
                 let roots = config.servers.get(&t.server).map(|s| s.path_roots.join(", ")).unwrap_or_default();
@@ -173,7 +179,8 @@ pub fn paths(config: &Config, principals: &[PrincipalView], tools: &[ToolView], 
                 data.push("arguments as given (no path or URL arguments configured)".to_owned());
             }
             let calls = caller.and_then(|c| c.tools.get(&t.id())).map_or(0, |(n, _)| *n);
-            let client = caller.and_then(|c| c.client_id.as_deref()).map(|c| format!(" via client {c}")).unwrap_or_default();
+            let client =
+                caller.and_then(|c| c.client_id.as_deref()).map(|c| format!(" via client {c}")).unwrap_or_default();
             rows.push(PathRow {
                 principal: format!("{}{client}", p.label),
                 server: t.server.clone(),
@@ -198,7 +205,8 @@ pub fn plan(
     stored: &Stored,
 ) -> Vec<PlanItem> {
     let mut plan = Vec::new();
-    let mut add = |priority: u8, change: String, risk: &str| plan.push(PlanItem { priority, change, risk: risk.to_owned() });
+    let mut add =
+        |priority: u8, change: String, risk: &str| plan.push(PlanItem { priority, change, risk: risk.to_owned() });
     let audit = &stored.audit;
     if audit.chain_ok == Some(false) {
         add(1, format!("investigate the audit log: {}", audit.chain), "a record edited or deleted to hide a call");
@@ -207,12 +215,23 @@ pub fn plan(
         if s.sandbox == "off" {
             add(
                 1,
-                format!("set sandbox = \"strict\" for server {} (with sandbox_write limited to what it must change)", s.name),
+                format!(
+                    "set sandbox = \"strict\" for server {} (with sandbox_write limited to what it must change)",
+                    s.name
+                ),
                 "a compromised local server reading and writing the user's files and reaching the network",
             );
         }
-        if s.sandbox == "strict" && s.sandbox_write.iter().any(|p| p == "/" || p == "~" || p.starts_with("/home") && p.matches('/').count() <= 2) {
-            add(2, format!("narrow sandbox_write for server {} to the directories it serves", s.name), "a local server able to rewrite the user's home");
+        if s.sandbox == "strict"
+            && s.sandbox_write
+                .iter()
+                .any(|p| p == "/" || p == "~" || p.starts_with("/home") && p.matches('/').count() <= 2)
+        {
+            add(
+                2,
+                format!("narrow sandbox_write for server {} to the directories it serves", s.name),
+                "a local server able to rewrite the user's home",
+            );
         }
         for f in s.launch.iter().flat_map(|l| &l.flags) {
             let change = if f.rule == "unpinned-package" {
@@ -220,7 +239,11 @@ pub fn plan(
             } else {
                 format!("review the command of server {}: {}", s.name, f.message)
             };
-            add(if f.rule == "unpinned-package" { 2 } else { 1 }, change, "code that changes or runs unreviewed at the next start");
+            add(
+                if f.rule == "unpinned-package" { 2 } else { 1 },
+                change,
+                "code that changes or runs unreviewed at the next start",
+            );
         }
         if audit.available && s.pinned == 0 {
             add(
@@ -232,14 +255,20 @@ pub fn plan(
         if s.held > 0 {
             add(
                 1,
-                format!("review the {} definition(s) held for server {}: `warden pins diff {}`", s.held, s.name, s.name),
+                format!(
+                    "review the {} definition(s) held for server {}: `warden pins diff {}`",
+                    s.held, s.name, s.name
+                ),
                 "drifted or poisoned tool definitions",
             );
         }
         if s.transport == "http" && s.credential.starts_with("static") {
             add(
                 3,
-                format!("give server {} a per-caller credential (token exchange or per-user OAuth) instead of a shared static token", s.name),
+                format!(
+                    "give server {} a per-caller credential (token exchange or per-user OAuth) instead of a shared static token",
+                    s.name
+                ),
                 "one shared secret acting for every caller (a confused deputy), with no per-user revocation",
             );
         }
@@ -252,7 +281,10 @@ pub fn plan(
     if !irreversible_unattended.is_empty() {
         add(
             1,
-            format!("enable approvals for irreversible tools ({}): @require_approval on the permitting policy", irreversible_unattended.join(", ")),
+            format!(
+                "enable approvals for irreversible tools ({}): @require_approval on the permitting policy",
+                irreversible_unattended.join(", ")
+            ),
             "an agent (or an injected instruction) running an action that cannot be undone with no human in the loop",
         );
     }
@@ -274,11 +306,20 @@ pub fn plan(
                 "an operator's tool listed to and callable by ordinary users",
             );
         }
-        let open_world = t.facts.annotations.as_ref().and_then(|a| a.get("openWorldHint")).and_then(|v| v.as_bool()) == Some(true);
+        let open_world =
+            t.facts.annotations.as_ref().and_then(|a| a.get("openWorldHint")).and_then(|v| v.as_bool()) == Some(true);
         if open_world && t.url_arguments.is_empty() {
-            add(2, format!("set url_arguments for tool {} so the SSRF policy sees its URLs", t.id()), "requests to internal or metadata addresses");
+            add(
+                2,
+                format!("set url_arguments for tool {} so the SSRF policy sees its URLs", t.id()),
+                "requests to internal or metadata addresses",
+            );
         }
-        if config.auth.oauth.is_some() && changes_state(t.facts.class) && t.facts.scopes.is_empty() && t.access.iter().any(Access::reaches) {
+        if config.auth.oauth.is_some()
+            && changes_state(t.facts.class)
+            && t.facts.scopes.is_empty()
+            && t.access.iter().any(Access::reaches)
+        {
             add(
                 3,
                 format!("require a scope for tool {} ([tools.\"{}\"] scopes)", t.id(), t.id()),
@@ -295,10 +336,18 @@ pub fn plan(
         );
     }
     if audit.quarantine_held > 0 {
-        add(2, format!("review the {} quarantined result(s): `warden quarantine list`", audit.quarantine_held), "results carrying instructions aimed at the model, waiting on a decision");
+        add(
+            2,
+            format!("review the {} quarantined result(s): `warden quarantine list`", audit.quarantine_held),
+            "results carrying instructions aimed at the model, waiting on a decision",
+        );
     }
     if config.audit.signing_key.is_none() {
-        add(3, "set [audit] signing_key so that retention checkpoints and chain heads are signed".to_owned(), "rows cut from the end of the log, or pruned, without trace");
+        add(
+            3,
+            "set [audit] signing_key so that retention checkpoints and chain heads are signed".to_owned(),
+            "rows cut from the end of the log, or pruned, without trace",
+        );
     }
     plan.sort_by_key(|p| p.priority);
     plan

@@ -103,7 +103,17 @@ fn architecture(r: &Report) -> Section {
         .collect();
     s.tables.push(table(
         "servers",
-        &["server", "transport", "command / URL", "sandbox", "trusted annotations", "trusted content", "credential to server", "path roots", "pins"],
+        &[
+            "server",
+            "transport",
+            "command / URL",
+            "sandbox",
+            "trusted annotations",
+            "trusted content",
+            "credential to server",
+            "path roots",
+            "pins",
+        ],
         rows,
     ));
     s
@@ -112,12 +122,8 @@ fn architecture(r: &Report) -> Section {
 /// When a tool's calls need a human's approval.
 fn approval(t: &ToolView) -> String {
     let mut why = Vec::new();
-    let by_policy: std::collections::BTreeSet<&String> = t
-        .access
-        .iter()
-        .filter(|a| matches!(a, super::Access::Approval(_)))
-        .flat_map(|a| a.policies())
-        .collect();
+    let by_policy: std::collections::BTreeSet<&String> =
+        t.access.iter().filter(|a| matches!(a, super::Access::Approval(_))).flat_map(|a| a.policies()).collect();
     if !by_policy.is_empty() {
         why.push(format!("always (policy {})", by_policy.into_iter().cloned().collect::<Vec<_>>().join(", ")));
     }
@@ -140,12 +146,11 @@ fn inventory(r: &Report) -> Section {
          rules (tenant binding, path confinement, SSRF) further decide each call."
             .to_owned(),
     );
-    let mut header: Vec<String> = [
-        "server", "tool", "status", "class", "annotations", "admin", "scopes", "trusted content", "approval",
-    ]
-    .iter()
-    .map(|h| (*h).to_owned())
-    .collect();
+    let mut header: Vec<String> =
+        ["server", "tool", "status", "class", "annotations", "admin", "scopes", "trusted content", "approval"]
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect();
     header.extend(r.principals.iter().map(|p| format!("{} may", p.label)));
     header.push("calls in window".to_owned());
     header.push("last call".to_owned());
@@ -195,7 +200,10 @@ fn principals(r: &Report) -> Section {
                 list(&q.scopes),
                 p.credential.clone(),
                 p.source.clone(),
-                p.seen_as.as_ref().and_then(|k| r.audit.callers.get(k)).map_or("no".to_owned(), |c| format!("{} calls", c.calls)),
+                p.seen_as
+                    .as_ref()
+                    .and_then(|k| r.audit.callers.get(k))
+                    .map_or("no".to_owned(), |c| format!("{} calls", c.calls)),
             ]
         })
         .collect();
@@ -211,7 +219,9 @@ fn scopes(r: &Report) -> Section {
     let mut s = Section::new("scopes", "Token scope review");
     let review = &r.scopes;
     if review.over_scoped.is_empty() {
-        s.text.push("No caller presented a write scope it never used (of those whose calls recorded their scopes).".to_owned());
+        s.text.push(
+            "No caller presented a write scope it never used (of those whose calls recorded their scopes).".to_owned(),
+        );
     }
     for o in &review.over_scoped {
         let client = o.client_id.as_deref().map(|c| format!(", client {c}")).unwrap_or_default();
@@ -247,8 +257,13 @@ fn local_servers(r: &Report) -> Section {
         .iter()
         .filter_map(|srv| {
             let l = srv.launch.as_ref()?;
-            let pinned = if l.flags.iter().any(|f| f.rule == "unpinned-package") { "NOT pinned" } else { "pinned or not a package runner" };
-            let flags: Vec<String> = l.flags.iter().map(|f| format!("[{:?}] {}: {}", f.severity, f.rule, f.message)).collect();
+            let pinned = if l.flags.iter().any(|f| f.rule == "unpinned-package") {
+                "NOT pinned"
+            } else {
+                "pinned or not a package runner"
+            };
+            let flags: Vec<String> =
+                l.flags.iter().map(|f| format!("[{:?}] {}: {}", f.severity, f.rule, f.message)).collect();
             Some(vec![
                 srv.name.clone(),
                 l.command_line.clone(),
@@ -256,7 +271,13 @@ fn local_servers(r: &Report) -> Section {
                 l.sandbox.clone(),
                 list(&srv.sandbox_read),
                 list(&srv.sandbox_write),
-                if srv.sandbox == "off" { "unrestricted".to_owned() } else if srv.egress.is_empty() { "none".to_owned() } else { srv.egress.join(", ") },
+                if srv.sandbox == "off" {
+                    "unrestricted".to_owned()
+                } else if srv.egress.is_empty() {
+                    "none".to_owned()
+                } else {
+                    srv.egress.join(", ")
+                },
                 list(&l.env_names),
                 list(&flags),
             ])

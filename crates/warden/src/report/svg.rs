@@ -22,8 +22,7 @@ pub fn diagram(report: &Report) -> String {
         .iter()
         .map(|p| {
             let class = format!("{:?}", p.principal.class).to_lowercase();
-            let client =
-                p.seen_as.as_ref().and_then(|k| report.audit.callers.get(k)).and_then(|c| c.client_id.clone());
+            let client = p.seen_as.as_ref().and_then(|k| report.audit.callers.get(k)).and_then(|c| c.client_id.clone());
             let second = match client {
                 Some(c) => format!("{class}, client {c}"),
                 None => format!("{class}, {}", p.credential),
