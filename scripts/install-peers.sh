@@ -30,3 +30,13 @@ if ! command -v redis-server >/dev/null; then
     exit 1
   fi
 fi
+
+# `warden report`'s test renders the report in headless Chromium (driven by playwright-core).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q chromium >/dev/null
+  else
+    echo "chromium is missing (Debian package chromium): the report test needs it" >&2
+    exit 1
+  fi
+fi

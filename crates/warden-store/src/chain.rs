@@ -22,7 +22,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub(crate) const COLUMNS: &str = "seq, event_time, request_id, era, event, method, actor_id, \
     actor_class, tenant, client_id, session_id, server_name, tool_name, action_class, arguments, \
     redactions, result_hash, decision, policy_ids, reason, approval_id, outcome, error_code, \
-    latency_ms, prev_hash, row_hash, findings, chain, link";
+    latency_ms, prev_hash, row_hash, findings, chain, link, scopes";
 
 /// A row exactly as the database holds it: JSON columns as their text, the time as
 /// [`stored_time`] text. This is what is hashed, so a row read back hashes as it was written
@@ -60,6 +60,8 @@ pub(crate) struct StoredRow {
     pub chain: String,
     /// Its place in its chain, from 1 (in the chain `''`, its `seq`).
     pub link: i64,
+    /// The caller's token scopes, as a JSON array's text (added later: absent on older rows).
+    pub scopes: Option<String>,
 }
 
 impl StoredRow {
@@ -101,6 +103,7 @@ impl StoredRow {
             findings: event.findings.as_ref().map(Value::to_string),
             chain: chain.to_owned(),
             link,
+            scopes: event.scopes.as_ref().map(|s| Value::from(s.clone()).to_string()),
         };
         row.row_hash = row.computed_hash();
         row
@@ -109,7 +112,9 @@ impl StoredRow {
     /// The fixed-order serialization that is hashed: a JSON array of `seq` and every column but
     /// `row_hash`, in table order, with `findings` (added later) after `prev_hash` only when set,
     /// so rows written before it existed hash as they did. A row of a named chain ends with
-    /// `findings` (or null), its chain and its link.
+    /// `findings` (or null), its chain and its link. `scopes` (added after that) ends the array
+    /// only when set, after `findings` (or null, so that the two cannot be confused), so rows
+    /// without it hash as before too.
     pub fn canonical(&self) -> String {
         let text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
         let mut columns = vec![
@@ -149,6 +154,12 @@ impl StoredRow {
             columns.push(Value::from(self.chain.clone()));
             columns.push(Value::from(self.link));
         }
+        if let Some(scopes) = &self.scopes {
+            if self.chain.is_empty() && self.findings.is_none() {
+                columns.push(Value::Null);
+            }
+            columns.push(Value::String(scopes.clone()));
+        }
         Value::Array(columns).to_string()
     }
 
@@ -181,6 +192,13 @@ impl StoredRow {
                 Some(serde_json::from_str(text).map_err(|err| corrupt(format!("findings are not JSON: {err}")))?)
             }
         };
+        let scopes = match &self.scopes {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str(text)
+                    .map_err(|err| corrupt(format!("scopes is not a JSON array of strings: {err}")))?,
+            ),
+        };
         Ok(AuditRow {
             seq,
             event: AuditEvent {
@@ -208,6 +226,7 @@ impl StoredRow {
                 error_code: self.error_code,
                 latency_ms: self.latency_ms,
                 findings,
+                scopes,
             },
             prev_hash: self.prev_hash,
             row_hash: self.row_hash,
@@ -276,6 +295,33 @@ mod tests {
         removed.findings = None;
         assert_ne!(removed.computed_hash(), row.row_hash, "removing the findings breaks the chain");
         assert_eq!(row.clone().into_row().unwrap().event.findings, found.findings);
+    }
+
+    #[test]
+    fn scopes_are_hashed_when_present_and_absent_rows_hash_as_before() {
+        let plain = StoredRow::chain(1, &event(), GENESIS_HASH);
+        let named = StoredRow::linked(1, "gw-a", 1, &event(), GENESIS_HASH);
+        let mut scoped = event();
+        scoped.scopes = Some(vec!["mcp".into(), "notes:write".into()]);
+        for (before, after) in [
+            (plain.clone(), StoredRow::chain(1, &scoped, GENESIS_HASH)),
+            (named.clone(), StoredRow::linked(1, "gw-a", 1, &scoped, GENESIS_HASH)),
+        ] {
+            let mut without = after.clone();
+            without.scopes = None;
+            assert_eq!(without.computed_hash(), before.row_hash, "a row without scopes hashes as before they existed");
+            assert_ne!(after.row_hash, before.row_hash);
+            let mut edited = after.clone();
+            edited.scopes = Some("[\"mcp\"]".into());
+            assert_ne!(edited.computed_hash(), after.row_hash, "a scope removed breaks the chain");
+            assert_eq!(after.clone().into_row().unwrap().event.scopes, scoped.scopes);
+        }
+        // Scopes without findings and findings without scopes cannot be taken for each other.
+        let mut as_findings = StoredRow::chain(1, &event(), GENESIS_HASH);
+        as_findings.findings = Some("[\"mcp\"]".into());
+        let mut as_scopes = StoredRow::chain(1, &event(), GENESIS_HASH);
+        as_scopes.scopes = Some("[\"mcp\"]".into());
+        assert_ne!(as_findings.computed_hash(), as_scopes.computed_hash());
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct AuditEvent {
     /// What the response guards found, by type and location, never the value (a JSON array).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings: Option<serde_json::Value>,
+    /// The scopes of the caller's token on a tool call (`None`: no token carried scopes, e.g. the
+    /// local principal), so that a review can compare the scopes presented with those used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 impl AuditEvent {

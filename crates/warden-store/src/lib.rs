@@ -45,7 +45,9 @@
 //! appends to a chain of its own, named when it starts (host, start time, a random suffix), so
 //! that gateways never wait for one another: a row's `link` is its place in its chain (from 1),
 //! `seq` (from a sequence) orders rows across chains, and a named chain's row also hashes its
-//! chain and link (`findings`, or null, then the chain and the link end the array). Rows of the
+//! chain and link (`findings`, or null, then the chain and the link end the array). `scopes`
+//! (the caller's token scopes on call rows, added after chains) is hashed only when set, last,
+//! with a null for absent `findings` before it in the chain `''`. Rows of the
 //! chain `''` keep `link = seq`. Verification walks every chain. Each gateway with a signing key
 //! also states every chain's head every few seconds, signed (table `mcp_audit_heads`), so that a
 //! chain deleted whole or cut short after a statement is found.

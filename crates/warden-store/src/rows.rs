@@ -28,7 +28,7 @@ fn select_rows(sql: &Dialect) -> String {
 fn insert_row(sql: &Dialect) -> &'static str {
     static CELLS: [std::sync::OnceLock<String>; 2] = [const { std::sync::OnceLock::new() }; 2];
     sql.cached(&CELLS, |sql| {
-        let params: Vec<String> = (1..=29).map(|n| if n == 2 { sql.time_param(n) } else { format!("${n}") }).collect();
+        let params: Vec<String> = (1..=30).map(|n| if n == 2 { sql.time_param(n) } else { format!("${n}") }).collect();
         format!("INSERT INTO mcp_audit ({COLUMNS}) VALUES ({})", params.join(", "))
     })
 }
@@ -90,6 +90,7 @@ macro_rules! decode_row {
                     let link: Option<i64> = col!("link");
                     link.unwrap_or(seq)
                 },
+                scopes: col!("scopes"),
             })
         })()
     }};
@@ -391,6 +392,7 @@ impl crate::backend::WriteTx {
                 .bind(&row.findings)
                 .bind(&row.chain)
                 .bind(row.link)
+                .bind(&row.scopes)
                 .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db("inserting an audit row"))?;

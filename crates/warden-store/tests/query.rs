@@ -118,7 +118,7 @@ async fn the_seed_query_finds_exactly_the_unapproved_writes(kind: Kind) {
         let mut ids: Vec<&Value> = result.rows.iter().map(|row| &row[id]).collect();
         ids.sort_by_key(|v| v.to_string());
         assert_eq!(ids, [&json!("hit-9m"), &json!("hit-now")], "{window}");
-        assert_eq!(result.columns.len(), 29, "every column, with each row's chain and link");
+        assert_eq!(result.columns.len(), 30, "every column, with each row's chain, link and scopes");
     }
 }
 

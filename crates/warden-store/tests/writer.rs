@@ -242,7 +242,29 @@ async fn a_failed_commit_fails_sync_callers_and_retries_batched_rows(kind: Kind)
     assert!(reader.verify::<&str>(&[]).await.unwrap().is_clean());
 }
 
+/// The scopes a caller presented are part of the chain: removing them from a row is found.
+async fn scopes_are_chained(kind: Kind) {
+    let target = Target::new(kind).await;
+    let log = AuditLog::open(target.settings()).await.expect("open");
+    for i in 0..4 {
+        log.record(event(i, Utc::now())).await.unwrap();
+    }
+    log.shutdown().await.unwrap();
+    let reader = AuditReader::open(&target.url).await.unwrap();
+    assert!(reader.verify::<&str>(&[]).await.unwrap().is_clean());
+    let rows = reader.rows_after(0, 10).await.unwrap();
+    assert_eq!(rows[1].event.scopes, Some(vec!["mcp".to_owned(), "notes:write".to_owned()]));
+    assert_eq!(rows[2].event.scopes, Some(vec![]));
+    assert_eq!(rows[0].event.scopes, None);
+    let exported = serde_json::to_value(&rows[1]).unwrap();
+    assert_eq!(exported["scopes"], serde_json::json!(["mcp", "notes:write"]), "shown by the export");
+    target.raw("UPDATE mcp_audit SET scopes = '[\"mcp\"]' WHERE scopes LIKE '%notes:write%'").await;
+    let bad = reader.verify::<&str>(&[]).await.unwrap().first_bad.expect("an edited scope breaks the chain");
+    assert_eq!(bad.seq, rows[1].seq);
+}
+
 on_both!(
+    scopes_are_chained,
     a_failed_commit_fails_sync_callers_and_retries_batched_rows,
     sync_mode_concurrent,
     batched_mode_concurrent,

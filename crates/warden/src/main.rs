@@ -9,6 +9,7 @@ mod otlp;
 mod pins_cli;
 mod policy_test;
 mod quarantine_cli;
+mod report;
 mod tools_cli;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
@@ -153,6 +154,10 @@ enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Write the security review of this deployment (architecture, tool inventory with who may
+    /// call what, token scopes, local servers, blast radius and a plan to reduce it) as one HTML
+    /// file, and optionally Markdown, from the configuration, its policies and the audit log.
+    Report(report::ReportArgs),
     /// Evaluate the detection gates against the audit log; exits 1 if any trips.
     Gates {
         /// The audit log's URL instead.
@@ -447,6 +452,10 @@ fn main() -> anyhow::Result<()> {
             };
             let status = runtime.block_on(audit_cli::gates(&c, &url))?;
             std::process::exit(status);
+        }
+        Command::Report(args) => {
+            let c = load(&config)?;
+            runtime.block_on(report::run(&config, &c, args))
         }
         Command::Config { command: ConfigCommand::Schema } => {
             println!("{}", serde_json::to_string_pretty(&Config::json_schema())?);

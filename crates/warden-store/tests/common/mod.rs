@@ -118,6 +118,11 @@ pub fn event(i: usize, time: DateTime<Utc>) -> AuditEvent {
     event.outcome = Some("ok".into());
     event.error_code = i.is_multiple_of(7).then_some(-32603);
     event.latency_ms = Some(i as f64 * 1.25 + 0.1);
+    event.scopes = match i % 4 {
+        1 => Some(vec!["mcp".into(), "notes:write".into()]),
+        2 => Some(vec![]),
+        _ => None,
+    };
     event
 }
 

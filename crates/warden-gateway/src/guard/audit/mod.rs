@@ -170,6 +170,7 @@ impl Auditor {
             latency_ms: Some(elapsed.as_secs_f64() * 1000.0),
             findings: (!note.findings.is_empty()).then(|| Value::Array(note.findings)),
             approval_id: note.approval_id,
+            scopes: (event == "call").then(|| presented_scopes(&ctx.principal)).flatten(),
             ..self.base(ctx)
         };
         self.write(log.as_ref(), row).await
@@ -572,6 +573,15 @@ impl Caller {
             session_id: ctx.session.as_ref().map(|s| s.id.clone()),
         }
     }
+}
+
+/// The scopes a caller presented with its credential (a token's, or an API key's as configured),
+/// bounded; `None` for the local principal, which presents nothing. Recorded on call rows so that
+/// a review can name the credentials whose write scopes were only ever used to read.
+fn presented_scopes(p: &Principal) -> Option<Vec<String>> {
+    const MAX_SCOPES: usize = 64;
+    (p.authority != warden_policy::Authority::Local)
+        .then(|| p.scopes.iter().take(MAX_SCOPES).map(|s| short(s)).collect())
 }
 
 pub(crate) fn caller_columns(c: &Caller) -> AuditEvent {
