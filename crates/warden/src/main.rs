@@ -9,6 +9,7 @@ mod otlp;
 mod pins_cli;
 mod policy_test;
 mod quarantine_cli;
+mod scan;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
 // contention between worker threads.
@@ -128,6 +129,10 @@ enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Inventory the MCP servers this machine's clients are configured with, and what is wrong
+    /// with them (servers not behind Warden, dangerous commands, plaintext secrets, poisoned
+    /// tools with --connect); exits 1 on findings at or above --fail-on, 2 on usage errors.
+    Scan(scan::ScanArgs),
     /// Evaluate the detection gates against the audit log; exits 1 if any trips.
     Gates {
         /// The audit log's URL instead.
@@ -384,6 +389,10 @@ fn main() -> anyhow::Result<()> {
         Command::Release { server, by } => {
             let c = load(&config)?;
             let status = runtime.block_on(approvals_cli::release(&c, &server, by))?;
+            std::process::exit(status);
+        }
+        Command::Scan(args) => {
+            let status = runtime.block_on(scan::run(args, given.as_deref()))?;
             std::process::exit(status);
         }
         Command::Gates { database } => {
