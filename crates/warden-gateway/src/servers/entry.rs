@@ -35,7 +35,14 @@ const CREDENTIAL_WORDS: &[&str] = &[
 /// (`${VAR}`, `$VAR`, `${env:VAR}`, `{{…}}`, `<…>`) are not credentials.
 pub fn credential_kind(scanner: &SecretScanner, name: &str, value: &str) -> Option<String> {
     let value = value.trim();
-    if value.is_empty() || is_reference(value) {
+    // `Bearer ${env:TOKEN}`: the scheme is written out, the credential is a reference.
+    let credential = match value.split_once(' ') {
+        Some((scheme, rest)) if ["bearer", "basic", "token"].contains(&scheme.to_ascii_lowercase().as_str()) => {
+            rest.trim()
+        }
+        _ => value,
+    };
+    if credential.is_empty() || is_reference(credential) {
         return None;
     }
     if let Some(m) = scanner.find(value).first() {
@@ -182,6 +189,8 @@ mod tests {
             ("GITHUB_TOKEN", "$GITHUB_TOKEN"),
             ("API_KEY", "${env:API_KEY}"),
             ("API_KEY", "<your key>"),
+            ("Authorization", "Bearer ${env:TICKETS_TOKEN}"),
+            ("Authorization", "Bearer ${input:api-key}"),
             ("AUTH_MODE", "readonly"),
             ("TOKEN_FILE", "/run/secrets/token"),
             ("DEBUG", "1"),

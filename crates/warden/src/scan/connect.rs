@@ -3,6 +3,9 @@
 //! lists is scanned with the poisoning scanner, and the tools of all servers together are
 //! compared for look-alike names, shadowing and duplicates.
 //!
+//! A server is given read access to the files and directories its arguments name (see
+//! [`probed`]), nothing more: no network but through Warden's egress rules, nothing writable.
+//!
 //! Shadow servers are connected too: finding out what they expose is the point. A server with a
 //! critical finding (a download piped to a shell, a chain to a network tool, a metadata address)
 //! is not started unless `--accept-risk NAME` names it.
@@ -62,6 +65,36 @@ pub fn section(e: &Entry) -> Result<ServerSection, String> {
     toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| e.message().to_owned())
 }
 
+/// The section the probe starts: [`section`], with read access to what the entry's arguments
+/// name, as a user configuring the server in Warden would grant it: a directory as it is, and
+/// for a file, the package it belongs to (the nearest enclosing `node_modules`, else the
+/// nearest directory holding a `package.json` or `pyproject.toml`, else its own directory).
+/// Nothing is writable, and a grant reaching a protected path (credentials, Warden's own files)
+/// is refused by the sandbox check, which is reported.
+fn probed(e: &Entry) -> Result<ServerSection, String> {
+    let mut s = section(e)?;
+    if s.command.is_some() {
+        let mut read: Vec<std::path::PathBuf> = vec![];
+        for a in e.args.iter().filter(|a| a.starts_with('/')) {
+            let Ok(path) = std::fs::canonicalize(a) else { continue };
+            let grant = if path.is_dir() { Some(path) } else { package_of(&path) };
+            read.extend(grant.filter(|g| !read.contains(g)));
+        }
+        s.sandbox_read = read;
+    }
+    Ok(s)
+}
+
+/// The directory of the package `file` belongs to.
+fn package_of(file: &std::path::Path) -> Option<std::path::PathBuf> {
+    let dir = file.parent()?;
+    if let Some(nm) = dir.ancestors().find(|d| d.file_name().is_some_and(|n| n == "node_modules")) {
+        return Some(nm.to_path_buf());
+    }
+    let marked = dir.ancestors().find(|d| d.join("package.json").is_file() || d.join("pyproject.toml").is_file());
+    Some(marked.unwrap_or(dir).to_path_buf())
+}
+
 fn name_of(v: &Value, key: &str) -> String {
     let n = v.get(key).and_then(Value::as_str).unwrap_or("(unnamed)");
     printable(&n.chars().take(MAX_NAME_CHARS).collect::<String>())
@@ -104,7 +137,7 @@ pub async fn connect(report: &mut Report, accept: &[String], timeout: Duration) 
             ));
             None
         } else {
-            match section(&s.entry) {
+            match probed(&s.entry) {
                 Err(e) => {
                     findings.push(note(
                         s.id,

@@ -222,8 +222,7 @@ async fn scan(args: &ScanArgs, config_path: Option<&Path>) -> Result<Report, Usa
         report.roots = Some((home, project));
     } else {
         for f in &args.files {
-            let text =
-                read_file(f).map_err(|e| Usage(e))?.ok_or_else(|| Usage(format!("{}: no such file", f.display())))?;
+            let text = read_file(f).map_err(Usage)?.ok_or_else(|| Usage(format!("{}: no such file", f.display())))?;
             let (client, format) = discover::given(f, &text);
             report.looked.push(Looked { client, scope: Scope::Given, path: f.clone(), found: false, servers: 0 });
             read.push((client, Scope::Given, f.clone(), format, text));

@@ -12,10 +12,10 @@ use warden_inspect::secrets::SecretScanner;
 /// How a server is shown: its command line with credentials redacted (as `warden check` shows
 /// it), or its URL without user information, query or fragment.
 pub fn shown(e: &Entry, secrets: &SecretScanner) -> String {
-    if e.command.is_some() {
-        if let Some(r) = super::connect::section(e).ok().as_ref().and_then(LaunchReview::of) {
-            return r.command_line;
-        }
+    if e.command.is_some()
+        && let Some(r) = super::connect::section(e).ok().as_ref().and_then(LaunchReview::of)
+    {
+        return r.command_line;
     }
     let Some(url) = e.url.as_deref() else { return String::new() };
     let text = match reqwest::Url::parse(url) {
@@ -37,7 +37,10 @@ pub fn line_of(text: &str, format: Format, e: &Entry) -> Option<usize> {
         Format::Codex => [format!("[mcp_servers.{}]", e.name), format!("[mcp_servers.{:?}]", e.name)]
             .iter()
             .find_map(|n| text.find(n.as_str())),
-        Format::ContinueYaml => yaml_name(text, &e.name),
+        // Continue's block directory also holds JSON files.
+        Format::ContinueYaml => {
+            yaml_name(text, &e.name).or_else(|| serde_json::to_string(&e.name).ok().and_then(|q| json_key(text, &q, 0)))
+        }
         _ => {
             let quoted = serde_json::to_string(&e.name).ok()?;
             let from = e.project.as_ref().and_then(|p| serde_json::to_string(p).ok()).and_then(|p| text.find(&p));
