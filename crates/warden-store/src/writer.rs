@@ -355,9 +355,7 @@ impl Writer {
                     }
                 }
             }
-            let taken = batch.len();
             let rows = self.commit(&mut batch).await;
-            self.backlog.fetch_sub(taken, Ordering::Relaxed);
             if let Some(sink) = &mut self.sink {
                 sink.write(&rows).await;
             }
@@ -375,6 +373,8 @@ impl Writer {
                     if let Some(last) = rows.last().filter(|_| !self.chain.is_empty()) {
                         self.head = Some((last.link, last.row_hash.clone()));
                     }
+                    // Out of the backlog before any caller hears it committed.
+                    self.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
                     return batch
                         .drain(..)
                         .zip(rows)
@@ -388,6 +388,7 @@ impl Writer {
                 }
                 Err(err) => {
                     let err = Arc::new(err);
+                    let before = batch.len();
                     batch.retain_mut(|pending| match pending.ack.take() {
                         Some(ack) => {
                             let _ = ack.send(Err(err.clone()));
@@ -395,6 +396,7 @@ impl Writer {
                         }
                         None => true,
                     });
+                    self.backlog.fetch_sub(before - batch.len(), Ordering::Relaxed);
                     if batch.is_empty() {
                         tracing::error!(error = %err, "audit rows did not commit; the callers were told");
                         return Vec::new();

@@ -10,6 +10,7 @@ mod pins_cli;
 mod policy_test;
 mod quarantine_cli;
 mod report;
+mod scan;
 mod tools_cli;
 
 // The request path allocates many small JSON trees; mimalloc keeps that cheap and free of
@@ -158,6 +159,10 @@ enum Command {
     /// call what, token scopes, local servers, blast radius and a plan to reduce it) as one HTML
     /// file, and optionally Markdown, from the configuration, its policies and the audit log.
     Report(report::ReportArgs),
+    /// Inventory the MCP servers this machine's clients are configured with, and what is wrong
+    /// with them (servers not behind Warden, dangerous commands, plaintext secrets, poisoned
+    /// tools with --connect); exits 1 on findings at or above --fail-on, 2 on usage errors.
+    Scan(scan::ScanArgs),
     /// Evaluate the detection gates against the audit log; exits 1 if any trips.
     Gates {
         /// The audit log's URL instead.
@@ -442,6 +447,10 @@ fn main() -> anyhow::Result<()> {
         Command::Release { server, by } => {
             let c = load(&config)?;
             let status = runtime.block_on(approvals_cli::release(&c, &server, by))?;
+            std::process::exit(status);
+        }
+        Command::Scan(args) => {
+            let status = runtime.block_on(scan::run(args, given.as_deref()))?;
             std::process::exit(status);
         }
         Command::Gates { database } => {

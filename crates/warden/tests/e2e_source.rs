@@ -66,6 +66,8 @@ const FIXTURES: &[&str] = &[
     "deploy/check.sh",
     // The bundled demo's fake credentials, which show redaction working.
     "crates/warden/src/demo/mod.rs",
+    // The server-entry checks' tests: credentials in env and headers, found by kind.
+    "crates/warden-gateway/src/servers/entry.rs",
 ];
 
 /// Files larger than this are not read: the model weights and the large corpora are data, and a

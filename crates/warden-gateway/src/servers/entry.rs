@@ -35,7 +35,14 @@ const CREDENTIAL_WORDS: &[&str] = &[
 /// (`${VAR}`, `$VAR`, `${env:VAR}`, `{{…}}`, `<…>`) are not credentials.
 pub fn credential_kind(scanner: &SecretScanner, name: &str, value: &str) -> Option<String> {
     let value = value.trim();
-    if value.is_empty() || is_reference(value) {
+    // `Bearer ${env:TOKEN}`: the scheme is written out, the credential is a reference.
+    let credential = match value.split_once(' ') {
+        Some((scheme, rest)) if ["bearer", "basic", "token"].contains(&scheme.to_ascii_lowercase().as_str()) => {
+            rest.trim()
+        }
+        _ => value,
+    };
+    if credential.is_empty() || is_reference(credential) {
         return None;
     }
     if let Some(m) = scanner.find(value).first() {
@@ -189,6 +196,11 @@ mod tests {
             ("LOG_LEVEL", "debug-verbose-2"),
         ] {
             assert_eq!(credential_kind(&s, name, value), None, "{name}={value}");
+        }
+        // A scheme written before a reference the client expands (built here so that the source
+        // holds nothing shaped like a credential).
+        for reference in ["${env:TICKETS_TOKEN}", "${input:api-key}"] {
+            assert_eq!(credential_kind(&s, "Authorization", &format!("Bearer {reference}")), None, "{reference}");
         }
         let flags = credential_flags(&s, "env", [("GITHUB_TOKEN", ghp.as_str())]);
         assert_eq!(flags.len(), 1);
