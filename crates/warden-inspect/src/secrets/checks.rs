@@ -163,6 +163,11 @@ pub(super) fn is_code(value: &str) -> bool {
     if value.len() < 6 && value.bytes().all(|b| b.is_ascii_digit()) {
         return true;
     }
+    // Minified script: a negation, a comparison, a ternary cut short (`t.errorToken=!0`,
+    // `prevToken=A?…`, `r==`). Three characters with punctuation are no credential.
+    if value.len() < 4 && value.bytes().any(|b| !b.is_ascii_alphanumeric()) {
+        return true;
+    }
     // A number in hexadecimal, as code writes constants (`NEW_TOKEN = 0x07`).
     if let Some(hex) = value.strip_prefix("0x")
         && (1..=8).contains(&hex.len())
@@ -503,6 +508,11 @@ mod tests {
         for v in ["ed25519.Ed25519PrivateKey", "rust_openssl.hpke.MLKEM768X25519PrivateKey", "base64.b64encode"] {
             assert!(is_code(v), "{v}");
         }
+        // Minified script after a token's name (`t.errorToken=!0`).
+        for v in ["!0", "!1", "r==", "A?"] {
+            assert!(is_code(v), "{v}");
+        }
+        assert!(!is_code("dGhpcyBpcyBhIHNlY3JldA=="), "a base64 value padded with == is not code");
         for v in ["a1b2c3d4.e5f6g7h8", "x9Fq2.Lm8Pz", "s.ot7VN0Qd7oivgTAXx7VMAAWb"] {
             assert!(!is_module_path(v), "{v}");
         }
