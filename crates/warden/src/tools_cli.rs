@@ -47,8 +47,8 @@ pub struct Proposal {
     pub annotations: String,
     /// The class Warden gives it now.
     pub now: ToolClass,
-    /// Why it has that class: `configured`, `adopted`, `annotations (trusted server)`, `default`.
-    pub source: &'static str,
+    /// Why it has that class.
+    pub source: ClassSource,
     /// The class its annotations propose.
     pub proposed: ToolClass,
     /// Why the proposal is what it is, when it is not simply the annotations.
@@ -57,10 +57,27 @@ pub struct Proposal {
     pub hash: String,
 }
 
+/// Where a tool's class comes from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassSource {
+    /// Set in the configuration by hand (no `definition`).
+    Configured,
+    /// Adopted for this very definition (possibly edited by hand since: it is kept).
+    Adopted,
+    /// Adopted for another definition: it does not apply.
+    Stale,
+    /// The annotations of a trusted server.
+    Annotations,
+    /// Nothing says otherwise: `write`.
+    Default,
+}
+
 impl Proposal {
-    /// Whether adopting changes anything: the proposal differs and the class is not set by hand.
+    /// Whether adopting changes anything: the proposal differs from the class now, and that
+    /// class is not one a person set or adopted for this definition (never overwritten).
     pub fn adoptable(&self) -> bool {
-        self.proposed != self.now && self.source != "configured"
+        self.proposed != self.now
+            && matches!(self.source, ClassSource::Stale | ClassSource::Default | ClassSource::Annotations)
     }
 }
 
@@ -76,16 +93,22 @@ pub fn review(config: &Config, server: &str, tools: &[Value]) -> Vec<Proposal> {
             let annotations = t.get("annotations").filter(|a| a.is_object());
             let settings = tool_settings(&config.tools, server, &name);
             let bound = settings.definition.as_deref().is_none_or(|d| d == hash);
-            let configured = settings.class.filter(|_| bound);
+            // As the gateway decides: a class adopted for another definition gives way to the
+            // server's `*` class, if any.
+            let server_default = config.tools.get(&format!("{server}/*")).and_then(|d| d.class);
+            let configured = if bound { settings.class } else { server_default };
             let now = ToolClass::decide(configured, trusted, annotations);
             let source = match (configured, &settings.definition) {
-                (Some(_), Some(_)) => "adopted",
-                (Some(_), None) => "configured",
-                (None, _) if trusted && annotations.is_some() => "annotations (trusted server)",
-                _ => "default",
+                _ if !bound => ClassSource::Stale,
+                (Some(_), Some(_)) => ClassSource::Adopted,
+                (Some(_), None) => ClassSource::Configured,
+                (None, _) if trusted && annotations.is_some() => ClassSource::Annotations,
+                _ => ClassSource::Default,
             };
-            let mut proposed = ToolClass::decide(None, true, annotations);
-            let mut note = (!bound).then(|| "the class adopted earlier was for another definition".to_owned());
+            let (mut proposed, mut note) = propose(annotations);
+            if !bound {
+                note = Some("the class adopted earlier was for another definition".to_owned());
+            }
             let findings = scanner.scan(DefinitionKind::Tool, t);
             if is_flagged(&findings) && proposed == ToolClass::Read {
                 proposed = ToolClass::Write;
@@ -97,6 +120,28 @@ pub fn review(config: &Config, server: &str, tools: &[Value]) -> Vec<Proposal> {
         .collect();
     out.sort_by(|a, b| a.tool.cmp(&b.tool));
     out
+}
+
+/// The class a tool's annotations propose, and why when it is not simply what they say. `read`
+/// only for a tool that says it is read-only, not destructive, and closed to the open world
+/// (`openWorldHint: false`; the protocol's default is open): a read-only tool that reaches the
+/// open world (fetching a URL, searching the web) can carry what a tainted context read out of
+/// it, so it stays `write` and keeps needing approval there.
+fn propose(annotations: Option<&Value>) -> (ToolClass, Option<String>) {
+    let hint = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_bool);
+    if hint("destructiveHint") == Some(true) && hint("readOnlyHint") != Some(true) {
+        return (ToolClass::Irreversible, None);
+    }
+    if hint("readOnlyHint") != Some(true) {
+        return (ToolClass::Write, None);
+    }
+    if hint("destructiveHint") == Some(true) {
+        return (ToolClass::Write, Some("not read: it says it is both read-only and destructive".to_owned()));
+    }
+    if hint("openWorldHint") != Some(false) {
+        return (ToolClass::Write, Some("not read: it reaches the open world (openWorldHint is not false)".to_owned()));
+    }
+    (ToolClass::Read, None)
 }
 
 /// Annotations in a line: the hints that are set, then the title.
@@ -125,7 +170,7 @@ pub fn render(server: &str, source: &str, proposals: &[Proposal]) -> String {
     let _ = writeln!(out, "  {:width$}  {:44}  {:13}  PROPOSED", "TOOL", "ANNOTATIONS", "NOW");
     for p in proposals {
         let name = warden_gateway::servers::printable(&p.tool);
-        let now = format!("{}{}", p.now, if p.source == "default" { "" } else { "*" });
+        let now = format!("{}{}", p.now, if p.source == ClassSource::Default { "" } else { "*" });
         let mark = if p.adoptable() { "  <- adopt" } else { "" };
         let _ = writeln!(out, "  {name:width$}  {:44}  {now:13}  {}{mark}", p.annotations, p.proposed);
         if let Some(n) = &p.note {
@@ -148,10 +193,31 @@ pub fn adopt(path: &Path, server: &str, proposals: &[Proposal]) -> anyhow::Resul
     let new = doc.to_string();
     Config::parse(&new, &path.display().to_string())
         .map_err(|e| anyhow::anyhow!("the configuration would not load after adopting ({e}); it was left as it was"))?;
-    let tmp = path.with_extension("toml.adopting");
-    std::fs::write(&tmp, &new)?;
-    std::fs::rename(&tmp, path)?;
+    replace_file(path, &new)?;
     Ok(adopted)
+}
+
+/// Replaces the file at `path` (the file a symbolic link names, if it is one) with `text`
+/// atomically: written beside it under a new name with the original's permissions (a
+/// configuration readable only by its owner stays so), synced, then renamed over it.
+fn replace_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let real = std::fs::canonicalize(path)?;
+    let permissions = std::fs::metadata(&real)?.permissions();
+    let dir = real.parent().ok_or_else(|| anyhow::anyhow!("{} has no directory", real.display()))?;
+    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.{:x}", std::process::id(), rand::random::<u64>()));
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let written = (|| -> std::io::Result<()> {
+        file.set_permissions(permissions)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &real)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(written?)
 }
 
 /// Sets `[tools."server/tool"] class` and `definition` in `doc` for each adoptable proposal.
@@ -212,4 +278,68 @@ pub async fn run(path: &Path, config: &Config, command: ToolsCommand) -> anyhow:
         println!("adopt these {adoptable} with: warden tools review {server} --adopt");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn read_is_proposed_only_for_closed_read_only_tools() {
+        let p = |a: Value| propose(Some(&a)).0;
+        assert_eq!(p(json!({ "readOnlyHint": true, "openWorldHint": false })), ToolClass::Read);
+        assert_eq!(p(json!({ "readOnlyHint": true })), ToolClass::Write, "open world by default");
+        assert_eq!(p(json!({ "readOnlyHint": true, "openWorldHint": true })), ToolClass::Write);
+        assert_eq!(
+            p(json!({ "readOnlyHint": true, "destructiveHint": true, "openWorldHint": false })),
+            ToolClass::Write
+        );
+        assert_eq!(p(json!({ "destructiveHint": true })), ToolClass::Irreversible);
+        assert_eq!(p(json!({})), ToolClass::Write);
+        assert_eq!(propose(None).0, ToolClass::Write);
+    }
+
+    #[test]
+    fn a_class_set_or_adopted_by_a_person_is_never_overwritten() {
+        let hash = warden_inspect::canonical::definition_hash(&json!({"name": "t"})).unwrap();
+        let tool = json!({ "name": "t", "inputSchema": { "type": "object" },
+                           "annotations": { "readOnlyHint": true, "openWorldHint": false } });
+        let tool_hash = warden_inspect::canonical::definition_hash(&tool).unwrap();
+        let config =
+            |extra: &str| Config::parse(&format!("[servers.s]\ncommand = \"x\"\n\n{extra}"), "w.toml").unwrap();
+        let one = |c: &Config| review(c, "s", std::slice::from_ref(&tool)).remove(0);
+        assert!(one(&config("")).adoptable());
+        let by_hand = config("[tools.\"s/t\"]\nclass = \"irreversible\"\n");
+        assert!(!one(&by_hand).adoptable());
+        let tightened = config(&format!("[tools.\"s/t\"]\nclass = \"irreversible\"\ndefinition = \"{tool_hash}\"\n"));
+        assert!(!one(&tightened).adoptable(), "adopted for this definition, then tightened by hand");
+        let stale = config(&format!(
+            "[tools.\"s/*\"]\nclass = \"irreversible\"\n\n[tools.\"s/t\"]\nclass = \"read\"\ndefinition = \"{hash}\"\n"
+        ));
+        let p = one(&stale);
+        assert_eq!(p.source, ClassSource::Stale);
+        assert_eq!(p.now, ToolClass::Irreversible, "a stale adoption gives way to the server's * class");
+        assert!(p.adoptable());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn adopting_keeps_the_files_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("warden-adopt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("warden.toml");
+        std::fs::write(&path, "# mine\n[servers.s]\ncommand = \"x\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::load(&path).unwrap();
+        let tool = serde_json::json!({ "name": "t", "inputSchema": { "type": "object" },
+                                        "annotations": { "readOnlyHint": true, "openWorldHint": false } });
+        let proposals = review(&config, "s", &[tool]);
+        assert_eq!(adopt(&path, "s", &proposals).unwrap(), 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# mine\n") && text.contains("class = \"read\""), "{text}");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

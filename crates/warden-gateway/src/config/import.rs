@@ -19,7 +19,7 @@
 
 use super::pinning::{Caches, Pinned, pin};
 use super::{Config, CredentialSection, ServerSection, SettingValue};
-use crate::servers::entry::{credential_kind, url_flags};
+use crate::servers::entry::{argument_flags, credential_kind, script_root, url_flags};
 use crate::servers::{Flag, Severity, command_flags};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -142,6 +142,8 @@ fn section_of(
             imported.notes.push(format!("server {name}: {note}"));
         }
         flags.extend(command_flags(command, &args, false));
+        // A credential in the arguments cannot be moved out: the server reads it there.
+        flags.extend(argument_flags(scanner, &args));
         let mut env = BTreeMap::new();
         for (k, v) in map("env") {
             env.insert(k.clone(), moved(scanner, name, "env", &k, &v, imported));
@@ -231,18 +233,6 @@ fn moved(
         imported.exports.push(Export { var: var.clone(), server: name.to_owned(), replaces });
     }
     SettingValue::from_env(var)
-}
-
-/// The directory holding the code a server runs from a local path (`node /opt/x/dist/index.js`):
-/// the project above its `node_modules` (its dependencies are there), else the script's own
-/// directory. The sandbox denies every other file, so without it the server cannot start.
-fn script_root(args: &[String]) -> Option<std::path::PathBuf> {
-    let script = args.iter().map(std::path::Path::new).find(|p| p.is_absolute() && p.is_file())?;
-    let text = script.to_str()?;
-    match text.find("/node_modules/") {
-        Some(i) => Some(std::path::PathBuf::from(&text[..i])),
-        None => script.parent().map(std::path::Path::to_path_buf),
-    }
 }
 
 /// The variable a value the client expands names: `${VAR}`, `${env:VAR}`, `$VAR`, `${input:id}`.

@@ -109,9 +109,10 @@ pub fn credential_flags<'a>(
 pub fn url_flags(url: &str, resolve: bool) -> Vec<Flag> {
     let mut out = vec![];
     let Ok(parsed) = reqwest::Url::parse(url) else {
-        out.push(Flag::new("bad-url", Severity::Medium, format!("the URL {url:?} does not parse")));
+        out.push(Flag::new("bad-url", Severity::Medium, format!("the URL {} does not parse", shown_url(url))));
         return out;
     };
+    out.extend(url_credential_flags(&parsed));
     let host = parsed.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = parsed.port_or_known_default().unwrap_or(443);
     let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
@@ -146,6 +147,106 @@ pub fn url_flags(url: &str, resolve: bool) -> Vec<Flag> {
         }
     }
     out
+}
+
+/// Flags for credentials a URL carries: a password in its user information, or a query parameter
+/// whose value is a credential (`?api_key=…`).
+fn url_credential_flags(url: &reqwest::Url) -> Vec<Flag> {
+    let scanner = SecretScanner::new();
+    let mut out = vec![];
+    if url.password().is_some_and(|p| !p.is_empty()) {
+        out.push(Flag::new(
+            "plaintext-secret",
+            Severity::High,
+            format!("{} carries a password in its user information; the value is not shown", shown(url)),
+        ));
+    }
+    for (k, v) in url.query_pairs() {
+        if let Some(kind) = credential_kind(&scanner, &k, &v) {
+            out.push(Flag::new(
+                "plaintext-secret",
+                Severity::High,
+                format!(
+                    "{} carries a credential in its query parameter {k:?} ({kind}); the value is not shown",
+                    shown(url)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Flags for credentials written into a command's arguments: a value the secret scanner
+/// recognises, or the value of a credential-named option (`--token X`, `--api-key=X`, `-e
+/// GITHUB_TOKEN=X`, `API_KEY=X`). Reported by position and kind, never the value.
+pub fn argument_flags(scanner: &SecretScanner, args: &[String]) -> Vec<Flag> {
+    argument_credentials(scanner, args)
+        .into_iter()
+        .map(|(i, kind)| {
+            Flag::new(
+                "plaintext-secret",
+                Severity::High,
+                format!("argument {} holds a credential in plain text ({kind}); the value is not shown", i + 1),
+            )
+        })
+        .collect()
+}
+
+/// The arguments (by index) holding a credential, and its kind.
+pub fn argument_credentials(scanner: &SecretScanner, args: &[String]) -> Vec<(usize, String)> {
+    let mut out = vec![];
+    for (i, a) in args.iter().enumerate() {
+        if let Some(m) = scanner.find(a).first() {
+            out.push((i, m.kind.to_owned()));
+            continue;
+        }
+        // `--name=value`, `NAME=value` (as `-e`/`--env` take it, or a shell assignment).
+        if let Some((name, value)) = a.split_once('=')
+            && let Some(kind) = credential_kind(scanner, name.trim_start_matches('-'), value)
+        {
+            out.push((i, kind));
+            continue;
+        }
+        // `--name value`.
+        if i > 0
+            && let Some(flag) = args[i - 1].strip_prefix("--").or_else(|| args[i - 1].strip_prefix('-'))
+            && flag.len() > 1
+            && !flag.contains('=')
+            && !a.starts_with('-')
+            && let Some(kind) = credential_kind(scanner, flag, a)
+        {
+            out.push((i, kind));
+        }
+    }
+    out
+}
+
+/// `url` fit to show: without user information, query or fragment (they may carry
+/// credentials); one that does not parse is cut before any of them.
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => shown(&u),
+        Err(_) => {
+            let cut = url.split(['?', '#']).next().unwrap_or("");
+            let cut = cut.rsplit_once('@').map_or(cut, |(_, host)| host);
+            super::printable(&cut.chars().take(200).collect::<String>())
+        }
+    }
+}
+
+/// The directory holding the code a server runs from a local path (`node /opt/x/dist/index.js`):
+/// the project above its `node_modules` (its dependencies are there), else the nearest directory
+/// holding a `package.json` or `pyproject.toml`, else the script's own directory. The sandbox
+/// denies every other file, so without read access to it the server cannot start.
+pub fn script_root(args: &[String]) -> Option<std::path::PathBuf> {
+    let script = args.iter().map(std::path::Path::new).find(|p| p.is_absolute() && p.is_file())?;
+    let script = std::fs::canonicalize(script).ok()?;
+    let dir = script.parent()?;
+    if let Some(nm) = dir.ancestors().find(|d| d.file_name().is_some_and(|n| n == "node_modules")) {
+        return nm.parent().map(std::path::Path::to_path_buf);
+    }
+    let marked = dir.ancestors().find(|d| d.join("package.json").is_file() || d.join("pyproject.toml").is_file());
+    Some(marked.unwrap_or(dir).to_path_buf())
 }
 
 /// The URL without its user information, query or fragment (they may carry credentials).
@@ -208,6 +309,31 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_arguments_are_found_by_position() {
+        let s = SecretScanner::new();
+        let value = ["k7Qx", "99aa", "Zt31"].concat();
+        let args: Vec<String> = [
+            "-y",
+            "srv@1.0.0",
+            "--api-key",
+            &value,
+            &format!("--token={value}"),
+            "-e",
+            &format!("DB_PASSWORD={value}"),
+            "--port",
+            "8080",
+            "--log-level",
+            "debug",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+        let found: Vec<usize> = argument_credentials(&s, &args).into_iter().map(|(i, _)| i).collect();
+        assert_eq!(found, [3, 4, 6]);
+        assert!(argument_flags(&s, &args).iter().all(|f| !f.message.contains(&value)));
+    }
+
+    #[test]
     fn urls_in_the_clear_or_to_private_and_metadata_addresses_are_flagged() {
         let rules = |u: &str| url_flags(u, false).into_iter().map(|f| f.rule).collect::<Vec<_>>();
         assert_eq!(rules("http://169.254.169.254/latest/meta-data/"), ["plain-http", "metadata-address"]);
@@ -217,6 +343,10 @@ mod tests {
         assert!(rules("http://127.0.0.1:8787/mcp").is_empty());
         assert!(rules("http://localhost:8787/mcp").is_empty());
         assert_eq!(rules("not a url"), ["bad-url"]);
+        assert_eq!(rules("https://u:pw-9x@h.example/mcp"), ["plaintext-secret"]);
+        assert_eq!(rules("https://h.example/mcp?api_key=k7Qx99aaZt31&x=1"), ["plaintext-secret"]);
+        let bad = url_flags("ht tp://u:pw@h/x?api_key=k7Qx99aaZt31", false);
+        assert!(!bad[0].message.contains("pw") && !bad[0].message.contains("k7Qx"), "{}", bad[0]);
         let shown = url_flags("http://user:pw@h.example/mcp?token=abc", false);
         assert!(!shown[0].message.contains("pw") && !shown[0].message.contains("abc"), "{}", shown[0]);
     }

@@ -52,10 +52,17 @@ impl LaunchReview {
     pub fn of(s: &ServerSection) -> Option<LaunchReview> {
         let command = s.command.as_deref()?;
         let scanner = warden_inspect::secrets::SecretScanner::new();
-        let shown: Vec<String> = std::iter::once(command)
-            .chain(s.args.iter().map(String::as_str))
-            .map(|a| quote(&scanner.redact_str(a).0))
-            .collect();
+        let hidden = super::entry::argument_credentials(&scanner, &s.args);
+        let args = s.args.iter().enumerate().map(|(i, a)| match hidden.iter().find(|(at, _)| *at == i) {
+            // `--token=X` keeps its option name.
+            Some((_, kind)) => match a.split_once('=') {
+                Some((name, _)) => format!("{name}=[REDACTED:{kind}]"),
+                None => format!("[REDACTED:{kind}]"),
+            },
+            None => scanner.redact_str(a).0.into_owned(),
+        });
+        let shown: Vec<String> =
+            std::iter::once(scanner.redact_str(command).0.into_owned()).chain(args).map(|a| quote(&a)).collect();
         let sandbox = match s.sandbox {
             SandboxMode::Off => "off (unconfined: the user's files and network)".to_owned(),
             SandboxMode::Strict => {

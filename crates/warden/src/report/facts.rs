@@ -258,7 +258,13 @@ impl AuditUse {
                 if let Some(v) = args.get(name.as_str()).and_then(Value::as_str)
                     && seen.len() < MAX_VALUES
                 {
-                    seen.insert(v.to_owned());
+                    // A URL is shown without user information or query: they may carry credentials.
+                    let shown = if v.contains("://") {
+                        warden_gateway::servers::entry::shown_url(v)
+                    } else {
+                        warden_gateway::servers::printable(v)
+                    };
+                    seen.insert(shown);
                 }
             }
         }
@@ -292,7 +298,7 @@ pub fn servers(config: &Config, stored: &Stored) -> Vec<ServerView> {
             transport: if s.command.is_some() { "stdio" } else { "http" },
             endpoint: match LaunchReview::of(s) {
                 Some(r) => r.command_line,
-                None => warden_gateway::servers::printable(s.url.as_deref().unwrap_or_default()),
+                None => warden_gateway::servers::entry::shown_url(s.url.as_deref().unwrap_or_default()),
             },
             sandbox: match (s.command.is_some(), s.sandbox) {
                 (false, _) => "n/a",

@@ -15,6 +15,11 @@ pub fn md(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '`' => out.push_str("\\`"),
+            // No link or image from a hostile name (`![](https://…)` would be fetched).
+            '[' | ']' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
             '\n' | '\r' => out.push(' '),
             c if c.is_control() => out.push_str(&c.escape_default().to_string()),
             c => out.push(c),
@@ -100,5 +105,6 @@ mod tests {
     #[test]
     fn cells_cannot_be_broken_out_of() {
         assert_eq!(md("a|b\n<script>`x`"), "a\\|b &lt;script&gt;\\`x\\`");
+        assert_eq!(md("![](https://attacker.example/x)"), "!\\[\\](https://attacker.example/x)", "no image beacon");
     }
 }

@@ -8,7 +8,7 @@ use super::{Finding, Server};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use warden_gateway::config::Config;
-use warden_gateway::servers::entry::{credential_flags, url_flags};
+use warden_gateway::servers::entry::{argument_flags, credential_flags, url_flags};
 use warden_gateway::servers::{Flag, SELF_COMMAND, Severity, command_flags};
 use warden_inspect::poison::skeleton;
 use warden_inspect::secrets::SecretScanner;
@@ -36,8 +36,10 @@ impl Gateway {
     fn serves(&self, url: &str) -> bool {
         let Some(other) = Gateway::parse(url) else { return false };
         let local = |h: &str| h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        // A gateway listening on every address is reached here through this machine's own
+        // names: a URL to another host on the same port is not it.
         let any = self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
-        other.port == self.port && (other.host == self.host || any || (local(&self.host) && local(&other.host)))
+        other.port == self.port && (other.host == self.host || ((any || local(&self.host)) && local(&other.host)))
     }
 }
 
@@ -97,15 +99,7 @@ pub fn entry_flags(e: &Entry, through: bool, ctx: &Context<'_>) -> Vec<Flag> {
     }
     if let Some(command) = e.command.as_deref() {
         out.extend(command_flags(command, &e.args, false));
-        for (i, a) in e.args.iter().enumerate() {
-            if let Some(m) = ctx.secrets.find(a).first() {
-                out.push(Flag::new(
-                    "plaintext-secret",
-                    Severity::High,
-                    format!("argument {} holds a credential in plain text ({}); the value is not shown", i + 1, m.kind),
-                ));
-            }
-        }
+        out.extend(argument_flags(ctx.secrets, &e.args));
     }
     out.extend(credential_flags(ctx.secrets, "env", e.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
     out.extend(credential_flags(ctx.secrets, "header", e.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
@@ -294,6 +288,10 @@ mod tests {
         assert!(through_warden(&entry("", &[], Some("https://mcp.example.com/other")), &gw));
         assert!(!through_warden(&entry("", &[], Some("http://127.0.0.1:9999/mcp")), &gw));
         let any = [Gateway::parse("0.0.0.0:8787").unwrap()];
-        assert!(through_warden(&entry("", &[], Some("http://10.0.0.2:8787/mcp")), &any));
+        assert!(through_warden(&entry("", &[], Some("http://127.0.0.1:8787/mcp")), &any));
+        assert!(
+            !through_warden(&entry("", &[], Some("http://evil.example:8787/mcp")), &any),
+            "another host on the port of a gateway listening everywhere is not the gateway"
+        );
     }
 }

@@ -3,12 +3,13 @@
 //! lists is scanned with the poisoning scanner, and the tools of all servers together are
 //! compared for look-alike names, shadowing and duplicates.
 //!
-//! A server is given read access to the files and directories its arguments name (see
-//! [`probed`]), nothing more: no network but through Warden's egress rules, nothing writable.
+//! A server is given read access to the code it runs from a local path (see [`probed`]), nothing
+//! more: no network but through Warden's egress rules, nothing writable.
 //!
 //! Shadow servers are connected too: finding out what they expose is the point. A server with a
-//! critical finding (a download piped to a shell, a chain to a network tool, a metadata address)
-//! is not started unless `--accept-risk NAME` names it.
+//! high or critical finding (a shell running a command string, a download piped to a shell, a
+//! chain to a network tool, a credential file, a metadata address) is not started unless
+//! `--accept-risk NAME` names it, as `warden import` refuses it.
 
 use super::formats::Entry;
 use super::{Finding, Report};
@@ -65,34 +66,16 @@ pub fn section(e: &Entry) -> Result<ServerSection, String> {
     toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| e.message().to_owned())
 }
 
-/// The section the probe starts: [`section`], with read access to what the entry's arguments
-/// name, as a user configuring the server in Warden would grant it: a directory as it is, and
-/// for a file, the package it belongs to (the nearest enclosing `node_modules`, else the
-/// nearest directory holding a `package.json` or `pyproject.toml`, else its own directory).
-/// Nothing is writable, and a grant reaching a protected path (credentials, Warden's own files)
-/// is refused by the sandbox check, which is reported.
+/// The section the probe starts: [`section`], with read access to the code it runs from a local
+/// path (`script_root`: the project above its `node_modules`, else the package), as `warden
+/// import` grants it. Nothing else an argument names is granted: a path may be another client's
+/// credentials. Nothing is writable.
 fn probed(e: &Entry) -> Result<ServerSection, String> {
     let mut s = section(e)?;
     if s.command.is_some() {
-        let mut read: Vec<std::path::PathBuf> = vec![];
-        for a in e.args.iter().filter(|a| a.starts_with('/')) {
-            let Ok(path) = std::fs::canonicalize(a) else { continue };
-            let grant = if path.is_dir() { Some(path) } else { package_of(&path) };
-            read.extend(grant.filter(|g| !read.contains(g)));
-        }
-        s.sandbox_read = read;
+        s.sandbox_read = warden_gateway::servers::entry::script_root(&e.args).into_iter().collect();
     }
     Ok(s)
-}
-
-/// The directory of the package `file` belongs to.
-fn package_of(file: &std::path::Path) -> Option<std::path::PathBuf> {
-    let dir = file.parent()?;
-    if let Some(nm) = dir.ancestors().find(|d| d.file_name().is_some_and(|n| n == "node_modules")) {
-        return Some(nm.to_path_buf());
-    }
-    let marked = dir.ancestors().find(|d| d.join("package.json").is_file() || d.join("pyproject.toml").is_file());
-    Some(marked.unwrap_or(dir).to_path_buf())
 }
 
 fn name_of(v: &Value, key: &str) -> String {
@@ -126,14 +109,17 @@ pub async fn connect(report: &mut Report, accept: &[String], timeout: Duration) 
             }
             continue;
         }
-        let critical = report.findings.iter().any(|f| f.server == Some(s.id) && f.severity == Severity::Critical);
+        // As `warden import` refuses them: high and critical findings are not started unasked.
+        let critical = report.findings.iter().any(|f| f.server == Some(s.id) && f.severity >= Severity::High);
         let name = s.entry.name.clone();
         let listing = if critical && !accept.contains(&name) {
             findings.push(note(
                 s.id,
                 "not-connected",
                 Severity::Info,
-                format!("not started: it has a critical finding (pass --accept-risk {name:?} to connect it anyway)"),
+                format!(
+                    "not started: it has a high or critical finding (pass --accept-risk {name:?} to connect it anyway)"
+                ),
             ));
             None
         } else {

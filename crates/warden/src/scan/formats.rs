@@ -121,8 +121,20 @@ pub struct Entry {
 /// The server entries of a file in `format`; an error names what did not parse.
 pub fn parse(format: Format, text: &str) -> Result<Vec<Entry>, String> {
     let doc = match format {
-        Format::ContinueYaml => serde_norway::from_str::<Value>(text).map_err(|e| format!("not valid YAML: {e}"))?,
-        Format::Codex => toml::from_str::<Value>(text).map_err(|e| format!("not valid TOML: {e}"))?,
+        // Where, not what: a parser's message may quote the line, and the line may hold a secret.
+        Format::ContinueYaml => serde_norway::from_str::<Value>(text).map_err(|e| match e.location() {
+            Some(l) => format!("not valid YAML (line {}, column {})", l.line(), l.column()),
+            None => "not valid YAML".to_owned(),
+        })?,
+        Format::Codex => toml::from_str::<Value>(text).map_err(|e| match e.span() {
+            Some(span) => {
+                let before = text.get(..span.start).unwrap_or("");
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("not valid TOML (line {line}, column {column})")
+            }
+            None => "not valid TOML".to_owned(),
+        })?,
         _ => jsonc::parse(text).map_err(|e| format!("not valid JSON: {e}"))?,
     };
     let map = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();

@@ -29,6 +29,10 @@ const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 /// Files under a directory of block files read at most.
 const MAX_DIR_FILES: usize = 256;
 
+/// Server entries checked in all: more is not a configuration people write, and the name checks
+/// compare every pair.
+const MAX_SERVERS: usize = 2000;
+
 /// Arguments of `warden scan`.
 #[derive(clap::Args, Debug)]
 pub struct ScanArgs {
@@ -242,7 +246,16 @@ async fn scan(args: &ScanArgs, config_path: Option<&Path>) -> Result<Report, Usa
             l.found = true;
             l.servers += entries.len();
         }
-        for entry in entries {
+        let room = MAX_SERVERS.saturating_sub(report.servers.len());
+        if entries.len() > room {
+            report.findings.push(file_finding(
+                &path,
+                format!(
+                    "holds more server entries than a scan checks ({MAX_SERVERS} in all): the rest were not checked"
+                ),
+            ));
+        }
+        for entry in entries.into_iter().take(room) {
             let id = report.servers.len();
             let through = checks::through_warden(&entry, &gateways);
             let server = Server {
@@ -298,7 +311,15 @@ fn read_file(path: &Path) -> Result<Option<String>, String> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!("{}: larger than {} MiB", path.display(), MAX_FILE_BYTES >> 20));
     }
-    std::fs::read_to_string(path).map(Some).map_err(|e| format!("{}: {e}", path.display()))
+    // Bounded even if the file grows after its size was read.
+    let mut text = String::new();
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_FILE_BYTES + 1), &mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("{}: larger than {} MiB", path.display(), MAX_FILE_BYTES >> 20));
+    }
+    Ok(Some(text))
 }
 
 /// The YAML and JSON files of a block directory, in name order.

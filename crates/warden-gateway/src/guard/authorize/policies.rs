@@ -51,9 +51,14 @@ impl std::fmt::Debug for Authorizer {
 }
 
 /// The configured class of a tool, unless it was adopted for another definition than
-/// `definition` (`[tools."s/t"] definition`): then none, and the tool is classed as if it had
-/// never been reviewed.
-fn bound_class(server: &str, settings: &ToolSection, definition: &Value) -> Option<ToolClass> {
+/// `definition` (`[tools."s/t"] definition`): then the class of the server's `*` entry (or none),
+/// as if the tool had never been reviewed.
+fn bound_class(
+    server: &str,
+    settings: &ToolSection,
+    server_default: Option<ToolClass>,
+    definition: &Value,
+) -> Option<ToolClass> {
     let Some(adopted_for) = &settings.definition else { return settings.class };
     let now = warden_inspect::canonical::definition_hash(definition).ok();
     if now.as_deref() == Some(adopted_for.as_str()) {
@@ -65,14 +70,14 @@ fn bound_class(server: &str, settings: &ToolSection, definition: &Value) -> Opti
     let said = SAID.get_or_init(Default::default);
     let mut said = said.lock().unwrap_or_else(|p| p.into_inner());
     if said.len() >= 1024 || !said.insert(format!("{server}/{tool}/{}", now.unwrap_or_default())) {
-        return None;
+        return server_default;
     }
     tracing::warn!(
         server = %server,
         tool = %crate::names::for_log(tool),
         "the class adopted for this tool was for another definition: it is treated as never reviewed until `warden tools review` adopts it again"
     );
-    None
+    server_default
 }
 
 /// Reads and validates policy files.
@@ -204,7 +209,8 @@ impl Authorizer {
         let settings = tool_settings(&self.tools, server, name);
         let annotations = definition.get("annotations").filter(|a| a.is_object());
         let trusted = self.servers.get(server).is_some_and(|s| s.facts.trusted);
-        let class = ToolClass::decide(bound_class(server, &settings, definition), trusted, annotations);
+        let server_default = self.tools.get(&format!("{server}/*")).and_then(|d| d.class);
+        let class = ToolClass::decide(bound_class(server, &settings, server_default, definition), trusted, annotations);
         let facts = ToolFacts {
             name: name.to_owned(),
             class,
