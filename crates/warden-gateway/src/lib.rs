@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod guard;
 pub mod headers;
 pub mod hub;
+pub mod import;
 pub mod levels;
 pub mod metrics;
 pub mod names;

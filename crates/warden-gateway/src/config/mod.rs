@@ -9,7 +9,6 @@ mod auth;
 mod credentials;
 mod duration;
 mod egress;
-mod import;
 mod limits;
 mod locate;
 mod observe;
@@ -24,11 +23,10 @@ pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_
 pub use credentials::{CALLBACK_PATH, CredentialsSection, SIGNED_IN_PATH, START_PATH, SignInSection, browser_url};
 pub use duration::ConfigDuration;
 pub use egress::EgressSection;
-pub use import::{Export, ImportOptions, Imported, import_mcp_servers};
 pub use limits::{LimitsSection, RateSection};
 pub use observe::{AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
 pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
-pub use pinning::{Caches, is_exact_version};
+pub use pinning::{Caches, Pinned, is_exact_version, pin};
 pub use servers::{
     CredentialSection, Isolation, OAuthClientSection, PinMode, ProtocolChoice, SAMPLING_MAX_TOKENS, SamplingContext,
     SamplingLimits, SandboxLimits, SandboxMode, ServerSection, SettingValue, TokenExchangeSection, ValueSource,

@@ -15,10 +15,9 @@
 //!   a chain to a network tool, a credential file, plain http across the network, a metadata
 //!   address) is refused unless the operator accepts its risk by name;
 //! - a package runner's package without an exact version is pinned to the version installed
-//!   here, when there is exactly one ([`super::pinning`]); what cannot be pinned is flagged.
+//!   here, when there is exactly one (`crate::config::pin`); what cannot be pinned is flagged.
 
-use super::pinning::{Caches, Pinned, pin};
-use super::{Config, CredentialSection, ServerSection, SettingValue};
+use crate::config::{Caches, Config, CredentialSection, Pinned, ServerSection, SettingValue, pin};
 use crate::servers::entry::{argument_flags, credential_kind, script_root, url_flags};
 use crate::servers::{Flag, Severity, command_flags};
 use serde_json::Value;
