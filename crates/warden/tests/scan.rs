@@ -124,8 +124,10 @@ fn every_client_is_found_where_it_keeps_its_servers() {
     // A reference the client expands (`Bearer ${env:…}`, `${input:…}`) is not a plaintext secret.
     assert_eq!(rules_of(&report, "cursor-tickets"), ["shadow-server"]);
     assert_eq!(rules_of(&report, "vscode-wiki"), ["shadow-server"]);
+    // Gemini CLI's `trust: true`: the client runs its tools without asking.
+    assert_eq!(rules_of(&report, "gemini-http"), ["shadow-server", "auto-approved"]);
     assert_eq!(report["summary"]["through_warden"], 2);
-    // Only shadow servers (medium) here: under the default --fail-on high, exit 0.
+    // Only medium findings here: under the default --fail-on high, exit 0.
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let strict = scan(&home, &project, &["--no-resolve", "--fail-on", "medium"]);
     assert_eq!(strict.status.code(), Some(1));

@@ -103,6 +103,13 @@ pub fn entry_flags(e: &Entry, through: bool, ctx: &Context<'_>) -> Vec<Flag> {
     }
     out.extend(credential_flags(ctx.secrets, "env", e.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
     out.extend(credential_flags(ctx.secrets, "header", e.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+    if let Some(how) = &e.auto_approved {
+        out.push(Flag::new(
+            "auto-approved",
+            Severity::Medium,
+            format!("the client calls its tools without asking the user ({how}): nothing stands between what the model reads and what it does"),
+        ));
+    }
     if let Some(url) = e.url.as_deref() {
         out.extend(url_flags(url, ctx.resolve));
         if e.transport == Transport::Sse {
@@ -273,6 +280,7 @@ mod tests {
             cwd: None,
             url: url.map(str::to_owned),
             headers: Default::default(),
+            auto_approved: None,
         }
     }
 

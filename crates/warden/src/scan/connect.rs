@@ -274,6 +274,7 @@ mod tests {
             cwd: Some("/tmp".into()),
             url: None,
             headers: Default::default(),
+            auto_approved: None,
         };
         let s = section(&e).unwrap();
         assert_eq!((s.command.as_deref(), s.args.len(), s.env_inherit.len()), (Some("npx"), 2, 2));

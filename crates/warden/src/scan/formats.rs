@@ -116,6 +116,9 @@ pub struct Entry {
     pub url: Option<String>,
     /// Headers sent to the URL (values may be secrets: never shown).
     pub headers: BTreeMap<String, String>,
+    /// How the client runs its tools without asking the user, if it does (Gemini CLI's
+    /// `trust: true`; `autoApprove`/`alwaysAllow` lists).
+    pub auto_approved: Option<String>,
 }
 
 /// The server entries of a file in `format`; an error names what did not parse.
@@ -205,6 +208,18 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Whether the entry lets the client call its tools without asking: Gemini CLI's `trust: true`,
+/// or a non-empty `autoApprove` / `alwaysAllow` list.
+fn auto_approved(v: &Map<String, Value>) -> Option<String> {
+    if v.get("trust").and_then(Value::as_bool) == Some(true) {
+        return Some("trust: true".to_owned());
+    }
+    ["autoApprove", "alwaysAllow"].iter().find_map(|k| {
+        let n = v.get(*k).and_then(Value::as_array).map_or(0, Vec::len);
+        (n > 0).then(|| format!("{k} lists {n} tool(s)"))
+    })
+}
+
 fn entry(name: &str, v: &Value, dialect: Dialect) -> Option<Entry> {
     let v = v.as_object()?;
     let s = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -218,6 +233,7 @@ fn entry(name: &str, v: &Value, dialect: Dialect) -> Option<Entry> {
         cwd: s("cwd").or_else(|| s("workingDirectory")),
         url: None,
         headers: string_map(v.get("headers")),
+        auto_approved: auto_approved(v),
     };
     // Zed's older form: "command": {"path", "args", "env"}.
     if dialect == Dialect::Zed
@@ -336,12 +352,14 @@ mod tests {
     fn gemini_url_is_sse_and_http_url_is_streamable() {
         let all = parse(
             Format::Gemini,
-            r#"{"theme":"x","mcpServers":{"a":{"httpUrl":"https://a.example/mcp"},"b":{"url":"https://b.example/sse"},"c":{"command":"python","cwd":"./s"}}}"#,
+            r#"{"theme":"x","mcpServers":{"a":{"httpUrl":"https://a.example/mcp","trust":true},"b":{"url":"https://b.example/sse"},"c":{"command":"python","cwd":"./s","alwaysAllow":["run"]}}}"#,
         )
         .unwrap();
         let t: Vec<Transport> = all.iter().map(|e| e.transport).collect();
         assert_eq!(t, [Transport::Http, Transport::Sse, Transport::Stdio]);
         assert_eq!(all[2].cwd.as_deref(), Some("./s"));
+        let approved: Vec<Option<&str>> = all.iter().map(|e| e.auto_approved.as_deref()).collect();
+        assert_eq!(approved, [Some("trust: true"), None, Some("alwaysAllow lists 1 tool(s)")]);
     }
 
     #[test]

@@ -256,6 +256,7 @@ mod tests {
             cwd: None,
             url: None,
             headers: Default::default(),
+            auto_approved: None,
         }
     }
 
