@@ -120,7 +120,8 @@ fn every_client_is_found_where_it_keeps_its_servers() {
     assert_eq!(server("gemini-gateway")["through_warden"], true, "it points at the --gateway");
     assert_eq!(server("desktop-files")["through_warden"], false);
     assert_eq!(rules_of(&report, "desktop-files"), ["shadow-server"]);
-    assert!(rules_of(&report, "through-warden").is_empty());
+    // The fixture's /usr/local/bin/warden is not on this machine: said, at low severity.
+    assert_eq!(rules_of(&report, "through-warden"), ["unverified-warden"]);
     // A reference the client expands (`Bearer ${env:…}`, `${input:…}`) is not a plaintext secret.
     assert_eq!(rules_of(&report, "cursor-tickets"), ["shadow-server"]);
     assert_eq!(rules_of(&report, "vscode-wiki"), ["shadow-server"]);

@@ -75,6 +75,33 @@ pub fn runs_warden(e: &Entry) -> bool {
     })
 }
 
+/// Why the `warden` an entry runs may not be Warden: it is not on this machine, its path is
+/// relative (what runs depends on the client's working directory), or it is another file than
+/// the Warden running this scan (a program may be named `warden` and be anything).
+fn unverified_warden(command: &str) -> Option<String> {
+    if command == SELF_COMMAND {
+        return None;
+    }
+    let path = std::path::Path::new(command);
+    let found = if path.is_absolute() {
+        path.is_file().then(|| path.to_path_buf())
+    } else if command.contains(['/', '\\']) {
+        return Some(format!(
+            "runs {command:?}, a relative path: which program that is depends on the client's working directory"
+        ));
+    } else {
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(command)).find(|f| f.is_file()))
+    };
+    let Some(found) = found else {
+        return Some(format!("runs {command:?}, which is not on this machine"));
+    };
+    let this = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    let that = std::fs::canonicalize(&found).ok();
+    (this.is_none() || this != that).then(|| {
+        format!("runs {}, which is not the Warden running this scan: check that it is Warden", found.display())
+    })
+}
+
 /// Whether the entry goes through Warden: it runs `warden run`, or its URL is a known gateway.
 pub fn through_warden(e: &Entry, gateways: &[Gateway]) -> bool {
     runs_warden(e) || e.url.as_deref().is_some_and(|u| gateways.iter().any(|g| g.serves(u)))
@@ -83,6 +110,11 @@ pub fn through_warden(e: &Entry, gateways: &[Gateway]) -> bool {
 /// Everything found about one entry on its own.
 pub fn entry_flags(e: &Entry, through: bool, ctx: &Context<'_>) -> Vec<Flag> {
     let mut out = vec![];
+    if runs_warden(e)
+        && let Some(why) = e.command.as_deref().and_then(unverified_warden)
+    {
+        out.push(Flag::new("unverified-warden", Severity::Low, why));
+    }
     if !through {
         out.push(Flag::new(
             "shadow-server",
@@ -282,6 +314,16 @@ mod tests {
             headers: Default::default(),
             auto_approved: None,
         }
+    }
+
+    #[test]
+    fn a_program_named_warden_is_checked_against_the_one_running() {
+        assert_eq!(unverified_warden("@self"), None);
+        let this = std::env::current_exe().unwrap();
+        assert_eq!(unverified_warden(&this.display().to_string()), None);
+        assert!(unverified_warden("/nonexistent/bin/warden").is_some_and(|w| w.contains("not on this machine")));
+        assert!(unverified_warden("./tools/warden").is_some_and(|w| w.contains("relative path")));
+        assert!(unverified_warden("/bin/sh").is_some_and(|w| w.contains("not the Warden running this scan")));
     }
 
     #[test]
