@@ -18,7 +18,9 @@
 //!   here, when there is exactly one (`crate::config::pin`); what cannot be pinned is flagged.
 
 use crate::config::{Caches, Config, CredentialSection, Pinned, ServerSection, SettingValue, pin};
-use crate::servers::entry::{argument_flags, credential_kind, script_root, url_flags};
+use crate::servers::entry::{
+    argument_flags, credential_kind, reference_variable, script_root, url_flags, variable_name,
+};
 use crate::servers::{Flag, Severity, command_flags};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -173,7 +175,7 @@ fn section_of(
         let bearer = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim);
         if let Some(token) = bearer.filter(|_| k.eq_ignore_ascii_case("authorization") && credential.is_none()) {
             // A reference the client expands (`Bearer ${TOKEN}`) keeps its variable.
-            let var = client_reference(token).unwrap_or_else(|| var_name(&format!("{name}_TOKEN")));
+            let var = reference_variable(token).unwrap_or_else(|| variable_name(&format!("{name}_TOKEN")));
             imported.exports.push(Export {
                 var: var.clone(),
                 server: name.to_owned(),
@@ -208,7 +210,7 @@ fn moved(
     imported: &mut Imported,
 ) -> SettingValue {
     let trimmed = value.trim();
-    let reference = client_reference(trimmed.strip_prefix("Bearer ").unwrap_or(trimmed));
+    let reference = reference_variable(trimmed.strip_prefix("Bearer ").unwrap_or(trimmed));
     let kind = if reference.is_some() { None } else { credential_kind(scanner, key, value) };
     if reference.is_none() && kind.is_none() {
         return SettingValue::Text(value.to_owned());
@@ -217,8 +219,12 @@ fn moved(
         Some(r) => r.clone(),
         None => {
             // The same name unless another server already exports it.
-            let plain = var_name(key);
-            if imported.exports.iter().any(|e| e.var == plain) { var_name(&format!("{name}_{key}")) } else { plain }
+            let plain = variable_name(key);
+            if imported.exports.iter().any(|e| e.var == plain) {
+                variable_name(&format!("{name}_{key}"))
+            } else {
+                plain
+            }
         }
     };
     let replaces = match &kind {
@@ -232,27 +238,6 @@ fn moved(
         imported.exports.push(Export { var: var.clone(), server: name.to_owned(), replaces });
     }
     SettingValue::from_env(var)
-}
-
-/// The variable a value the client expands names: `${VAR}`, `${env:VAR}`, `$VAR`, `${input:id}`.
-fn client_reference(value: &str) -> Option<String> {
-    let inner = value.strip_prefix("${").and_then(|v| v.strip_suffix('}'));
-    let name = match inner {
-        Some(i) => i.strip_prefix("env:").or_else(|| i.strip_prefix("input:")).unwrap_or(i),
-        None => value.strip_prefix('$')?,
-    };
-    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
-        .then(|| var_name(name))
-}
-
-/// An environment variable name made of `text`: upper case, `_` for anything else.
-fn var_name(text: &str) -> String {
-    let mut v: String =
-        text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
-    if v.starts_with(|c: char| c.is_ascii_digit()) {
-        v.insert(0, '_');
-    }
-    v
 }
 
 /// `[servers]` TOML with only the keys whose values differ from what Warden assumes when they

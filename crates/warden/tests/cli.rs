@@ -320,6 +320,20 @@ fn import_refuses_dangerous_servers_and_moves_credentials_out() {
     assert!(!err.contains("\"github\"") && !err.contains("\"tickets\""), "only the dangerous ones are refused: {err}");
     assert!(!(out.clone() + &err).contains(&token), "never echoed");
 
+    // A credential in the arguments or in a URL's query cannot be moved out of the file: such a
+    // server is refused too, by kind, never echoing the value.
+    let opaque = ["k7Qx", "99aa", "Zt31", "Lp"].concat();
+    let more = json!({ "mcpServers": {
+        "cli": { "command": "uvx", "args": ["tool-server==1.2.0", "--api-key", opaque] },
+        "query": { "type": "http", "url": format!("https://api.example.com/mcp?api_key={opaque}") }
+    }});
+    std::fs::write(&json, more.to_string()).unwrap();
+    let (ok, out, err) = warden(&["import", &file, "--no-resolve"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("server \"cli\": argument 3 holds a credential in plain text"), "{err}");
+    assert!(err.contains("server \"query\"") && err.contains("query parameter \"api_key\""), "{err}");
+    assert!(!(out + &err).contains(&opaque), "never echoed: {err}");
+
     let without: serde_json::Value = {
         let mut d = doc.clone();
         let servers = d["mcpServers"].as_object_mut().unwrap();

@@ -145,6 +145,48 @@ fn spawned_servers_see_only_the_environment_the_config_names() {
     assert!(!env.contains("must-not-leak-7c1d"), "an unnamed secret never reaches the server");
 }
 
+/// The same for a header whose value Warden reads from a file (`headers = { Authorization = {
+/// file = … } }`): a server echoing it in a result (text, structured content, a base64 payload),
+/// in an error, or in a listed tool's description never hands it on.
+#[test]
+fn a_header_read_from_a_file_never_comes_back_on_any_path() {
+    let dir = TempDir::new("hostile");
+    let secret = ["hdr", "secret", "9c4e", "71aa"].join("-");
+    std::fs::write(dir.path("authorization"), format!("Bearer {secret}\n")).unwrap();
+    let port = free_port();
+    let _upstream =
+        Process::listening(&venv_bin("python"), &[&peer_file("python/hostile_http.py"), &port.to_string()], &[], port);
+    let gw = Warden::serve(
+        "",
+        &format!(
+            "[servers.upstream]\ntrusted_content = true\nurl = \"http://127.0.0.1:{port}/mcp\"\nheaders = {{ Authorization = {{ file = {:?} }} }}\n",
+            dir.path("authorization").display().to_string()
+        ),
+    );
+    let out = call(
+        &gw.url(),
+        json!([
+            { "op": "callTool", "name": "upstream__echo_credential", "arguments": {} },
+            { "op": "callTool", "name": "upstream__echo_credential_error", "arguments": {} },
+            { "op": "listTools" },
+        ]),
+    );
+    let whole = out.to_string();
+    assert!(!whole.contains(&secret), "the header's value reached the client: {whole}");
+    let result = ok(&out, 0);
+    assert!(
+        result["content"][0]["text"].as_str().unwrap_or_default().contains("[REDACTED:injected_credential]"),
+        "{result}"
+    );
+    assert!(err(&out, 1)["message"].as_str().is_some(), "{out}");
+    let lookup = ok(&out, 2)["tools"].as_array().unwrap().iter().find(|t| t["name"] == "upstream__lookup").cloned();
+    assert!(
+        lookup
+            .is_some_and(|t| t["description"].as_str().unwrap_or_default().contains("[REDACTED:injected_credential]")),
+        "{out}"
+    );
+}
+
 /// A credential a server's `env` takes from Warden's environment (`{ env = "VAR" }`, as `warden
 /// import` writes it) reaches the server, and the server cannot hand it on: echoed in a result,
 /// it is replaced before any client sees it. A referenced variable that is not set stops the

@@ -7,6 +7,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::process::Command;
+use std::time::Duration;
 use support::*;
 
 fn call(name: &str, arguments: Value) -> Value {
@@ -39,13 +40,7 @@ fn code(out: &Value, i: usize) -> i64 {
 }
 
 fn review(config: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(warden_bin())
-        .args(["tools", "review", "everything"])
-        .args(args)
-        .env("WARDEN_CONFIG", config)
-        .output()
-        .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    review_server(config, "everything", args)
 }
 
 #[test]
@@ -137,4 +132,86 @@ fn import_shows_and_adopts_proposed_classes() {
     std::fs::write(&cfg, &toml_text).unwrap();
     let check = Command::new(warden_bin()).current_dir(&dir.0).arg("check").output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+}
+
+/// The rug pull the binding is for: a tool whose `read` class was adopted changes its annotations
+/// (readOnlyHint true → false) while the gateway runs. The change is drift, held like any other;
+/// once a person accepts it, the adopted class does not carry over to the new definition, and the
+/// tool's calls after an untrusted result wait for approval again.
+#[test]
+fn an_adopted_class_does_not_survive_a_rug_pull() {
+    let state = TempDir::new("review");
+    std::fs::write(state.path("permit-all.cedar"), PERMIT_ALL).unwrap();
+    let config_text = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nlist_ttl = \"200ms\"\n\n\
+         [servers.rug]\ncommand = {:?}\nargs = [{:?}]\nenv = {{ RUGPULL = \"annotation\", CLOSED = \"1\" }}\n\n\
+         [audit]\npath = {:?}\n\n[policy]\nfiles = [{:?}]\n",
+        venv_bin("python"),
+        peer_file("python/rugpull_server.py"),
+        state.path("audit.db").display().to_string(),
+        state.path("permit-all.cedar").display().to_string(),
+    );
+    let weather = || call("rug__weather", json!({ "city": "Oslo" }));
+    let session = |gw: &Warden, ops: Vec<Value>| {
+        node_client(json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": ops }))
+    };
+    // First sight pins the definition.
+    let mut gw = Warden::start(&config_text, 0);
+    let out = session(&gw, vec![json!({ "op": "listTools" })]);
+    assert_eq!(names(ok(&out, 0), "tools"), ["rug__weather"], "{out}");
+    let path = gw.dir.path("warden.toml");
+    gw.stop();
+    let (ok_, adopted) = review_server(&path, "rug", &["--adopt"]);
+    assert!(ok_ && adopted.contains("adopted 1 classes"), "{adopted}");
+    let after = std::fs::read_to_string(&path).unwrap();
+
+    // Adopted: a second read after an untrusted result goes through.
+    let gw = Warden::start(&after, 0);
+    let out = session(&gw, vec![weather(), weather()]);
+    assert_eq!(text(ok(&out, 1)), "weather ran", "{out}");
+    // The server changes the tool's annotations: held, as any drift.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = session(&gw, vec![json!({ "op": "listTools" })]);
+    assert!(names(ok(&out, 0), "tools").is_empty(), "the changed definition is held: {out}");
+    let (status, accepted) = warden_cli(&gw, &["pins", "accept", "rug", "weather", "--by", "reviewer"]);
+    assert_eq!(status, 0, "{accepted}");
+    std::thread::sleep(Duration::from_millis(300));
+    // Accepted, it is listed again, but the class adopted for the old definition is gone.
+    let out = session(&gw, vec![json!({ "op": "listTools" }), weather(), weather()]);
+    assert_eq!(names(ok(&out, 0), "tools"), ["rug__weather"], "{out}");
+    assert_eq!(code(&out, 2), -32013, "write again: a read after an untrusted result waits: {out}");
+    assert!(gw.log().contains("adopted for this tool was for another definition"), "{}", gw.log());
+}
+
+fn review_server(config: &std::path::Path, server: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(warden_bin())
+        .args(["tools", "review", server])
+        .args(args)
+        .env("WARDEN_CONFIG", config)
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// A read-only tool that reaches the open world (fetching a URL) is not proposed `read`: once a
+/// context is tainted, it could carry out what the context read.
+#[test]
+fn a_read_only_tool_open_to_the_world_is_not_proposed_read() {
+    let dir = TempDir::new("review");
+    let cfg = dir.path("warden.toml");
+    std::fs::write(
+        &cfg,
+        format!("[servers.demo]\ncommand = {:?}\nargs = [\"demo-server\"]\n", warden_bin().display().to_string()),
+    )
+    .unwrap();
+    let (ok_, shown) = review_server(&cfg, "demo", &["--connect"]);
+    assert!(ok_, "{shown}");
+    let fetch = shown.lines().skip_while(|l| !l.contains("fetch_url")).take(2).collect::<Vec<_>>().join("\n");
+    assert!(fetch.contains("readOnly") && fetch.contains("write          write"), "{shown}");
+    assert!(fetch.contains("not read: it reaches the open world"), "{shown}");
+    let (ok_, adopted) = review_server(&cfg, "demo", &["--adopt", "--connect"]);
+    assert!(ok_, "{adopted}");
+    let doc: toml::Table = std::fs::read_to_string(&cfg).unwrap().parse().unwrap();
+    let class = doc.get("tools").and_then(|t| t.get("demo/fetch_url")).and_then(|t| t.get("class"));
+    assert!(class.is_none_or(|c| c.as_str() != Some("read")), "{doc:?}");
 }

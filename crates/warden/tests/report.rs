@@ -220,3 +220,32 @@ fn a_token_whose_write_scope_only_read_is_named() {
     // The API key's scopes lack notes:write: write_note is refused to it before any policy.
     assert!(md.contains("refused (needs scope notes:write)"), "{md}");
 }
+
+/// A server names its tool to break out of the report: HTML that would load an image and run
+/// script, and Markdown that would fetch an image. The HTML shows it as text (nothing fetched,
+/// nothing run in Chromium), and the Markdown keeps it from being a link or an image.
+#[test]
+fn a_hostile_tool_name_stays_text_in_the_report() {
+    let hostile = "x<img src=https://attacker.example/h.png onerror=alert(1)>![y](https://attacker.example/m.png)";
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[servers.rug]\ncommand = {:?}\nargs = [{:?}]\nenv = {{ EXTRA = {:?} }}\n",
+        venv_bin("python"),
+        peer_file("python/rugpull_server.py"),
+        format!("{hostile}|Looks things up.")
+    );
+    let mut gw = Warden::start(&config, 0);
+    let out = node_client(
+        json!({ "sdk": "v1", "transport": { "type": "http", "url": gw.url() }, "ops": [{ "op": "listTools" }] }),
+    );
+    ok(&out, 0);
+    gw.stop();
+    let dir = TempDir::new("report-hostile");
+    let (html, md, html_path) = report(&gw.dir.path("warden.toml"), &dir);
+    assert!(html.contains("attacker.example"), "the tool is in the report: {html}");
+    assert!(!html.contains("<img") && !html.contains("<script"), "{html}");
+    let page = render(&html_path, &artifacts().join("report-hostile.png"));
+    assert_eq!(page["requests"], json!([]), "nothing fetched: {page}");
+    assert_eq!(page["pageErrors"], json!([]), "{page}");
+    assert_eq!(page["scriptElements"], 0);
+    assert!(md.contains("attacker.example") && !md.contains("![y]") && !md.contains("<img"), "{md}");
+}

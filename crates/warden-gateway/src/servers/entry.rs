@@ -74,13 +74,36 @@ pub fn credential_kind(scanner: &SecretScanner, name: &str, value: &str) -> Opti
     (named && looks_secret).then(|| "credential_named_by_its_variable".to_owned())
 }
 
-/// Whether `value` is a reference its client expands, not a value.
+/// Whether `value` is a reference its client expands, not a value: a variable
+/// ([`reference_variable`], or any `${…}`), or a placeholder (`{{…}}`, `<…>`, `%…%`).
 fn is_reference(value: &str) -> bool {
     (value.starts_with("${") && value.ends_with('}'))
-        || (value.starts_with('$') && value[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        || reference_variable(value).is_some()
         || (value.starts_with("{{") && value.ends_with("}}"))
         || (value.starts_with('<') && value.ends_with('>'))
-        || (value.starts_with("%") && value.ends_with('%') && value.len() > 2)
+        || (value.starts_with('%') && value.ends_with('%') && value.len() > 2)
+}
+
+/// The variable a value its client expands names (`${VAR}`, `${env:VAR}`, `$VAR`,
+/// `${input:id}`), as an environment variable name ([`variable_name`]).
+pub fn reference_variable(value: &str) -> Option<String> {
+    let inner = value.strip_prefix("${").and_then(|v| v.strip_suffix('}'));
+    let name = match inner {
+        Some(i) => i.strip_prefix("env:").or_else(|| i.strip_prefix("input:")).unwrap_or(i),
+        None => value.strip_prefix('$')?,
+    };
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .then(|| variable_name(name))
+}
+
+/// An environment variable name made of `text`: upper case, `_` for anything else.
+pub fn variable_name(text: &str) -> String {
+    let mut v: String =
+        text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    if v.starts_with(|c: char| c.is_ascii_digit()) {
+        v.insert(0, '_');
+    }
+    v
 }
 
 /// Flags for a server's credentials written in plain text into its `env` (`where_ = "env"`) or

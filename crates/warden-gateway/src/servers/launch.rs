@@ -117,7 +117,7 @@ fn quote(arg: &str) -> String {
 }
 
 /// The program's file name, lowercased, without `.exe`.
-fn base(program: &str) -> String {
+pub fn base(program: &str) -> String {
     let name = program.rsplit(['/', '\\']).next().unwrap_or(program).to_ascii_lowercase();
     name.strip_suffix(".exe").map(str::to_owned).unwrap_or(name)
 }

@@ -22,7 +22,7 @@ mod spec;
 
 pub use inventory::{Definition, Inventory, ListReview, Snapshot};
 pub use lane::{Lane, ServerMessages};
-pub use launch::{Flag, LaunchReview, Severity, flags as command_flags, printable};
+pub use launch::{Flag, LaunchReview, Severity, base as program_name, flags as command_flags, printable};
 pub use slot::Slot;
 pub use spec::{SELF_COMMAND, ServerPaths, credential_of, sandbox_problem, server_info};
 

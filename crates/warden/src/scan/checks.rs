@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use warden_gateway::config::Config;
 use warden_gateway::servers::entry::{argument_flags, credential_flags, url_flags};
-use warden_gateway::servers::{Flag, SELF_COMMAND, Severity, command_flags};
+use warden_gateway::servers::{Flag, SELF_COMMAND, Severity, command_flags, program_name as base};
 use warden_inspect::poison::skeleton;
 use warden_inspect::secrets::SecretScanner;
 
@@ -52,12 +52,6 @@ pub struct Context<'a> {
     pub resolve: bool,
     /// The credential scanner (compiled once).
     pub secrets: &'a SecretScanner,
-}
-
-/// The program's file name, lowercased, without `.exe`.
-pub fn base(program: &str) -> String {
-    let name = program.rsplit(['/', '\\']).next().unwrap_or(program).to_ascii_lowercase();
-    name.strip_suffix(".exe").map(str::to_owned).unwrap_or(name)
 }
 
 /// Whether the entry starts `warden run` (any path ending in `warden`, or `@self`), whose

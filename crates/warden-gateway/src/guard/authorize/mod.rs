@@ -11,6 +11,7 @@
 //!   capability, and only as the policies allow the server to ask this principal; one that no
 //!   single client can answer is refused, but for `roots/list` with configured roots.
 
+mod adopted;
 mod policies;
 
 pub use policies::{Authorizer, CallState, load_policies, refusal};

@@ -42,42 +42,13 @@ pub struct Authorizer {
     seen: Mutex<Vec<(PathBuf, Option<std::time::SystemTime>, u64)>>,
     tools: BTreeMap<String, ToolSection>,
     servers: HashMap<String, ServerPolicy>,
+    adopted: super::adopted::AdoptedClasses,
 }
 
 impl std::fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authorizer").field("policies", &self.engine.load().len()).finish()
     }
-}
-
-/// The configured class of a tool, unless it was adopted for another definition than
-/// `definition` (`[tools."s/t"] definition`): then the class of the server's `*` entry (or none),
-/// as if the tool had never been reviewed.
-fn bound_class(
-    server: &str,
-    settings: &ToolSection,
-    server_default: Option<ToolClass>,
-    definition: &Value,
-) -> Option<ToolClass> {
-    let Some(adopted_for) = &settings.definition else { return settings.class };
-    let now = warden_inspect::canonical::definition_hash(definition).ok();
-    if now.as_deref() == Some(adopted_for.as_str()) {
-        return settings.class;
-    }
-    let tool = definition.get("name").and_then(Value::as_str).unwrap_or_default();
-    // Said once per definition, not on every call and listing.
-    static SAID: std::sync::OnceLock<Mutex<std::collections::HashSet<String>>> = std::sync::OnceLock::new();
-    let said = SAID.get_or_init(Default::default);
-    let mut said = said.lock().unwrap_or_else(|p| p.into_inner());
-    if said.len() >= 1024 || !said.insert(format!("{server}/{tool}/{}", now.unwrap_or_default())) {
-        return server_default;
-    }
-    tracing::warn!(
-        server = %server,
-        tool = %crate::names::for_log(tool),
-        "the class adopted for this tool was for another definition: it is treated as never reviewed until `warden tools review` adopts it again"
-    );
-    server_default
 }
 
 /// Reads and validates policy files.
@@ -148,6 +119,7 @@ impl Authorizer {
             files,
             tools: config.tools.clone(),
             servers,
+            adopted: Default::default(),
         };
         a.remember_files();
         Ok(a)
@@ -210,7 +182,8 @@ impl Authorizer {
         let annotations = definition.get("annotations").filter(|a| a.is_object());
         let trusted = self.servers.get(server).is_some_and(|s| s.facts.trusted);
         let server_default = self.tools.get(&format!("{server}/*")).and_then(|d| d.class);
-        let class = ToolClass::decide(bound_class(server, &settings, server_default, definition), trusted, annotations);
+        let class =
+            ToolClass::decide(self.adopted.class(server, &settings, server_default, definition), trusted, annotations);
         let facts = ToolFacts {
             name: name.to_owned(),
             class,
