@@ -56,6 +56,14 @@ impl super::Config {
                 if self.gates.webhook_allow_private { warden_upstream::egress::Policy::any_address() } else { policy };
             webhook.check_url(u).map_err(|e| (at(&["gates", "webhook"]), format!("{e}{advice}")))?;
         }
+        for (i, w) in self.notifications.webhooks.iter().enumerate() {
+            let Some(u) = w.url.literal() else { continue };
+            let checked = if w.allow_private { warden_upstream::egress::Policy::any_address() } else { policy.clone() };
+            checked.check_url(u).map_err(|e| {
+                let key = vec!["notifications".into(), "webhooks".into(), i.to_string(), "url".into()];
+                (key, format!("{e}; or set allow_private for an internal receiver"))
+            })?;
+        }
         Ok(())
     }
 }

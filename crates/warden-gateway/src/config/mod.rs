@@ -6,6 +6,7 @@
 
 mod approvals;
 mod auth;
+mod console;
 mod credentials;
 mod duration;
 mod egress;
@@ -20,6 +21,7 @@ mod tools;
 
 pub use approvals::{ApprovalFlow, ApprovalsSection, StateKeySection, TaintSection};
 pub use auth::{ApiKeySection, AuthSection, JwtAlgorithm, OAuthSection, is_scope_token};
+pub use console::{CONSOLE_PATH, ConsoleSection, NotificationsSection, NotifyEvent, WebhookFormat, WebhookSection};
 pub use credentials::{CALLBACK_PATH, CredentialsSection, SIGNED_IN_PATH, START_PATH, SignInSection, browser_url};
 pub use duration::ConfigDuration;
 pub use egress::EgressSection;
@@ -97,6 +99,13 @@ pub struct Config {
     /// State several gateways share (Redis).
     #[serde(default)]
     pub state: StateSection,
+    /// The operator console on the admin listener.
+    #[serde(default)]
+    pub console: ConsoleSection,
+    /// Webhooks told of approvals waiting, held definitions, quarantined results, tripped gates
+    /// and containment.
+    #[serde(default)]
+    pub notifications: NotificationsSection,
     /// The directory relative paths in the file are read from (the file's own directory).
     #[serde(skip)]
     #[schemars(skip)]
@@ -540,6 +549,8 @@ impl Config {
             }
         }
         self.credentials.validate()?;
+        self.console.validate(self.auth.oauth.is_some())?;
+        self.notifications.validate()?;
         self.state.validate(self.approvals.state_key.is_some())?;
         self.validate_egress()
     }
