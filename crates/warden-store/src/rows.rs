@@ -17,7 +17,7 @@ use crate::heads::HeadsStatement;
 use crate::sql::Dialect;
 
 /// `SELECT` of every column of `mcp_audit`, times as stored text.
-fn select_rows(sql: &Dialect) -> String {
+pub(crate) fn select_rows(sql: &Dialect) -> String {
     format!(
         "SELECT {} FROM mcp_audit",
         COLUMNS.replace("event_time", &format!("{} AS event_time", sql.at("event_time")))
@@ -95,6 +95,8 @@ macro_rules! decode_row {
         })()
     }};
 }
+
+pub(crate) use decode_row;
 
 macro_rules! decode_checkpoint {
     ($row:expr) => {{

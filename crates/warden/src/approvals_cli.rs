@@ -115,7 +115,15 @@ async fn decide(
     let by = operator(by);
     let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let use_within = config.approvals.use_within.0;
-    let ruled = warden_gateway::guard::approve::decide(store, &auditor, id, answer, &by, None, use_within).await;
+    let ruled = warden_gateway::guard::approve::decide(
+        store,
+        &auditor,
+        id,
+        answer,
+        warden_gateway::guard::approve::Decider { by: &by, by_key: None, reason: None },
+        use_within,
+    )
+    .await;
     if let Some(log) = auditor.log() {
         let _ = log.shutdown().await;
     }

@@ -121,6 +121,13 @@ impl Authenticator {
         })
     }
 
+    /// The principal an OpenID Connect ID token names, when it is the issuer's, for
+    /// `client_id`, from the sign-in that sent `nonce`; otherwise why not.
+    pub async fn identify(&self, id_token: &str, client_id: &str, nonce: &str) -> Result<Arc<Principal>, String> {
+        let Some(jwt) = &self.jwt else { return Err("[auth.oauth] is not configured".into()) };
+        jwt.validate_id_token(id_token, client_id, nonce).await.map(Arc::new).map_err(|r| r.0)
+    }
+
     /// Loads signing keys (at start-up and on reload); a failure is logged, not fatal.
     pub async fn load_keys(&self) {
         if let Some(j) = &self.jwt {

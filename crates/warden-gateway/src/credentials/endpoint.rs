@@ -78,6 +78,8 @@ pub struct Granted {
     pub scope: Option<String>,
     /// A refresh token, when one was issued.
     pub refresh: Option<String>,
+    /// An OpenID Connect ID token, when one was issued (a sign-in asking for `openid`).
+    pub id_token: Option<String>,
 }
 
 /// Posts `form` to `url` as client `client_id` (HTTP Basic with `secret`; a public client sends
@@ -167,7 +169,8 @@ pub async fn token_request(
     };
     let refresh = v.get("refresh_token").and_then(Value::as_str).filter(|r| sendable(r)).map(str::to_owned);
     let scope = v.get("scope").and_then(Value::as_str).map(str::to_owned);
-    Ok(Granted { token: token.to_owned(), lifetime, scope, refresh })
+    let id_token = v.get("id_token").and_then(Value::as_str).filter(|t| t.len() <= 16 * 1024).map(str::to_owned);
+    Ok(Granted { token: token.to_owned(), lifetime, scope, refresh, id_token })
 }
 
 fn sendable(token: &str) -> bool {

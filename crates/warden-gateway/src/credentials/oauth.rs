@@ -219,6 +219,18 @@ impl OAuthClient {
 
     /// Where to send the browser for an authorization with `state` and PKCE `verifier`.
     fn authorization_url(&self, d: &Discovered, state: &str, verifier: &str) -> String {
+        self.authorization_url_with(d, state, verifier, &[])
+    }
+
+    /// The authorization endpoint URL for a browser, with `extra` parameters (an OpenID
+    /// Connect `nonce`).
+    pub fn authorization_url_with(
+        &self,
+        d: &Discovered,
+        state: &str,
+        verifier: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
         let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
         let mut url = d.authorization_endpoint.clone();
         {
@@ -232,6 +244,9 @@ impl OAuthClient {
                 .append_pair("resource", &self.resource);
             if !self.scopes.is_empty() {
                 q.append_pair("scope", &self.scopes.join(" "));
+            }
+            for (k, v) in extra {
+                q.append_pair(k, v);
             }
         }
         url.to_string()
@@ -247,7 +262,7 @@ impl OAuthClient {
     }
 
     /// Redeems `code` with PKCE `verifier`.
-    async fn redeem(&self, d: &Discovered, code: &str, verifier: &str) -> Result<Granted, Refused> {
+    pub async fn redeem(&self, d: &Discovered, code: &str, verifier: &str) -> Result<Granted, Refused> {
         let form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.to_owned()),

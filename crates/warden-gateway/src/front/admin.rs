@@ -136,8 +136,7 @@ async fn decide(State(admin): AdminState, headers: HeaderMap, Path(id): Path<Str
         &g.auditor,
         &id,
         answer,
-        &who.subject,
-        Some(&key),
+        crate::guard::approve::Decider { by: &who.subject, by_key: Some(&key), reason: None },
         g.approvals.use_within(),
     )
     .await;

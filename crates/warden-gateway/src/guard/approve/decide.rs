@@ -15,18 +15,29 @@ pub enum Ruling {
     Refused(String),
 }
 
+/// Who decides, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Decider<'a> {
+    /// Their name, for the record.
+    pub by: &'a str,
+    /// Their principal identity when known (the admin API, the console): nobody decides on
+    /// their own call.
+    pub by_key: Option<&'a str>,
+    /// What they said about it, if anything.
+    pub reason: Option<&'a str>,
+}
+
 /// Records a person's approval or denial of a pending request, and audits it; a decision the
-/// audit log cannot record is undone. `by_key` is the decider's principal identity when known
-/// (the admin API): nobody approves their own call.
+/// audit log cannot record is undone.
 pub async fn decide(
     store: &dyn ApprovalStorage,
     auditor: &Auditor,
     id: &str,
     verdict: Answer,
-    by: &str,
-    by_key: Option<&str>,
+    decider: Decider<'_>,
     use_within: Duration,
 ) -> Result<Ruling, String> {
+    let Decider { by, by_key, reason } = decider;
     let Some(current) = store.get(id).await.map_err(|e| e.to_string())? else {
         return Ok(Ruling::Refused(format!("no approval has the id {}", crate::names::shown(id))));
     };
@@ -47,7 +58,9 @@ pub async fn decide(
         Answer::Approve => ("approval_granted", "approved by an operator"),
         Answer::Deny => ("approval_denied", "denied by an operator"),
     };
-    if let Err(e) = auditor.approval(ApprovalEvent { event, approval: &approval, by: Some(by), note }).await {
+    let said: String = reason.unwrap_or_default().chars().filter(|c| !c.is_control()).take(500).collect();
+    let note = if said.trim().is_empty() { note.to_owned() } else { format!("{note}: {}", said.trim()) };
+    if let Err(e) = auditor.approval(ApprovalEvent { event, approval: &approval, by: Some(by), note: &note }).await {
         let undone = store.undecide(id, by).await.unwrap_or(false);
         let state = if undone { "it is pending again" } else { "it could NOT be undone" };
         return Err(format!("the audit log did not record the decision ({}); {state}", e.message));

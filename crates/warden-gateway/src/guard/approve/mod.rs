@@ -23,7 +23,7 @@
 mod decide;
 mod guard;
 
-pub use decide::{Ruling, decide};
+pub use decide::{Decider, Ruling, decide};
 pub use guard::{Approve, SealContinuation};
 
 use crate::client::{ClientContext, Outbound};
