@@ -356,18 +356,34 @@ impl Gateway {
             return;
         }
         if let Some(server) = news.strip_prefix("pins:") {
-            // Definitions accepted (or unpinned) somewhere: the next listing reviews them again.
-            if let Some(server) = self.registry.get(server) {
-                tracing::info!(server = %server.info.name, "pins changed: lists are fetched and reviewed again");
-                for slot in server.slots() {
-                    slot.lanes().iter().for_each(|l| l.inventory.invalidate_all());
-                }
-            }
+            self.relist(server);
             return;
         }
         tracing::info!(%news, "news from another gateway: syncing containment");
         if let Err(e) = self.sync_containment().await {
             tracing::warn!("containment not synced: {e}");
+        }
+    }
+
+    /// Definitions of `server` were accepted (or unpinned): the next listing fetches and reviews
+    /// them again.
+    fn relist(&self, server: &str) {
+        if let Some(server) = self.registry.get(server) {
+            tracing::info!(server = %server.info.name, "pins changed: lists are fetched and reviewed again");
+            for slot in server.slots() {
+                slot.lanes().iter().for_each(|l| l.inventory.invalidate_all());
+            }
+        }
+    }
+
+    /// An operator accepted definitions of `server` here: this gateway lists them again, and so
+    /// does every gateway sharing state.
+    pub async fn pins_changed(&self, server: &str) {
+        self.relist(server);
+        if let Some(state) = &self.shared
+            && let Err(e) = state.publish(&format!("pins:{server}")).await
+        {
+            tracing::warn!("{e}: other gateways pick the accepted definitions up at their next listing");
         }
     }
 

@@ -131,3 +131,60 @@ impl AuditReader {
         Ok(self.rows_after(seq - 1, 1).await?.into_iter().find(|r| r.seq == seq))
     }
 }
+
+/// Tool calls of one `server/tool` since a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallCount {
+    pub server: String,
+    pub tool: String,
+    /// Every call row.
+    pub calls: u64,
+    /// Those refused (any decision but `ALLOW`).
+    pub refused: u64,
+}
+
+macro_rules! call_counts_on {
+    ($conn:ident, $sql:ident, $since:expr) => {{
+        let text = format!(
+            "SELECT server_name, tool_name, COUNT(*), SUM(CASE WHEN decision = 'ALLOW' THEN 0 ELSE 1 END) \
+             FROM mcp_audit WHERE event = 'call' AND event_time >= {} AND server_name IS NOT NULL \
+             AND tool_name IS NOT NULL GROUP BY server_name, tool_name",
+            $sql.time_param(1)
+        );
+        let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(&text)
+            .bind(stored_time(&$since))
+            .fetch_all(&mut *$conn)
+            .await
+            .map_err(StoreError::db("counting recent calls"))?;
+        Ok::<_, StoreError>(rows)
+    }};
+}
+
+impl AuditReader {
+    /// Calls per `server/tool` at or after `since`, and how many were refused.
+    pub async fn call_counts(&self, since: DateTime<Utc>) -> Result<Vec<CallCount>, StoreError> {
+        let rows = match self.backend() {
+            crate::backend::Backend::Sqlite(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                let conn: &mut sqlx::SqliteConnection = &mut pooled;
+                let sql = &crate::sql::SQLITE;
+                call_counts_on!(conn, sql, since)?
+            }
+            crate::backend::Backend::Postgres(pool) => {
+                let mut pooled = pool.acquire().await.map_err(StoreError::db("taking a connection"))?;
+                let conn: &mut sqlx::PgConnection = &mut pooled;
+                let sql = &crate::sql::POSTGRES;
+                call_counts_on!(conn, sql, since)?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(server, tool, calls, refused)| CallCount {
+                server,
+                tool,
+                calls: calls.max(0) as u64,
+                refused: refused.unwrap_or(0).max(0) as u64,
+            })
+            .collect())
+    }
+}

@@ -536,8 +536,17 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
     gw.start();
     if let Some(addr) = &config.admin.listen {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        tracing::info!("admin listener (metrics, operator API) on http://{}", listener.local_addr()?);
-        let app = warden_gateway::front::admin::router(gw.clone());
+        let bound = listener.local_addr()?;
+        tracing::info!("admin listener (metrics, operator API) on http://{bound}");
+        let mut app = warden_gateway::front::admin::router(gw.clone());
+        let gates = audit_cli::gates_of(config)?;
+        if let Some(console) = warden_gateway::front::console::Console::open(config, gw.clone(), bound, gates)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            tracing::info!("operator console on {}/console/", console.origin());
+            app = app.merge(warden_gateway::front::console::router(console));
+        }
         let limits = HttpLimits::of(&config.gateway);
         tokio::spawn(listener::serve(listener, app, limits, std::future::pending(), Duration::ZERO));
     }

@@ -107,8 +107,11 @@ async fn review(
     // A decision that cannot be recorded does not stand: the log is opened first, and a review
     // whose row cannot be written is undone.
     let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let reviewed = store.review(id, decision, &by).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let item = match reviewed {
+    let reviewed = warden_gateway::guard::quarantine::review(store, &auditor, id, decision, &by).await;
+    if let Some(log) = auditor.log() {
+        let _ = log.shutdown().await;
+    }
+    let item = match reviewed.map_err(|e| anyhow::anyhow!(e))? {
         Reviewed::Done(item) => item,
         Reviewed::NotFound => {
             eprintln!("no quarantined result has the id {}", escaped(id));
@@ -119,20 +122,6 @@ async fn review(
             return Ok(1);
         }
     };
-    let (event, verdict) = match decision {
-        Review::Release => ("quarantine_released", "RELEASED"),
-        Review::Discard => ("quarantine_discarded", "DISCARDED"),
-    };
-    let what = format!("{} ({} {}/{} for {})", item.id, item.method, item.server, item.item, item.actor_id);
-    let recorded = auditor.operator_action(event, verdict, &by, &what).await;
-    if let Some(log) = auditor.log() {
-        let _ = log.shutdown().await;
-    }
-    if let Err(e) = recorded {
-        let undone = store.reopen(&item.id, &by).await.unwrap_or(false);
-        let state = if undone { "the item is held again" } else { "the review could NOT be undone" };
-        anyhow::bail!("the audit log did not record the review ({}); {state}", e.message);
-    }
     match decision {
         Review::Release => println!(
             "released {}: {} can now read it as the resource warden://quarantine/{}",

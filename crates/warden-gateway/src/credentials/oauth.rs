@@ -47,6 +47,13 @@ pub struct Discovered {
     iss_required: bool,
 }
 
+impl Discovered {
+    /// Whether every authorization response must carry `iss` (RFC 9207).
+    pub fn iss_required(&self) -> bool {
+        self.iss_required
+    }
+}
+
 /// Warden's client at one server's authorization server.
 pub struct OAuthClient {
     resource: String,

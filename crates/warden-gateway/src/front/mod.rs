@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod consent;
+pub mod console;
 pub mod guard;
 pub mod http;
 pub mod listener;

@@ -225,6 +225,31 @@ fn notice(method: &str, exposed: &str, id: &str, severity: &str) -> Value {
     }
 }
 
+/// Records a person's release or discard of a held result, and audits it; a review the audit
+/// log cannot record is undone (`warden quarantine`, the console).
+pub async fn review(
+    store: &warden_store::QuarantineStore,
+    auditor: &Auditor,
+    id: &str,
+    decision: warden_store::quarantine::Review,
+    by: &str,
+) -> Result<warden_store::quarantine::Reviewed, String> {
+    use warden_store::quarantine::{Review, Reviewed};
+    let reviewed = store.review(id, decision, by).await.map_err(|e| e.to_string())?;
+    let Reviewed::Done(item) = reviewed else { return Ok(reviewed) };
+    let (event, verdict) = match decision {
+        Review::Release => ("quarantine_released", "RELEASED"),
+        Review::Discard => ("quarantine_discarded", "DISCARDED"),
+    };
+    let what = format!("{} ({} {}/{} for {})", item.id, item.method, item.server, item.item, item.actor_id);
+    if let Err(e) = auditor.operator_action(event, verdict, by, &what).await {
+        let undone = store.reopen(&item.id, by).await.unwrap_or(false);
+        let state = if undone { "the item is held again" } else { "the review could NOT be undone" };
+        return Err(format!("the audit log did not record the review ({}); {state}", e.message));
+    }
+    Ok(Reviewed::Done(item))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

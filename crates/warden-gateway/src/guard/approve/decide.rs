@@ -41,7 +41,10 @@ pub async fn decide(
     let Some(current) = store.get(id).await.map_err(|e| e.to_string())? else {
         return Ok(Ruling::Refused(format!("no approval has the id {}", crate::names::shown(id))));
     };
-    if by_key.is_some_and(|k| k == current.principal_key) {
+    // The same person may hold other credentials than the one that made the call (another
+    // client, the console's sign-in): an authenticated decider whose subject is the caller's
+    // is refused too.
+    if by_key.is_some_and(|k| k == current.principal_key || by == current.actor_id) {
         return Ok(Ruling::Refused("nobody may decide on their own call".into()));
     }
     let now = super::unix_ms(&crate::clock::SystemClock);
