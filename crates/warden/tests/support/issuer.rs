@@ -37,8 +37,11 @@ pub const OAUTH_CLIENT: (&str, &str) = ("warden-oauth", "oauth-secret-19c2");
 /// The client Warden signs browsers in with (its own sign-in, for consent links).
 pub const SIGN_IN_CLIENT: (&str, &str) = ("warden-signin", "signin-secret-5e0b");
 
+/// The client the operator console signs operators in with (OpenID Connect).
+pub const CONSOLE_CLIENT: (&str, &str) = ("warden-console", "console-secret-8d21");
+
 /// The clients registered for authorization code grants.
-const CODE_CLIENTS: [(&str, &str); 2] = [OAUTH_CLIENT, SIGN_IN_CLIENT];
+const CODE_CLIENTS: [(&str, &str); 3] = [OAUTH_CLIENT, SIGN_IN_CLIENT, CONSOLE_CLIENT];
 
 /// A subject whose tokens the issuer refuses to exchange; its refusal's description quotes the
 /// token sent, as a careless authorization server might.
@@ -145,6 +148,37 @@ impl AsServer {
                 };
                 respond(&mut s, status, &body.to_string());
             }
+            // A browser without the test header signs in by filling the login form.
+            ("GET", "/authorize") if req.header("x-test-user").is_none() => {
+                let query = req.path.split_once('?').map(|x| x.1).unwrap_or_default().to_owned();
+                let params: Vec<(String, String)> =
+                    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+                let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;");
+                let hidden: String = params
+                    .iter()
+                    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
+                    .collect();
+                let page = format!(
+                    "<!doctype html><html><head><meta charset=\"utf-8\"><title>Test identity provider</title></head><body>\
+                     <h1>Sign in</h1><form method=\"post\" action=\"/authorize\">{hidden}\
+                     <label>User <input id=\"user\" name=\"user\"></label> <button id=\"signin\" type=\"submit\">Sign in</button>\
+                     </form></body></html>"
+                );
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+            }
+            ("POST", "/authorize") => {
+                let form = req.form();
+                let user = form.get("user").cloned().unwrap_or_default();
+                let (status, location) = self.issue_code(&form, &user);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
             ("GET", "/authorize") => {
                 let (status, location) = self.authorize(&req);
                 let _ = write!(
@@ -199,8 +233,14 @@ impl AsServer {
             url::form_urlencoded::parse(req.path.split_once('?').map(|x| x.1).unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let user = req.header("x-test-user").unwrap_or_default().to_owned();
+        self.issue_code(&q, &user)
+    }
+
+    /// A code for `user`, bound to the request's client, redirect URI, PKCE challenge, resource
+    /// and (OpenID Connect) nonce; the redirect back to the client.
+    fn issue_code(&self, q: &std::collections::HashMap<String, String>, user: &str) -> (&'static str, String) {
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         if !CODE_CLIENTS.iter().any(|c| c.0 == get("client_id")) || get("response_type") != "code" || user.is_empty() {
             return ("400 Bad Request", String::new());
         }
@@ -211,7 +251,7 @@ impl AsServer {
         self.codes.lock().unwrap().insert(
             code.clone(),
             json!({ "client_id": get("client_id"), "redirect_uri": get("redirect_uri"), "challenge": get("code_challenge"), "sub": user,
-                    "resource": get("resource"), "scope": get("scope"), "used": false }),
+                    "resource": get("resource"), "scope": get("scope"), "nonce": get("nonce"), "used": false }),
         );
         let redirect = get("redirect_uri");
         let sep = if redirect.contains('?') { '&' } else { '?' };
@@ -241,6 +281,7 @@ impl AsServer {
         };
         let form = req.form();
         let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+        let mut nonce = None;
         let (sub, resource, scope, kind) = if get("grant_type") == "authorization_code" {
             let mut codes = self.codes.lock().unwrap();
             let Some(c) = codes.get_mut(&get("code")) else { return self.grant_refused("invalid_grant") };
@@ -262,6 +303,7 @@ impl AsServer {
             );
             let c = c.clone();
             drop(codes);
+            nonce = c["nonce"].as_str().map(str::to_owned);
             if bad_redirect {
                 return self.grant_refused("invalid_grant: redirect_uri");
             }
@@ -305,11 +347,15 @@ impl AsServer {
             .lock()
             .unwrap()
             .push(json!({ "grant": kind, "client": client_id, "sub": sub, "jti": jti, "resource": resource }));
-        (
-            "200 OK",
-            json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime,
-                           "refresh_token": refresh, "scope": scope }),
-        )
+        let mut answer = json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime,
+                                 "refresh_token": refresh, "scope": scope });
+        // OpenID Connect: an ID token for the client, carrying the sign-in's nonce.
+        if scope.split(' ').any(|s| s == "openid") {
+            let id = json!({ "iss": self.issuer, "sub": sub, "aud": client_id, "azp": client_id, "nonce": nonce,
+                             "iat": now(), "exp": now() + 300 });
+            answer["id_token"] = json!(jsonwebtoken::encode(&header, &id, &self.signing).expect("sign"));
+        }
+        ("200 OK", answer)
     }
 
     fn refuse(&self, status: &'static str, error: &str, description: String) -> (&'static str, Value) {
@@ -436,10 +482,15 @@ impl Issuer {
             codes: Mutex::default(),
             refreshes: Mutex::default(),
         };
+        // A connection each: a browser keeps idle connections open (preconnects, keep-alive),
+        // which must not stop Warden's own requests from being answered.
+        let server = Arc::new(server);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(s) = stream else { continue };
-                server.serve(s);
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let server = server.clone();
+                std::thread::spawn(move || server.serve(s));
             }
         });
         Issuer {
