@@ -351,7 +351,10 @@ fn main() -> anyhow::Result<()> {
             let (key, hash) = warden_gateway::authenticate::new_api_key();
             eprintln!("API key for {name} (shown once; Warden keeps only its hash):");
             println!("{key}");
-            eprintln!("\nAdd to warden.toml:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"");
+            eprintln!(
+                "\nAdd to warden.toml, for a caller of tools:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"\n\n\
+                 or, for an operator (the console and the operator API only):\n\n[admin.api_keys.{name}]\nhash = \"{hash}\""
+            );
             Ok(())
         }
         Command::Audit { command: audit_cli::AuditCommand::PublicKey, .. } => {

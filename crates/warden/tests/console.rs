@@ -42,6 +42,8 @@ struct Setup {
     ops: String,
     ops2: String,
     svc: String,
+    /// An `[admin.api_keys]` key: for the console and the operator API only.
+    night: String,
     _dir: TempDir,
 }
 
@@ -54,6 +56,7 @@ fn setup() -> Setup {
     let (ops, ops_hash) = api_key();
     let (ops2, ops2_hash) = api_key();
     let (svc, svc_hash) = api_key();
+    let (night, night_hash) = api_key();
     let (port, admin) = (free_port(), free_port());
     let config = format!(
         r#"[gateway]
@@ -84,6 +87,9 @@ class = "service"
 
 [admin]
 listen = "127.0.0.1:{admin}"
+
+[admin.api_keys.night-shift]
+hash = "{night_hash}"
 
 [console]
 sign_in = {{ client_id = "{client}", client_secret_file = {secret:?} }}
@@ -127,7 +133,7 @@ class = "read"
         leaky = peer_file("python/leaky_server.py"),
     );
     let gw = Warden::start(&config, port);
-    Setup { issuer, gw, admin, alice, ops, ops2, svc, _dir: dir }
+    Setup { issuer, gw, admin, alice, ops, ops2, svc, night, _dir: dir }
 }
 
 impl Setup {
@@ -464,6 +470,18 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     let token = s.issuer.token(Alg::Rs256, &s.issuer.claims("olivia", &s.gw.url(), json!({})));
     assert_eq!(s.sign_in_with(&token).unwrap_err().status, 401, "a bearer token is not a break-glass key");
     let ops = s.sign_in_with(&s.ops).expect("an admin key signs in");
+    // An operator's own key opens the console and the operator API, and never calls a tool.
+    let night = s.sign_in_with(&s.night).expect("an operator key signs in");
+    let me: Value = serde_json::from_str(&s.console("GET", "/console/api/session", Some(&night), &[], "").body).unwrap();
+    assert_eq!(me["subject"], "night-shift");
+    let auth = format!("Bearer {}", s.night);
+    assert_eq!(http_at("GET", s.admin, "/v1/approvals", &[("Authorization", &auth)], b"").status, 200);
+    let as_agent = s.agent(&s.night, json!([{ "op": "listTools" }]));
+    assert!(as_agent.to_string().contains("401"), "an operator key is no caller's key: {as_agent}");
+    // Both names of a loopback console are its own origin.
+    let other_name = format!("http://localhost:{}", s.admin);
+    let logout_check = s.console("POST", "/console/api/approvals/none/deny", Some(&night), &[("Origin", &other_name)], "{}");
+    assert_eq!(logout_check.status, 409, "{}", logout_check.body);
     let cross = s.console(
         "POST",
         "/console/auth/key",

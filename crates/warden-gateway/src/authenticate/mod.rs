@@ -55,6 +55,8 @@ struct Cached {
 pub struct Authenticator {
     jwt: Option<JwtValidator>,
     api_keys: HashMap<[u8; 32], Arc<Principal>>,
+    /// `[admin.api_keys]`: operators' keys, never accepted at the MCP endpoint.
+    operator_keys: HashMap<[u8; 32], Arc<Principal>>,
     local: Option<Arc<Principal>>,
     metadata_url: Option<String>,
     metadata: Option<Value>,
@@ -79,6 +81,16 @@ impl Authenticator {
             p.roles = k.roles.clone();
             p.scopes = k.scopes.clone();
             api_keys.insert(digest, Arc::new(p));
+        }
+        let mut operator_keys = HashMap::new();
+        for (name, k) in &config.admin.api_keys {
+            let hex = k.hash.strip_prefix("sha256:").unwrap_or_default();
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(hex, &mut digest)
+                .map_err(|_| GatewayError::Config(format!("admin.api_keys.{name}.hash is not hex")))?;
+            let mut p = Principal::new(name.clone(), warden_policy::PrincipalClass::Admin);
+            p.authority = Authority::ApiKey;
+            operator_keys.insert(digest, Arc::new(p));
         }
         let (jwt, metadata_url, metadata, required_scopes) = match (&auth.oauth, &resource) {
             (Some(o), Some(resource)) => {
@@ -113,6 +125,7 @@ impl Authenticator {
         Ok(Authenticator {
             jwt,
             api_keys,
+            operator_keys,
             local,
             metadata_url,
             metadata,
@@ -126,6 +139,18 @@ impl Authenticator {
     pub async fn identify(&self, id_token: &str, client_id: &str, nonce: &str) -> Result<Arc<Principal>, String> {
         let Some(jwt) = &self.jwt else { return Err("[auth.oauth] is not configured".into()) };
         jwt.validate_id_token(id_token, client_id, nonce).await.map(Arc::new).map_err(|r| r.0)
+    }
+
+    /// The operator an `[admin.api_keys]` key presented as a bearer token names, if it is one.
+    /// Only the admin listener asks: these keys never reach a tool.
+    pub fn operator_key(&self, headers: &HeaderMap) -> Option<Arc<Principal>> {
+        let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, key) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let digest: [u8; 32] = Sha256::digest(key.trim().as_bytes()).into();
+        self.operator_keys.get(&digest).cloned()
     }
 
     /// Loads signing keys (at start-up and on reload); a failure is logged, not fatal.

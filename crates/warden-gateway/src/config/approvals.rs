@@ -39,7 +39,8 @@ pub struct ApprovalsSection {
     /// again. Gateways sharing state need the same key.
     pub state_key: Option<StateKeySection>,
     /// Where people approve, shown to clients in the "approval pending" error (for example the
-    /// URL of your approval tool). Default: the `warden approvals approve <id>` command.
+    /// URL of your approval tool). Default: the item's link in the operator console when it is
+    /// served, and the `warden approvals approve <id>` command.
     pub approve_at: Option<String>,
     /// How often the gateway reads the containment list, to notice changes made by another
     /// process (`warden contain` without the admin API, or another gateway). Default 1s.

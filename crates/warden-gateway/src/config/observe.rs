@@ -73,6 +73,18 @@ pub struct AdminSection {
     /// Address serving `/metrics` (Prometheus) and `/healthz`, such as `"127.0.0.1:9464"`. Off
     /// when unset.
     pub listen: Option<String>,
+    /// Keys for operators only, by name: each opens the console (break-glass sign-in) and the
+    /// operator API as an admin principal of that name, and is never accepted at the MCP
+    /// endpoint. Only their SHA-256 hashes are configured (`warden apikey new NAME`).
+    pub api_keys: std::collections::BTreeMap<String, OperatorKeySection>,
+}
+
+/// `[admin.api_keys.NAME]`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorKeySection {
+    /// `sha256:` and the hex SHA-256 of the key.
+    pub hash: String,
 }
 
 /// `[telemetry]`: OpenTelemetry traces.

