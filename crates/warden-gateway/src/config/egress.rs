@@ -52,8 +52,11 @@ impl super::Config {
             policy.check_url(u).map_err(|e| (at(&["telemetry", "otlp_endpoint"]), format!("{e}{advice}")))?;
         }
         if let Some(u) = &self.gates.webhook {
-            let webhook =
-                if self.gates.webhook_allow_private { warden_upstream::egress::Policy::any_address() } else { policy };
+            let webhook = if self.gates.webhook_allow_private {
+                warden_upstream::egress::Policy::any_address()
+            } else {
+                policy.clone()
+            };
             webhook.check_url(u).map_err(|e| (at(&["gates", "webhook"]), format!("{e}{advice}")))?;
         }
         for (i, w) in self.notifications.webhooks.iter().enumerate() {
