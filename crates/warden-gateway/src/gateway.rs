@@ -456,6 +456,12 @@ impl Gateway {
         if let Some(kept) = self.kept_errors.get() {
             kept.close().await;
         }
+        // What was announced before the end is delivered if it can be, soon.
+        if let Some(n) = self.auditor.notifier()
+            && !n.drain(Duration::from_secs(5)).await
+        {
+            tracing::warn!("notifications still queued at shutdown were not delivered");
+        }
         if let Some(log) = self.auditor.log() {
             // Rows are never dropped, so a database that stays down would hold the exit forever.
             match tokio::time::timeout(Duration::from_secs(30), log.shutdown()).await {

@@ -3,7 +3,8 @@
 //!
 //! Read [`stack`] for the request path and the order of the guards, [`guard`] for each guard,
 //! [`catalogue`] for which methods take which path, [`resolver`] for how names reach servers, and
-//! [`servers`] for how connections are kept and shared.
+//! [`servers`] for how connections are kept and shared; [`notify`] for how people are told of
+//! what waits for them, and [`gates`] for the detection gates evaluated while serving.
 
 pub mod authenticate;
 pub mod catalogue;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod front;
+pub mod gates;
 pub mod gateway;
 pub mod guard;
 pub mod headers;
@@ -21,6 +23,7 @@ pub mod import;
 pub mod levels;
 pub mod metrics;
 pub mod names;
+pub mod notify;
 pub mod peer;
 pub mod resolver;
 pub mod schemas;

@@ -67,6 +67,15 @@ pub struct EventLabels {
     pub event: String,
 }
 
+/// Labels of a notification.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    /// `approval`, `drift`, `quarantine`, `gate` or `containment`.
+    pub event: String,
+    /// `sent`, `failed` (after its retry) or `dropped` (the queue was full).
+    pub outcome: String,
+}
+
 /// Every metric Warden exposes.
 pub struct Metrics {
     registry: Registry,
@@ -109,6 +118,8 @@ pub struct Metrics {
     pub audit_rows: Counter,
     /// Audit rows that could not be written.
     pub audit_failures: Counter,
+    /// Notifications to webhooks, by event and outcome (one per webhook for sent and failed).
+    pub notifications: Family<NotifyLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -141,6 +152,7 @@ impl Metrics {
             egress: Family::default(),
             audit_rows: Counter::default(),
             audit_failures: Counter::default(),
+            notifications: Family::default(),
             registry: Registry::default(),
         };
         registry.register("tool_calls", "Calls of tools, prompts and resources by decision", m.calls.clone());
@@ -187,6 +199,11 @@ impl Metrics {
         registry.register_collector(Box::new(OwnEgress));
         registry.register("audit_rows", "Audit rows written", m.audit_rows.clone());
         registry.register("audit_write_failures", "Audit rows that could not be written", m.audit_failures.clone());
+        registry.register(
+            "notifications",
+            "Notifications to webhooks by event and outcome (sent, failed, dropped)",
+            m.notifications.clone(),
+        );
         Metrics { registry, ..m }
     }
 

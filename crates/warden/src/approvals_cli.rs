@@ -185,12 +185,10 @@ pub async fn contain(config: &Config, server: &str, reason: &str, by: Option<Str
     let store = ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
     let approvals = ApprovalStore::open(&url).await.map_err(|e| anyhow::anyhow!("the approvals: {e}"))?;
     let grants = grants(&url).await?;
-    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auditor = operator_auditor(config).await?;
     let done =
         warden_gateway::guard::contain::contain(&store, &approvals, Some(&grants), &auditor, server, &by, reason).await;
-    if let Some(log) = auditor.log() {
-        let _ = log.shutdown().await;
-    }
+    finish(&auditor).await;
     // Applied whatever happened after the containment was recorded.
     let applied = poke(config).await;
     let done = done.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -270,11 +268,9 @@ pub async fn release(config: &Config, server: &str, by: Option<String>) -> anyho
     let by = operator(by);
     let url = url(config).await?;
     let store = ContainmentStore::open(&url).await.map_err(|e| anyhow::anyhow!("the containment store: {e}"))?;
-    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auditor = operator_auditor(config).await?;
     let done = warden_gateway::guard::contain::release(&store, &auditor, server, &by).await;
-    if let Some(log) = auditor.log() {
-        let _ = log.shutdown().await;
-    }
+    finish(&auditor).await;
     if !done.map_err(|e| anyhow::anyhow!("{e}"))? {
         eprintln!("{} is not contained; nothing changed", escaped(server));
         return Ok(1);
@@ -285,6 +281,30 @@ pub async fn release(config: &Config, server: &str, by: Option<String>) -> anyho
         if left == 0 { "emergency mode is off" } else { "emergency mode stays on (other servers are contained)" };
     println!("released {}; {mode}{applied}", escaped(server));
     Ok(0)
+}
+
+/// The auditor of a command that contains or releases a server: it tells the notification
+/// webhooks, as the gateway would. A webhook whose URL this shell cannot read (a variable only
+/// the gateway's service has) does not stop a containment: it is said, and left out.
+async fn operator_auditor(config: &Config) -> anyhow::Result<warden_gateway::guard::audit::Auditor> {
+    let auditor = warden_gateway::guard::audit::open_for_operator(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (notifier, skipped) = warden_gateway::notify::Notifier::start_available(config, auditor.metrics.clone());
+    for e in skipped {
+        eprintln!("not notified from this command: {e}");
+    }
+    Ok(auditor.notifying(notifier))
+}
+
+/// Flushes the command's audit rows, and gives its notifications a moment to be delivered.
+async fn finish(auditor: &warden_gateway::guard::audit::Auditor) {
+    if let Some(log) = auditor.log() {
+        let _ = log.shutdown().await;
+    }
+    if let Some(n) = auditor.notifier()
+        && !n.drain(Duration::from_secs(25)).await
+    {
+        eprintln!("a notification could not be delivered in time");
+    }
 }
 
 /// Asks the gateway to read the containment list now; says what happened.

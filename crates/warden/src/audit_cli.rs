@@ -228,44 +228,10 @@ fn cell(v: &serde_json::Value) -> String {
     }
 }
 
-/// The gates of a configuration, as the store evaluates them.
-pub fn gates_of(config: &Config) -> anyhow::Result<Vec<warden_store::gates::Gate>> {
-    use warden_store::gates::{Gate, GateKind, Trip};
-    let g = &config.gates;
-    let mut gates = Vec::new();
-    if g.defaults {
-        let windows = g
-            .deploy_windows
-            .iter()
-            .map(|w| {
-                let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).map(|t| t.to_utc());
-                Ok((t(&w.start)?, t(&w.end)?))
-            })
-            .collect::<Result<Vec<_>, chrono::ParseError>>()?;
-        for mut gate in warden_store::gates::default_gates() {
-            if let GateKind::DriftOutsideWindows { windows: w } = &mut gate.kind {
-                *w = windows.clone();
-            }
-            gates.push(gate);
-        }
-    }
-    let count = |condition: &str| format!("SELECT COUNT(*) FROM mcp_audit WHERE event_time >= $1 AND ({condition})");
-    for c in &g.custom {
-        gates.push(Gate {
-            name: c.name.clone(),
-            kind: GateKind::Sql { count_sql: count(&c.count_where), total_sql: c.total_where.as_deref().map(count) },
-            window: c.window.0,
-            threshold: c.threshold,
-            trip: Trip::Above,
-        });
-    }
-    Ok(gates)
-}
-
 /// `warden gates`: prints every gate; the exit status is 1 if any tripped.
 pub async fn gates(config: &Config, url: &str) -> anyhow::Result<i32> {
     let reader = AuditReader::open(url).await.map_err(|e| anyhow::anyhow!("opening the audit log: {e}"))?;
-    let results = warden_store::gates::evaluate(&reader, &gates_of(config)?, chrono::Utc::now())
+    let results = warden_store::gates::evaluate(&reader, &warden_gateway::gates::gates_of(config)?, chrono::Utc::now())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut tripped = 0;

@@ -4,7 +4,6 @@ mod approvals_cli;
 mod audit_cli;
 mod bench;
 mod demo;
-mod gates_alerts;
 mod import_cli;
 mod otlp;
 mod pins_cli;
@@ -485,8 +484,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Opens the audit log, builds the gateway and starts its background work, the admin listener
-/// and the gate alerts.
+/// Opens the audit log (and the notification webhooks), builds the gateway and starts its
+/// background work, the admin listener and the gate loop.
 async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway>> {
     let metrics = std::sync::Arc::new(warden_gateway::metrics::Metrics::new());
     let auditor = std::sync::Arc::new(
@@ -553,7 +552,7 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
         let limits = HttpLimits::of(&config.gateway);
         tokio::spawn(listener::serve(listener, app, limits, std::future::pending(), Duration::ZERO));
     }
-    gates_alerts::start(config)?;
+    warden_gateway::gates::start(config, gw.auditor.notifier().cloned()).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(gw)
 }
 

@@ -116,7 +116,8 @@ pub struct GatesSection {
     /// Allow a webhook on a private or loopback address, over http or https (an internal
     /// alert receiver). Off by default: the webhook must be https to a public address.
     pub webhook_allow_private: bool,
-    /// How often gates are evaluated while serving (with `webhook`).
+    /// How often gates are evaluated while serving (with `webhook`, or a `[notifications]`
+    /// webhook subscribed to `gate`).
     pub interval: ConfigDuration,
 }
 

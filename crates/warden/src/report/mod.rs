@@ -96,7 +96,7 @@ pub async fn run(config_path: &Path, config: &Config, args: ReportArgs) -> anyho
     let mut plan = review::plan(config, &servers, &tools, &scopes, &stored);
     let gates = match &stored.reader {
         Some(reader) => {
-            let gates = crate::audit_cli::gates_of(config)?;
+            let gates = warden_gateway::gates::gates_of(config)?;
             match warden_store::gates::evaluate(reader, &gates, now).await {
                 Ok(g) => g,
                 Err(e) => {

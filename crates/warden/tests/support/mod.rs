@@ -228,6 +228,11 @@ impl Warden {
     /// Starts `warden serve` on a whole configuration that listens on `port` (0: any port, read
     /// back from the log).
     pub fn start(config: &str, port: u16) -> Warden {
+        Warden::start_with_env(config, port, &[])
+    }
+
+    /// The same, with more variables in the gateway's environment.
+    pub fn start_with_env(config: &str, port: u16, env: &[(&str, &str)]) -> Warden {
         let dir = TempDir::new("gw");
         // Tests of the proxy itself run under a policy that permits everything; tests of
         // authorization bring their own [policy].
@@ -246,6 +251,7 @@ impl Warden {
             .env("WARDEN_LOG", "debug")
             .env("WARDEN_E2E_SECRET", "must-not-leak-7c1d")
             .env("WARDEN_E2E_STATE_KEY", SHARED_STATE_KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()

@@ -5,6 +5,11 @@
 //! decision and which policies); [`Auditor::request`] turns it, with the answer, into the row.
 //! Arguments are stored after secret redaction; results only as a SHA-256 hash. Every request a
 //! server makes of a client is a row too, on every path ([`Auditor::server_request`]).
+//!
+//! Each row written is shown to the [`Notifier`], which tells the webhooks subscribed to it of
+//! the rows that announce something ([`crate::notify::Notice::of_row`]): a row is the one
+//! place where an approval request, a held definition, a quarantine or a containment is known
+//! to have happened.
 
 mod flood;
 mod note;
@@ -15,6 +20,7 @@ pub use open::{audit_url, open, open_for_operator};
 
 use crate::client::ClientContext;
 use crate::metrics::{CallLabels, KindLabels, MethodLabels, Metrics, ReasonLabels, ServerLabels};
+use crate::notify::{Notice, Notifier};
 use flood::Admit;
 use note::{event_kind, outcome};
 use serde_json::Value;
@@ -60,6 +66,7 @@ pub struct Auditor {
     secrets: SecretScanner,
     sync: bool,
     egress_refusals: flood::RefusalWindow,
+    notifier: Option<Notifier>,
 }
 
 /// What the HTTP front tells the auditor about a refused credential.
@@ -77,7 +84,24 @@ pub struct AuthFailure<'a> {
 impl Auditor {
     /// An auditor writing to `log` (`None`: metrics only, for tools that do not serve).
     pub fn new(metrics: Arc<Metrics>, log: Option<Arc<dyn AuditSink>>, sync: bool) -> Auditor {
-        Auditor { metrics, log, secrets: SecretScanner::new(), sync, egress_refusals: Default::default() }
+        Auditor {
+            metrics,
+            log,
+            secrets: SecretScanner::new(),
+            sync,
+            egress_refusals: Default::default(),
+            notifier: None,
+        }
+    }
+
+    /// The same auditor, telling `notifier` of the rows that announce something.
+    pub fn notifying(self, notifier: Option<Notifier>) -> Auditor {
+        Auditor { notifier, ..self }
+    }
+
+    /// Where notices go, when webhooks are configured.
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.notifier.as_ref()
     }
 
     /// Starts the row of a request; see [`Pending`].
@@ -464,6 +488,7 @@ impl Auditor {
     /// Writes a row in the background.
     fn spawn_write(&self, log: Arc<dyn AuditSink>, row: AuditEvent) {
         let metrics = self.metrics.clone();
+        self.announce(self.notice_of(&row));
         tokio::spawn(async move {
             if let Err(e) = log.record(row).await {
                 metrics.audit_failures.inc();
@@ -497,10 +522,14 @@ impl Auditor {
         caller_columns(&Caller::of(ctx))
     }
 
+    /// Writes a row, and announces it when what it records stands: always once written; when
+    /// it could not be written, only in `batched` durability (in `sync` the event is refused).
     async fn write(&self, log: &dyn AuditSink, row: AuditEvent) -> Result<(), RpcError> {
+        let notice = self.notice_of(&row);
         match log.record(row).await {
             Ok(()) => {
                 self.metrics.audit_rows.inc();
+                self.announce(notice);
                 Ok(())
             }
             Err(e) => {
@@ -509,9 +538,20 @@ impl Auditor {
                 if self.sync {
                     Err(RpcError::internal("the audit log could not record this request: refused"))
                 } else {
+                    self.announce(notice);
                     Ok(())
                 }
             }
+        }
+    }
+
+    fn notice_of(&self, row: &AuditEvent) -> Option<Notice> {
+        self.notifier.as_ref()?.notice_of(row)
+    }
+
+    fn announce(&self, notice: Option<Notice>) {
+        if let (Some(notifier), Some(notice)) = (&self.notifier, notice) {
+            notifier.send(notice);
         }
     }
 

@@ -27,8 +27,11 @@ pub fn audit_url(config: &Config) -> Result<String, GatewayError> {
     Ok(format!("sqlite://{}", path.display()))
 }
 
-/// Opens the configured audit log (creating it on first start) and the auditor writing to it.
+/// Opens the configured audit log (creating it on first start) and the auditor writing to it,
+/// which tells the configured webhooks ([`crate::notify`]) of what its rows announce.
 pub async fn open(config: &Config, metrics: Arc<Metrics>) -> Result<Auditor, GatewayError> {
+    // First: a webhook URL that cannot be read stops the start before anything is opened.
+    let notifier = crate::notify::Notifier::start(config, metrics.clone())?;
     let a = &config.audit;
     let durability = match a.durability {
         crate::config::Durability::Sync => warden_store::Durability::Sync,
@@ -40,7 +43,7 @@ pub async fn open(config: &Config, metrics: Arc<Metrics>) -> Result<Auditor, Gat
         ..log_settings(config)?
     };
     let log = AuditLog::open(settings).await.map_err(GatewayError::store("the audit log"))?;
-    Ok(Auditor::new(metrics, Some(Arc::new(log)), a.durability == crate::config::Durability::Sync))
+    Ok(Auditor::new(metrics, Some(Arc::new(log)), a.durability == crate::config::Durability::Sync).notifying(notifier))
 }
 
 /// Opens the configured audit log for a command a person runs (`warden quarantine release`):
