@@ -67,6 +67,53 @@ pub struct Candidate {
     pub last_seen: DateTime<Utc>,
 }
 
+/// Makes `$candidate` the pin of its item on `$conn` (a `removed` one deletes the pin).
+macro_rules! pin_candidate {
+    ($conn:ident, $server:expr, $candidate:expr, $now:expr, $by:expr) => {
+        match &$candidate.definition {
+            None => {
+                sqlx::query("DELETE FROM mcp_pins WHERE server = $1 AND kind = $2 AND name = $3")
+                    .bind($server)
+                    .bind(&$candidate.kind)
+                    .bind(&$candidate.name)
+                    .execute(&mut *$conn)
+                    .await
+                    .map_err(StoreError::db("deleting a removed item's pin"))?;
+            }
+            Some(definition) => {
+                sqlx::query(
+                    "INSERT INTO mcp_pins (server, kind, name, hash, definition, pinned_at, pinned_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (server, kind, name) DO UPDATE SET hash = excluded.hash, \
+                     definition = excluded.definition, pinned_at = excluded.pinned_at, \
+                     pinned_by = excluded.pinned_by",
+                )
+                .bind($server)
+                .bind(&$candidate.kind)
+                .bind(&$candidate.name)
+                .bind(&$candidate.hash)
+                .bind(definition.to_string())
+                .bind($now)
+                .bind($by)
+                .execute(&mut *$conn)
+                .await
+                .map_err(StoreError::db("pinning an accepted candidate"))?;
+            }
+        }
+    };
+}
+
+/// What came of accepting one candidate by its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exact {
+    /// Pinned (or, for `removed`, unpinned); the item's other candidates are gone too.
+    Accepted(Box<Candidate>),
+    /// Nothing of that item with that hash is held any more.
+    Gone,
+    /// The server has shown a newer definition since: that one must be reviewed instead.
+    Superseded,
+}
+
 /// The pins and candidates of every server, in the audit database.
 ///
 /// ```no_run
@@ -272,36 +319,7 @@ impl PinStore {
                 // Rows come newest first within an item, so the first of each item wins.
                 let winner = accepted.last().is_none_or(|last| item(last) != item(&candidate));
                 if winner {
-                    match &candidate.definition {
-                        None => {
-                            sqlx::query("DELETE FROM mcp_pins WHERE server = $1 AND kind = $2 AND name = $3")
-                                .bind(server)
-                                .bind(&candidate.kind)
-                                .bind(&candidate.name)
-                                .execute(&mut *conn)
-                                .await
-                                .map_err(StoreError::db("deleting a removed item's pin"))?;
-                        }
-                        Some(definition) => {
-                            sqlx::query(
-                                "INSERT INTO mcp_pins (server, kind, name, hash, definition, pinned_at, pinned_by) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                                 ON CONFLICT (server, kind, name) DO UPDATE SET hash = excluded.hash, \
-                                 definition = excluded.definition, pinned_at = excluded.pinned_at, \
-                                 pinned_by = excluded.pinned_by",
-                            )
-                            .bind(server)
-                            .bind(&candidate.kind)
-                            .bind(&candidate.name)
-                            .bind(&candidate.hash)
-                            .bind(definition.to_string())
-                            .bind(now)
-                            .bind(by)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(StoreError::db("pinning an accepted candidate"))?;
-                        }
-                    }
+                    pin_candidate!(conn, server, &candidate, now, by);
                 }
                 // Only the rows read: a hash another gateway records meanwhile stays for review.
                 sqlx::query(
@@ -319,6 +337,52 @@ impl PinStore {
                 }
             }
             Ok(accepted)
+        })
+    }
+
+    /// Accepts exactly the candidate of `server`'s `kind` `name` with `hash`, as a person saw
+    /// it, if it is still the newest seen of its item; otherwise nothing changes.
+    pub async fn accept_exact(
+        &self,
+        server: &str,
+        kind: &str,
+        name: &str,
+        hash: &str,
+        by: &str,
+    ) -> Result<Exact, StoreError> {
+        write_tx!(self, |conn, sql, now| {
+            let select = candidate_select(sql, " AND kind = $2 AND name = $3", sql.lock_rows);
+            let rows: Vec<CandidateRow> = sqlx::query_as(&select)
+                .bind(server)
+                .bind(kind)
+                .bind(name)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(StoreError::db("reading pin candidates"))?;
+            let held = rows.into_iter().map(candidate_from_row).collect::<Result<Vec<Candidate>, _>>()?;
+            match held.first() {
+                None => return Ok(Exact::Gone),
+                Some(newest) if newest.hash != hash => {
+                    let seen = held.iter().any(|c| c.hash == hash);
+                    return Ok(if seen { Exact::Superseded } else { Exact::Gone });
+                }
+                Some(_) => {}
+            }
+            let chosen = held[0].clone();
+            pin_candidate!(conn, server, &chosen, now, by);
+            for c in &held {
+                sqlx::query(
+                    "DELETE FROM mcp_pin_candidates WHERE server = $1 AND kind = $2 AND name = $3 AND hash = $4",
+                )
+                .bind(server)
+                .bind(&c.kind)
+                .bind(&c.name)
+                .bind(&c.hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db("deleting an accepted candidate"))?;
+            }
+            Ok(Exact::Accepted(Box::new(chosen)))
         })
     }
 

@@ -128,7 +128,7 @@ impl AuditReader {
 
     /// The row with `seq`, if there is one.
     pub async fn row(&self, seq: i64) -> Result<Option<AuditRow>, StoreError> {
-        Ok(self.rows_after(seq - 1, 1).await?.into_iter().find(|r| r.seq == seq))
+        Ok(self.rows_after(seq.saturating_sub(1), 1).await?.into_iter().find(|r| r.seq == seq))
     }
 }
 

@@ -129,6 +129,35 @@ async fn accept_one_item_then_all(kind: Kind) {
     assert_eq!((b.hash.clone(), b.definition.clone(), b.pinned_by.as_str()), (hash(2), json!({"name": "b"}), "bob"));
 }
 
+/// A person accepts the definition they saw: not a newer one the server showed meanwhile, not
+/// another kind of the same name.
+async fn accept_exact_takes_only_what_was_seen(kind: Kind) {
+    let target = Target::new(kind).await;
+    let store = open(&target).await;
+    store.pin("srv", "tool", "search", &hash(1), &tool("old"), "tofu").await.unwrap();
+    store.record_candidate("srv", "tool", "search", &hash(2), Some(&tool("seen")), "drift", &json!([])).await.unwrap();
+    store
+        .record_candidate("srv", "prompt", "search", &hash(4), Some(&json!({"name": "search"})), "new", &json!([]))
+        .await
+        .unwrap();
+    tick().await;
+    store
+        .record_candidate("srv", "tool", "search", &hash(3), Some(&tool("poisoned")), "drift", &json!([]))
+        .await
+        .unwrap();
+    use warden_store::pins::Exact;
+    assert_eq!(store.accept_exact("srv", "tool", "search", &hash(2), "alice").await.unwrap(), Exact::Superseded);
+    assert_eq!(store.pins("srv").await.unwrap()[0].hash, hash(1), "nothing changed");
+    assert_eq!(store.accept_exact("srv", "tool", "search", &hash(9), "alice").await.unwrap(), Exact::Gone);
+    let Exact::Accepted(c) = store.accept_exact("srv", "tool", "search", &hash(3), "alice").await.unwrap() else {
+        panic!("the newest is accepted")
+    };
+    assert_eq!(c.hash, hash(3));
+    let left = store.candidates("srv").await.unwrap();
+    assert_eq!(left.len(), 1, "the prompt of the same name stays held: {left:?}");
+    assert_eq!(left[0].kind, "prompt");
+}
+
 async fn accepting_a_removal_deletes_the_pin(kind: Kind) {
     let target = Target::new(kind).await;
     let store = open(&target).await;
@@ -286,6 +315,7 @@ on_both!(
     tofu_race_pins_exactly_once,
     drift_candidate_is_new_once,
     accept_one_item_then_all,
+    accept_exact_takes_only_what_was_seen,
     accepting_a_removal_deletes_the_pin,
     accept_takes_the_latest_hash,
     definitions_round_trip,

@@ -142,8 +142,12 @@ async fn decide(
             }
             Ok(0)
         }
-        Ruling::Refused(why) => {
+        Ruling::Refused(why) | Ruling::Unknown(why) => {
             eprintln!("{why}; nothing changed");
+            Ok(1)
+        }
+        Ruling::OwnCall => {
+            eprintln!("nobody may decide on their own call; nothing changed");
             Ok(1)
         }
     }

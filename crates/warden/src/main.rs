@@ -541,7 +541,7 @@ async fn start_gateway(config: &Config) -> anyhow::Result<std::sync::Arc<Gateway
         let bound = listener.local_addr()?;
         tracing::info!("admin listener (metrics, operator API) on http://{bound}");
         let mut app = warden_gateway::front::admin::router(gw.clone());
-        let gates = audit_cli::gates_of(config)?;
+        let gates = warden_gateway::gates::gates_of(config).map_err(|e| anyhow::anyhow!("{e}"))?;
         if let Some(console) = warden_gateway::front::console::Console::open(config, gw.clone(), bound, gates)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?

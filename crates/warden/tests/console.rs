@@ -472,7 +472,8 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     let ops = s.sign_in_with(&s.ops).expect("an admin key signs in");
     // An operator's own key opens the console and the operator API, and never calls a tool.
     let night = s.sign_in_with(&s.night).expect("an operator key signs in");
-    let me: Value = serde_json::from_str(&s.console("GET", "/console/api/session", Some(&night), &[], "").body).unwrap();
+    let me: Value =
+        serde_json::from_str(&s.console("GET", "/console/api/session", Some(&night), &[], "").body).unwrap();
     assert_eq!(me["subject"], "night-shift");
     let auth = format!("Bearer {}", s.night);
     assert_eq!(http_at("GET", s.admin, "/v1/approvals", &[("Authorization", &auth)], b"").status, 200);
@@ -480,8 +481,16 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     assert!(as_agent.to_string().contains("401"), "an operator key is no caller's key: {as_agent}");
     // Both names of a loopback console are its own origin.
     let other_name = format!("http://localhost:{}", s.admin);
-    let logout_check = s.console("POST", "/console/api/approvals/none/deny", Some(&night), &[("Origin", &other_name)], "{}");
-    assert_eq!(logout_check.status, 409, "{}", logout_check.body);
+    let logout_check =
+        s.console("POST", "/console/api/approvals/none/deny", Some(&night), &[("Origin", &other_name)], "{}");
+    assert_eq!(logout_check.status, 404, "{}", logout_check.body);
+    // Sign-in happens on the console's own origin: another name is sent there first.
+    let moved = s.console("GET", "/console/auth/start", None, &[("Host", &format!("localhost:{}", s.admin))], "");
+    assert_eq!(location(&moved), format!("http://127.0.0.1:{}/console/auth/start", s.admin));
+    // A definition is accepted only as seen: by kind, name and hash.
+    let stale = json!({ "kind": "tool", "name": "weather", "hash": "sha256:00" }).to_string();
+    assert_eq!(s.console("POST", "/console/api/pins/rug/accept", Some(&night), &[], &stale).status, 409);
+    assert_eq!(s.console("POST", "/console/api/pins/rug/accept", Some(&night), &[], "{}").status, 422);
     let cross = s.console(
         "POST",
         "/console/auth/key",
@@ -530,7 +539,21 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     assert_eq!(refused.status, 403, "{}", refused.body);
 
     // The export is the filtered rows, as JSON lines, and is itself audited.
-    let export = s.console("GET", "/console/api/audit/export?principal=alice", Some(&ops), &[], "");
+    let lured = s.console(
+        "GET",
+        "/console/api/audit/export?principal=alice",
+        Some(&ops),
+        &[("Sec-Fetch-Site", "cross-site")],
+        "",
+    );
+    assert_eq!(lured.status, 403, "a link on another site cannot start an export");
+    let export = s.console(
+        "GET",
+        "/console/api/audit/export?principal=alice",
+        Some(&ops),
+        &[("Sec-Fetch-Site", "same-origin")],
+        "",
+    );
     assert_eq!(export.status, 200);
     assert!(header(&export, "content-disposition")[0].contains("attachment"));
     let rows: Vec<Value> = export.body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -574,28 +597,31 @@ fn single_sign_on_admits_admins_only_and_binds_the_sign_in_to_its_browser() {
 
     // The same code and state, again: refused.
     let replay = s.console("GET", &callback, None, &[("Cookie", &cookie)], "");
-    assert!(location(&replay).contains("error="), "a replayed sign-in is refused: {replay:?}");
+    assert!(location(&replay).ends_with("error=unknown-flow"), "a replayed sign-in is refused: {replay:?}");
     assert!(set_cookie(&replay, "warden-console").is_none());
 
-    // A sign-in finished in another browser (the attacker's link sent to a victim): refused.
-    let (stolen, _, _) = {
-        let start = s.console("GET", "/console/auth/start", None, &[], "");
-        let to_idp = location(&start);
-        let port: u16 = to_idp.split("127.0.0.1:").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
-        let path = to_idp.split_once(&format!("127.0.0.1:{port}")).unwrap().1;
-        let back = location(&http_at("GET", port, path, &[("x-test-user", "oscar")], b""));
-        let callback = back.split_once(&format!("127.0.0.1:{}", s.admin)).unwrap().1.to_owned();
-        (s.console("GET", &callback, None, &[("Cookie", "warden-console-signin=another-browser")], ""), (), ())
-    };
-    assert!(
-        location(&stolen).contains("another%20browser") || location(&stolen).contains("another+browser"),
-        "{stolen:?}"
-    );
-    assert!(set_cookie(&stolen, "warden-console").is_none());
+    // The attacker's own sign-in, finished in the victim's browser (login CSRF): the victim's
+    // browser holds its own sign-in, or none, and the attacker's is refused there.
+    let attacker = s.console("GET", "/console/auth/start", None, &[], "");
+    let victim = s.console("GET", "/console/auth/start", None, &[], "");
+    let to_idp = location(&attacker);
+    let port: u16 = to_idp.split("127.0.0.1:").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
+    let path = to_idp.split_once(&format!("127.0.0.1:{port}")).unwrap().1;
+    let back = location(&http_at("GET", port, path, &[("x-test-user", "oscar")], b""));
+    let callback = back.split_once(&format!("127.0.0.1:{}", s.admin)).unwrap().1.to_owned();
+    for cookie in [
+        format!("warden-console-signin={}", set_cookie(&victim, "warden-console-signin").unwrap()),
+        "warden-console-signin=forged.cookie".to_owned(),
+        String::new(),
+    ] {
+        let stolen = s.console("GET", &callback, None, &[("Cookie", &cookie)], "");
+        assert!(location(&stolen).ends_with("error=other-browser"), "{stolen:?}");
+        assert!(set_cookie(&stolen, "warden-console").is_none());
+    }
 
     // A user who is not an admin signs in at the provider, and is refused by the console.
     let (mallory, _, _) = oidc_round_trip(&s, "mallory");
-    assert!(location(&mallory).contains("error="), "{mallory:?}");
+    assert!(location(&mallory).ends_with("error=not-admin"), "{mallory:?}");
     assert!(set_cookie(&mallory, "warden-console").is_none(), "no session for a non-admin");
     let denied = s.audit("SELECT actor_id FROM mcp_audit WHERE event = 'console_sign_in' AND decision = 'DENY'");
     assert_eq!(denied[0]["actor_id"], "mallory", "{denied:?}");

@@ -189,11 +189,11 @@ impl JwtValidator {
         if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
             return Err(TokenRefused("the ID token is not for this sign-in (nonce)".into()));
         }
-        if let Some(Value::Array(audiences)) = claims.get("aud")
-            && audiences.len() > 1
-            && claims.get("azp").and_then(Value::as_str) != Some(client_id)
-        {
-            return Err(TokenRefused("the ID token names other audiences and not this client as azp".into()));
+        // An authorized party, when named, must be this client; several audiences need one.
+        let azp = claims.get("azp");
+        let several = matches!(claims.get("aud"), Some(Value::Array(a)) if a.len() > 1);
+        if (azp.is_some() || several) && azp.and_then(Value::as_str) != Some(client_id) {
+            return Err(TokenRefused("the ID token was issued to another client (azp)".into()));
         }
         self.principal(&claims)
     }

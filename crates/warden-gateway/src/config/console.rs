@@ -18,7 +18,8 @@ pub struct ConsoleSection {
     pub enabled: bool,
     /// The origin operators' browsers reach the admin listener at, such as
     /// `"https://warden-admin.example.com"` (https; http only on loopback). Sign-in returns to
-    /// it, and links in notifications point at it. Default: `http://` and `[admin] listen`.
+    /// it, and links in notifications point at it. Default: `http://` and `[admin] listen` when
+    /// that is a loopback address; otherwise the console is not served until this is set.
     pub public_url: Option<String>,
     /// OpenID Connect sign-in (authorization code with PKCE) at `[auth.oauth] issuer`, as this
     /// client. Register `/console/auth/callback` on `public_url` as its redirect URI. The
@@ -43,8 +44,10 @@ impl Default for ConsoleSection {
 }
 
 impl ConsoleSection {
-    /// The console's origin (`scheme://host[:port]`, no trailing slash), from `public_url` or
-    /// the admin listener's address; `None` when the console is not served.
+    /// The console's origin (`scheme://host[:port]`, no trailing slash), from `public_url` or,
+    /// on a loopback admin listener, its address; `None` when the console is not served. An
+    /// admin listener on another address serves no console without an https `public_url`:
+    /// sign-in and sessions never cross a network in the clear.
     pub fn origin(&self, admin_listen: Option<&str>) -> Option<String> {
         if !self.enabled {
             return None;
@@ -52,7 +55,10 @@ impl ConsoleSection {
         let listen = admin_listen?;
         match &self.public_url {
             Some(u) => url::Url::parse(u).ok().map(|u| u.origin().ascii_serialization()),
-            None => Some(format!("http://{listen}")),
+            None => {
+                let loopback = listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+                loopback.then(|| format!("http://{listen}"))
+            }
         }
     }
 

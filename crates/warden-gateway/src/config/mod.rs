@@ -26,7 +26,10 @@ pub use credentials::{CALLBACK_PATH, CredentialsSection, SIGNED_IN_PATH, START_P
 pub use duration::ConfigDuration;
 pub use egress::EgressSection;
 pub use limits::{LimitsSection, RateSection};
-pub use observe::{AdminSection, AuditSection, OperatorKeySection, CustomGate, DeployWindow, Durability, GatesSection, TelemetrySection};
+pub use observe::{
+    AdminSection, AuditSection, CustomGate, DeployWindow, Durability, GatesSection, OperatorKeySection,
+    TelemetrySection,
+};
 pub use output::{BinaryPayloads, OutputSection, QUARANTINE_LEVELS, ServerErrors, is_quarantine_level};
 pub use pinning::{Caches, Pinned, is_exact_version, pin};
 pub use servers::{

@@ -145,7 +145,8 @@ async fn decide(State(admin): AdminState, headers: HeaderMap, Path(id): Path<Str
     .await;
     match ruled {
         Ok(Ruling::Done(a)) => Json(json!({ "approval": a })).into_response(),
-        Ok(Ruling::Refused(why)) => problem(StatusCode::CONFLICT, &why),
+        Ok(Ruling::Refused(why) | Ruling::Unknown(why)) => problem(StatusCode::CONFLICT, &why),
+        Ok(Ruling::OwnCall) => problem(StatusCode::CONFLICT, "nobody may decide on their own call"),
         Err(e) => {
             tracing::error!("an approval decision failed: {e}");
             problem(StatusCode::SERVICE_UNAVAILABLE, "the decision could not be recorded")

@@ -109,13 +109,11 @@ async fn decide(
     c.touch();
     match ruled {
         Ok(Ruling::Done(a)) => Json(json!({ "approval": shown(&a, who) })).into_response(),
-        Ok(Ruling::Refused(why)) if why.contains("their own call") => {
-            problem(StatusCode::FORBIDDEN, "an operator cannot decide on their own call")
-        }
+        Ok(Ruling::OwnCall) => problem(StatusCode::FORBIDDEN, "an operator cannot decide on their own call"),
+        Ok(Ruling::Unknown(_)) => problem(StatusCode::NOT_FOUND, "no approval has this id"),
         Ok(Ruling::Refused(_)) => {
             // Say what happened to it, in the page's terms: who won the race, or that it expired.
-            let now = g.approvals.store().get(&id).await.ok().flatten();
-            let why = match now {
+            let why = match g.approvals.store().get(&id).await.ok().flatten() {
                 Some(a) if a.status == "pending" => "it has expired".to_owned(),
                 Some(a) => match a.decided_by {
                     Some(by) => format!("already {} by {}", a.status, by),
@@ -277,6 +275,9 @@ async fn release(State(c): ConsoleState, headers: HeaderMap, Path(name): Path<St
         Ok(o) => o,
         Err(r) => return r.into_response(),
     };
+    if !c.config.servers.contains_key(&name) {
+        return problem(StatusCode::NOT_FOUND, "no server has this name");
+    }
     let done = c.gateway.release_server(&name, &operator.principal.subject).await;
     c.touch();
     match done {

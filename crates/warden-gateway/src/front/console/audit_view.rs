@@ -88,7 +88,8 @@ impl Filter {
             .iter()
             .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k}={v}")))
             .collect();
-        if set.is_empty() { "every row".to_owned() } else { set.join(" ") }
+        let text = if set.is_empty() { "every row".to_owned() } else { set.join(" ") };
+        text.chars().filter(|c| !c.is_control()).take(500).collect()
     }
 }
 
@@ -128,6 +129,10 @@ async fn export(State(c): ConsoleState, headers: HeaderMap, Query(q): Query<Filt
         Ok(o) => o,
         Err(r) => return r.into_response(),
     };
+    // A GET that writes a row: only the console's own page may ask, not a link on another site.
+    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() != b"same-origin") {
+        return problem(StatusCode::FORBIDDEN, "an export is started from the console itself");
+    }
     let mut filter = match q.parsed() {
         Ok(f) => f,
         Err(r) => return r.into_response(),

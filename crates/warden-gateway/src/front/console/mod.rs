@@ -85,7 +85,15 @@ impl Console {
         gates: Vec<warden_store::gates::Gate>,
     ) -> Result<Option<Arc<Console>>, GatewayError> {
         let listen = bound.to_string();
-        let Some(origin) = config.console.origin(Some(&listen)) else { return Ok(None) };
+        let Some(origin) = config.console.origin(Some(&listen)) else {
+            if config.console.enabled {
+                tracing::warn!(
+                    "the operator console is not served: the admin listener is not on a loopback address; \
+                     set [console] public_url to its https origin"
+                );
+            }
+            return Ok(None);
+        };
         let url = crate::guard::audit::audit_url(config)?;
         let open = |what: &str, e: warden_store::StoreError| GatewayError::Config(format!("the console's {what}: {e}"));
         let pins = PinStore::open(&url).await.map_err(|e| open("pin store", e))?;

@@ -10,6 +10,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use warden_store::pins::Exact;
 use warden_store::quarantine::{Review, Reviewed};
 
 /// Most quarantined results listed.
@@ -74,12 +75,15 @@ async fn reviews(State(c): ConsoleState, headers: HeaderMap) -> Response {
 
 #[derive(Deserialize)]
 struct Which {
-    kind: Option<String>,
-    name: Option<String>,
+    kind: String,
+    name: String,
+    /// The hash of the definition the operator saw.
+    hash: String,
 }
 
-/// Pins what is held for a server (one definition, by name and kind), as `warden pins accept`
-/// does, and records who did.
+/// Pins exactly the held definition the operator saw (by kind, name and hash), unless the
+/// server has shown a newer one since; records who did first, and does nothing the log cannot
+/// record.
 async fn accept(
     State(c): ConsoleState,
     headers: HeaderMap,
@@ -93,34 +97,40 @@ async fn accept(
     if !c.config.servers.contains_key(&server) {
         return problem(StatusCode::NOT_FOUND, "no server has this name");
     }
-    let which = body.map(|b| b.0);
-    let name = which.as_ref().and_then(|w| w.name.clone());
-    let kind = which.and_then(|w| w.kind);
-    // The store accepts by name; a name held under two kinds is accepted only when asked for
-    // by the kind the page showed.
-    if let (Some(n), Some(k)) = (&name, &kind) {
-        let held = c.pins.candidates(&server).await.unwrap_or_default();
-        if !held.iter().any(|h| &h.name == n && &h.kind == k) {
-            return problem(StatusCode::CONFLICT, "nothing by that name is held any more");
-        }
-    }
-    let by = &operator.principal.subject;
-    let accepted = match c.pins.accept(&server, name.as_deref(), by).await {
-        Ok(a) => a,
-        Err(e) => return store_problem(e),
+    let Some(Json(which)) = body else {
+        return problem(StatusCode::BAD_REQUEST, "name the definition: {\"kind\", \"name\", \"hash\"}");
     };
-    if accepted.is_empty() {
-        return problem(StatusCode::CONFLICT, "nothing by that name is held any more");
+    let by = &operator.principal.subject;
+    let what = format!("{} {} {}", which.kind, which.name, which.hash);
+    if let Err(e) = c.gateway.auditor.operator_event("pins_accepted", "ALLOW", by, Some(&server), &what).await {
+        tracing::error!("an acceptance of a definition was refused: the audit log did not record it: {}", e.message);
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "the acceptance could not be recorded, so it was not made");
     }
-    let what: Vec<String> = accepted.iter().map(|a| format!("{} {} {}", a.kind, a.name, a.hash)).collect();
-    if let Err(e) =
-        c.gateway.auditor.operator_event("pins_accepted", "ALLOW", by, Some(&server), &what.join("; ")).await
-    {
-        tracing::error!("the audit log did not record an acceptance of definitions: {}", e.message);
-    }
-    c.gateway.pins_changed(&server).await;
+    let done = c.pins.accept_exact(&server, &which.kind, &which.name, &which.hash, by).await;
     c.touch();
-    Json(json!({ "accepted": accepted })).into_response()
+    match done {
+        Ok(Exact::Accepted(candidate)) => {
+            c.gateway.pins_changed(&server).await;
+            Json(json!({ "accepted": [candidate] })).into_response()
+        }
+        Ok(Exact::Superseded) => {
+            let _ = c
+                .gateway
+                .auditor
+                .operator_event("pins_accepted", "DENY", by, Some(&server), &format!("{what}: superseded"))
+                .await;
+            problem(StatusCode::CONFLICT, "the server has shown a newer definition since: review that one")
+        }
+        Ok(Exact::Gone) => {
+            let _ = c
+                .gateway
+                .auditor
+                .operator_event("pins_accepted", "DENY", by, Some(&server), &format!("{what}: no longer held"))
+                .await;
+            problem(StatusCode::CONFLICT, "that definition is no longer held")
+        }
+        Err(e) => store_problem(e),
+    }
 }
 
 async fn held_item(State(c): ConsoleState, headers: HeaderMap, Path(id): Path<String>) -> Response {

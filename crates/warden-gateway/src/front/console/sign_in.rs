@@ -14,6 +14,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -23,28 +25,63 @@ use warden_policy::{Authority, Principal, PrincipalClass};
 
 /// Where the identity provider sends the browser back.
 pub const CALLBACK: &str = "/console/auth/callback";
-/// The cookie binding a sign-in to the browser that started it.
+/// The cookie carrying a sign-in in progress, sealed, in the browser that started it.
 const FLOW_COOKIE: &str = "warden-console-signin";
+/// The same on https, bound to this origin.
+const FLOW_COOKIE_HOST: &str = "__Host-warden-console-signin";
 /// How long a sign-in may take.
 const FLOW_LIFETIME: Duration = Duration::from_secs(600);
-/// Most sign-ins in progress at once.
-const MAX_FLOWS: usize = 1_000;
+/// Most finished sign-ins remembered, so that none is used twice.
+const MAX_USED: usize = 10_000;
 /// Failed API-key sign-ins allowed per minute, for the whole console.
 const KEY_FAILURES_PER_MINUTE: u32 = 10;
 
-/// One sign-in in progress, by its `state`.
+/// One sign-in in progress. It lives in the browser that started it, in a cookie sealed with a
+/// key of this process: nothing is kept here until the browser comes back, so starting
+/// sign-ins costs the console nothing.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Flow {
-    browser: String,
+    state: String,
     verifier: String,
     nonce: String,
-    started: Instant,
+    started: i64,
 }
 
 /// The console's client at the issuer.
 pub struct SignIn {
     client: OAuthClient,
     client_id: String,
-    flows: Mutex<HashMap<String, Flow>>,
+    seal: ring::hmac::Key,
+    /// States of sign-ins that came back, with when: each is good once.
+    used: Mutex<HashMap<String, Instant>>,
+}
+
+impl SignIn {
+    fn sealed(&self, flow: &Flow) -> String {
+        let body = B64.encode(serde_json::to_vec(flow).unwrap_or_default());
+        let tag = ring::hmac::sign(&self.seal, body.as_bytes());
+        format!("{body}.{}", B64.encode(tag.as_ref()))
+    }
+
+    fn opened(&self, cookie: &str) -> Option<Flow> {
+        let (body, tag) = cookie.split_once('.')?;
+        ring::hmac::verify(&self.seal, body.as_bytes(), &B64.decode(tag).ok()?).ok()?;
+        let flow: Flow = serde_json::from_slice(&B64.decode(body).ok()?).ok()?;
+        let age = chrono::Utc::now().timestamp() - flow.started;
+        (0..FLOW_LIFETIME.as_secs() as i64).contains(&age).then_some(flow)
+    }
+
+    /// Whether `state` comes back for the first time (and from now on, never again).
+    fn first_use(&self, state: &str) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.retain(|_, at| at.elapsed() < FLOW_LIFETIME);
+        if used.len() >= MAX_USED
+            && let Some(oldest) = used.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone())
+        {
+            used.remove(&oldest);
+        }
+        used.insert(state.to_owned(), Instant::now()).is_none()
+    }
 }
 
 impl SignIn {
@@ -63,7 +100,14 @@ impl SignIn {
         // for Warden and nothing else.
         let resource = config.gateway.resource.clone().unwrap_or_else(|| origin.to_owned());
         let client = OAuthClient::new(&section, &resource, format!("{origin}{CALLBACK}"), &config.base_dir, egress);
-        Ok(Some(SignIn { client, client_id: c.client_id.clone(), flows: Mutex::new(HashMap::new()) }))
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        Ok(Some(SignIn {
+            client,
+            client_id: c.client_id.clone(),
+            seal: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+            used: Mutex::new(HashMap::new()),
+        }))
     }
 }
 
@@ -107,41 +151,54 @@ async fn session(State(c): ConsoleState, headers: HeaderMap) -> Response {
     }
 }
 
-/// Back to the console's sign-in panel, saying why (the page shows it as text).
-fn back_with(why: &str) -> Response {
-    let q: String = url::form_urlencoded::byte_serialize(why.as_bytes()).collect();
-    redirect(&format!("/console/?error={q}"))
+/// Back to the console's sign-in panel with why, as a code the page turns into its own words.
+fn back_with(code: &'static str) -> Response {
+    redirect(&format!("/console/?error={code}"))
 }
 
 impl Console {
-    /// Records a sign-in and opens the session, or refuses a principal that is not an admin.
-    async fn admit(&self, principal: Arc<Principal>, via: &'static str) -> Result<(String, Operator), String> {
+    /// Records a sign-in and opens the session, or refuses a principal that is not an admin
+    /// (`not-admin`), or one the audit log cannot record (`not-recorded`).
+    async fn admit(&self, principal: Arc<Principal>, via: &'static str) -> Result<(String, Operator), &'static str> {
         let who = principal.subject.clone();
         if principal.class != PrincipalClass::Admin {
-            let _ = self
-                .gateway
-                .auditor
-                .operator_action("console_sign_in", "DENY", &who, &format!("{via}: not an admin"))
-                .await;
+            self.refused_sign_in(&who, via, "not an admin").await;
             tracing::warn!(subject = %who, "refused a console sign-in by a principal that is not an admin");
-            return Err("only admin principals may use the console".into());
+            return Err("not-admin");
         }
         // A sign-in the audit log cannot record does not happen.
-        self.gateway
-            .auditor
-            .operator_action("console_sign_in", "ALLOW", &who, via)
-            .await
-            .map_err(|e| format!("the audit log did not record the sign-in ({})", e.message))?;
+        if let Err(e) = self.gateway.auditor.operator_action("console_sign_in", "ALLOW", &who, via).await {
+            tracing::error!("a console sign-in was refused: the audit log did not record it: {}", e.message);
+            return Err("not-recorded");
+        }
         Ok(self.sessions.open(principal, via))
     }
 
+    /// Records a refused sign-in; `who` is whoever it claimed or was found to be.
+    async fn refused_sign_in(&self, who: &str, via: &str, why: &str) {
+        let _ = self.gateway.auditor.operator_action("console_sign_in", "DENY", who, &format!("{via}: {why}")).await;
+    }
+
+    fn flow_cookie_name(&self) -> &'static str {
+        if self.secure { FLOW_COOKIE_HOST } else { FLOW_COOKIE }
+    }
+
     fn flow_cookie(&self, value: Option<&str>) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
         let age = if value.is_some() { FLOW_LIFETIME.as_secs() } else { 0 };
+        let (path, secure) = if self.secure { ("/", "; Secure") } else { ("/console/auth", "") };
         format!(
-            "{FLOW_COOKIE}={}; Path=/console/auth; HttpOnly; SameSite=Lax; Max-Age={age}{secure}",
+            "{}={}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={age}{secure}",
+            self.flow_cookie_name(),
             value.unwrap_or("")
         )
+    }
+
+    /// Sign-in runs on the console's own origin: its cookies and the identity provider's
+    /// redirect must name the same host. Another name it answers to is sent there first.
+    fn canonical(&self, headers: &HeaderMap, path: &str) -> Option<Response> {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+        let own = url::Url::parse(&self.origin).ok()?.authority().to_ascii_lowercase();
+        (host != own).then(|| redirect(&format!("{}{path}", self.origin)))
     }
 }
 
@@ -149,28 +206,28 @@ async fn start(State(c): ConsoleState, headers: HeaderMap) -> Response {
     if let Err(r) = c.check_host(&headers) {
         return r.into_response();
     }
-    let Some(s) = &c.sign_in else { return back_with("single sign-on is not configured") };
+    if let Some(moved) = c.canonical(&headers, "/console/auth/start") {
+        return moved;
+    }
+    let Some(s) = &c.sign_in else { return back_with("not-configured") };
     let d = match s.client.discover().await {
         Ok(d) => d,
         Err(r) => {
             tracing::warn!("console sign-in: {}", r.logged);
-            return back_with(&format!("sign-in is unavailable: {}", r.shown));
+            return back_with("unavailable");
         }
     };
-    let (state, browser, verifier, nonce) = (random_token(), random_token(), random_token(), random_token());
-    let location = s.client.authorization_url_with(&d, &state, &verifier, &[("nonce", &nonce)]);
-    {
-        let mut flows = s.flows.lock().unwrap_or_else(|p| p.into_inner());
-        flows.retain(|_, f| f.started.elapsed() < FLOW_LIFETIME);
-        if flows.len() >= MAX_FLOWS {
-            return back_with("too many sign-ins are in progress; try again in a few minutes");
-        }
-        flows.insert(state, Flow { browser: browser.clone(), verifier, nonce, started: Instant::now() });
-    }
+    let flow = Flow {
+        state: random_token(),
+        verifier: random_token(),
+        nonce: random_token(),
+        started: chrono::Utc::now().timestamp(),
+    };
+    let location = s.client.authorization_url_with(&d, &flow.state, &flow.verifier, &[("nonce", &flow.nonce)]);
     Response::builder()
         .status(StatusCode::FOUND)
         .header(header::LOCATION, location)
-        .header(header::SET_COOKIE, c.flow_cookie(Some(&browser)))
+        .header(header::SET_COOKIE, c.flow_cookie(Some(&s.sealed(&flow))))
         .body(Body::empty())
         .unwrap_or_default()
 }
@@ -179,44 +236,48 @@ async fn callback(State(c): ConsoleState, RawQuery(query): RawQuery, headers: He
     if let Err(r) = c.check_host(&headers) {
         return r.into_response();
     }
-    let Some(s) = &c.sign_in else { return back_with("single sign-on is not configured") };
+    let Some(s) = &c.sign_in else { return back_with("not-configured") };
     let q: HashMap<String, String> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
     let state = q.get("state").cloned().unwrap_or_default();
-    // A state is good once, and only in the browser that started it.
-    let flow = s.flows.lock().unwrap_or_else(|p| p.into_inner()).remove(&state);
-    let Some(flow) = flow.filter(|f| f.started.elapsed() < FLOW_LIFETIME) else {
-        return back_with("this sign-in is unknown, used or expired: start again");
+    // The sign-in must come back to the browser that started it, within its time, once.
+    let Some(flow) = cookie(&headers, c.flow_cookie_name()).and_then(|v| s.opened(&v)) else {
+        return back_with("other-browser");
     };
-    if cookie(&headers, FLOW_COOKIE).as_deref() != Some(flow.browser.as_str()) {
-        return back_with("this sign-in was started in another browser: start again");
+    if flow.state != state {
+        return back_with("other-browser");
+    }
+    if !s.first_use(&state) {
+        return back_with("unknown-flow");
     }
     if q.contains_key("error") {
-        return back_with("the identity provider refused the sign-in");
+        return back_with("provider-refused");
     }
     let d = match s.client.discover().await {
         Ok(d) => d,
-        Err(r) => return back_with(&format!("sign-in is unavailable: {}", r.shown)),
+        Err(_) => return back_with("unavailable"),
     };
     match q.get("iss") {
-        Some(iss) if iss != &d.issuer => return back_with("the response names another issuer"),
-        None if d.iss_required() => return back_with("the response does not name its issuer"),
+        Some(iss) if iss != &d.issuer => return back_with("wrong-issuer"),
+        None if d.iss_required() => return back_with("no-issuer"),
         _ => {}
     }
-    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else { return back_with("the response has no code") };
+    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else { return back_with("no-code") };
     let granted = match s.client.redeem(&d, code, &flow.verifier).await {
         Ok(g) => g,
         Err(r) => {
             tracing::warn!("console sign-in: {}", r.logged);
-            return back_with(&format!("sign-in failed: {}", r.shown));
+            c.refused_sign_in("unknown", "oidc", &r.shown).await;
+            return back_with("provider-refused");
         }
     };
-    let Some(id_token) = granted.id_token else { return back_with("the identity provider sent no ID token") };
+    let Some(id_token) = granted.id_token else { return back_with("no-id-token") };
     let principal = match c.gateway.authenticator.identify(&id_token, &s.client_id, &flow.nonce).await {
         Ok(p) => p,
         Err(why) => {
             tracing::warn!("console sign-in refused: {why}");
-            return back_with(&format!("sign-in refused: {why}"));
+            c.refused_sign_in("unknown", "oidc", &why).await;
+            return back_with("token-refused");
         }
     };
     match c.admit(principal, "oidc").await {
@@ -227,7 +288,7 @@ async fn callback(State(c): ConsoleState, RawQuery(query): RawQuery, headers: He
             .header(header::SET_COOKIE, c.flow_cookie(None))
             .body(Body::empty())
             .unwrap_or_default(),
-        Err(why) => back_with(&why),
+        Err(code) => back_with(code),
     }
 }
 
@@ -246,39 +307,49 @@ async fn with_key(State(c): ConsoleState, headers: HeaderMap, body: Option<Json<
         return problem(StatusCode::FORBIDDEN, "API-key sign-in is turned off ([console] api_key_sign_in)");
     }
     let Some(Json(body)) = body else { return problem(StatusCode::BAD_REQUEST, "send {\"key\": \"...\"}") };
-    let failures = &c.key_failures;
+    // A failure is counted before the key is looked at, and given back when it was right: many
+    // guesses at once cannot all pass the limit.
     {
-        let mut f = failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = c.key_failures.lock().unwrap_or_else(|p| p.into_inner());
         if f.0.elapsed() > Duration::from_secs(60) {
             *f = (Instant::now(), 0);
         }
         if f.1 >= KEY_FAILURES_PER_MINUTE {
             return problem(StatusCode::TOO_MANY_REQUESTS, "too many failed sign-ins: wait a minute");
         }
+        f.1 += 1;
     }
-    let fail = |status: StatusCode, why: &str| {
-        failures.lock().unwrap_or_else(|p| p.into_inner()).1 += 1;
-        problem(status, why)
+    let forgive = || {
+        let mut f = c.key_failures.lock().unwrap_or_else(|p| p.into_inner());
+        f.1 = f.1.saturating_sub(1);
     };
     let mut h = HeaderMap::new();
     let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {}", body.key.trim())) else {
-        return fail(StatusCode::UNAUTHORIZED, "that is not an API key");
+        return problem(StatusCode::UNAUTHORIZED, "that is not an API key");
     };
     h.insert(header::AUTHORIZATION, value);
     let principal = match c.gateway.authenticator.operator_key(&h) {
         Some(p) => p,
         None => match c.gateway.authenticator.authenticate(&h, None).await {
             Ok(p) if p.authority == Authority::ApiKey => p,
-            _ => return fail(StatusCode::UNAUTHORIZED, "that is not an API key of this gateway"),
+            _ => {
+                c.refused_sign_in("unknown", "api_key", "not a key of this gateway").await;
+                return problem(StatusCode::UNAUTHORIZED, "that is not an API key of this gateway");
+            }
         },
     };
     match c.admit(principal, "api_key").await {
         Ok((token, operator)) => {
+            forgive();
             let mut out = described(&operator);
             out["signIn"] = offered(&c);
             ([(header::SET_COOKIE, c.session_cookie(Some(&token)))], Json(out)).into_response()
         }
-        Err(why) => fail(StatusCode::FORBIDDEN, &why),
+        Err("not-recorded") => {
+            forgive();
+            problem(StatusCode::SERVICE_UNAVAILABLE, "the sign-in could not be recorded, so it did not happen")
+        }
+        Err(_) => problem(StatusCode::FORBIDDEN, "only admin principals may use the console"),
     }
 }
 

@@ -11,8 +11,12 @@ use warden_store::approvals::{Approval, Decided};
 pub enum Ruling {
     /// Recorded: the approval as it is now.
     Done(Box<Approval>),
-    /// Refused, with why (unknown id, already decided, expired, your own call).
+    /// Refused, with why (already decided, expired).
     Refused(String),
+    /// No approval has that id.
+    Unknown(String),
+    /// The decider made the call: nobody decides on their own.
+    OwnCall,
 }
 
 /// Who decides, and why.
@@ -39,20 +43,20 @@ pub async fn decide(
 ) -> Result<Ruling, String> {
     let Decider { by, by_key, reason } = decider;
     let Some(current) = store.get(id).await.map_err(|e| e.to_string())? else {
-        return Ok(Ruling::Refused(format!("no approval has the id {}", crate::names::shown(id))));
+        return Ok(Ruling::Unknown(format!("no approval has the id {}", crate::names::shown(id))));
     };
     // The same person may hold other credentials than the one that made the call (another
     // client, the console's sign-in): an authenticated decider whose subject is the caller's
     // is refused too.
     if by_key.is_some_and(|k| k == current.principal_key || by == current.actor_id) {
-        return Ok(Ruling::Refused("nobody may decide on their own call".into()));
+        return Ok(Ruling::OwnCall);
     }
     let now = super::unix_ms(&crate::clock::SystemClock);
     let decided = store.decide(id, verdict, by, now, use_within.as_millis() as i64).await.map_err(|e| e.to_string())?;
     let approval = match decided {
         Decided::Done(a) => a,
         Decided::NotFound => {
-            return Ok(Ruling::Refused(format!("no approval has the id {}", crate::names::shown(id))));
+            return Ok(Ruling::Unknown(format!("no approval has the id {}", crate::names::shown(id))));
         }
         Decided::AlreadyDecided(status) => return Ok(Ruling::Refused(format!("{id} is already {status}"))),
         Decided::Expired => return Ok(Ruling::Refused(format!("{id} has expired"))),

@@ -515,9 +515,9 @@
       class: a.mine ? 'primary locked' : 'primary', testid: 'approve', disabled: Boolean(a.mine),
       title: a.mine ? 'Another operator must approve a call you made' : null,
     }, () => decide('approve'));
-    const deny = button('Deny', { class: 'danger', testid: 'deny' }, () => decide('deny'));
+    const deny = button('Deny', { class: 'danger', testid: 'deny', disabled: Boolean(a.mine) }, () => decide('deny'));
     const reasons = (a.reasons || []).length ? el('ul', {}, a.reasons.map((r) => el('li', {}, r))) : el('p', { class: 'muted' }, 'no reason given');
-    const caller = [a.actor_id, a.tenant && 'tenant ' + a.tenant, 'client ' + (a.client_id || '(none)')].filter(Boolean).join(' · ');
+    const caller = [a.actor_id, a.tenant && 'tenant ' + a.tenant, a.client_id && 'client ' + a.client_id].filter(Boolean).join(' · ');
 
     const card = el('article', { class: 'card', testid: 'approval-card', 'data-id': a.id },
       el('header', { class: 'card-head' },
@@ -584,7 +584,7 @@
     const message = el('p', { class: 'message', role: 'status', hidden: true });
     const accept = button('Accept', { class: 'primary', testid: 'accept-definition', title: 'Pin this definition: calls to it are allowed again' }, async () => {
       const failed = await guarded([accept, keep], message, () =>
-        post(API + '/pins/' + enc(d.server) + '/accept', { kind: d.kind, name: d.name }));
+        post(API + '/pins/' + enc(d.server) + '/accept', { kind: d.kind, name: d.name, hash: d.hash }));
       if (!failed) { card.remove(); changed(); }
     });
     // Keeping it held changes nothing on the gateway; the card folds out of the way.
@@ -1045,14 +1045,32 @@
 
   // ---------------------------------------------------------------- start
 
+  const SIGN_IN_ERRORS = {
+    'not-configured': 'Single sign-on is not configured on this gateway.',
+    unavailable: 'The identity provider cannot be reached. Try again, or use a break-glass key.',
+    'unknown-flow': 'This sign-in is unknown, already used or expired. Start again.',
+    'other-browser': 'This sign-in was started in another browser. Start again here.',
+    'provider-refused': 'The identity provider refused the sign-in.',
+    'wrong-issuer': 'The answer came from another issuer than the configured one.',
+    'no-issuer': 'The answer did not name its issuer.',
+    'no-code': 'The answer carried no authorization code.',
+    'no-id-token': 'The identity provider sent no ID token.',
+    'token-refused': 'The ID token was not valid for this console.',
+    'not-admin': 'Only operators (admin principals) may use the console.',
+    'not-recorded': 'The sign-in could not be recorded in the audit log, so it did not happen.',
+    busy: 'Too many sign-ins are in progress. Try again in a minute.',
+    failed: 'Sign-in failed.',
+  };
+
   function start() {
     $('signin-key').addEventListener('submit', signInWithKey);
     $('signout').addEventListener('click', signOut);
     $('contain-cancel').addEventListener('click', () => $('contain-dialog').close());
     window.addEventListener('hashchange', route);
-    // The single sign-on round trip may come back with ?error=… to show on the panel.
+    // The single sign-on round trip may come back with ?error=<code>. Only these fixed texts are
+    // shown: a link cannot put words of its own on the sign-in panel.
     const error = new URLSearchParams(location.search).get('error');
-    if (error) say($('signin-error'), error);
+    if (error) say($('signin-error'), SIGN_IN_ERRORS[error] || SIGN_IN_ERRORS.failed);
     checkSession();
   }
 
