@@ -347,6 +347,9 @@ fn an_operator_decides_in_the_browser_and_the_agent_sees_it() {
     assert_eq!(err(&second, 0)["code"], -32013, "{second}");
     b.go();
     let denied = b.expect("denied");
+    assert_eq!(denied["status"], "denied", "{denied}");
+    let history = denied["history"].as_str().unwrap();
+    assert!(history.contains("olivia") && history.contains("not during the freeze"), "{denied}");
     let again = s.agent(&s.alice, json!([call("demo__delete_note", json!({ "title": "budget" }))]));
     assert!(again["ops"][0]["error"].is_object(), "a denied call does not run: {again}");
     let rows = s.audit("SELECT approval_id, reason FROM mcp_audit WHERE event = 'approval_denied'");

@@ -93,7 +93,13 @@ try {
   await second.locator('[data-testid="approval-reason-input"]').fill('not during the freeze');
   await second.locator('[data-testid="deny"]').click();
   await second.waitFor({ state: 'detached', timeout: T });
-  say({ at: 'denied', id: secondId });
+  const past = page.locator(`[data-testid="approval-history-row"][data-id="${secondId}"]`);
+  await past.waitFor({ timeout: T });
+  // The operator's reason comes from the decision's audit row; the list is fetched again as the
+  // stream reports changes.
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes('freeze'),
+    `[data-testid="approval-history-row"][data-id="${secondId}"]`, { timeout: 8000 }).catch(() => {});
+  say({ at: 'denied', id: secondId, status: await past.getAttribute('data-status'), history: await past.textContent() });
 
   // A drifted definition is accepted from its diff; a quarantined result is released.
   await turn('reviews-ready');

@@ -59,6 +59,7 @@ async fn approvals(State(c): ConsoleState, headers: HeaderMap, Query(q): Query<L
         Some("pending") | None => store.list(Some("pending"), MAX_LISTED).await,
         Some(_) => return problem(StatusCode::BAD_REQUEST, "status is pending or history"),
     };
+    let said = if q.status.as_deref() == Some("history") { operator_reasons(&c).await } else { HashMap::new() };
     match listed {
         Ok(items) => {
             let now = chrono::Utc::now();
@@ -66,12 +67,33 @@ async fn approvals(State(c): ConsoleState, headers: HeaderMap, Query(q): Query<L
             let items: Vec<Value> = items
                 .iter()
                 .filter(|a| a.status != "pending" || a.expires_at > now)
-                .map(|a| shown(a, &operator.principal))
+                .map(|a| {
+                    let mut v = shown(a, &operator.principal);
+                    v["reason"] = json!(said.get(&a.id));
+                    v
+                })
                 .collect();
             Json(json!({ "now": now.to_rfc3339(), "approvals": items })).into_response()
         }
         Err(e) => store_problem(e),
     }
+}
+
+/// What operators said when they decided, by approval id: it is kept in the audit row of the
+/// decision ("… approved by an operator: <what they said>").
+async fn operator_reasons(c: &Console) -> HashMap<String, String> {
+    // This gateway's own decisions are known at once; the log's rows may still be in a batch.
+    let mut said = c.said.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for event in ["approval_granted", "approval_denied"] {
+        let filter = warden_store::AuditFilter { event: Some(event.to_owned()), ..Default::default() };
+        for row in c.reader.search(&filter, MAX_LISTED as i64).await.unwrap_or_default() {
+            let text = row.event.reason.as_deref().and_then(|r| r.split_once("by an operator: ")).map(|x| x.1);
+            if let (Some(id), Some(text)) = (row.event.approval_id, text) {
+                said.entry(id).or_insert_with(|| text.to_owned());
+            }
+        }
+    }
+    said
 }
 
 #[derive(Deserialize, Default)]
@@ -107,6 +129,13 @@ async fn decide(
         crate::guard::approve::decide(g.approvals.store(), &g.auditor, &id, answer, decider, g.approvals.use_within())
             .await;
     c.touch();
+    if let (Ok(Ruling::Done(a)), Some(r)) = (&ruled, reason.as_deref().map(str::trim).filter(|r| !r.is_empty())) {
+        let mut said = c.said.lock().unwrap_or_else(|p| p.into_inner());
+        if said.len() >= MAX_LISTED as usize {
+            said.clear();
+        }
+        said.insert(a.id.clone(), r.chars().filter(|c| !c.is_control()).take(500).collect());
+    }
     match ruled {
         Ok(Ruling::Done(a)) => Json(json!({ "approval": shown(&a, who) })).into_response(),
         Ok(Ruling::OwnCall) => problem(StatusCode::FORBIDDEN, "an operator cannot decide on their own call"),

@@ -71,6 +71,8 @@ pub struct Console {
     trusted_keys: Vec<String>,
     chain_status: audit_view::Reused,
     gate_readings: audit_view::Reused,
+    /// What operators said deciding here, by approval id, until the log's rows are readable.
+    said: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Failed API-key sign-ins in the current minute.
     key_failures: std::sync::Mutex<(std::time::Instant, u32)>,
 }
@@ -125,6 +127,7 @@ impl Console {
             changed: tokio::sync::Notify::new(),
             key_failures: std::sync::Mutex::new((std::time::Instant::now(), 0)),
             trusted_keys,
+            said: std::sync::Mutex::new(std::collections::HashMap::new()),
             chain_status: audit_view::Reused::new(),
             gate_readings: audit_view::Reused::new(),
         })))
