@@ -351,8 +351,9 @@ fn main() -> anyhow::Result<()> {
             eprintln!("API key for {name} (shown once; Warden keeps only its hash):");
             println!("{key}");
             eprintln!(
-                "\nAdd to warden.toml, for a caller of tools:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"\n\n\
-                 or, for an operator (the console and the operator API only):\n\n[admin.api_keys.{name}]\nhash = \"{hash}\""
+                "\nAdd to warden.toml:\n\n[auth.api_keys.{name}]\nhash = \"{hash}\"\nclass = \"service\"\n\n\
+                 # Or, for an operator (the console and the operator API only, never tools), instead:\n\
+                 # [admin.api_keys.{name}]\n# hash = \"{hash}\""
             );
             Ok(())
         }

@@ -107,7 +107,10 @@ permit (principal, action in [Action::"get_prompt", Action::"read_resource"], re
 const ORIGIN: &str = "https://warden-admin.example.com";
 /// In the approval's arguments: neither may reach a webhook.
 const MARKER: &str = "zebra-marker-5821";
-const SECRET: &str = "ghp_R2d2C3poR2d2C3poR2d2C3poR2d2C3poAB12";
+/// A GitHub token's shape, made at run time so the repository holds no credential-shaped text.
+fn secret() -> String {
+    format!("ghp_{}AB12", "R2d2C3po".repeat(4))
+}
 /// A tool name a hostile server chooses: a Slack broadcast, a link, and a bidi override.
 const HOSTILE: &str = "pwn<!channel><https://evil.example/x>\u{202E}gnp.exe";
 /// The Slack webhook's path, given through the environment: a secret the log must not show.
@@ -223,7 +226,7 @@ allow_private = true
     std::thread::sleep(Duration::from_millis(400));
     let out = as_alice(json!([
         { "op": "listTools" },
-        { "op": "callTool", "name": "demo__delete_note", "arguments": { "title": format!("{MARKER} {SECRET}") } },
+        { "op": "callTool", "name": "demo__delete_note", "arguments": { "title": format!("{MARKER} {}", secret()) } },
         { "op": "callTool", "name": "leaky__inject", "arguments": {} },
     ]));
     let held = err(&out, 1);
@@ -371,9 +374,10 @@ allow_private = true
     assert!(runs.iter().any(|r| r["text"].as_str().unwrap().contains("\\u{202e}gnp.exe")), "{teams_hostile}");
 
     // Nothing anyone sent or got back reaches a webhook; no URL of a webhook reaches the log.
+    let token = secret();
     for r in hook.all() {
         let body = r.body.to_string();
-        for leak in [MARKER, SECRET, "ghp_", "IGNORE ALL PREVIOUS", "evil.example/upload", "\u{202E}"] {
+        for leak in [MARKER, token.as_str(), "ghp_", "IGNORE ALL PREVIOUS", "evil.example/upload", "\u{202E}"] {
             assert!(!body.contains(leak), "{leak} reached {}: {body}", r.path);
         }
     }
@@ -463,8 +467,8 @@ fn a_webhook_on_a_private_address_is_refused_at_start_without_allow_private() {
 
     // From the environment: checked when read, and the message names the variable, not the URL.
     let from_env = hook("{ env = \"WARDEN_TEST_HOOK\" }");
-    let secret = "https://127.0.0.1:9/hook-secret-4242";
-    let said = refused_at_start(&from_env, &[("WARDEN_TEST_HOOK", secret)]);
+    let private_hook = "https://127.0.0.1:9/hook-secret-4242";
+    let said = refused_at_start(&from_env, &[("WARDEN_TEST_HOOK", private_hook)]);
     assert!(said.contains("notifications.webhooks.0.url") && said.contains("WARDEN_TEST_HOOK"), "{said}");
     assert!(said.contains("loopback") && said.contains("allow_private"), "{said}");
     assert!(!said.contains("hook-secret-4242"), "the URL is not shown: {said}");

@@ -529,17 +529,7 @@ impl Config {
         {
             return Err((at(&["admin", "listen"]), format!("{l:?} is not an address such as \"127.0.0.1:9464\"")));
         }
-        for (name, key) in &self.admin.api_keys {
-            let hex = key.hash.strip_prefix("sha256:").unwrap_or_default();
-            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                let key = vec!["admin".into(), "api_keys".into(), name.clone(), "hash".into()];
-                return Err((key, "must be \"sha256:\" and 64 hex digits (see `warden apikey new`)".into()));
-            }
-            if self.auth.api_keys.values().any(|k| k.hash.eq_ignore_ascii_case(&key.hash)) {
-                let key = vec!["admin".into(), "api_keys".into(), name.clone()];
-                return Err((key, "is also a key of [auth.api_keys]: an operator key must not call tools".into()));
-            }
-        }
+        self.admin.validate_keys(&self.auth)?;
         if let Some(e) = &self.telemetry.otlp_endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {

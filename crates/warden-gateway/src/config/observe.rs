@@ -87,6 +87,24 @@ pub struct OperatorKeySection {
     pub hash: String,
 }
 
+impl AdminSection {
+    /// Operator keys are well formed, and none is also a key that calls tools.
+    pub(super) fn validate_keys(&self, auth: &super::AuthSection) -> Result<(), (Vec<String>, String)> {
+        for (name, key) in &self.api_keys {
+            let hex = key.hash.strip_prefix("sha256:").unwrap_or_default();
+            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                let key = vec!["admin".into(), "api_keys".into(), name.clone(), "hash".into()];
+                return Err((key, "must be \"sha256:\" and 64 hex digits (see `warden apikey new`)".into()));
+            }
+            if auth.api_keys.values().any(|k| k.hash.eq_ignore_ascii_case(&key.hash)) {
+                let key = vec!["admin".into(), "api_keys".into(), name.clone()];
+                return Err((key, "is also a key of [auth.api_keys]: an operator key must not call tools".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `[telemetry]`: OpenTelemetry traces.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]

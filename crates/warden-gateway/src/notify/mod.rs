@@ -5,7 +5,7 @@
 //! One catalogue: every notice but a gate's is derived from the audit row the event already
 //! writes ([`Notice::of_row`]), so whatever creates a pending approval, holds a definition,
 //! quarantines a result or contains a server is announced by the same row that records it. The
-//! auditor hands each row it writes to the [`Notifier`]; the gate loop ([`crate::gates`]) hands
+//! auditor hands each row it writes to the [`Notifier`]; the gate loop (the `gates` module) hands
 //! it each gate that newly trips ([`Notice::gate`]).
 //!
 //! ```text

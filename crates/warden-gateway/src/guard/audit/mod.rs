@@ -14,9 +14,11 @@
 mod flood;
 mod note;
 mod open;
+mod operator;
 
 pub use note::{Note, Pending};
 pub use open::{audit_url, open, open_for_operator};
+pub use operator::ApprovalEvent;
 
 use crate::client::ClientContext;
 use crate::metrics::{CallLabels, KindLabels, MethodLabels, Metrics, ReasonLabels, ServerLabels};
@@ -31,19 +33,6 @@ use warden_inspect::SecretScanner;
 use warden_policy::{Principal, ToolClass};
 use warden_protocol::{Era, RpcError};
 use warden_store::{AuditEvent, AuditSink};
-
-/// One event in an approval's life, for [`Auditor::approval`].
-pub struct ApprovalEvent<'a> {
-    /// `approval_requested`, `approval_granted`, `approval_denied`, `approval_expired`,
-    /// `approval_used` or `approval_revoked`.
-    pub event: &'static str,
-    /// The approval, as it is after the event.
-    pub approval: &'a warden_store::approvals::Approval,
-    /// Who decided (grants, denials, revocations).
-    pub by: Option<&'a str>,
-    /// What happened, in a few words.
-    pub note: &'a str,
-}
 
 /// Largest arguments stored as they are (after redaction); larger ones are stored as a hash.
 pub const MAX_STORED_ARGUMENTS: usize = 64 * 1024;
@@ -228,86 +217,6 @@ impl Auditor {
         };
         // The call's own row follows, and says the same; this one must not fail the call.
         let _ = self.write(log.as_ref(), row).await;
-    }
-
-    /// Records what a person did outside the request path (`warden quarantine release`, ...):
-    /// `event` and `decision` as given, `by` the person; `reason` names what it was done to.
-    pub async fn operator_action(&self, event: &str, decision: &str, by: &str, reason: &str) -> Result<(), RpcError> {
-        self.operator_event(event, decision, by, None, reason).await
-    }
-
-    /// The same, about `server` when it is one server's.
-    pub async fn operator_event(
-        &self,
-        event: &str,
-        decision: &str,
-        by: &str,
-        server: Option<&str>,
-        reason: &str,
-    ) -> Result<(), RpcError> {
-        let Some(log) = &self.log else { return Ok(()) };
-        let row = AuditEvent {
-            actor_id: Some(short(by)),
-            actor_class: Some("admin".to_owned()),
-            server_name: server.map(str::to_owned),
-            reason: Some(self.scrubbed(reason)),
-            outcome: Some("ok".to_owned()),
-            ..AuditEvent::new(chrono::Utc::now(), event, decision)
-        };
-        self.write(log.as_ref(), row).await
-    }
-
-    /// Records one event in an approval's life. For a grant or denial, `by` is the person who
-    /// decided; other events are about the caller whose call it is.
-    pub async fn approval(&self, e: ApprovalEvent<'_>) -> Result<(), RpcError> {
-        self.metrics.approvals.get_or_create(&crate::metrics::EventLabels { event: e.event.to_owned() }).inc();
-        let Some(log) = &self.log else { return Ok(()) };
-        let a = e.approval;
-        let decision = match e.event {
-            "approval_requested" => "REQUIRE_APPROVAL",
-            "approval_granted" => "APPROVED",
-            "approval_denied" => "DENIED",
-            "approval_expired" => "EXPIRED",
-            "approval_revoked" => "REVOKED",
-            _ => "ALLOW",
-        };
-        let (actor, class) = match e.by {
-            Some(by) => (short(by), if by.ends_with("(in the client)") { "user" } else { "admin" }),
-            None => (short(&a.actor_id), "caller"),
-        };
-        let row = AuditEvent {
-            method: Some("tools/call".to_owned()),
-            request_id: a.request_id.as_deref().map(short),
-            actor_id: Some(actor),
-            actor_class: Some(class.to_owned()),
-            tenant: a.tenant.as_deref().map(short),
-            session_id: a.session_id.clone(),
-            server_name: Some(a.server.clone()),
-            tool_name: Some(self.scrubbed(&a.tool)),
-            arguments: Some(a.arguments.clone()),
-            approval_id: Some(a.id.clone()),
-            reason: Some(self.scrubbed(&format!("{} (caller {}, {} flow): {}", a.id, a.actor_id, a.flow, e.note))),
-            outcome: Some(a.status.clone()),
-            ..AuditEvent::new(chrono::Utc::now(), e.event, decision)
-        };
-        self.write(log.as_ref(), row).await
-    }
-
-    /// Records a containment (`containment`) or its release (`containment_released`) of `server`
-    /// by `by`.
-    pub async fn containment(&self, event: &str, server: &str, by: &str, reason: &str) -> Result<(), RpcError> {
-        self.metrics.approvals.get_or_create(&crate::metrics::EventLabels { event: event.to_owned() }).inc();
-        let Some(log) = &self.log else { return Ok(()) };
-        let decision = if event == "containment" { "CONTAINED" } else { "RELEASED" };
-        let row = AuditEvent {
-            actor_id: Some(short(by)),
-            actor_class: Some("admin".to_owned()),
-            server_name: Some(server.to_owned()),
-            reason: Some(self.scrubbed(reason)),
-            outcome: Some("ok".to_owned()),
-            ..AuditEvent::new(chrono::Utc::now(), event, decision)
-        };
-        self.write(log.as_ref(), row).await
     }
 
     /// Records that stdio server `server` is configured to run unconfined (`sandbox = "off"`):
