@@ -12,7 +12,8 @@ mod support;
 
 use issuer::{Alg, CONSOLE_CLIENT, Issuer};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -205,6 +206,25 @@ impl Setup {
         }
         headers.extend_from_slice(extra);
         http_at(method, self.admin, path, &headers, body.as_bytes())
+    }
+
+    /// Opens a live stream for a session and reads its response head: the stream, still open.
+    fn open_stream(&self, session: &(String, String)) -> TcpStream {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.admin)).unwrap();
+        write!(
+            stream,
+            "GET /console/api/events HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncookie: warden-console={}\r\n\r\n",
+            self.admin, session.0
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+        stream
     }
 
     /// Signs in with an API key: the session cookie and CSRF token.
@@ -563,9 +583,20 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     assert!(!rows.is_empty() && rows.iter().all(|r| r["actor_id"] == "alice"), "{rows:?}");
     assert_eq!(s.audit("SELECT reason FROM mcp_audit WHERE event = 'audit_exported'")[0]["reason"], "principal=alice");
 
-    // Sign-out ends the session.
+    // A session holds a few live streams, not any number.
+    let streams: Vec<TcpStream> = (0..4).map(|_| s.open_stream(&ops)).collect();
+    let fifth = s.console("GET", "/console/api/events", Some(&ops), &[], "");
+    assert_eq!(fifth.status, 429, "{}", fifth.body);
+
+    // Sign-out ends the session, and its live streams with it.
     assert_eq!(s.console("POST", "/console/auth/logout", Some(&ops), &[], "{}").status, 204);
     assert_eq!(s.console("GET", "/console/api/session", Some(&ops), &[], "").status, 401);
+    for mut stream in streams {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        let ended = stream.read_to_end(&mut rest);
+        assert!(ended.is_ok(), "the stream ended with the session: {ended:?}");
+    }
 }
 
 /// The sign-in round trip as a browser makes it, played over HTTP: the identity provider knows
@@ -628,4 +659,20 @@ fn single_sign_on_admits_admins_only_and_binds_the_sign_in_to_its_browser() {
     assert!(set_cookie(&mallory, "warden-console").is_none(), "no session for a non-admin");
     let denied = s.audit("SELECT actor_id FROM mcp_audit WHERE event = 'console_sign_in' AND decision = 'DENY'");
     assert_eq!(denied[0]["actor_id"], "mallory", "{denied:?}");
+
+    // A hostile or careless provider: every ID token that is not for this sign-in, this client,
+    // this issuer, now, and signed, is refused; so is a sign-in without one.
+    for (variant, code) in [
+        ("bad-nonce", "token-refused"),
+        ("other-aud", "token-refused"),
+        ("other-azp", "token-refused"),
+        ("expired", "token-refused"),
+        ("other-iss", "token-refused"),
+        ("alg-none", "token-refused"),
+        ("no-id-token", "no-id-token"),
+    ] {
+        let (done, _, _) = oidc_round_trip(&s, &format!("olivia#{variant}"));
+        assert!(location(&done).ends_with(&format!("error={code}")), "{variant}: {done:?}");
+        assert!(set_cookie(&done, "warden-console").is_none(), "{variant}: no session");
+    }
 }

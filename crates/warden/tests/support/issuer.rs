@@ -349,11 +349,39 @@ impl AsServer {
             .push(json!({ "grant": kind, "client": client_id, "sub": sub, "jti": jti, "resource": resource }));
         let mut answer = json!({ "access_token": token, "token_type": "Bearer", "expires_in": lifetime,
                                  "refresh_token": refresh, "scope": scope });
-        // OpenID Connect: an ID token for the client, carrying the sign-in's nonce.
+        // OpenID Connect: an ID token for the client, carrying the sign-in's nonce. A user named
+        // `NAME#VARIANT` gets a hostile one: `bad-nonce`, `other-aud`, `other-azp`, `expired`,
+        // `other-iss`, `alg-none`, or none at all (`no-id-token`).
         if scope.split(' ').any(|s| s == "openid") {
-            let id = json!({ "iss": self.issuer, "sub": sub, "aud": client_id, "azp": client_id, "nonce": nonce,
-                             "iat": now(), "exp": now() + 300 });
-            answer["id_token"] = json!(jsonwebtoken::encode(&header, &id, &self.signing).expect("sign"));
+            let (who, variant) = sub.split_once('#').unwrap_or((&sub, ""));
+            let mut id = json!({ "iss": self.issuer, "sub": who, "aud": client_id, "azp": client_id, "nonce": nonce,
+                                 "iat": now(), "exp": now() + 300 });
+            match variant {
+                "bad-nonce" => id["nonce"] = json!("another-sign-in"),
+                "other-aud" => {
+                    id["aud"] = json!("another-client");
+                    id["azp"] = json!("another-client");
+                }
+                "other-azp" => {
+                    id["aud"] = json!([client_id, "another-client"]);
+                    id["azp"] = json!("another-client");
+                }
+                "expired" => id["exp"] = json!(now() - 600),
+                "other-iss" => id["iss"] = json!("https://issuer.evil.example"),
+                _ => {}
+            }
+            let token = match variant {
+                "no-id-token" => None,
+                "alg-none" => Some(format!(
+                    "{}.{}.",
+                    B64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+                    B64.encode(id.to_string().as_bytes())
+                )),
+                _ => Some(jsonwebtoken::encode(&header, &id, &self.signing).expect("sign")),
+            };
+            if let Some(t) = token {
+                answer["id_token"] = json!(t);
+            }
         }
         ("200 OK", answer)
     }

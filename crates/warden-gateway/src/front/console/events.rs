@@ -16,6 +16,40 @@ const LOOK_EVERY: Duration = Duration::from_secs(2);
 /// A comment line this often keeps proxies from closing a quiet stream.
 const PING_EVERY: Duration = Duration::from_secs(15);
 
+/// Most live streams one session may hold open (a few tabs).
+const STREAMS_PER_SESSION: usize = 4;
+
+/// One open stream, counted against its session while it lasts.
+struct Open {
+    console: std::sync::Arc<Console>,
+    session: [u8; 32],
+}
+
+impl Open {
+    fn new(c: &std::sync::Arc<Console>, token: &str) -> Option<Open> {
+        let session: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).into();
+        let mut open = c.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(session).or_insert(0);
+        if *n >= STREAMS_PER_SESSION {
+            return None;
+        }
+        *n += 1;
+        Some(Open { console: c.clone(), session })
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let mut open = self.console.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.session) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.session);
+            }
+        }
+    }
+}
+
 /// What the page shows counts of, as last sent.
 #[derive(Default, PartialEq, Eq, Clone)]
 struct Seen {
@@ -49,8 +83,12 @@ pub async fn stream(axum::extract::State(c): ConsoleState, headers: HeaderMap) -
         Err(r) => return r.into_response(),
     };
     let token = super::session::cookie(&headers, c.cookie_name()).unwrap_or_default();
+    let Some(open) = Open::new(&c, &token) else {
+        return super::problem(StatusCode::TOO_MANY_REQUESTS, "this session has enough live streams open");
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
     tokio::spawn(async move {
+        let _open = open;
         let mut last: Option<Seen> = None;
         let mut pinged = tokio::time::Instant::now();
         loop {

@@ -71,6 +71,8 @@ pub struct Console {
     trusted_keys: Vec<String>,
     chain_status: audit_view::Reused,
     gate_readings: audit_view::Reused,
+    /// Live streams open, per session (by the digest of its cookie).
+    streams: std::sync::Mutex<std::collections::HashMap<[u8; 32], usize>>,
     /// What operators said deciding here, by approval id, until the log's rows are readable.
     said: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Failed API-key sign-ins in the current minute.
@@ -128,6 +130,7 @@ impl Console {
             key_failures: std::sync::Mutex::new((std::time::Instant::now(), 0)),
             trusted_keys,
             said: std::sync::Mutex::new(std::collections::HashMap::new()),
+            streams: std::sync::Mutex::new(std::collections::HashMap::new()),
             chain_status: audit_view::Reused::new(),
             gate_readings: audit_view::Reused::new(),
         })))

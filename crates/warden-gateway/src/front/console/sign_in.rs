@@ -361,6 +361,8 @@ async fn logout(State(c): ConsoleState, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, c.cookie_name()) {
         c.sessions.close(&token);
     }
+    // Its live streams look again now, and end.
+    c.touch();
     let _ =
         c.gateway.auditor.operator_action("console_sign_out", "ALLOW", &operator.principal.subject, operator.via).await;
     Response::builder()
