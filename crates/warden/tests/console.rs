@@ -537,6 +537,17 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     assert_eq!(s.console("POST", &approve, Some(&ops), &[("Content-Type", "text/plain")], "{}").status, 415);
     assert_eq!(s.pending().len(), 1, "none of those decided anything");
 
+    // The inventory says what each connected server agreed to speak.
+    let inventory: Value =
+        serde_json::from_str(&s.console("GET", "/console/api/inventory", Some(&ops), &[], "").body).unwrap();
+    let demo = inventory["servers"].as_array().unwrap().iter().find(|x| x["name"] == "demo").unwrap().clone();
+    assert_eq!(demo["state"], "connected", "{demo}");
+    let era = demo["era"].as_str().unwrap();
+    assert!(era.ends_with("(legacy)") || era.ends_with("(modern)"), "{demo}");
+    let delete = inventory["tools"].as_array().unwrap().iter().find(|t| t["name"] == "delete_note").unwrap().clone();
+    assert_eq!(delete["class"], "irreversible", "{delete}");
+    assert_eq!(delete["outOfBand"], true, "{delete}");
+
     // Two operators at once: one wins, the other is told who did.
     let ops2 = s.sign_in_with(&s.ops2).unwrap();
     let (a, b) = std::thread::scope(|t| {

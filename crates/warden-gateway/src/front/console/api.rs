@@ -198,6 +198,17 @@ async fn inventory(State(c): ConsoleState, headers: HeaderMap) -> Response {
         let pinned = c.pins.pins(name).await.unwrap_or_default();
         let held = c.pins.candidates(name).await.unwrap_or_default();
         let running = c.gateway.registry.get(name).is_some_and(|srv| !srv.slots().is_empty());
+        // The protocol version agreed with the server, where a connection is up.
+        let negotiated =
+            c.gateway.registry.get(name).and_then(|srv| {
+                srv.slots().iter().find_map(|slot| slot.lanes().iter().find_map(|lane| lane.current()))
+            });
+        let era = match negotiated {
+            Some(conn) => format!("{} ({})", conn.hello().version.as_str(), conn.hello().era()),
+            None => {
+                serde_json::to_value(s.protocol).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            }
+        };
         let (mut calls, mut refused) = (0, 0);
         // Every tool pinned or held, and every tool the configuration names.
         let mut defs: BTreeMap<String, (Value, bool, Option<String>)> = BTreeMap::new();
@@ -251,7 +262,7 @@ async fn inventory(State(c): ConsoleState, headers: HeaderMap) -> Response {
                 (true, crate::config::SandboxMode::Strict) => "strict",
                 (true, crate::config::SandboxMode::Off) => "off",
             },
-            "era": s.protocol,
+            "era": era,
             "state": if is_contained { "contained" } else if running { "connected" } else { "idle" },
             "contained": is_contained,
             "containedReason": contained.get(name),
