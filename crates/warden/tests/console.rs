@@ -514,6 +514,13 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     let stale = json!({ "kind": "tool", "name": "weather", "hash": "sha256:00" }).to_string();
     assert_eq!(s.console("POST", "/console/api/pins/rug/accept", Some(&night), &[], &stale).status, 409);
     assert_eq!(s.console("POST", "/console/api/pins/rug/accept", Some(&night), &[], "{}").status, 422);
+    // Wrong keys are limited; a right key still signs in while they are.
+    let wrong: Vec<u16> = (0..11).map(|_| s.sign_in_with("wdn_guess").unwrap_err().status).collect();
+    assert_eq!(wrong.last(), Some(&429), "{wrong:?}");
+    assert!(s.sign_in_with(&s.ops).is_ok(), "a flood of wrong keys locks nobody out");
+    // The API answers only the console's own page.
+    let sibling = s.console("GET", "/console/api/events", Some(&ops), &[("Sec-Fetch-Site", "same-site")], "");
+    assert_eq!(sibling.status, 403);
     let cross = s.console(
         "POST",
         "/console/auth/key",
@@ -571,6 +578,12 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
     let path = format!("/console/api/approvals/{}/approve", mine["id"].as_str().unwrap());
     let refused = s.console("POST", &path, Some(&ops), &[], "{}");
     assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // Nor does anyone release a result withheld from their own call.
+    let withheld = s.agent(&s.ops, json!([call("leaky__inject", json!({}))]));
+    let qid = ok(&withheld, 0)["_meta"]["warden/quarantine"]["id"].as_str().unwrap().to_owned();
+    let release = s.console("POST", &format!("/console/api/quarantine/{qid}/release"), Some(&ops), &[], "{}");
+    assert_eq!(release.status, 403, "{}", release.body);
 
     // The export is the filtered rows, as JSON lines, and is itself audited.
     let lured = s.console(

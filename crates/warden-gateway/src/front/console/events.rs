@@ -16,6 +16,9 @@ const LOOK_EVERY: Duration = Duration::from_secs(2);
 /// A comment line this often keeps proxies from closing a quiet stream.
 const PING_EVERY: Duration = Duration::from_secs(15);
 
+/// How long an event may wait for a client that does not read.
+const SEND_WITHIN: Duration = Duration::from_secs(10);
+
 /// Most live streams one session may hold open (a few tabs).
 const STREAMS_PER_SESSION: usize = 4;
 
@@ -113,9 +116,12 @@ pub async fn stream(axum::extract::State(c): ConsoleState, headers: HeaderMap) -
             if !out.is_empty() {
                 pinged = tokio::time::Instant::now();
             }
+            // A client that stops reading holds its stream only so long: a send that cannot
+            // complete ends it, so a session's end is noticed and its slot freed.
             for chunk in out {
-                if tx.send(Ok(chunk)).await.is_err() {
-                    return;
+                match tokio::time::timeout(SEND_WITHIN, tx.send(Ok(chunk))).await {
+                    Ok(Ok(())) => {}
+                    _ => return,
                 }
             }
             last = Some(now);

@@ -102,7 +102,8 @@ async fn accept(
     };
     let by = &operator.principal.subject;
     let what = format!("{} {} {}", which.kind, which.name, which.hash);
-    if let Err(e) = c.gateway.auditor.operator_event("pins_accepted", "ALLOW", by, Some(&server), &what).await {
+    // The request is on record before anything changes; what came of it follows.
+    if let Err(e) = c.gateway.auditor.operator_event("pins_accepted", "REQUESTED", by, Some(&server), &what).await {
         tracing::error!("an acceptance of a definition was refused: the audit log did not record it: {}", e.message);
         return problem(StatusCode::SERVICE_UNAVAILABLE, "the acceptance could not be recorded, so it was not made");
     }
@@ -110,6 +111,7 @@ async fn accept(
     c.touch();
     match done {
         Ok(Exact::Accepted(candidate)) => {
+            let _ = c.gateway.auditor.operator_event("pins_accepted", "ALLOW", by, Some(&server), &what).await;
             c.gateway.pins_changed(&server).await;
             Json(json!({ "accepted": [candidate] })).into_response()
         }
@@ -129,7 +131,14 @@ async fn accept(
                 .await;
             problem(StatusCode::CONFLICT, "that definition is no longer held")
         }
-        Err(e) => store_problem(e),
+        Err(e) => {
+            let _ = c
+                .gateway
+                .auditor
+                .operator_event("pins_accepted", "DENY", by, Some(&server), &format!("{what}: not stored"))
+                .await;
+            store_problem(e)
+        }
     }
 }
 
@@ -157,6 +166,14 @@ async fn decide(State(c): ConsoleState, headers: HeaderMap, Path(id): Path<Strin
         Ok(o) => o,
         Err(r) => return r.into_response(),
     };
+    // Whoever a result was withheld from does not release it to themselves.
+    match c.quarantine.get(&id).await {
+        Ok(Some(item)) if item.actor_id == operator.principal.subject => {
+            return problem(StatusCode::FORBIDDEN, "an operator cannot review a result withheld from their own call");
+        }
+        Ok(_) => {}
+        Err(e) => return store_problem(e),
+    }
     let done =
         crate::guard::quarantine::review(&c.quarantine, &c.gateway.auditor, &id, review, &operator.principal.subject)
             .await;

@@ -116,6 +116,11 @@ impl Console {
     /// The operator a read request comes from, or the response refusing it.
     pub(super) fn reader(&self, headers: &HeaderMap) -> Result<Operator, Refusal> {
         self.check_host(headers)?;
+        // The API answers the console's own page: not a page on another site, nor one on the
+        // same site (another port, a sibling host) that the cookie would also reach.
+        if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() != b"same-origin") {
+            return Err(Refusal(StatusCode::FORBIDDEN, "the console's API answers the console's own page".into()));
+        }
         let token = cookie(headers, self.cookie_name())
             .ok_or_else(|| Refusal(StatusCode::UNAUTHORIZED, "sign in to use the console".into()))?;
         let operator = self

@@ -52,8 +52,9 @@ pub struct SignIn {
     client: OAuthClient,
     client_id: String,
     seal: ring::hmac::Key,
-    /// States of sign-ins that came back, with when: each is good once.
-    used: Mutex<HashMap<String, Instant>>,
+    /// States of sign-ins that came back, with when they started: each is good once, for as
+    /// long as its cookie is.
+    used: Mutex<HashMap<String, i64>>,
 }
 
 impl SignIn {
@@ -71,16 +72,18 @@ impl SignIn {
         (0..FLOW_LIFETIME.as_secs() as i64).contains(&age).then_some(flow)
     }
 
-    /// Whether `state` comes back for the first time (and from now on, never again).
-    fn first_use(&self, state: &str) -> bool {
+    /// Whether the sign-in `flow` comes back for the first time (and from now on, never again).
+    /// Entries last as long as the cookie could, by the same clock.
+    fn first_use(&self, flow: &Flow) -> bool {
+        let now = chrono::Utc::now().timestamp();
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        used.retain(|_, at| at.elapsed() < FLOW_LIFETIME);
+        used.retain(|_, started| now - *started < FLOW_LIFETIME.as_secs() as i64);
         if used.len() >= MAX_USED
-            && let Some(oldest) = used.iter().min_by_key(|(_, at)| **at).map(|(k, _)| k.clone())
+            && let Some(oldest) = used.iter().min_by_key(|(_, started)| **started).map(|(k, _)| k.clone())
         {
             used.remove(&oldest);
         }
-        used.insert(state.to_owned(), Instant::now()).is_none()
+        used.insert(flow.state.clone(), flow.started).is_none()
     }
 }
 
@@ -196,6 +199,10 @@ impl Console {
     /// Sign-in runs on the console's own origin: its cookies and the identity provider's
     /// redirect must name the same host. Another name it answers to is sent there first.
     fn canonical(&self, headers: &HeaderMap, path: &str) -> Option<Response> {
+        // Behind a proxy (a public URL) the Host it forwards is its own business.
+        if self.config.console.public_url.is_some() {
+            return None;
+        }
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
         let own = url::Url::parse(&self.origin).ok()?.authority().to_ascii_lowercase();
         (host != own).then(|| redirect(&format!("{}{path}", self.origin)))
@@ -247,7 +254,7 @@ async fn callback(State(c): ConsoleState, RawQuery(query): RawQuery, headers: He
     if flow.state != state {
         return back_with("other-browser");
     }
-    if !s.first_use(&state) {
+    if !s.first_use(&flow) {
         return back_with("unknown-flow");
     }
     if q.contains_key("error") {
@@ -307,46 +314,42 @@ async fn with_key(State(c): ConsoleState, headers: HeaderMap, body: Option<Json<
         return problem(StatusCode::FORBIDDEN, "API-key sign-in is turned off ([console] api_key_sign_in)");
     }
     let Some(Json(body)) = body else { return problem(StatusCode::BAD_REQUEST, "send {\"key\": \"...\"}") };
-    // A failure is counted before the key is looked at, and given back when it was right: many
-    // guesses at once cannot all pass the limit.
-    {
-        let mut f = c.key_failures.lock().unwrap_or_else(|p| p.into_inner());
-        if f.0.elapsed() > Duration::from_secs(60) {
-            *f = (Instant::now(), 0);
-        }
-        if f.1 >= KEY_FAILURES_PER_MINUTE {
-            return problem(StatusCode::TOO_MANY_REQUESTS, "too many failed sign-ins: wait a minute");
-        }
-        f.1 += 1;
-    }
-    let forgive = || {
-        let mut f = c.key_failures.lock().unwrap_or_else(|p| p.into_inner());
-        f.1 = f.1.saturating_sub(1);
-    };
+    // A right key always signs in; wrong ones are limited (and audited), so guessing through
+    // the panel is slow and a flood of wrong keys locks nobody out.
     let mut h = HeaderMap::new();
     let Ok(value) = http::HeaderValue::from_str(&format!("Bearer {}", body.key.trim())) else {
         return problem(StatusCode::UNAUTHORIZED, "that is not an API key");
     };
     h.insert(header::AUTHORIZATION, value);
-    let principal = match c.gateway.authenticator.operator_key(&h) {
-        Some(p) => p,
+    let found = match c.gateway.authenticator.operator_key(&h) {
+        Some(p) => Some(p),
         None => match c.gateway.authenticator.authenticate(&h, None).await {
-            Ok(p) if p.authority == Authority::ApiKey => p,
-            _ => {
-                c.refused_sign_in("unknown", "api_key", "not a key of this gateway").await;
-                return problem(StatusCode::UNAUTHORIZED, "that is not an API key of this gateway");
-            }
+            Ok(p) if p.authority == Authority::ApiKey => Some(p),
+            _ => None,
         },
+    };
+    let Some(principal) = found else {
+        let over = {
+            let mut f = c.key_failures.lock().unwrap_or_else(|p| p.into_inner());
+            if f.0.elapsed() > Duration::from_secs(60) {
+                *f = (Instant::now(), 0);
+            }
+            f.1 += 1;
+            f.1 > KEY_FAILURES_PER_MINUTE
+        };
+        if over {
+            return problem(StatusCode::TOO_MANY_REQUESTS, "too many failed sign-ins: wait a minute");
+        }
+        c.refused_sign_in("unknown", "api_key", "not a key of this gateway").await;
+        return problem(StatusCode::UNAUTHORIZED, "that is not an API key of this gateway");
     };
     match c.admit(principal, "api_key").await {
         Ok((token, operator)) => {
-            forgive();
             let mut out = described(&operator);
             out["signIn"] = offered(&c);
             ([(header::SET_COOKIE, c.session_cookie(Some(&token)))], Json(out)).into_response()
         }
         Err("not-recorded") => {
-            forgive();
             problem(StatusCode::SERVICE_UNAVAILABLE, "the sign-in could not be recorded, so it did not happen")
         }
         Err(_) => problem(StatusCode::FORBIDDEN, "only admin principals may use the console"),
