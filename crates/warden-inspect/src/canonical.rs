@@ -170,7 +170,19 @@ fn write_string(out: &mut String, text: &str) {
 }
 
 fn write_number(out: &mut String, number: &Number) -> Result<(), CanonicalError> {
-    let inexact = || CanonicalError::InexactInteger { at: String::new(), number: number.to_string() };
+    // An integer no double holds is still unambiguous when it is exactly the text its nearest
+    // double is written as (`222222222222222200`, the canonical form of a large float): only
+    // then is the canonical form of a canonical form itself.
+    let inexact = || {
+        let mut shown = String::new();
+        if let Some(f) = number.as_f64() {
+            write_double(&mut shown, f);
+        }
+        match shown == number.to_string() {
+            true => Ok(shown),
+            false => Err(CanonicalError::InexactInteger { at: String::new(), number: number.to_string() }),
+        }
+    };
     let value = if let Some(n) = number.as_u64() {
         if n <= EXACT_INTEGER_LIMIT {
             let _ = write!(out, "{n}");
@@ -179,7 +191,8 @@ fn write_number(out: &mut String, number: &Number) -> Result<(), CanonicalError>
         let f = n as f64;
         // `f as u64` saturates at u64::MAX, which is not exact either way.
         if f >= 18_446_744_073_709_551_616.0 || f as u64 != n {
-            return Err(inexact());
+            out.push_str(&inexact()?);
+            return Ok(());
         }
         f
     } else if let Some(n) = number.as_i64() {
@@ -190,12 +203,16 @@ fn write_number(out: &mut String, number: &Number) -> Result<(), CanonicalError>
         let f = n as f64;
         // i64::MIN is -2^63, exactly a double; `f as i64` saturates there, which is correct.
         if f as i64 != n {
-            return Err(inexact());
+            out.push_str(&inexact()?);
+            return Ok(());
         }
         f
     } else {
         // Without serde_json's `arbitrary_precision`, every other number is a finite double.
-        number.as_f64().ok_or_else(inexact)?
+        match number.as_f64() {
+            Some(f) => f,
+            None => return Err(CanonicalError::InexactInteger { at: String::new(), number: number.to_string() }),
+        }
     };
     write_double(out, value);
     Ok(())
@@ -289,6 +306,24 @@ fn split_scientific(text: &str) -> (String, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a large float's canonical form reads back as an integer no double
+    /// holds; it must canonicalize to itself, while an ambiguous integer is still refused.
+    #[test]
+    fn the_canonical_form_of_a_large_float_is_its_own_canonical_form() {
+        let float: Value = serde_json::from_str("222222222222222222.222222").unwrap();
+        let canonical = to_canonical(&float).unwrap();
+        assert_eq!(canonical, "222222222222222200");
+        let reread: Value = serde_json::from_str(&canonical).unwrap();
+        assert_eq!(to_canonical(&reread).unwrap(), canonical);
+        assert_eq!(definition_hash(&reread).unwrap(), definition_hash(&float).unwrap());
+        let negative: Value = serde_json::from_str("-222222222222222200").unwrap();
+        assert_eq!(to_canonical(&negative).unwrap(), "-222222222222222200");
+        for ambiguous in ["9007199254740993", "222222222222222201", "-9007199254740993"] {
+            let v: Value = serde_json::from_str(ambiguous).unwrap();
+            assert!(to_canonical(&v).is_err(), "{ambiguous}");
+        }
+    }
     use serde_json::json;
 
     fn canonical(text: &str) -> String {

@@ -35,6 +35,8 @@ const FIXTURES: &[&str] = &[
     "crates/warden-inspect/corpus/train/definitions-d.jsonl",
     "crates/warden-inspect/corpus/train/results.jsonl",
     "crates/warden-inspect/corpus/train/results-e.jsonl",
+    // The redactor's fuzz seed: an environment line carrying AWS's documented example key.
+    "fuzz/seeds/redactor/env.txt",
     // The redactor's own rules, examples, tests and benchmarks, and its documentation.
     "crates/warden-inspect/src/secrets/rules.rs",
     "crates/warden-inspect/src/secrets/mod.rs",
