@@ -35,8 +35,11 @@ const FIXTURES: &[&str] = &[
     "crates/warden-inspect/corpus/train/definitions-d.jsonl",
     "crates/warden-inspect/corpus/train/results.jsonl",
     "crates/warden-inspect/corpus/train/results-e.jsonl",
-    // The redactor's fuzz seed: an environment line carrying AWS's documented example key.
+    // Fuzz seeds: an environment line carrying AWS's documented example key, and text and an
+    // event stream carrying escapes, bidirectional and tag characters for the cleaner.
     "fuzz/seeds/redactor/env.txt",
+    "fuzz/seeds/cleaner/mixed.txt",
+    "fuzz/seeds/sse/stream",
     // The redactor's own rules, examples, tests and benchmarks, and its documentation.
     "crates/warden-inspect/src/secrets/rules.rs",
     "crates/warden-inspect/src/secrets/mod.rs",
