@@ -343,6 +343,11 @@ fn an_operator_decides_in_the_browser_and_the_agent_sees_it() {
         ]),
     );
     assert_eq!(err(&held, 1)["code"], -32013, "held for approval: {held}");
+    let approve_at = err(&held, 1)["data"]["approve"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        approve_at.contains(&format!("http://127.0.0.1:{}/console/#/approvals/apr-", s.admin)),
+        "the agent is told where a person approves: {approve_at}"
+    );
     b.go();
     let shown = b.expect("held-call-shown");
     assert_eq!(shown["reloaded"], false, "it appeared without a reload: {shown}");
@@ -482,7 +487,10 @@ fn the_console_refuses_what_an_attacker_can_send_it() {
 
     // Nothing is served without a session; a foreign Host is refused (DNS rebinding).
     for path in ["/console/api/session", "/console/api/events", "/console/api/approvals", "/console/api/audit"] {
-        assert_eq!(s.console("GET", path, None, &[], "").status, 401, "{path}");
+        let refused = s.console("GET", path, None, &[], "");
+        assert_eq!(refused.status, 401, "{path}");
+        assert_eq!(header(&refused, "content-security-policy"), header(&page, "content-security-policy"), "{path}");
+        assert_eq!(header(&refused, "cache-control"), vec!["no-store"], "{path}");
     }
     let rebound = s.console("GET", "/console/", None, &[("Host", "evil.example.com")], "");
     assert_eq!(rebound.status, 403);
